@@ -1,0 +1,158 @@
+//! Prefixed identifiers.
+//!
+//! An id is a prefix (`msg_`, `ep_`, …) followed by 26 Crockford base32 characters encoding 48
+//! bits of milliseconds and 80 random bits, like a ULID. Ids therefore sort by creation time,
+//! which is what keyset pagination (`iterator`) relies on, and cannot be guessed.
+
+use std::fmt;
+
+use rand::RngCore;
+
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const BODY_LEN: usize = 26;
+
+/// Encodes a 128-bit value as 26 Crockford base32 characters (most significant first).
+fn encode(mut value: u128) -> String {
+    let mut out = [0u8; BODY_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+}
+
+/// A fresh time-ordered random body for an id, created at `ms` milliseconds since the epoch.
+pub fn new_body_at(ms: i64) -> String {
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut random);
+    let mut value = (ms.max(0) as u128 & ((1 << 48) - 1)) << 80;
+    for (i, b) in random.iter().enumerate() {
+        value |= (*b as u128) << (8 * (9 - i));
+    }
+    encode(value)
+}
+
+/// The smallest id body for a given millisecond: used to turn a time bound into an id bound.
+pub fn min_body_at(ms: i64) -> String {
+    encode((ms.max(0) as u128 & ((1 << 48) - 1)) << 80)
+}
+
+fn is_body(s: &str) -> bool {
+    s.len() == BODY_LEN && s.bytes().all(|b| ALPHABET.contains(&b))
+}
+
+/// Error for a string that is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind} id")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id stamped with the current time.
+            pub fn generate() -> Self {
+                Self::generate_at(crate::time::now_ms())
+            }
+
+            /// A new id stamped with the given time in milliseconds.
+            pub fn generate_at(ms: i64) -> Self {
+                Self(format!("{}{}", $prefix, new_body_at(ms)))
+            }
+
+            /// Parses a string that must carry this id's prefix and a well-formed body.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                match s.strip_prefix($prefix) {
+                    Some(body) if is_body(body) => Ok(Self(s.to_owned())),
+                    _ => Err(IdError { kind: $kind, value: s.to_owned() }),
+                }
+            }
+
+            /// Whether a string looks like an id of this kind (otherwise it may be a uid).
+            pub fn looks_like(s: &str) -> bool {
+                Self::parse(s).is_ok()
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// Identifies an application (a tenant that owns endpoints and receives messages).
+    ApplicationId, "app_", "application"
+);
+prefixed_id!(
+    /// Identifies an endpoint (a URL of an application, subscribed to event types).
+    EndpointId, "ep_", "endpoint"
+);
+prefixed_id!(
+    /// Identifies a message; also sent to receivers as `webhook-id`.
+    MessageId, "msg_", "message"
+);
+prefixed_id!(
+    /// Identifies one delivery attempt.
+    AttemptId, "atmpt_", "attempt"
+);
+prefixed_id!(
+    /// Identifies an API token (never the token's secret part).
+    TokenId, "tok_", "token"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_prefix_and_parse_back() {
+        let id = MessageId::generate();
+        assert!(id.as_str().starts_with("msg_"));
+        assert_eq!(id.as_str().len(), 4 + BODY_LEN);
+        assert_eq!(MessageId::parse(id.as_str()).unwrap(), id);
+        assert!(EndpointId::parse(id.as_str()).is_err());
+        assert!(MessageId::parse("msg_short").is_err());
+        assert!(MessageId::parse("msg_0000000000000000000000000u").is_err());
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = MessageId::generate_at(1_000);
+        let b = MessageId::generate_at(2_000);
+        assert!(a < b);
+        assert!(min_body_at(2_000) <= b.as_str()[4..].to_string());
+        assert!(min_body_at(2_001) > b.as_str()[4..].to_string());
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let set: std::collections::HashSet<_> =
+            (0..1000).map(|_| ApplicationId::generate_at(5)).collect();
+        assert_eq!(set.len(), 1000);
+    }
+}

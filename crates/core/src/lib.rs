@@ -1,0 +1,22 @@
+//! Domain core of hookd: everything about webhooks that needs no I/O.
+//!
+//! - [`id`]: prefixed, time-ordered identifiers (`app_…`, `ep_…`, `msg_…`, `atmpt_…`).
+//! - [`names`]: validated names (event types, uids, channels) built only through `parse`.
+//! - [`signing`]: Standard Webhooks secrets and `v1` HMAC-SHA256 signatures.
+//! - [`retry`]: the retry schedule and the pure `next_delay` policy.
+//! - [`matching`]: which endpoints a message goes to.
+//! - [`net`]: the SSRF policy, i.e. which destination addresses are refused.
+//!
+//! The store, server and worker crates build on these types; keeping them pure makes them
+//! cheap to test and to benchmark.
+
+pub mod id;
+pub mod matching;
+pub mod names;
+pub mod net;
+pub mod retry;
+pub mod signing;
+pub mod time;
+
+pub use id::{ApplicationId, AttemptId, EndpointId, MessageId};
+pub use names::{Channel, EventTypeName, NameError, Uid};

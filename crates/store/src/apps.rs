@@ -1,0 +1,99 @@
+//! Applications.
+
+use hookd_core::time::now_ms;
+
+use crate::{conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData, ListQuery, Page, Result, Store, StoreError};
+
+const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
+type Row = (String, Option<String>, String, String, Option<i64>, i64, i64);
+
+fn decode(r: Row) -> Result<Application> {
+    Ok(Application {
+        id: r.0,
+        uid: r.1,
+        name: r.2,
+        metadata: from_json(&r.3)?,
+        throttle_rate: r.4,
+        created_at: r.5,
+        updated_at: r.6,
+    })
+}
+
+fn uid_taken(uid: &Option<String>) -> String {
+    format!("an application with uid '{}' already exists", uid.as_deref().unwrap_or_default())
+}
+
+impl Store {
+    pub async fn create_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO applications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+        );
+        let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(&data.uid)
+            .bind(&data.name)
+            .bind(to_json(&data.metadata))
+            .bind(data.throttle_rate)
+            .bind(now)
+            .fetch_one(p)
+            .await
+            .map_err(|e| conflict_or(e, || uid_taken(&data.uid)))?);
+        decode(row)
+    }
+
+    /// Finds an application by id or uid.
+    pub async fn get_application(&self, id_or_uid: &str) -> Result<Application> {
+        let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1 OR uid = $1");
+        let row: Option<Row> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id_or_uid).fetch_optional(p).await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn update_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
+        let sql = format!(
+            "UPDATE applications SET uid = $2, name = $3, metadata = $4, throttle_rate = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(&data.uid)
+            .bind(&data.name)
+            .bind(to_json(&data.metadata))
+            .bind(data.throttle_rate)
+            .bind(now_ms())
+            .fetch_optional(p)
+            .await
+            .map_err(|e| conflict_or(e, || uid_taken(&data.uid)))?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Deletes an application with its endpoints, messages and attempts.
+    pub async fn delete_application(&self, id: &str) -> Result<()> {
+        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Lists applications, newest first; `only` restricts the list to one application (for
+    /// application-scoped tokens).
+    pub async fn list_applications(&self, q: &ListQuery, only: Option<&str>) -> Result<Page<Application>> {
+        let (tail, cursor) = page_sql("id", q, 2, false);
+        let sql = format!("SELECT {COLUMNS} FROM applications WHERE ($1 IS NULL OR id = $1){tail}");
+        let rows: Vec<Row> = with_db!(self.reader(), p => {
+            let mut query = sqlx::query_as(&sql).bind(only);
+            if let Some(c) = &cursor {
+                query = query.bind(c);
+            }
+            query.fetch_all(p).await?
+        });
+        let apps = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
+        Ok(finish_page(apps, q, |a| &a.id))
+    }
+}

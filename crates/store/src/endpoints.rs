@@ -1,0 +1,187 @@
+//! Endpoints and their secrets.
+
+use hookd_core::time::now_ms;
+
+use crate::{
+    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData, EndpointStats,
+    ListQuery, OldSecret, Page, Result, Store, StoreError,
+};
+
+pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
+     throttle_rate, headers, secret, old_secrets, created_at, updated_at";
+pub(crate) type Row = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+pub(crate) fn decode(r: Row) -> Result<Endpoint> {
+    Ok(Endpoint {
+        id: r.0,
+        app_id: r.1,
+        uid: r.2,
+        url: r.3,
+        description: r.4,
+        event_types: from_json_opt(r.5)?,
+        channels: from_json_opt(r.6)?,
+        disabled: r.7,
+        metadata: from_json(&r.8)?,
+        throttle_rate: r.9,
+        headers: from_json(&r.10)?,
+        secret: r.11,
+        old_secrets: from_json(&r.12)?,
+        created_at: r.13,
+        updated_at: r.14,
+    })
+}
+
+fn uid_taken(data: &EndpointData) -> String {
+    format!(
+        "an endpoint with uid '{}' already exists in this application",
+        data.uid.as_deref().unwrap_or_default()
+    )
+}
+
+impl Store {
+    pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
+        let sql = format!(
+            "INSERT INTO endpoints ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', $13, $13) RETURNING {COLUMNS}"
+        );
+        let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(app_id)
+            .bind(&data.uid)
+            .bind(&data.url)
+            .bind(&data.description)
+            .bind(data.event_types.as_ref().map(to_json))
+            .bind(data.channels.as_ref().map(to_json))
+            .bind(data.disabled)
+            .bind(to_json(&data.metadata))
+            .bind(data.throttle_rate)
+            .bind(to_json(&data.headers))
+            .bind(secret)
+            .bind(now_ms())
+            .fetch_one(p)
+            .await
+            .map_err(|e| conflict_or(e, || uid_taken(data)))?);
+        decode(row)
+    }
+
+    /// Finds an endpoint of an application by id or uid.
+    pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Endpoint> {
+        let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
+        let row: Option<Row> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
+        let sql = format!(
+            "UPDATE endpoints SET uid = $2, url = $3, description = $4, event_types = $5, channels = $6, \
+             disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(&data.uid)
+            .bind(&data.url)
+            .bind(&data.description)
+            .bind(data.event_types.as_ref().map(to_json))
+            .bind(data.channels.as_ref().map(to_json))
+            .bind(data.disabled)
+            .bind(to_json(&data.metadata))
+            .bind(data.throttle_rate)
+            .bind(to_json(&data.headers))
+            .bind(now_ms())
+            .fetch_optional(p)
+            .await
+            .map_err(|e| conflict_or(e, || uid_taken(data)))?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
+        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM endpoints WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> Result<Page<Endpoint>> {
+        let (tail, cursor) = page_sql("id", q, 2, false);
+        let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1{tail}");
+        let rows: Vec<Row> = with_db!(self.reader(), p => {
+            let mut query = sqlx::query_as(&sql).bind(app_id);
+            if let Some(c) = &cursor {
+                query = query.bind(c);
+            }
+            query.fetch_all(p).await?
+        });
+        let endpoints = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
+        Ok(finish_page(endpoints, q, |e| &e.id))
+    }
+
+    /// Replaces the endpoint's secret; the previous one keeps signing until `grace_ms` from now.
+    pub async fn rotate_endpoint_secret(&self, id: &str, new_secret: &str, grace_ms: i64) -> Result<Endpoint> {
+        let now = now_ms();
+        let current = self.get_endpoint_by_id(id).await?;
+        let mut old: Vec<OldSecret> = current.old_secrets.into_iter().filter(|s| s.expires_at > now).collect();
+        if grace_ms > 0 {
+            old.push(OldSecret { key: current.secret, expires_at: now + grace_ms });
+        }
+        let sql = format!(
+            "UPDATE endpoints SET secret = $2, old_secrets = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(id)
+            .bind(new_secret)
+            .bind(to_json(&old))
+            .bind(now)
+            .fetch_optional(p)
+            .await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
+        let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
+        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Counts of the endpoint's deliveries by status.
+    pub async fn endpoint_stats(&self, id: &str) -> Result<EndpointStats> {
+        let rows: Vec<(i64, i64)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 GROUP BY status",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
+        let mut stats = EndpointStats::default();
+        for (status, count) in rows {
+            match status {
+                0 => stats.success = count,
+                2 => stats.fail = count,
+                3 => stats.sending = count,
+                _ => stats.pending += count,
+            }
+        }
+        Ok(stats)
+    }
+}

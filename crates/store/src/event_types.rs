@@ -1,0 +1,95 @@
+//! Event types: the catalogue of what applications can subscribe to.
+
+use hookd_core::time::now_ms;
+
+use crate::{conflict_or, finish_page, from_json_opt, page_sql, with_db, EventType, EventTypeData, ListQuery, Page, Result, Store, StoreError};
+
+const COLUMNS: &str = "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at";
+type Row = (String, String, Option<String>, bool, bool, Option<String>, i64, i64);
+
+fn decode(r: Row) -> Result<EventType> {
+    Ok(EventType {
+        name: r.0,
+        description: r.1,
+        schemas: from_json_opt(r.2)?,
+        archived: r.3,
+        deprecated: r.4,
+        feature_flag: r.5,
+        created_at: r.6,
+        updated_at: r.7,
+    })
+}
+
+impl Store {
+    pub async fn create_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
+        let sql = format!(
+            "INSERT INTO event_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
+        );
+        let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(name)
+            .bind(&data.description)
+            .bind(data.schemas.as_ref().map(|s| s.to_string()))
+            .bind(data.archived)
+            .bind(data.deprecated)
+            .bind(&data.feature_flag)
+            .bind(now_ms())
+            .fetch_one(p)
+            .await
+            .map_err(|e| conflict_or(e, || format!("event type '{name}' already exists")))?);
+        decode(row)
+    }
+
+    pub async fn get_event_type(&self, name: &str) -> Result<EventType> {
+        let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = $1");
+        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    pub async fn update_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
+        let sql = format!(
+            "UPDATE event_types SET description = $2, schemas = $3, archived = $4, deprecated = $5, \
+             feature_flag = $6, updated_at = $7 WHERE name = $1 RETURNING {COLUMNS}"
+        );
+        let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(name)
+            .bind(&data.description)
+            .bind(data.schemas.as_ref().map(|s| s.to_string()))
+            .bind(data.archived)
+            .bind(data.deprecated)
+            .bind(&data.feature_flag)
+            .bind(now_ms())
+            .fetch_optional(p)
+            .await?);
+        decode(row.ok_or(StoreError::NotFound)?)
+    }
+
+    /// Lists event types by name; archived ones only when asked for.
+    pub async fn list_event_types(&self, q: &ListQuery, include_archived: bool) -> Result<Page<EventType>> {
+        let (tail, cursor) = page_sql("name", q, 2, true);
+        let sql = format!("SELECT {COLUMNS} FROM event_types WHERE ($1 OR NOT archived){tail}");
+        let rows: Vec<Row> = with_db!(self.reader(), p => {
+            let mut query = sqlx::query_as(&sql).bind(include_archived);
+            if let Some(c) = &cursor {
+                query = query.bind(c);
+            }
+            query.fetch_all(p).await?
+        });
+        let types = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
+        Ok(finish_page(types, q, |t| &t.name))
+    }
+
+    /// The subset of `names` that exist and are not archived.
+    pub async fn existing_event_types(&self, names: &[String]) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for name in names {
+            let row: Option<(String,)> = with_db!(self.reader(), p => sqlx::query_as(
+                "SELECT name FROM event_types WHERE name = $1 AND NOT archived",
+            )
+            .bind(name)
+            .fetch_optional(p)
+            .await?);
+            found.extend(row.map(|r| r.0));
+        }
+        Ok(found)
+    }
+}

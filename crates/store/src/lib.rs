@@ -1,0 +1,276 @@
+//! Persistence for hookd: applications, event types, endpoints, messages, attempts, tokens,
+//! idempotency keys, and the durable delivery queue.
+//!
+//! One [`Store`] serves both backends. SQLite (embedded, the default) and PostgreSQL (for
+//! scale-out) run the same SQL text wherever the dialects agree, which is almost everywhere:
+//! numbered `$n` parameters, `ON CONFLICT`, `RETURNING`, partial indexes. The few places where
+//! they differ (row locking in the queue) branch on [`Backend`]. Each backend has its own
+//! versioned migrations under `migrations/`.
+//!
+//! The [`with_db!`] macro is what keeps the logic written once: it expands a block for each
+//! concrete pool type, so every query is type-checked against both drivers without a layer of
+//! dynamic dispatch.
+
+mod apps;
+mod endpoints;
+mod event_types;
+mod idempotency;
+mod messages;
+mod migrate;
+mod models;
+mod queue;
+mod tokens;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use models::*;
+pub use messages::MessageFilter;
+pub use queue::{AttemptResult, ClaimedDelivery, DeliveryOutcome};
+
+/// Errors of the store, mapped from database errors where they mean something to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migration {version} failed")]
+    Migration {
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whether a database error is a violation of a unique constraint.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Maps a unique violation to a conflict with a message for the API user.
+fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict(message())
+    } else {
+        e.into()
+    }
+}
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pools of one backend.
+#[derive(Clone)]
+enum Db {
+    /// SQLite allows one writer at a time; writes go through a single connection so they queue
+    /// in the pool instead of failing with SQLITE_BUSY, while reads run in parallel (WAL).
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Borrowed pool for one query, of either backend.
+enum PoolRef<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool (`&SqlitePool` or `&PgPool`).
+macro_rules! with_db {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::PoolRef::Sqlite($p) => $body,
+            $crate::PoolRef::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use with_db;
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL pool size (SQLite uses one writer and this many readers).
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The store. Cheap to clone (pools are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Opens (creating if needed) an SQLite database file and applies migrations.
+    pub async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a 202 must survive a power cut, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect.clone())
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let store = Self { db: Db::Sqlite { writer, reader } };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL and applies migrations.
+    pub async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url).map_err(StoreError::Unavailable)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::Unavailable)?;
+        let store = Self { db: Db::Postgres(pool) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the store a `--database-url` names: `postgres://…`, `postgresql://…` or
+    /// `sqlite://PATH`.
+    pub async fn open_url(url: &str, options: &StoreOptions) -> Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Self::open_sqlite(Path::new(path), options).await
+        } else {
+            Self::open_postgres(url, options).await
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The pool for statements that write.
+    fn writer(&self) -> PoolRef<'_> {
+        match &self.db {
+            Db::Sqlite { writer, .. } => PoolRef::Sqlite(writer),
+            Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// The pool for read-only statements.
+    fn reader(&self) -> PoolRef<'_> {
+        match &self.db {
+            Db::Sqlite { reader, .. } => PoolRef::Sqlite(reader),
+            Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        with_db!(self.reader(), p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Closes all connections (waits for in-use ones to be returned).
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite { writer, reader } => {
+                writer.close().await;
+                reader.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Serializes a value for a JSON TEXT column.
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("JSON-serializable domain value")
+}
+
+/// Parses a JSON TEXT column.
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json_opt<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>> {
+    s.map(|s| from_json(&s)).transpose()
+}
+
+/// The SQL tail that selects one page by `key_col`, binding the cursor (if any) as parameter
+/// `$param`. Lists run from the largest key down (newest first, as ids are time-ordered)
+/// unless `ascending`. Returns the tail and the cursor value to bind.
+fn page_sql(key_col: &str, q: &ListQuery, param: usize, ascending: bool) -> (String, Option<String>) {
+    let limit = q.limit + 1; // one more tells whether another page exists
+    let (forward, back, fwd_cmp, back_cmp) =
+        if ascending { ("ASC", "DESC", ">", "<") } else { ("DESC", "ASC", "<", ">") };
+    match &q.cursor {
+        None => (format!(" ORDER BY {key_col} {forward} LIMIT {limit}"), None),
+        Some(Cursor::Older(k)) => (
+            format!(" AND {key_col} {fwd_cmp} ${param} ORDER BY {key_col} {forward} LIMIT {limit}"),
+            Some(k.clone()),
+        ),
+        Some(Cursor::Newer(k)) => (
+            format!(" AND {key_col} {back_cmp} ${param} ORDER BY {key_col} {back} LIMIT {limit}"),
+            Some(k.clone()),
+        ),
+    }
+}
+
+/// Turns the rows fetched with [`page_sql`] into a page in list order.
+fn finish_page<T>(mut rows: Vec<T>, q: &ListQuery, key: impl Fn(&T) -> &str) -> Page<T> {
+    let done = rows.len() <= q.limit as usize;
+    rows.truncate(q.limit as usize);
+    if matches!(q.cursor, Some(Cursor::Newer(_))) {
+        rows.reverse();
+    }
+    Page {
+        iterator: rows.last().map(|r| key(r).to_owned()),
+        prev_iterator: rows.first().map(|r| format!("-{}", key(r))),
+        done,
+        data: rows,
+    }
+}

@@ -1,0 +1,56 @@
+//! Embedded, versioned migrations, one list per backend.
+//!
+//! Each migration runs in its own transaction together with the row that records it, so a
+//! crash mid-migration leaves the previous version intact. On PostgreSQL an advisory lock
+//! keeps nodes that start together from migrating twice.
+
+use crate::{with_db, Backend, Result, Store, StoreError};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Arbitrary constant naming hookd's migration lock.
+const PG_LOCK_KEY: i64 = 0x686f_6f6b_64;
+
+impl Store {
+    /// Applies every migration not yet applied. Idempotent.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrations = match self.backend() {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+        };
+        let is_pg = self.backend() == Backend::Postgres;
+        with_db!(self.writer(), p => {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS hookd_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(p)
+            .await?;
+            for (version, sql) in migrations {
+                let mut tx = p.begin().await?;
+                if is_pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PG_LOCK_KEY).execute(&mut *tx).await?;
+                }
+                let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM hookd_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if done.is_some() {
+                    continue;
+                }
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|source| StoreError::Migration { version: *version, source })?;
+                sqlx::query("INSERT INTO hookd_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(hookd_core::time::now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                tracing::info!(version, "applied migration");
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Records the store reads and writes. Times are milliseconds since the Unix epoch.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub type Metadata = BTreeMap<String, String>;
+
+/// A limit and an optional cursor, for every list.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a page starts. Lists are newest first: `Older(id)` continues after `id`,
+/// `Newer(id)` goes back towards the newest items (Svix's `prevIterator`, sent as `-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Older(String),
+    Newer(String),
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Cursor for the next (older) page.
+    pub iterator: Option<String>,
+    /// Cursor for the previous (newer) page.
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Metadata,
+    pub throttle_rate: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The writable fields of an application.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationData {
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Metadata,
+    pub throttle_rate: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub schemas: Option<serde_json::Value>,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The writable fields of an event type (its name is its key).
+#[derive(Debug, Clone, Default)]
+pub struct EventTypeData {
+    pub description: String,
+    pub schemas: Option<serde_json::Value>,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+}
+
+/// A secret that was rotated out and still signs until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OldSecret {
+    pub key: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub app_id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub disabled: bool,
+    pub metadata: Metadata,
+    pub throttle_rate: Option<i64>,
+    pub headers: Metadata,
+    /// The current secret, `whsec_…`.
+    pub secret: String,
+    pub old_secrets: Vec<OldSecret>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Endpoint {
+    /// Secrets that sign a message sent at `now`: the current one first, then rotated ones
+    /// still in their grace period.
+    pub fn signing_keys(&self, now: i64) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str())
+            .chain(self.old_secrets.iter().filter(move |s| s.expires_at > now).map(|s| s.key.as_str()))
+    }
+}
+
+/// The writable fields of an endpoint (the secret has its own calls).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointData {
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub disabled: bool,
+    pub metadata: Metadata,
+    pub throttle_rate: Option<i64>,
+    pub headers: Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub app_id: String,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    /// The payload exactly as it is sent: compact JSON text.
+    pub payload: String,
+    pub channels: Option<Vec<String>>,
+    pub created_at: i64,
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub payload: String,
+    pub channels: Option<Vec<String>>,
+    pub created_at: i64,
+    /// When the first attempt is due (now, or later for scheduled delivery).
+    pub deliver_at: i64,
+}
+
+/// Status of a delivery or attempt, numbered as Svix's `MessageStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Success = 0,
+    Pending = 1,
+    Fail = 2,
+    Sending = 3,
+}
+
+impl DeliveryStatus {
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            0 => Self::Success,
+            2 => Self::Fail,
+            3 => Self::Sending,
+            _ => Self::Pending,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Pending => "pending",
+            Self::Fail => "fail",
+            Self::Sending => "sending",
+        }
+    }
+}
+
+/// Why an attempt was made, numbered as Svix's `MessageAttemptTriggerType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerType {
+    Scheduled = 0,
+    Manual = 1,
+}
+
+impl TriggerType {
+    pub fn from_code(code: i64) -> Self {
+        if code == 1 {
+            Self::Manual
+        } else {
+            Self::Scheduled
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub app_id: String,
+    pub url: String,
+    pub status: DeliveryStatus,
+    /// 0 when there was no response.
+    pub response_status_code: i64,
+    pub response: String,
+    pub duration_ms: i64,
+    pub trigger_type: TriggerType,
+    /// Why there was no response (timeout, refused, SSRF guard…), if so.
+    pub error: Option<String>,
+    pub created_at: i64,
+}
+
+/// An endpoint as a destination of one message, with that delivery's state.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub endpoint: Endpoint,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// Counts of an endpoint's deliveries by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub success: i64,
+    pub pending: i64,
+    pub fail: i64,
+    pub sending: i64,
+}
+
+/// What an API token may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything.
+    Admin,
+    /// One application (by id) and nothing else.
+    App(String),
+}
+
+/// A response remembered for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotentResponse {
+    /// The first request with this key has not finished yet.
+    InProgress,
+    Done { status_code: u16, body: String },
+}
