@@ -1,1 +1,92 @@
-//! placeholder
+//! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
+//! idempotency keys and health.
+//!
+//! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
+//! integration tests run exactly the same wiring.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod idempotency;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use hookd_store::Store;
+use tokio::sync::Notify;
+
+pub use auth::{generate_token, hash_token, Authenticator};
+
+/// Settings of the HTTP surface.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Grace period of a rotated secret when the request does not say.
+    pub default_rotation_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, default_rotation_grace_secs: 24 * 3600 }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub config: Arc<ServerConfig>,
+    /// Wakes the local dispatcher when a publish commits (absent on API-only nodes, where
+    /// the workers elsewhere find new work by polling).
+    pub wake: Option<Arc<Notify>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<Arc<Notify>>) -> Self {
+        Self { store, auth: Authenticator::new(admin_token), config: Arc::new(config), wake }
+    }
+
+    /// Tells the local dispatcher that new deliveries are due.
+    pub fn wake_dispatcher(&self) {
+        if let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
+    }
+}
+
+/// The complete router.
+pub fn router(state: AppState) -> Router {
+    let api = api::routes()
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/health/ping", get(|| async { StatusCode::NO_CONTENT }))
+        .merge(api)
+        .fallback(not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// 204 when the database answers, 503 otherwise.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"code": "unavailable", "detail": "database is unreachable"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("no such route".into())
+}

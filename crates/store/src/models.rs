@@ -102,6 +102,21 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The writable fields, e.g. to change some of them.
+    pub fn data(&self) -> EndpointData {
+        EndpointData {
+            uid: self.uid.clone(),
+            url: self.url.clone(),
+            description: self.description.clone(),
+            event_types: self.event_types.clone(),
+            channels: self.channels.clone(),
+            disabled: self.disabled,
+            metadata: self.metadata.clone(),
+            throttle_rate: self.throttle_rate,
+            headers: self.headers.clone(),
+        }
+    }
+
     /// Secrets that sign a message sent at `now`: the current one first, then rotated ones
     /// still in their grace period.
     pub fn signing_keys(&self, now: i64) -> impl Iterator<Item = &str> {

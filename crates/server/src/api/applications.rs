@@ -1,0 +1,184 @@
+//! `/api/v1/app`: applications (tenants).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::{ApplicationId, Uid};
+use hookd_store::{Application, ApplicationData, Metadata};
+use serde::{Deserialize, Serialize};
+
+use super::{nullable, time, ListResponse, Problems};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIn {
+    pub name: String,
+    pub uid: Option<String>,
+    pub metadata: Option<Metadata>,
+    #[serde(alias = "rateLimit")]
+    pub throttle_rate: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationPatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    uid: Option<Option<String>>,
+    metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
+    throttle_rate: Option<Option<i64>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationOut {
+    id: String,
+    uid: Option<String>,
+    name: String,
+    metadata: Metadata,
+    throttle_rate: Option<i64>,
+    rate_limit: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Application> for ApplicationOut {
+    fn from(a: Application) -> Self {
+        Self {
+            id: a.id,
+            uid: a.uid,
+            name: a.name,
+            metadata: a.metadata,
+            throttle_rate: a.throttle_rate,
+            rate_limit: a.throttle_rate,
+            created_at: time(a.created_at),
+            updated_at: time(a.updated_at),
+        }
+    }
+}
+
+/// Validates the writable fields of an application.
+pub fn validate(name: &str, uid: Option<&str>, throttle_rate: Option<i64>) -> ApiResult<()> {
+    let mut p = Problems::default();
+    if name.trim().is_empty() {
+        p.add("name", "must not be empty");
+    }
+    if let Some(uid) = uid {
+        if p.name("uid", Uid::parse(uid)).is_some() && ApplicationId::looks_like(uid) {
+            p.add("uid", "must not look like an application id (app_…)");
+        }
+    }
+    if let Some(rate) = throttle_rate {
+        if !(1..=65535).contains(&rate) {
+            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
+        }
+    }
+    p.finish()
+}
+
+impl ApplicationIn {
+    pub fn into_data(self) -> ApiResult<ApplicationData> {
+        validate(&self.name, self.uid.as_deref(), self.throttle_rate)?;
+        Ok(ApplicationData {
+            uid: self.uid,
+            name: self.name,
+            metadata: self.metadata.unwrap_or_default(),
+            throttle_rate: self.throttle_rate,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateParams {
+    #[serde(default)]
+    get_if_exists: bool,
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(params): ApiQuery<ListParams>) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
+    caller.require_admin()?;
+    let page = state.store.list_applications(&params.to_query()?, None).await?;
+    Ok(Json(ListResponse::from_page(page, ApplicationOut::from)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<CreateParams>,
+    ApiJson(body): ApiJson<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    caller.require_admin()?;
+    let data = body.into_data()?;
+    if params.get_if_exists {
+        if let Some(uid) = &data.uid {
+            if let Ok(existing) = state.store.get_application(uid).await {
+                return Ok((StatusCode::OK, Json(existing.into())));
+            }
+        }
+    }
+    let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
+    Ok((StatusCode::CREATED, Json(app.into())))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<Json<ApplicationOut>> {
+    Ok(Json(caller.application(&state, &app_id).await?.into()))
+}
+
+/// Updates an application, or creates it (201) with the path as its uid.
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiJson(body): ApiJson<ApplicationIn>,
+) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
+    let existing = match caller.application(&state, &app_id).await {
+        Ok(app) => Some(app),
+        Err(crate::error::ApiError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let mut data = body.into_data()?;
+    match existing {
+        Some(app) => {
+            data.uid = data.uid.or(app.uid);
+            let app = state.store.update_application(&app.id, &data).await?;
+            Ok((StatusCode::OK, Json(app.into())))
+        }
+        None => {
+            caller.require_admin()?;
+            if data.uid.is_none() && !ApplicationId::looks_like(&app_id) {
+                validate(&data.name, Some(&app_id), None)?;
+                data.uid = Some(app_id);
+            }
+            let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
+            Ok((StatusCode::CREATED, Json(app.into())))
+        }
+    }
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiJson(body): ApiJson<ApplicationPatch>,
+) -> ApiResult<Json<ApplicationOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let data = ApplicationData {
+        name: body.name.unwrap_or(app.name),
+        uid: body.uid.unwrap_or(app.uid),
+        metadata: body.metadata.unwrap_or(app.metadata),
+        throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
+    };
+    validate(&data.name, data.uid.as_deref(), data.throttle_rate)?;
+    Ok(Json(state.store.update_application(&app.id, &data).await?.into()))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    state.store.delete_application(&app.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

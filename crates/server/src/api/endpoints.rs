@@ -1,0 +1,418 @@
+//! `/api/v1/app/{app}/endpoint`: where an application's webhooks go, and their secrets.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::header::HeaderName;
+use axum::http::{HeaderValue, StatusCode};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::signing::EndpointSecret;
+use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
+use hookd_store::{Application, Endpoint, EndpointData, Metadata};
+use serde::{Deserialize, Serialize};
+
+use super::{nullable, time, ListResponse, Problems};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::AppState;
+
+const MAX_CHANNELS: usize = 10;
+const MAX_URL_LEN: usize = 65536;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointIn {
+    url: String,
+    #[serde(default)]
+    description: String,
+    uid: Option<String>,
+    #[serde(alias = "filterTypes")]
+    event_types: Option<BTreeSet<String>>,
+    channels: Option<BTreeSet<String>>,
+    #[serde(default)]
+    disabled: bool,
+    metadata: Option<Metadata>,
+    #[serde(alias = "rateLimit")]
+    throttle_rate: Option<i64>,
+    headers: Option<Metadata>,
+    secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    url: Option<String>,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    uid: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable", alias = "filterTypes")]
+    event_types: Option<Option<BTreeSet<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    channels: Option<Option<BTreeSet<String>>>,
+    disabled: Option<bool>,
+    metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
+    throttle_rate: Option<Option<i64>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    id: String,
+    uid: Option<String>,
+    url: String,
+    description: String,
+    event_types: Option<Vec<String>>,
+    channels: Option<Vec<String>>,
+    disabled: bool,
+    metadata: Metadata,
+    throttle_rate: Option<i64>,
+    rate_limit: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Endpoint> for EndpointOut {
+    fn from(e: Endpoint) -> Self {
+        Self {
+            id: e.id,
+            uid: e.uid,
+            url: e.url,
+            description: e.description,
+            event_types: e.event_types,
+            channels: e.channels,
+            disabled: e.disabled,
+            metadata: e.metadata,
+            throttle_rate: e.throttle_rate,
+            rate_limit: e.throttle_rate,
+            created_at: time(e.created_at),
+            updated_at: time(e.updated_at),
+        }
+    }
+}
+
+/// An empty list means "no filter", as does an absent one.
+fn non_empty(set: Option<BTreeSet<String>>) -> Option<Vec<String>> {
+    set.filter(|s| !s.is_empty()).map(|s| s.into_iter().collect())
+}
+
+/// Checks an endpoint's fields, including that its event types exist.
+async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
+    let mut p = Problems::default();
+    check_url(&mut p, &data.url);
+    if let Some(uid) = &data.uid {
+        if p.name("uid", Uid::parse(uid)).is_some() && EndpointId::looks_like(uid) {
+            p.add("uid", "must not look like an endpoint id (ep_…)");
+        }
+    }
+    if let Some(channels) = &data.channels {
+        if channels.len() > MAX_CHANNELS {
+            p.add("channels", format!("at most {MAX_CHANNELS} channels"));
+        }
+        p.names("channels", channels, Channel::parse);
+    }
+    if let Some(rate) = data.throttle_rate {
+        if !(1..=65535).contains(&rate) {
+            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
+        }
+    }
+    check_headers(&mut p, &data.headers);
+    if let Some(types) = &data.event_types {
+        let before = p.0.len();
+        p.names("eventTypes", types, EventTypeName::parse);
+        if p.0.len() == before {
+            let known = state.store.existing_event_types(types).await?;
+            for (i, t) in types.iter().enumerate() {
+                if !known.contains(t) {
+                    p.add(&format!("eventTypes.{i}"), format!("unknown event type '{t}' (create it first with POST /api/v1/event-type)"));
+                }
+            }
+        }
+    }
+    p.finish()
+}
+
+fn check_url(p: &mut Problems, url: &str) {
+    if url.len() > MAX_URL_LEN {
+        return p.add("url", format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    match url::Url::parse(url) {
+        Err(e) => p.add("url", format!("not a valid URL: {e}")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => p.add("url", "must use http or https"),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => p.add("url", "must have a host"),
+        Ok(_) => {}
+    }
+}
+
+/// Headers the endpoint adds to each delivery; the signature headers cannot be overridden.
+fn check_headers(p: &mut Problems, headers: &Metadata) {
+    for (name, value) in headers {
+        let field = format!("headers.{name}");
+        if HeaderName::try_from(name.as_str()).is_err() {
+            p.add(&field, "not a valid header name");
+        } else if HeaderValue::try_from(value.as_str()).is_err() {
+            p.add(&field, "not a valid header value");
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "content-length" | "host" | "user-agent") {
+            p.add(&field, "this header is set by hookd and cannot be overridden");
+        }
+    }
+}
+
+fn parse_secret(secret: Option<&str>) -> ApiResult<EndpointSecret> {
+    match secret {
+        None => Ok(EndpointSecret::generate()),
+        Some(s) => EndpointSecret::parse(s).map_err(|e| ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))),
+    }
+}
+
+impl EndpointIn {
+    fn into_data(self) -> (EndpointData, Option<String>) {
+        let data = EndpointData {
+            uid: self.uid,
+            url: self.url,
+            description: self.description,
+            event_types: non_empty(self.event_types),
+            channels: non_empty(self.channels),
+            disabled: self.disabled,
+            metadata: self.metadata.unwrap_or_default(),
+            throttle_rate: self.throttle_rate,
+            headers: self.headers.unwrap_or_default(),
+        };
+        (data, self.secret)
+    }
+}
+
+async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
+    state.store.get_endpoint(&app.id, endpoint_id).await.map_err(|e| match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
+        other => other.into(),
+    })
+}
+
+async fn insert(state: &AppState, app: &Application, data: EndpointData, secret: Option<String>) -> ApiResult<Endpoint> {
+    validate(state, &data).await?;
+    let secret = parse_secret(secret.as_deref())?;
+    Ok(state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?)
+}
+
+/// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
+async fn save(state: &AppState, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
+    validate(state, &data).await?;
+    let updated = state.store.update_endpoint(&current.id, &data).await?;
+    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0 {
+        state.wake_dispatcher();
+    }
+    Ok(updated)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let app = caller.application(&state, &app_id).await?;
+    let page = state.store.list_endpoints(&app.id, &params.to_query()?).await?;
+    Ok(Json(ListResponse::from_page(page, EndpointOut::from)))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiJson(body): ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = caller.application(&state, &app_id).await?;
+    let (data, secret) = body.into_data();
+    Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<Json<EndpointOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    Ok(Json(find(&state, &app, &endpoint_id).await?.into()))
+}
+
+/// Replaces an endpoint's fields, or creates it (201) with the path as its uid.
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = caller.application(&state, &app_id).await?;
+    let (mut data, secret) = body.into_data();
+    match find(&state, &app, &endpoint_id).await {
+        Ok(current) => {
+            data.uid = data.uid.or(current.uid.clone());
+            Ok((StatusCode::OK, Json(save(&state, &current, data).await?.into())))
+        }
+        Err(ApiError::NotFound(_)) => {
+            if data.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
+                data.uid = Some(endpoint_id);
+            }
+            Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let current = find(&state, &app, &endpoint_id).await?;
+    let c = current.data();
+    let data = EndpointData {
+        uid: body.uid.unwrap_or(c.uid),
+        url: body.url.unwrap_or(c.url),
+        description: body.description.unwrap_or(c.description),
+        event_types: body.event_types.map_or(c.event_types, non_empty),
+        channels: body.channels.map_or(c.channels, non_empty),
+        disabled: body.disabled.unwrap_or(c.disabled),
+        metadata: body.metadata.unwrap_or(c.metadata),
+        throttle_rate: body.throttle_rate.unwrap_or(c.throttle_rate),
+        headers: c.headers,
+    };
+    Ok(Json(save(&state, &current, data).await?.into()))
+}
+
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    state.store.delete_endpoint(&endpoint.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct EndpointSecretOut {
+    key: String,
+}
+
+pub async fn get_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    Ok(Json(EndpointSecretOut { key: find(&state, &app, &endpoint_id).await?.secret }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointSecretRotateIn {
+    key: Option<String>,
+    grace_period_seconds: Option<u64>,
+}
+
+/// Longest grace period a rotated secret may keep signing (Svix's limit: 7 days).
+const MAX_GRACE_SECS: u64 = 7 * 24 * 3600;
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    // The body is optional: an empty one rotates to a generated key.
+    let body: EndpointSecretRotateIn =
+        if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { crate::extract::parse_json(&body)? };
+    let grace = body.grace_period_seconds.unwrap_or(state.config.default_rotation_grace_secs);
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::validation(crate::error::ValidationItem::body(
+            "gracePeriodSeconds",
+            format!("must be at most {MAX_GRACE_SECS} (7 days)"),
+        )));
+    }
+    let secret = parse_secret(body.key.as_deref())?;
+    state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct EndpointHeadersOut {
+    headers: Metadata,
+    sensitive: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct EndpointHeadersIn {
+    headers: Metadata,
+}
+
+pub async fn get_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    Ok(Json(EndpointHeadersOut { headers: endpoint.headers, sensitive: vec![] }))
+}
+
+pub async fn put_headers(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    set_headers(state, caller, path, |_| body.headers).await
+}
+
+/// Merges headers; a header set to an empty value is removed (there is no null in a map of
+/// strings).
+pub async fn patch_headers(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    set_headers(state, caller, path, |mut current| {
+        for (k, v) in body.headers {
+            if v.is_empty() {
+                current.remove(&k);
+            } else {
+                current.insert(k, v);
+            }
+        }
+        current
+    })
+    .await
+}
+
+async fn set_headers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    change: impl FnOnce(Metadata) -> Metadata,
+) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    let current = find(&state, &app, &endpoint_id).await?;
+    let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
+    save(&state, &current, data).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct EndpointStatsOut {
+    success: i64,
+    pending: i64,
+    sending: i64,
+    fail: i64,
+    canceled: i64,
+}
+
+pub async fn stats(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<Json<EndpointStatsOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    let s = state.store.endpoint_stats(&endpoint.id).await?;
+    Ok(Json(EndpointStatsOut { success: s.success, pending: s.pending, sending: s.sending, fail: s.fail, canceled: 0 }))
+}

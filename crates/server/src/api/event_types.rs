@@ -1,0 +1,194 @@
+//! `/api/v1/event-type`: the catalogue of event types endpoints subscribe to.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::EventTypeName;
+use hookd_store::{EventType, EventTypeData};
+use serde::{Deserialize, Serialize};
+
+use super::{nullable, time, ListResponse, Problems};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeIn {
+    name: String,
+    #[serde(flatten)]
+    update: EventTypeUpdate,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeUpdate {
+    description: String,
+    schemas: Option<serde_json::Value>,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    deprecated: bool,
+    feature_flag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypePatch {
+    description: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    schemas: Option<Option<serde_json::Value>>,
+    archived: Option<bool>,
+    deprecated: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    feature_flag: Option<Option<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    name: String,
+    description: String,
+    schemas: Option<serde_json::Value>,
+    archived: bool,
+    deprecated: bool,
+    feature_flag: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<EventType> for EventTypeOut {
+    fn from(t: EventType) -> Self {
+        Self {
+            name: t.name,
+            description: t.description,
+            schemas: t.schemas,
+            archived: t.archived,
+            deprecated: t.deprecated,
+            feature_flag: t.feature_flag,
+            created_at: time(t.created_at),
+            updated_at: time(t.updated_at),
+        }
+    }
+}
+
+fn validate(data: &EventTypeData) -> ApiResult<()> {
+    let mut p = Problems::default();
+    if let Some(schemas) = &data.schemas {
+        if !schemas.is_object() {
+            p.add("schemas", "must be an object mapping schema versions to JSON schemas");
+        }
+    }
+    if let Some(flag) = &data.feature_flag {
+        p.name("featureFlag", EventTypeName::parse(flag));
+    }
+    p.finish()
+}
+
+impl EventTypeUpdate {
+    fn into_data(self) -> ApiResult<EventTypeData> {
+        let data = EventTypeData {
+            description: self.description,
+            schemas: self.schemas,
+            archived: self.archived,
+            deprecated: self.deprecated,
+            feature_flag: self.feature_flag,
+        };
+        validate(&data)?;
+        Ok(data)
+    }
+}
+
+fn parse_name(name: &str, loc: &str) -> ApiResult<()> {
+    let mut p = Problems::default();
+    p.name(loc, EventTypeName::parse(name));
+    p.finish()
+}
+
+#[derive(Deserialize)]
+pub struct ListEventTypeParams {
+    #[serde(default)]
+    include_archived: bool,
+}
+
+pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(list): ApiQuery<ListParams>, ApiQuery(params): ApiQuery<ListEventTypeParams>) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
+    caller.require_admin()?;
+    let page = state.store.list_event_types(&list.to_query()?, params.include_archived).await?;
+    Ok(Json(ListResponse::from_page(page, EventTypeOut::from)))
+}
+
+pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<EventTypeIn>) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    caller.require_admin()?;
+    parse_name(&body.name, "name")?;
+    let data = body.update.into_data()?;
+    let created = state.store.create_event_type(&body.name, &data).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<EventTypeOut>> {
+    caller.require_admin()?;
+    Ok(Json(state.store.get_event_type(&name).await.map_err(not_found)?.into()))
+}
+
+/// Updates an event type, or creates it (201).
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<EventTypeUpdate>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    caller.require_admin()?;
+    let data = body.into_data()?;
+    match state.store.update_event_type(&name, &data).await {
+        Ok(updated) => Ok((StatusCode::OK, Json(updated.into()))),
+        Err(hookd_store::StoreError::NotFound) => {
+            parse_name(&name, "name")?;
+            Ok((StatusCode::CREATED, Json(state.store.create_event_type(&name, &data).await?.into())))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<EventTypePatch>,
+) -> ApiResult<Json<EventTypeOut>> {
+    caller.require_admin()?;
+    let current = state.store.get_event_type(&name).await.map_err(not_found)?;
+    let data = EventTypeData {
+        description: body.description.unwrap_or(current.description),
+        schemas: body.schemas.unwrap_or(current.schemas),
+        archived: body.archived.unwrap_or(current.archived),
+        deprecated: body.deprecated.unwrap_or(current.deprecated),
+        feature_flag: body.feature_flag.unwrap_or(current.feature_flag),
+    };
+    validate(&data)?;
+    Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
+}
+
+/// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
+/// subscribe to it, and messages of that type are still delivered.
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let current = state.store.get_event_type(&name).await.map_err(not_found)?;
+    let data = EventTypeData {
+        description: current.description,
+        schemas: current.schemas,
+        archived: true,
+        deprecated: current.deprecated,
+        feature_flag: current.feature_flag,
+    };
+    state.store.update_event_type(&name, &data).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn not_found(e: hookd_store::StoreError) -> ApiError {
+    match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("event type"),
+        other => other.into(),
+    }
+}

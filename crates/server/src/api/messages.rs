@@ -1,0 +1,170 @@
+//! `/api/v1/app/{app}/msg`: publishing and reading messages.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::names::EventId;
+use hookd_core::time::now_ms;
+use hookd_core::{Channel, EventTypeName, MessageId};
+use hookd_store::{Message, MessageFilter, NewMessage};
+use serde::{Deserialize, Serialize};
+
+use super::applications::ApplicationIn;
+use super::{time, ListResponse, Problems};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ValidationItem};
+use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::AppState;
+
+const MAX_MESSAGE_CHANNELS: usize = 5;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageIn {
+    event_type: String,
+    payload: serde_json::Value,
+    event_id: Option<String>,
+    channels: Option<BTreeSet<String>>,
+    /// Creates the application if it does not exist yet (Svix semantics).
+    application: Option<ApplicationIn>,
+    /// Scheduled delivery: the first attempt is not made before this time.
+    deliver_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageOut {
+    id: String,
+    event_type: String,
+    event_id: Option<String>,
+    payload: serde_json::Value,
+    channels: Option<Vec<String>>,
+    timestamp: DateTime<Utc>,
+}
+
+impl MessageOut {
+    /// `with_content: false` leaves the payload out (as `{}`), as Svix does.
+    pub fn new(m: Message, with_content: bool) -> Self {
+        let payload = if with_content {
+            serde_json::from_str(&m.payload).unwrap_or_default()
+        } else {
+            serde_json::json!({})
+        };
+        Self { id: m.id, event_type: m.event_type, event_id: m.event_id, payload, channels: m.channels, timestamp: time(m.created_at) }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ContentParams {
+    with_content: Option<bool>,
+}
+
+impl MessageIn {
+    fn validate(&self) -> ApiResult<()> {
+        let mut p = Problems::default();
+        p.name("eventType", EventTypeName::parse(&self.event_type));
+        if !self.payload.is_object() {
+            p.add("payload", "must be a JSON object");
+        }
+        if let Some(id) = &self.event_id {
+            p.name("eventId", EventId::parse(id));
+        }
+        if let Some(channels) = &self.channels {
+            if channels.len() > MAX_MESSAGE_CHANNELS {
+                p.add("channels", format!("at most {MAX_MESSAGE_CHANNELS} channels"));
+            }
+            p.names("channels", &channels.iter().cloned().collect::<Vec<_>>(), Channel::parse);
+        }
+        p.finish()
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiQuery(params): ApiQuery<ContentParams>,
+    ApiJson(body): ApiJson<MessageIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    body.validate()?;
+    let app = match caller.application(&state, &app_id).await {
+        Err(ApiError::NotFound(_)) if body.application.is_some() => {
+            caller.require_admin()?;
+            let mut data = body.application.expect("checked above").into_data()?;
+            data.uid = data.uid.or(Some(app_id));
+            let id = hookd_core::ApplicationId::generate();
+            state.store.create_application(id.as_str(), &data).await?
+        }
+        other => other?,
+    };
+    let now = now_ms();
+    let message = NewMessage {
+        id: MessageId::generate_at(now).into_string(),
+        event_type: body.event_type,
+        event_id: body.event_id,
+        payload: body.payload.to_string(),
+        channels: body.channels.filter(|c| !c.is_empty()).map(|c| c.into_iter().collect()),
+        created_at: now,
+        deliver_at: body.deliver_at.map_or(now, |t| t.timestamp_millis().max(now)),
+    };
+    let (stored, fanout) = state.store.create_message(&app.id, &message).await?;
+    if fanout > 0 {
+        state.wake_dispatcher();
+    }
+    tracing::debug!(msg_id = %stored.id, app_id = %app.id, fanout, "message accepted");
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(stored, params.with_content.unwrap_or(true)))))
+}
+
+#[derive(Deserialize)]
+pub struct ListMessageParams {
+    channel: Option<String>,
+    before: Option<DateTime<Utc>>,
+    after: Option<DateTime<Utc>>,
+    /// Comma-separated.
+    event_types: Option<String>,
+    with_content: Option<bool>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<ListMessageParams>,
+) -> ApiResult<Json<ListResponse<MessageOut>>> {
+    let app = caller.application(&state, &app_id).await?;
+    let filter = MessageFilter {
+        event_types: params.event_types.map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()),
+        channel: params.channel,
+        before: params.before.map(|t| t.timestamp_millis()),
+        after: params.after.map(|t| t.timestamp_millis()),
+    };
+    if let Some(c) = &filter.channel {
+        Channel::parse(c).map_err(|e| ApiError::validation(ValidationItem::query("channel", e.to_string())))?;
+    }
+    let page = state.store.list_messages(&app.id, &filter, &list.to_query()?).await?;
+    let with_content = params.with_content.unwrap_or(true);
+    Ok(Json(ListResponse::from_page(page, |m| MessageOut::new(m, with_content))))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, msg_id)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<ContentParams>,
+) -> ApiResult<Json<MessageOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let message = find(&state, &app.id, &msg_id).await?;
+    Ok(Json(MessageOut::new(message, params.with_content.unwrap_or(true))))
+}
+
+/// A message of an application, by id or eventId.
+pub async fn find(state: &AppState, app_id: &str, msg_id: &str) -> ApiResult<Message> {
+    state.store.get_message(app_id, msg_id).await.map_err(|e| match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("message"),
+        other => other.into(),
+    })
+}

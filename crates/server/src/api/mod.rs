@@ -1,0 +1,112 @@
+//! The Svix-compatible API (`/api/v1`). One module per resource; each holds its wire types
+//! (`…In`, `…Out`, as in Svix's OpenAPI document) and handlers.
+
+mod applications;
+mod attempts;
+mod endpoints;
+mod event_types;
+mod messages;
+
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use hookd_core::names::NameError;
+use hookd_store::Page;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::ValidationItem;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    use applications as apps;
+    use attempts as att;
+    use endpoints as eps;
+    use event_types as et;
+    use messages as msgs;
+    Router::new()
+        .route("/api/v1/app", get(apps::list).post(apps::create))
+        .route("/api/v1/app/{app_id}", get(apps::get).put(apps::put).patch(apps::patch).delete(apps::delete))
+        .route("/api/v1/event-type", get(et::list).post(et::create))
+        .route("/api/v1/event-type/{name}", get(et::get).put(et::put).patch(et::patch).delete(et::delete))
+        .route("/api/v1/app/{app_id}/endpoint", get(eps::list).post(eps::create))
+        .route(
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
+            get(eps::get).put(eps::put).patch(eps::patch).delete(eps::delete),
+        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", get(eps::get_secret))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", post(eps::rotate_secret))
+        .route(
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
+            get(eps::get_headers).put(eps::put_headers).patch(eps::patch_headers),
+        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
+        .route("/api/v1/app/{app_id}/msg", get(msgs::list).post(msgs::create))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}", get(msgs::get))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(att::list_destinations))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(att::resend))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(att::get))
+        .route("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(att::list_by_message))
+        .route("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(att::list_by_endpoint))
+}
+
+/// Svix's list envelope.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    pub iterator: Option<String>,
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+impl<T> ListResponse<T> {
+    pub fn from_page<S>(page: Page<S>, f: impl FnMut(S) -> T) -> Self {
+        Self {
+            data: page.data.into_iter().map(f).collect(),
+            iterator: page.iterator,
+            prev_iterator: page.prev_iterator,
+            done: page.done,
+        }
+    }
+}
+
+/// Stored milliseconds as an API date-time.
+pub fn time(ms: i64) -> DateTime<Utc> {
+    hookd_core::time::from_ms(ms)
+}
+
+/// For PATCH fields where `null` (clear) differs from absent (keep): absent → `None`,
+/// `null` → `Some(None)`, a value → `Some(Some(v))`. Use with `#[serde(default)]`.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Collects validation problems so a request gets all of them in one 422.
+#[derive(Default)]
+pub struct Problems(pub Vec<ValidationItem>);
+
+impl Problems {
+    pub fn add(&mut self, field: &str, msg: impl Into<String>) {
+        self.0.push(ValidationItem::body(field, msg));
+    }
+
+    /// Checks a name-like value with its `parse`, recording the problem under `field`.
+    pub fn name<T>(&mut self, field: &str, parsed: Result<T, NameError>) -> Option<T> {
+        parsed.map_err(|e| self.add(field, e.to_string())).ok()
+    }
+
+    /// Checks each element of a list of names.
+    pub fn names<T>(&mut self, field: &str, values: &[String], parse: impl Fn(&str) -> Result<T, NameError>) {
+        for (i, v) in values.iter().enumerate() {
+            self.name(&format!("{field}.{i}"), parse(v));
+        }
+    }
+
+    pub fn finish(self) -> Result<(), crate::error::ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::Validation(self.0))
+        }
+    }
+}

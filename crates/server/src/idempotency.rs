@@ -1,0 +1,63 @@
+//! The `idempotency-key` header on POST requests: a repeat with the same key (from the same
+//! caller, to the same path) gets the first response back and changes nothing.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hookd_store::IdempotentResponse;
+
+use crate::auth::hash_token;
+use crate::error::ApiError;
+use crate::extract::bearer;
+use crate::AppState;
+
+/// Remembered responses are at most this large (larger ones are not remembered).
+const MAX_REMEMBERED: usize = 1024 * 1024;
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let key = match req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(k) if req.method() == Method::POST && !k.is_empty() && k.len() <= 256 => k.to_owned(),
+        _ => return next.run(req).await,
+    };
+    // The scope keeps callers apart: the hash of their token, and the path they posted to.
+    let caller = bearer(req.headers().get(axum::http::header::AUTHORIZATION)).unwrap_or_default();
+    let scope = format!("{}:{}", hash_token(&caller), req.uri().path());
+    match state.store.claim_idempotency_key(&scope, &key).await {
+        Ok(None) => {}
+        Ok(Some(IdempotentResponse::Done { status_code, body })) => return replay(status_code, body),
+        Ok(Some(IdempotentResponse::InProgress)) => {
+            return ApiError::Conflict("a request with this idempotency-key is still being processed".into()).into_response()
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_REMEMBERED).await {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = state.store.release_idempotency_key(&scope, &key).await;
+            return ApiError::BadRequest("response too large to remember".into()).into_response();
+        }
+    };
+    let remember = parts.status.is_success() || parts.status.is_client_error();
+    let stored = if remember {
+        state.store.complete_idempotency_key(&scope, &key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes)).await
+    } else {
+        state.store.release_idempotency_key(&scope, &key).await
+    };
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not store the idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(status_code: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
+    let mut response = (status, body).into_response();
+    if status != StatusCode::NO_CONTENT {
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
+}

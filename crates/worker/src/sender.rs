@@ -1,0 +1,270 @@
+//! The outbound HTTP side of a delivery: one pooled client, the SSRF guard, signing headers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookd_core::net::NetPolicy;
+use hookd_core::signing::{signature_header, EndpointSecret};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+
+/// At most this much of a response body is kept with the attempt.
+pub const MAX_RESPONSE_BYTES: usize = 20 * 1024;
+
+/// The `user-agent` of every delivery.
+pub const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+/// A DNS resolver that drops every address the SSRF policy refuses. reqwest connects only to
+/// the addresses returned here, so a name cannot resolve to a public address when checked and
+/// to a private one when connecting (no DNS-rebinding window).
+struct GuardedResolver {
+    policy: Arc<NetPolicy>,
+}
+
+/// The error a resolution gives when every address was refused; found again in the error
+/// chain to tell the user why an attempt never left.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(Refused(format!("DNS lookup of {host} failed: {e}")))
+                })?
+                .collect();
+            let mut refusal = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| match policy.check(a.ip()) {
+                    Ok(()) => true,
+                    Err(reason) => {
+                        refusal.get_or_insert(reason);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let reason = refusal.unwrap_or_else(|| format!("DNS lookup of {host} returned no address"));
+                return Err(Box::new(Refused(reason)).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// What one HTTP attempt produced.
+#[derive(Debug, Clone)]
+pub struct HttpOutcome {
+    /// `None` when no response arrived.
+    pub status: Option<u16>,
+    pub body: String,
+    pub duration: Duration,
+    /// Why there was no response.
+    pub error: Option<String>,
+    /// A `Retry-After` the receiver sent.
+    pub retry_after: Option<Duration>,
+}
+
+impl HttpOutcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self.status, Some(200..=299))
+    }
+}
+
+/// A signed webhook request, ready to send.
+pub struct SignedRequest<'a> {
+    pub url: &'a str,
+    pub msg_id: &'a str,
+    pub payload: &'a str,
+    pub secrets: &'a [EndpointSecret],
+    pub extra_headers: &'a std::collections::BTreeMap<String, String>,
+    /// Seconds since the epoch for `webhook-timestamp`.
+    pub timestamp: i64,
+}
+
+/// Sends webhooks. One instance (one connection pool) per process.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: Arc<NetPolicy>,
+    timeout: Duration,
+}
+
+impl Sender {
+    pub fn new(policy: NetPolicy, timeout: Duration) -> Self {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .user_agent(USER_AGENT_VALUE)
+            .build()
+            .expect("TLS backend initialises");
+        Self { client, policy, timeout }
+    }
+
+    /// The headers of a signed webhook: the endpoint's own first, so they cannot override the
+    /// signature headers.
+    fn headers(req: &SignedRequest<'_>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (k, v) in req.extra_headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+                headers.insert(k, v);
+            }
+        }
+        let signature = signature_header(req.secrets, req.msg_id, req.timestamp, req.payload.as_bytes());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        for (name, value) in [
+            ("webhook-id", req.msg_id.to_owned()),
+            ("webhook-timestamp", req.timestamp.to_string()),
+            ("webhook-signature", signature),
+        ] {
+            headers.insert(name, HeaderValue::try_from(value).expect("ids, digits and base64 are valid header values"));
+        }
+        headers
+    }
+
+    /// Sends one signed webhook and reports what happened; never fails.
+    pub async fn send(&self, req: &SignedRequest<'_>) -> HttpOutcome {
+        let started = Instant::now();
+        if let Err(reason) = self.check_literal_host(req.url) {
+            return failure(started, reason);
+        }
+        let sent = self
+            .client
+            .post(req.url)
+            .headers(Self::headers(req))
+            .body(req.payload.to_owned())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return failure(started, self.describe(&e)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = read_capped(response).await;
+        HttpOutcome { status: Some(status), body, duration: started.elapsed(), error: None, retry_after }
+    }
+
+    /// Hosts written as IP literals never reach the resolver, so they are checked here.
+    fn check_literal_host(&self, url: &str) -> Result<(), String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+        let ip = match parsed.host() {
+            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            Some(url::Host::Domain(_)) => return Ok(()),
+            None => return Err("URL has no host".into()),
+        };
+        self.policy.check(ip)
+    }
+
+    /// A one-line reason for a request that got no response.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(refused) = s.downcast_ref::<Refused>() {
+                return refused.0.clone();
+            }
+            source = s.source();
+        }
+        if e.is_timeout() {
+            return format!("timed out after {} ms", self.timeout.as_millis());
+        }
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}
+
+fn failure(started: Instant, reason: String) -> HttpOutcome {
+    HttpOutcome { status: None, body: String::new(), duration: started.elapsed(), error: Some(reason), retry_after: None }
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`] of a body, lossily as UTF-8.
+async fn read_capped(mut response: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < MAX_RESPONSE_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(MAX_RESPONSE_BYTES);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[tokio::test]
+    async fn literal_private_hosts_are_refused_before_connecting() {
+        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let headers = Default::default();
+        let secrets = [EndpointSecret::generate()];
+        for url in ["http://127.0.0.1:1/", "http://[::1]:1/", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/"] {
+            let out = sender
+                .send(&SignedRequest { url, msg_id: "msg_x", payload: "{}", secrets: &secrets, extra_headers: &headers, timestamp: 1 })
+                .await;
+            assert_eq!(out.status, None);
+            assert!(out.error.as_deref().unwrap().contains("SSRF"), "{url}: {:?}", out.error);
+        }
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_refused() {
+        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let headers = Default::default();
+        let secrets = [EndpointSecret::generate()];
+        let out = sender
+            .send(&SignedRequest {
+                url: "http://localhost:9/",
+                msg_id: "msg_x",
+                payload: "{}",
+                secrets: &secrets,
+                extra_headers: &headers,
+                timestamp: 1,
+            })
+            .await;
+        let error = out.error.unwrap();
+        assert!(error.contains("loopback") && error.contains("SSRF"), "{error}");
+    }
+}
