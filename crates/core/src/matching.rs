@@ -42,10 +42,18 @@ mod tests {
 
     #[test]
     fn empty_filters_match_everything() {
-        let sub = Subscription { disabled: false, event_types: None, channels: None };
+        let sub = Subscription {
+            disabled: false,
+            event_types: None,
+            channels: None,
+        };
         assert!(matches(&sub, "a.b", None));
         let empty: Vec<String> = vec![];
-        let sub = Subscription { disabled: false, event_types: Some(&empty), channels: Some(&empty) };
+        let sub = Subscription {
+            disabled: false,
+            event_types: Some(&empty),
+            channels: Some(&empty),
+        };
         assert!(matches(&sub, "a.b", Some(&s(&["x"]))));
     }
 
@@ -53,7 +61,11 @@ mod tests {
     fn event_types_and_channels_filter() {
         let types = s(&["user.created"]);
         let chans = s(&["eu", "us"]);
-        let sub = Subscription { disabled: false, event_types: Some(&types), channels: Some(&chans) };
+        let sub = Subscription {
+            disabled: false,
+            event_types: Some(&types),
+            channels: Some(&chans),
+        };
         assert!(matches(&sub, "user.created", Some(&s(&["us"]))));
         assert!(!matches(&sub, "user.deleted", Some(&s(&["us"]))));
         assert!(!matches(&sub, "user.created", Some(&s(&["asia"]))));
@@ -62,7 +74,11 @@ mod tests {
 
     #[test]
     fn disabled_never_matches() {
-        let sub = Subscription { disabled: true, event_types: None, channels: None };
+        let sub = Subscription {
+            disabled: true,
+            event_types: None,
+            channels: None,
+        };
         assert!(!matches(&sub, "a", None));
     }
 }

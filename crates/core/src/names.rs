@@ -83,7 +83,10 @@ mod tests {
         assert!(EventTypeName::parse("invoice.paid").is_ok());
         assert!(EventTypeName::parse("a-b_c.D9").is_ok());
         assert_eq!(EventTypeName::parse(""), Err(NameError::Empty));
-        assert_eq!(EventTypeName::parse("has space"), Err(NameError::BadCharacter));
+        assert_eq!(
+            EventTypeName::parse("has space"),
+            Err(NameError::BadCharacter)
+        );
         assert_eq!(
             Channel::parse(&"x".repeat(129)),
             Err(NameError::TooLong { max: 128 })

@@ -111,9 +111,22 @@ mod tests {
     fn refuses_non_public_ranges_by_default() {
         let p = NetPolicy::default();
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1", "ff02::1",
-            "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
         ] {
             assert!(refused(&p, ip), "{ip} should be refused");
         }
@@ -128,7 +141,9 @@ mod tests {
         assert!(!refused(&p, "127.0.0.1"));
         assert!(!refused(&p, "::ffff:127.0.0.1"));
         assert!(refused(&p, "10.0.0.1"));
-        let msg = NetPolicy::default().check("10.0.0.1".parse().unwrap()).unwrap_err();
+        let msg = NetPolicy::default()
+            .check("10.0.0.1".parse().unwrap())
+            .unwrap_err();
         assert!(msg.contains("private"), "{msg}");
     }
 }

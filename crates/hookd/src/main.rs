@@ -1,1 +1,147 @@
-fn main(){}
+//! `hookd`: see the README. This file only dispatches subcommands and maps failures to exit
+//! codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hookd::app::{self, open_store, StartError};
+use hookd::cli::{Cli, Command, TokenCommand, VerifyArgs};
+use hookd_core::signing::{verify, EndpointSecret};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("hookd: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("hookd: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Config(_) | StartError::Database { .. } => Failure::Usage(one_line(&e)),
+            StartError::Io(_) => Failure::Runtime(one_line(&e)),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text.replace('\n', " ")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(store) => {
+            let database = store.database().map_err(|e| Failure::Usage(e.0))?;
+            open_store(&database, 2).await?.close().await;
+            println!("migrations applied ({})", database.describe());
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { app, store }) => {
+            let database = store.database().map_err(|e| Failure::Usage(e.0))?;
+            let store = open_store(&database, 2).await?;
+            let application = store.get_application(&app).await.map_err(|_| {
+                Failure::Usage(format!("no application '{app}' in {}", database.describe()))
+            })?;
+            let token = hookd_server::generate_token("sk_app_");
+            store
+                .create_app_token(&application.id, &hookd_server::hash_token(&token))
+                .await
+                .map_err(|e| Failure::Runtime(one_line(&e)))?;
+            store.close().await;
+            println!("{token}");
+            eprintln!(
+                "token for application {} created; it is shown only this once",
+                application.id
+            );
+            Ok(())
+        }
+        Command::Verify(args) => verify_command(args),
+    }
+}
+
+async fn serve(args: hookd::ServeArgs) -> Result<(), Failure> {
+    let config = args.resolve().map_err(|e| Failure::Usage(e.0))?;
+    let listen = config.listen;
+    let description = config.database.describe();
+    let data_dir = config.data_dir.clone();
+    let node = app::build(config).await?;
+    if node.generated_admin_token {
+        println!(
+            "Generated admin token (kept in {}/admin-token, shown only now):",
+            data_dir.display()
+        );
+        println!("  {}", node.admin_token());
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!(address = %listener.local_addr().map_or(listen, |a| a), store = %description, "hookd is listening");
+    node.run(listener, app::shutdown_signal())
+        .await
+        .map_err(|e| Failure::Runtime(format!("server failed: {e}")))
+}
+
+fn verify_command(args: VerifyArgs) -> Result<(), Failure> {
+    let secret = EndpointSecret::parse(&args.secret)
+        .map_err(|e| Failure::Usage(format!("--secret: {e}")))?;
+    let mut body = Vec::new();
+    let read = if args.body.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut body).map(|_| ())
+    } else {
+        std::fs::read(&args.body).map(|b| body = b)
+    };
+    read.map_err(|e| Failure::Usage(format!("--body: {e}")))?;
+    let now = chrono::Utc::now().timestamp();
+    match verify(
+        &[secret],
+        Some(&args.id),
+        Some(&args.timestamp),
+        Some(&args.signature),
+        &body,
+        now,
+        args.tolerance,
+    ) {
+        Ok(()) => {
+            println!("signature verified");
+            Ok(())
+        }
+        Err(e) => Err(Failure::Runtime(format!("signature does not verify: {e}"))),
+    }
+}

@@ -33,7 +33,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, default_rotation_grace_secs: 24 * 3600 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            default_rotation_grace_secs: 24 * 3600,
+        }
     }
 }
 
@@ -49,8 +52,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<Arc<Notify>>) -> Self {
-        Self { store, auth: Authenticator::new(admin_token), config: Arc::new(config), wake }
+    pub fn new(
+        store: Store,
+        admin_token: &str,
+        config: ServerConfig,
+        wake: Option<Arc<Notify>>,
+    ) -> Self {
+        Self {
+            store,
+            auth: Authenticator::new(admin_token),
+            config: Arc::new(config),
+            wake,
+        }
     }
 
     /// Tells the local dispatcher that new deliveries are due.
@@ -64,14 +77,25 @@ impl AppState {
 /// The complete router.
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    health_router(state.clone())
+        .merge(api.with_state(state))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Only the health routes: what a worker-only node serves.
+pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
-        .route("/api/v1/health/ping", get(|| async { StatusCode::NO_CONTENT }))
-        .merge(api)
+        .route(
+            "/api/v1/health/ping",
+            get(|| async { StatusCode::NO_CONTENT }),
+        )
         .fallback(not_found)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -3,11 +3,12 @@
 use hookd_core::time::now_ms;
 
 use crate::{
-    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData, EndpointStats,
-    ListQuery, OldSecret, Page, Result, Store, StoreError,
+    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint,
+    EndpointData, EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
 };
 
-pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
+pub(crate) const COLUMNS: &str =
+    "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
      throttle_rate, headers, secret, old_secrets, created_at, updated_at";
 pub(crate) type Row = (
     String,
@@ -55,7 +56,13 @@ fn uid_taken(data: &EndpointData) -> String {
 }
 
 impl Store {
-    pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
+    pub async fn create_endpoint(
+        &self,
+        app_id: &str,
+        id: &str,
+        data: &EndpointData,
+        secret: &str,
+    ) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', $13, $13) RETURNING {COLUMNS}"
@@ -82,9 +89,9 @@ impl Store {
 
     /// Finds an endpoint of an application by id or uid.
     pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Endpoint> {
-        let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
-        let row: Option<Row> =
-            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
+        let sql =
+            format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
+        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 
@@ -139,12 +146,24 @@ impl Store {
     }
 
     /// Replaces the endpoint's secret; the previous one keeps signing until `grace_ms` from now.
-    pub async fn rotate_endpoint_secret(&self, id: &str, new_secret: &str, grace_ms: i64) -> Result<Endpoint> {
+    pub async fn rotate_endpoint_secret(
+        &self,
+        id: &str,
+        new_secret: &str,
+        grace_ms: i64,
+    ) -> Result<Endpoint> {
         let now = now_ms();
         let current = self.get_endpoint_by_id(id).await?;
-        let mut old: Vec<OldSecret> = current.old_secrets.into_iter().filter(|s| s.expires_at > now).collect();
+        let mut old: Vec<OldSecret> = current
+            .old_secrets
+            .into_iter()
+            .filter(|s| s.expires_at > now)
+            .collect();
         if grace_ms > 0 {
-            old.push(OldSecret { key: current.secret, expires_at: now + grace_ms });
+            old.push(OldSecret {
+                key: current.secret,
+                expires_at: now + grace_ms,
+            });
         }
         let sql = format!(
             "UPDATE endpoints SET secret = $2, old_secrets = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
@@ -161,7 +180,8 @@ impl Store {
 
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
-        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let row: Option<Row> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 

@@ -120,8 +120,12 @@ impl Endpoint {
     /// Secrets that sign a message sent at `now`: the current one first, then rotated ones
     /// still in their grace period.
     pub fn signing_keys(&self, now: i64) -> impl Iterator<Item = &str> {
-        std::iter::once(self.secret.as_str())
-            .chain(self.old_secrets.iter().filter(move |s| s.expires_at > now).map(|s| s.key.as_str()))
+        std::iter::once(self.secret.as_str()).chain(
+            self.old_secrets
+                .iter()
+                .filter(move |s| s.expires_at > now)
+                .map(|s| s.key.as_str()),
+        )
     }
 }
 
@@ -259,5 +263,8 @@ pub enum Scope {
 pub enum IdempotentResponse {
     /// The first request with this key has not finished yet.
     InProgress,
-    Done { status_code: u16, body: String },
+    Done {
+        status_code: u16,
+        body: String,
+    },
 }

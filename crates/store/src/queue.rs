@@ -34,7 +34,12 @@ impl ClaimedDelivery {
     /// Secrets that sign an attempt made at `now`.
     pub fn signing_keys(&self, now: i64) -> Vec<&str> {
         std::iter::once(self.secret.as_str())
-            .chain(self.old_secrets.iter().filter(|s| s.expires_at > now).map(|s| s.key.as_str()))
+            .chain(
+                self.old_secrets
+                    .iter()
+                    .filter(|s| s.expires_at > now)
+                    .map(|s| s.key.as_str()),
+            )
             .collect()
     }
 }
@@ -61,7 +66,20 @@ pub struct AttemptResult {
     pub outcome: DeliveryOutcome,
 }
 
-type ClaimRow = (String, String, String, i64, bool, String, String, String, bool, String, String, String);
+type ClaimRow = (
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    String,
+    String,
+    String,
+    bool,
+    String,
+    String,
+    String,
+);
 
 impl Store {
     /// Claims up to `limit` due deliveries for `lease_ms` milliseconds.

@@ -18,7 +18,9 @@ use hookd_core::net::NetPolicy;
 use hookd_core::retry::RetrySchedule;
 use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
-use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Store, TriggerType};
+use hookd_store::{
+    Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Store, TriggerType,
+};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info_span, warn, Instrument};
@@ -40,7 +42,11 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub fn new(retry_schedule: RetrySchedule, request_timeout: Duration, net_policy: NetPolicy) -> Self {
+    pub fn new(
+        retry_schedule: RetrySchedule,
+        request_timeout: Duration,
+        net_policy: NetPolicy,
+    ) -> Self {
         Self {
             retry_schedule,
             request_timeout,
@@ -64,7 +70,12 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(store: Store, config: WorkerConfig) -> Self {
         let sender = Sender::new(config.net_policy.clone(), config.request_timeout);
-        Self { store, sender, config, wake: Arc::new(Notify::new()) }
+        Self {
+            store,
+            sender,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Notify this to make the dispatcher look at the queue now.
@@ -87,7 +98,11 @@ impl Dispatcher {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self.store.claim_due(free.min(256) as i64, self.config.lease.as_millis() as i64).await {
+                match self
+                    .store
+                    .claim_due(free.min(256) as i64, self.config.lease.as_millis() as i64)
+                    .await
+                {
                     Ok(batch) => batch,
                     Err(e) => {
                         warn!(error = %e, "claiming due deliveries failed");
@@ -97,7 +112,11 @@ impl Dispatcher {
             };
             let got_full_batch = !claimed.is_empty() && claimed.len() >= free.min(256);
             for delivery in claimed {
-                let permit = slots.clone().acquire_owned().await.expect("semaphore is never closed");
+                let permit = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
                 let sender = self.sender.clone();
                 let schedule = self.config.retry_schedule.clone();
                 let results = results_tx.clone();
@@ -126,7 +145,12 @@ impl Dispatcher {
         }
 
         let grace = self.config.request_timeout + Duration::from_secs(2);
-        if tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} }).await.is_err() {
+        if tokio::time::timeout(grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
             warn!("attempts still in flight at shutdown were abandoned; their leases will expire and they will be retried");
         }
         drop(results_tx);
@@ -136,7 +160,9 @@ impl Dispatcher {
     async fn time_to_next_due(&self) -> Duration {
         let poll = self.config.poll_interval;
         match self.store.next_due_at().await {
-            Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, poll.as_millis() as i64) as u64),
+            Ok(Some(at)) => {
+                Duration::from_millis((at - now_ms()).clamp(0, poll.as_millis() as i64) as u64)
+            }
             _ => poll,
         }
     }
@@ -146,10 +172,19 @@ impl Dispatcher {
 async fn attempt(sender: &Sender, schedule: &RetrySchedule, d: ClaimedDelivery) -> AttemptResult {
     if d.endpoint_disabled {
         debug!("endpoint disabled; delivery parked");
-        return AttemptResult { attempt: None, msg_id: d.msg_id, endpoint_id: d.endpoint_id, outcome: DeliveryOutcome::Parked };
+        return AttemptResult {
+            attempt: None,
+            msg_id: d.msg_id,
+            endpoint_id: d.endpoint_id,
+            outcome: DeliveryOutcome::Parked,
+        };
     }
     let now = now_ms();
-    let secrets: Vec<EndpointSecret> = d.signing_keys(now).into_iter().filter_map(|k| EndpointSecret::parse(k).ok()).collect();
+    let secrets: Vec<EndpointSecret> = d
+        .signing_keys(now)
+        .into_iter()
+        .filter_map(|k| EndpointSecret::parse(k).ok())
+        .collect();
     let outcome = sender
         .send(&SignedRequest {
             url: &d.url,
@@ -178,15 +213,28 @@ async fn attempt(sender: &Sender, schedule: &RetrySchedule, d: ClaimedDelivery) 
         endpoint_id: d.endpoint_id.clone(),
         app_id: d.app_id,
         url: d.url,
-        status: if outcome.is_success() { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+        status: if outcome.is_success() {
+            DeliveryStatus::Success
+        } else {
+            DeliveryStatus::Fail
+        },
         response_status_code: outcome.status.map_or(0, i64::from),
         response: outcome.body,
         duration_ms: outcome.duration.as_millis() as i64,
-        trigger_type: if d.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+        trigger_type: if d.manual {
+            TriggerType::Manual
+        } else {
+            TriggerType::Scheduled
+        },
         error: outcome.error,
         created_at: now,
     };
-    AttemptResult { attempt: Some(attempt), msg_id: d.msg_id, endpoint_id: d.endpoint_id, outcome: next }
+    AttemptResult {
+        attempt: Some(attempt),
+        msg_id: d.msg_id,
+        endpoint_id: d.endpoint_id,
+        outcome: next,
+    }
 }
 
 /// Writes attempt results in batches: whatever has arrived while the previous batch was

@@ -76,7 +76,10 @@ pub fn validate(name: &str, uid: Option<&str>, throttle_rate: Option<i64>) -> Ap
     }
     if let Some(rate) = throttle_rate {
         if !(1..=65535).contains(&rate) {
-            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
+            p.add(
+                "throttleRate",
+                "must be between 1 and 65535 deliveries per second",
+            );
         }
     }
     p.finish()
@@ -100,9 +103,16 @@ pub struct CreateParams {
     get_if_exists: bool,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(params): ApiQuery<ListParams>) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     caller.require_admin()?;
-    let page = state.store.list_applications(&params.to_query()?, None).await?;
+    let page = state
+        .store
+        .list_applications(&params.to_query()?, None)
+        .await?;
     Ok(Json(ListResponse::from_page(page, ApplicationOut::from)))
 }
 
@@ -121,11 +131,18 @@ pub async fn create(
             }
         }
     }
-    let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
+    let app = state
+        .store
+        .create_application(ApplicationId::generate().as_str(), &data)
+        .await?;
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<Json<ApplicationOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<ApplicationOut>> {
     Ok(Json(caller.application(&state, &app_id).await?.into()))
 }
 
@@ -154,7 +171,10 @@ pub async fn put(
                 validate(&data.name, Some(&app_id), None)?;
                 data.uid = Some(app_id);
             }
-            let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
+            let app = state
+                .store
+                .create_application(ApplicationId::generate().as_str(), &data)
+                .await?;
             Ok((StatusCode::CREATED, Json(app.into())))
         }
     }
@@ -174,10 +194,16 @@ pub async fn patch(
         throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
     };
     validate(&data.name, data.uid.as_deref(), data.throttle_rate)?;
-    Ok(Json(state.store.update_application(&app.id, &data).await?.into()))
+    Ok(Json(
+        state.store.update_application(&app.id, &data).await?.into(),
+    ))
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     state.store.delete_application(&app.id).await?;
     Ok(StatusCode::NO_CONTENT)

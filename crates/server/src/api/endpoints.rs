@@ -29,8 +29,8 @@ pub struct EndpointIn {
     description: String,
     uid: Option<String>,
     #[serde(alias = "filterTypes")]
-    event_types: Option<BTreeSet<String>>,
-    channels: Option<BTreeSet<String>>,
+    event_types: Option<Vec<String>>,
+    channels: Option<Vec<String>>,
     #[serde(default)]
     disabled: bool,
     metadata: Option<Metadata>,
@@ -48,9 +48,9 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     uid: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable", alias = "filterTypes")]
-    event_types: Option<Option<BTreeSet<String>>>,
+    event_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
-    channels: Option<Option<BTreeSet<String>>>,
+    channels: Option<Option<Vec<String>>>,
     disabled: Option<bool>,
     metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
@@ -93,9 +93,16 @@ impl From<Endpoint> for EndpointOut {
     }
 }
 
-/// An empty list means "no filter", as does an absent one.
-fn non_empty(set: Option<BTreeSet<String>>) -> Option<Vec<String>> {
-    set.filter(|s| !s.is_empty()).map(|s| s.into_iter().collect())
+/// An empty list means "no filter", as does an absent one. Repeats are dropped, the order
+/// is kept (so validation errors point at the element the caller sent).
+fn non_empty(list: Option<Vec<String>>) -> Option<Vec<String>> {
+    let list = list.filter(|l| !l.is_empty())?;
+    let mut seen = BTreeSet::new();
+    Some(
+        list.into_iter()
+            .filter(|item| seen.insert(item.clone()))
+            .collect(),
+    )
 }
 
 /// Checks an endpoint's fields, including that its event types exist.
@@ -115,7 +122,10 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
     }
     if let Some(rate) = data.throttle_rate {
         if !(1..=65535).contains(&rate) {
-            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
+            p.add(
+                "throttleRate",
+                "must be between 1 and 65535 deliveries per second",
+            );
         }
     }
     check_headers(&mut p, &data.headers);
@@ -156,8 +166,16 @@ fn check_headers(p: &mut Problems, headers: &Metadata) {
             p.add(&field, "not a valid header value");
         }
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "content-length" | "host" | "user-agent") {
-            p.add(&field, "this header is set by hookd and cannot be overridden");
+        if lower.starts_with("webhook-")
+            || matches!(
+                lower.as_str(),
+                "content-type" | "content-length" | "host" | "user-agent"
+            )
+        {
+            p.add(
+                &field,
+                "this header is set by hookd and cannot be overridden",
+            );
         }
     }
 }
@@ -165,7 +183,9 @@ fn check_headers(p: &mut Problems, headers: &Metadata) {
 fn parse_secret(secret: Option<&str>) -> ApiResult<EndpointSecret> {
     match secret {
         None => Ok(EndpointSecret::generate()),
-        Some(s) => EndpointSecret::parse(s).map_err(|e| ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))),
+        Some(s) => EndpointSecret::parse(s).map_err(|e| {
+            ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))
+        }),
     }
 }
 
@@ -187,23 +207,41 @@ impl EndpointIn {
 }
 
 async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
-    state.store.get_endpoint(&app.id, endpoint_id).await.map_err(|e| match e {
-        hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
-        other => other.into(),
-    })
+    state
+        .store
+        .get_endpoint(&app.id, endpoint_id)
+        .await
+        .map_err(|e| match e {
+            hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
+            other => other.into(),
+        })
 }
 
-async fn insert(state: &AppState, app: &Application, data: EndpointData, secret: Option<String>) -> ApiResult<Endpoint> {
+async fn insert(
+    state: &AppState,
+    app: &Application,
+    data: EndpointData,
+    secret: Option<String>,
+) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let secret = parse_secret(secret.as_deref())?;
-    Ok(state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?)
+    Ok(state
+        .store
+        .create_endpoint(
+            &app.id,
+            EndpointId::generate().as_str(),
+            &data,
+            &secret.expose(),
+        )
+        .await?)
 }
 
 /// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
 async fn save(state: &AppState, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let updated = state.store.update_endpoint(&current.id, &data).await?;
-    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0 {
+    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0
+    {
         state.wake_dispatcher();
     }
     Ok(updated)
@@ -216,7 +254,10 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let page = state.store.list_endpoints(&app.id, &params.to_query()?).await?;
+    let page = state
+        .store
+        .list_endpoints(&app.id, &params.to_query()?)
+        .await?;
     Ok(Json(ListResponse::from_page(page, EndpointOut::from)))
 }
 
@@ -228,10 +269,17 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = caller.application(&state, &app_id).await?;
     let (data, secret) = body.into_data();
-    Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(insert(&state, &app, data, secret).await?.into()),
+    ))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<Json<EndpointOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
     let app = caller.application(&state, &app_id).await?;
     Ok(Json(find(&state, &app, &endpoint_id).await?.into()))
 }
@@ -248,13 +296,19 @@ pub async fn put(
     match find(&state, &app, &endpoint_id).await {
         Ok(current) => {
             data.uid = data.uid.or(current.uid.clone());
-            Ok((StatusCode::OK, Json(save(&state, &current, data).await?.into())))
+            Ok((
+                StatusCode::OK,
+                Json(save(&state, &current, data).await?.into()),
+            ))
         }
         Err(ApiError::NotFound(_)) => {
             if data.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
                 data.uid = Some(endpoint_id);
             }
-            Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
+            Ok((
+                StatusCode::CREATED,
+                Json(insert(&state, &app, data, secret).await?.into()),
+            ))
         }
         Err(e) => Err(e),
     }
@@ -283,7 +337,11 @@ pub async fn patch(
     Ok(Json(save(&state, &current, data).await?.into()))
 }
 
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     state.store.delete_endpoint(&endpoint.id).await?;
@@ -301,7 +359,9 @@ pub async fn get_secret(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let app = caller.application(&state, &app_id).await?;
-    Ok(Json(EndpointSecretOut { key: find(&state, &app, &endpoint_id).await?.secret }))
+    Ok(Json(EndpointSecretOut {
+        key: find(&state, &app, &endpoint_id).await?.secret,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -319,13 +379,18 @@ pub async fn rotate_secret(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<EndpointSecretOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     // The body is optional: an empty one rotates to a generated key.
-    let body: EndpointSecretRotateIn =
-        if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { crate::extract::parse_json(&body)? };
-    let grace = body.grace_period_seconds.unwrap_or(state.config.default_rotation_grace_secs);
+    let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let grace = body
+        .grace_period_seconds
+        .unwrap_or(state.config.default_rotation_grace_secs);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::validation(crate::error::ValidationItem::body(
             "gracePeriodSeconds",
@@ -333,8 +398,14 @@ pub async fn rotate_secret(
         )));
     }
     let secret = parse_secret(body.key.as_deref())?;
-    state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let rotated = state
+        .store
+        .rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000)
+        .await?;
+    // Newer Svix SDKs read the new key from the response; older ones ignore the body.
+    Ok(Json(EndpointSecretOut {
+        key: rotated.secret,
+    }))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -355,7 +426,10 @@ pub async fn get_headers(
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    Ok(Json(EndpointHeadersOut { headers: endpoint.headers, sensitive: vec![] }))
+    Ok(Json(EndpointHeadersOut {
+        headers: endpoint.headers,
+        sensitive: vec![],
+    }))
 }
 
 pub async fn put_headers(
@@ -396,7 +470,10 @@ async fn set_headers(
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     let current = find(&state, &app, &endpoint_id).await?;
-    let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
+    let data = EndpointData {
+        headers: change(current.headers.clone()),
+        ..current.data()
+    };
     save(&state, &current, data).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -410,9 +487,19 @@ pub struct EndpointStatsOut {
     canceled: i64,
 }
 
-pub async fn stats(State(state): State<AppState>, caller: Caller, Path((app_id, endpoint_id)): Path<(String, String)>) -> ApiResult<Json<EndpointStatsOut>> {
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointStatsOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     let s = state.store.endpoint_stats(&endpoint.id).await?;
-    Ok(Json(EndpointStatsOut { success: s.success, pending: s.pending, sending: s.sending, fail: s.fail, canceled: 0 }))
+    Ok(Json(EndpointStatsOut {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: 0,
+    }))
 }

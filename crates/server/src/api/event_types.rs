@@ -78,7 +78,10 @@ fn validate(data: &EventTypeData) -> ApiResult<()> {
     let mut p = Problems::default();
     if let Some(schemas) = &data.schemas {
         if !schemas.is_object() {
-            p.add("schemas", "must be an object mapping schema versions to JSON schemas");
+            p.add(
+                "schemas",
+                "must be an object mapping schema versions to JSON schemas",
+            );
         }
     }
     if let Some(flag) = &data.feature_flag {
@@ -113,13 +116,25 @@ pub struct ListEventTypeParams {
     include_archived: bool,
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller, ApiQuery(list): ApiQuery<ListParams>, ApiQuery(params): ApiQuery<ListEventTypeParams>) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<ListEventTypeParams>,
+) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     caller.require_admin()?;
-    let page = state.store.list_event_types(&list.to_query()?, params.include_archived).await?;
+    let page = state
+        .store
+        .list_event_types(&list.to_query()?, params.include_archived)
+        .await?;
     Ok(Json(ListResponse::from_page(page, EventTypeOut::from)))
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(body): ApiJson<EventTypeIn>) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     caller.require_admin()?;
     parse_name(&body.name, "name")?;
     let data = body.update.into_data()?;
@@ -127,9 +142,20 @@ pub async fn create(State(state): State<AppState>, caller: Caller, ApiJson(body)
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<EventTypeOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<EventTypeOut>> {
     caller.require_admin()?;
-    Ok(Json(state.store.get_event_type(&name).await.map_err(not_found)?.into()))
+    Ok(Json(
+        state
+            .store
+            .get_event_type(&name)
+            .await
+            .map_err(not_found)?
+            .into(),
+    ))
 }
 
 /// Updates an event type, or creates it (201).
@@ -145,7 +171,10 @@ pub async fn put(
         Ok(updated) => Ok((StatusCode::OK, Json(updated.into()))),
         Err(hookd_store::StoreError::NotFound) => {
             parse_name(&name, "name")?;
-            Ok((StatusCode::CREATED, Json(state.store.create_event_type(&name, &data).await?.into())))
+            Ok((
+                StatusCode::CREATED,
+                Json(state.store.create_event_type(&name, &data).await?.into()),
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -167,12 +196,18 @@ pub async fn patch(
         feature_flag: body.feature_flag.unwrap_or(current.feature_flag),
     };
     validate(&data)?;
-    Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
+    Ok(Json(
+        state.store.update_event_type(&name, &data).await?.into(),
+    ))
 }
 
 /// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
 /// subscribe to it, and messages of that type are still delivered.
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let current = state.store.get_event_type(&name).await.map_err(not_found)?;
     let data = EventTypeData {

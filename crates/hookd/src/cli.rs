@@ -1,0 +1,90 @@
+//! Command-line interface: `serve`, `migrate`, `token create`, `verify`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{parse_database_url, Database, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd",
+    version,
+    about = "Self-hosted webhook server: send signed webhooks with retries, and test the ones you receive."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: API, delivery worker (and, later, dashboard and tester).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check a webhook's Standard Webhooks signature.
+    Verify(VerifyArgs),
+}
+
+/// Where the store is, for commands that only need the database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory of the embedded SQLite store.
+    #[arg(
+        long,
+        env = "HOOKD_DATA_DIR",
+        default_value = "./hookd-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://PATH`; overrides --data-dir.
+    #[arg(long, env = "HOOKD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn database(&self) -> Result<Database, crate::config::ConfigError> {
+        match &self.database_url {
+            Some(url) => parse_database_url(url),
+            None => Ok(Database::Sqlite(self.data_dir.join("hookd.db"))),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (it is shown only this once).
+    Create {
+        /// Scope the token to one application (id or uid); it then reaches nothing else.
+        #[arg(long, value_name = "APP_ID")]
+        app: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The endpoint secret, `whsec_…`.
+    #[arg(long, env = "HOOKD_VERIFY_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Value of the webhook-id header.
+    #[arg(long)]
+    pub id: String,
+    /// Value of the webhook-timestamp header.
+    #[arg(long)]
+    pub timestamp: String,
+    /// Value of the webhook-signature header.
+    #[arg(long)]
+    pub signature: String,
+    /// File holding the exact request body ("-" for standard input).
+    #[arg(long, default_value = "-")]
+    pub body: PathBuf,
+    /// Accepted clock difference in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub tolerance: i64,
+}

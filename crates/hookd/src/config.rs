@@ -1,0 +1,335 @@
+//! Configuration of `hookd serve`: flags, then `HOOKD_*` environment variables (both read by
+//! clap), then a TOML file (`--config`), then defaults. Everything is validated here, at
+//! start-up, so a bad value stops the process with a one-line reason (exit 2) instead of
+//! failing later.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use hookd_core::retry::{RetrySchedule, DEFAULT_SCHEDULE};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Which parts of hookd a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// API and delivery worker.
+    All,
+    /// Only the HTTP API; deliveries are left to worker nodes.
+    Api,
+    /// Only the delivery worker (and /api/v1/health).
+    Worker,
+}
+
+/// Flags of `hookd serve`. Each is optional here so that "not given" can fall through to the
+/// config file and then to the default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (snake_case keys, e.g. `data_dir`).
+    #[arg(long, env = "HOOKD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for the API, dashboard and capture URLs [default: 127.0.0.1:8071].
+    #[arg(long, env = "HOOKD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of the embedded SQLite store and generated secrets [default: ./hookd-data].
+    #[arg(long, env = "HOOKD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL, or `sqlite://PATH` [default: SQLite in the data dir].
+    #[arg(long, env = "HOOKD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Org-wide bearer token [default: generated on first start, kept in the data dir].
+    #[arg(
+        long,
+        env = "HOOKD_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+    /// Destination range allowed past the SSRF guard; repeatable.
+    #[arg(
+        long = "allow-subnet",
+        env = "HOOKD_ALLOW_SUBNETS",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub allow_subnets: Vec<String>,
+    /// Delays before each retry; total attempts = 1 + entries [default: 5s,5m,30m,2h,5h,10h,10h].
+    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_name = "LIST")]
+    pub retry_schedule: Option<String>,
+    /// Time limit of one delivery attempt [default: 15s].
+    #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", value_name = "DUR")]
+    pub request_timeout: Option<String>,
+    /// Which parts this node runs [default: all].
+    #[arg(long, env = "HOOKD_ROLE", value_enum)]
+    pub role: Option<Role>,
+    /// Largest accepted API request body in bytes [default: 1048576].
+    #[arg(long, env = "HOOKD_MAX_BODY_SIZE", value_name = "BYTES")]
+    pub max_body_size: Option<usize>,
+    /// Database connection pool size [default: 16].
+    #[arg(long, env = "HOOKD_DB_POOL_SIZE", value_name = "N")]
+    pub db_pool_size: Option<u32>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    admin_token: Option<String>,
+    allow_subnets: Option<Vec<String>>,
+    retry_schedule: Option<String>,
+    request_timeout: Option<String>,
+    role: Option<Role>,
+    max_body_size: Option<usize>,
+    db_pool_size: Option<u32>,
+}
+
+/// Validated settings of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    /// `None`: use the one kept in the data dir, generating it on first start.
+    pub admin_token: Option<String>,
+    pub allow_subnets: Vec<IpNet>,
+    pub retry_schedule: RetrySchedule,
+    pub request_timeout: Duration,
+    pub role: Role,
+    pub max_body_size: usize,
+    pub db_pool_size: u32,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    /// For logs: never includes a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("SQLite at {}", path.display()),
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(u) => format!(
+                    "PostgreSQL at {}{}",
+                    u.host_str().unwrap_or("localhost"),
+                    u.path()
+                ),
+                Err(_) => "PostgreSQL".into(),
+            },
+        }
+    }
+}
+
+/// A configuration problem, shown as one line before exiting with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl ServeArgs {
+    /// Merges flags/env with the config file and defaults, and validates the result.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8071".into());
+        let listen = listen.parse().map_err(|_| {
+            bad(format!(
+                "--listen: '{listen}' is not an address like 127.0.0.1:8071"
+            ))
+        })?;
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./hookd-data"));
+        let database = match self.database_url.or(file.database_url) {
+            None => Database::Sqlite(data_dir.join("hookd.db")),
+            Some(url) => parse_database_url(&url)?,
+        };
+        let admin_token = self.admin_token.or(file.admin_token);
+        if let Some(token) = &admin_token {
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(bad(
+                    "--admin-token: must be at least 16 characters without spaces",
+                ));
+            }
+        }
+        let subnets = if self.allow_subnets.is_empty() {
+            file.allow_subnets.unwrap_or_default()
+        } else {
+            self.allow_subnets
+        };
+        let allow_subnets = subnets
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(parse_subnet)
+            .collect::<Result<Vec<_>, _>>()?;
+        let schedule = self
+            .retry_schedule
+            .or(file.retry_schedule)
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+        let retry_schedule =
+            RetrySchedule::parse(&schedule).map_err(|e| bad(format!("--retry-schedule: {e}")))?;
+        let timeout = self
+            .request_timeout
+            .or(file.request_timeout)
+            .unwrap_or_else(|| "15s".into());
+        let request_timeout = humantime::parse_duration(&timeout)
+            .map_err(|e| bad(format!("--request-timeout: '{timeout}': {e}")))?;
+        if request_timeout.is_zero() || request_timeout > Duration::from_secs(300) {
+            return Err(bad("--request-timeout: must be more than 0 and at most 5m"));
+        }
+        let max_body_size = self
+            .max_body_size
+            .or(file.max_body_size)
+            .unwrap_or(1024 * 1024);
+        if max_body_size < 1024 {
+            return Err(bad("--max-body-size: must be at least 1024 bytes"));
+        }
+        let db_pool_size = self.db_pool_size.or(file.db_pool_size).unwrap_or(16);
+        if db_pool_size == 0 {
+            return Err(bad("--db-pool-size: must be at least 1"));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database,
+            admin_token,
+            allow_subnets,
+            retry_schedule,
+            request_timeout,
+            role: self.role.or(file.role).unwrap_or(Role::All),
+            max_body_size,
+            db_pool_size,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("--config {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let first_line = e.message().lines().next().unwrap_or_default().to_owned();
+        bad(format!("--config {}: {first_line}", path.display()))
+    })
+}
+
+/// Parses `--database-url`: PostgreSQL or SQLite.
+pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(bad("--database-url: sqlite:// needs a file path"));
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        url::Url::parse(url).map_err(|e| bad(format!("--database-url: {e}")))?;
+        return Ok(Database::Postgres(url.to_owned()));
+    }
+    Err(bad(
+        "--database-url: must start with postgres://, postgresql:// or sqlite://",
+    ))
+}
+
+fn parse_subnet(s: &str) -> Result<IpNet, ConfigError> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            bad(format!(
+                "--allow-subnet: '{s}' is not a CIDR range like 10.0.0.0/8"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = ServeArgs::default().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8071");
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("./hookd-data/hookd.db"))
+        );
+        assert_eq!(c.retry_schedule.max_attempts(), 8);
+        assert_eq!(c.request_timeout, Duration::from_secs(15));
+        assert_eq!(c.role, Role::All);
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let dir = std::env::temp_dir().join(format!("hookd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hookd.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nretry_schedule = \"1s\"\nallow_subnets = [\"10.0.0.0/8\"]\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            retry_schedule: Some("2s,3s".into()),
+            ..Default::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.retry_schedule.max_attempts(), 3);
+        assert_eq!(
+            c.allow_subnets,
+            vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
+        );
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.0.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_named() {
+        let err = |args: ServeArgs| args.resolve().unwrap_err().0;
+        assert!(err(ServeArgs {
+            listen: Some("nope".into()),
+            ..Default::default()
+        })
+        .starts_with("--listen"));
+        assert!(err(ServeArgs {
+            allow_subnets: vec!["10.0.0/33".into()],
+            ..Default::default()
+        })
+        .starts_with("--allow-subnet"));
+        assert!(err(ServeArgs {
+            retry_schedule: Some("5s,later".into()),
+            ..Default::default()
+        })
+        .starts_with("--retry-schedule"));
+        assert!(err(ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .starts_with("--database-url"));
+        assert!(err(ServeArgs {
+            admin_token: Some("short".into()),
+            ..Default::default()
+        })
+        .starts_with("--admin-token"));
+    }
+}
