@@ -23,7 +23,7 @@ pub fn matches(sub: &Subscription<'_>, event_type: &str, channels: Option<&[Stri
     };
     let channel_ok = match sub.channels {
         None => true,
-        Some(wanted) if wanted.is_empty() => true,
+        Some([]) => true,
         Some(wanted) => channels
             .unwrap_or_default()
             .iter()

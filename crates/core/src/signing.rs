@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(
             verify(
-                &[a.clone()],
+                std::slice::from_ref(&a),
                 Some("msg_1"),
                 Some("100"),
                 Some(&header),

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Time limit of one delivery attempt [default: 15s].
     #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", value_name = "DUR")]
     pub request_timeout: Option<String>,
+    /// How long a claimed delivery stays reserved for its node; when a node dies its
+    /// deliveries are taken over after this [default: request timeout + 15s].
+    #[arg(long, env = "HOOKD_LEASE", value_name = "DUR")]
+    pub lease: Option<String>,
     /// Which parts this node runs [default: all].
     #[arg(long, env = "HOOKD_ROLE", value_enum)]
     pub role: Option<Role>,
@@ -84,6 +88,7 @@ struct FileConfig {
     allow_subnets: Option<Vec<String>>,
     retry_schedule: Option<String>,
     request_timeout: Option<String>,
+    lease: Option<String>,
     role: Option<Role>,
     max_body_size: Option<usize>,
     db_pool_size: Option<u32>,
@@ -100,6 +105,7 @@ pub struct Config {
     pub allow_subnets: Vec<IpNet>,
     pub retry_schedule: RetrySchedule,
     pub request_timeout: Duration,
+    pub lease: Duration,
     pub role: Role,
     pub max_body_size: usize,
     pub db_pool_size: u32,
@@ -196,6 +202,16 @@ impl ServeArgs {
         if request_timeout.is_zero() || request_timeout > Duration::from_secs(300) {
             return Err(bad("--request-timeout: must be more than 0 and at most 5m"));
         }
+        let lease = match self.lease.or(file.lease) {
+            None => request_timeout + Duration::from_secs(15),
+            Some(text) => humantime::parse_duration(&text)
+                .map_err(|e| bad(format!("--lease: '{text}': {e}")))?,
+        };
+        if lease < request_timeout + Duration::from_secs(1) {
+            return Err(bad(
+                "--lease: must be at least 1s longer than --request-timeout",
+            ));
+        }
         let max_body_size = self
             .max_body_size
             .or(file.max_body_size)
@@ -215,6 +231,7 @@ impl ServeArgs {
             allow_subnets,
             retry_schedule,
             request_timeout,
+            lease,
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,
             db_pool_size,

@@ -10,7 +10,7 @@ const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_ini
 const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
 
 /// Arbitrary constant naming hookd's migration lock.
-const PG_LOCK_KEY: i64 = 0x686f_6f6b_64;
+const PG_LOCK_KEY: i64 = 0x0068_6f6f_6b64;
 
 impl Store {
     /// Applies every migration not yet applied. Idempotent.

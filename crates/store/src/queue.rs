@@ -237,6 +237,20 @@ impl Store {
         Ok(n)
     }
 
+    /// Makes every leased delivery due now. Only for a node that knows it is the only one
+    /// using this database (SQLite, under the data-dir lock).
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let now = now_ms();
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL WHERE status = 3",
+        )
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n)
+    }
+
     /// Number of deliveries not yet finished.
     pub async fn pending_deliveries(&self) -> Result<i64> {
         let row: (i64,) = with_db!(self.reader(), p => sqlx::query_as(

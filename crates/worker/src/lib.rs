@@ -53,7 +53,7 @@ impl WorkerConfig {
             net_policy,
             max_in_flight: 512,
             // Long enough that an attempt finishes and is recorded well inside its lease.
-            lease: request_timeout * 2 + Duration::from_secs(30),
+            lease: request_timeout + Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
         }
     }

@@ -1,0 +1,370 @@
+//! The real `hookd` binary as a process: exit codes, the generated admin token, SIGTERM,
+//! SIGKILL in the middle of a burst followed by a restart, and `hookd token create`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Backend, Receiver};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookd");
+const TOKEN: &str = "process-test-admin-token";
+
+on_both_backends!(sigkill_during_a_burst_loses_no_accepted_message);
+
+/// A `hookd serve` child process and the address it listens on.
+struct Node {
+    child: Child,
+    addr: String,
+    stdout: mpsc::Receiver<String>,
+}
+
+impl Node {
+    fn start(data_dir: &Path, extra: &[&str]) -> Node {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--allow-subnet",
+                "127.0.0.0/8",
+                "--retry-schedule",
+                "200ms,200ms,200ms",
+            ])
+            .args(["--request-timeout", "2s", "--lease", "4s"])
+            .args(extra)
+            .env("HOOKD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookd starts");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (out_tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("hookd logs that it listens");
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Node {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hookd did not exit");
+    }
+}
+
+fn hookd(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().expect("hookd runs")
+}
+
+#[test]
+fn bad_usage_and_config_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let cases: [&[&str]; 5] = [
+        &["serve", "--listen", "nope", "--data-dir", data],
+        &[
+            "serve",
+            "--retry-schedule",
+            "5s,whenever",
+            "--data-dir",
+            data,
+        ],
+        &["serve", "--allow-subnet", "300.0.0.0/8", "--data-dir", data],
+        &[
+            "serve",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+            "--data-dir",
+            data,
+        ],
+        &["serve", "--no-such-flag"],
+    ];
+    for args in cases {
+        let out = hookd(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if args[1] != "--no-such-flag" {
+            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("hookd: "), "{stderr}");
+        }
+    }
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "listen = 5\n").unwrap();
+    let out = hookd(&["serve", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+#[tokio::test]
+async fn first_start_prints_a_generated_token_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path(), &[]);
+    let printed = {
+        let mut token = None;
+        for _ in 0..2 {
+            let line = node.stdout.recv_timeout(Duration::from_secs(5)).unwrap();
+            if line.trim().starts_with("sk_") {
+                token = Some(line.trim().to_owned());
+            }
+        }
+        token.expect("token printed")
+    };
+    let kept = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    assert_eq!(kept, printed);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("admin-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let client = reqwest::Client::new();
+    let res = client
+        .get(node.url("/api/v1/app"))
+        .bearer_auth(&printed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+
+    // A second start reuses the kept token and prints nothing.
+    let mut node = Node::start(dir.path(), &[]);
+    let res = client
+        .get(node.url("/api/v1/app"))
+        .bearer_auth(&printed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        node.stdout.try_recv().is_err(),
+        "no token printed the second time"
+    );
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+}
+
+#[tokio::test]
+async fn token_create_makes_an_application_scoped_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path(), &["--admin-token", TOKEN]);
+    let client = reqwest::Client::new();
+    for uid in ["mine", "other"] {
+        let res = client
+            .post(node.url("/api/v1/app"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": uid, "uid": uid}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let out = hookd(&[
+        "token",
+        "create",
+        "--app",
+        "mine",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("sk_app_"));
+    let res = client
+        .get(node.url("/api/v1/app/mine"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = client
+        .get(node.url("/api/v1/app/other"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let out = hookd(&[
+        "token",
+        "create",
+        "--app",
+        "nobody",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // A second node on the same SQLite data dir is refused.
+    let out = hookd(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        TOKEN,
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another hookd"));
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+}
+
+async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = vec!["--admin-token", TOKEN];
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match common::create_database().await {
+            Some(db) => Some(db),
+            None => return,
+        },
+    };
+    if let Some((url, _)) = &pg {
+        extra.extend(["--database-url", url.as_str()]);
+    }
+    let receiver = Receiver::start().await;
+    let mut node = Node::start(dir.path(), &extra);
+    let client = reqwest::Client::new();
+    let res = client
+        .post(node.url("/api/v1/app"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "A", "uid": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(node.url("/api/v1/app/a/endpoint"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": receiver.url("/")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // 8 publishers; the node is killed once 150 messages were accepted.
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut publishers = tokio::task::JoinSet::new();
+    for p in 0..8 {
+        let (client, url, tx) = (
+            client.clone(),
+            node.url("/api/v1/app/a/msg"),
+            accepted_tx.clone(),
+        );
+        publishers.spawn(async move {
+            for i in 0..100 {
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"eventType": "burst", "payload": {"p": p, "i": i}}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status() == 202 => {
+                        let body: Value = res.json().await.unwrap();
+                        let _ = tx.send(body["id"].as_str().unwrap().to_owned());
+                    }
+                    _ => break, // the node is gone
+                }
+            }
+        });
+    }
+    drop(accepted_tx);
+    let mut accepted = std::collections::HashSet::new();
+    while let Some(id) = accepted_rx.recv().await {
+        accepted.insert(id);
+        if accepted.len() == 150 {
+            node.child.kill().unwrap(); // SIGKILL
+            node.child.wait().unwrap();
+        }
+    }
+    while publishers.join_next().await.is_some() {}
+    assert!(accepted.len() >= 150, "the burst reached the kill point");
+
+    let mut node = Node::start(dir.path(), &extra);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered: std::collections::HashSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        let missing: Vec<_> = accepted
+            .iter()
+            .filter(|id| !delivered.contains(*id))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} accepted messages never arrived, e.g. {:?}",
+            missing.len(),
+            missing[0]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let total = receiver.received().len();
+    println!(
+        "accepted {} messages before SIGKILL; {} deliveries arrived ({} duplicates)",
+        accepted.len(),
+        total,
+        total - accepted.len()
+    );
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+    if let Some((_, name)) = pg {
+        common::drop_database(&name).await;
+    }
+}
