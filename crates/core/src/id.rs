@@ -151,8 +151,7 @@ mod tests {
 
     #[test]
     fn ids_are_unique() {
-        let set: std::collections::HashSet<_> =
-            (0..1000).map(|_| ApplicationId::generate_at(5)).collect();
+        let set: std::collections::HashSet<_> = (0..1000).map(|_| ApplicationId::generate_at(5)).collect();
         assert_eq!(set.len(), 1000);
     }
 }

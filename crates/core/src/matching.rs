@@ -24,10 +24,7 @@ pub fn matches(sub: &Subscription<'_>, event_type: &str, channels: Option<&[Stri
     let channel_ok = match sub.channels {
         None => true,
         Some([]) => true,
-        Some(wanted) => channels
-            .unwrap_or_default()
-            .iter()
-            .any(|c| wanted.contains(c)),
+        Some(wanted) => channels.unwrap_or_default().iter().any(|c| wanted.contains(c)),
     };
     type_ok && channel_ok
 }
@@ -42,18 +39,10 @@ mod tests {
 
     #[test]
     fn empty_filters_match_everything() {
-        let sub = Subscription {
-            disabled: false,
-            event_types: None,
-            channels: None,
-        };
+        let sub = Subscription { disabled: false, event_types: None, channels: None };
         assert!(matches(&sub, "a.b", None));
         let empty: Vec<String> = vec![];
-        let sub = Subscription {
-            disabled: false,
-            event_types: Some(&empty),
-            channels: Some(&empty),
-        };
+        let sub = Subscription { disabled: false, event_types: Some(&empty), channels: Some(&empty) };
         assert!(matches(&sub, "a.b", Some(&s(&["x"]))));
     }
 
@@ -61,11 +50,7 @@ mod tests {
     fn event_types_and_channels_filter() {
         let types = s(&["user.created"]);
         let chans = s(&["eu", "us"]);
-        let sub = Subscription {
-            disabled: false,
-            event_types: Some(&types),
-            channels: Some(&chans),
-        };
+        let sub = Subscription { disabled: false, event_types: Some(&types), channels: Some(&chans) };
         assert!(matches(&sub, "user.created", Some(&s(&["us"]))));
         assert!(!matches(&sub, "user.deleted", Some(&s(&["us"]))));
         assert!(!matches(&sub, "user.created", Some(&s(&["asia"]))));
@@ -74,11 +59,7 @@ mod tests {
 
     #[test]
     fn disabled_never_matches() {
-        let sub = Subscription {
-            disabled: true,
-            event_types: None,
-            channels: None,
-        };
+        let sub = Subscription { disabled: true, event_types: None, channels: None };
         assert!(!matches(&sub, "a", None));
     }
 }

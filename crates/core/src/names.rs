@@ -21,10 +21,7 @@ fn check(s: &str, max: usize) -> Result<(), NameError> {
     if s.chars().count() > max {
         return Err(NameError::TooLong { max });
     }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
         return Err(NameError::BadCharacter);
     }
     Ok(())
@@ -83,14 +80,8 @@ mod tests {
         assert!(EventTypeName::parse("invoice.paid").is_ok());
         assert!(EventTypeName::parse("a-b_c.D9").is_ok());
         assert_eq!(EventTypeName::parse(""), Err(NameError::Empty));
-        assert_eq!(
-            EventTypeName::parse("has space"),
-            Err(NameError::BadCharacter)
-        );
-        assert_eq!(
-            Channel::parse(&"x".repeat(129)),
-            Err(NameError::TooLong { max: 128 })
-        );
+        assert_eq!(EventTypeName::parse("has space"), Err(NameError::BadCharacter));
+        assert_eq!(Channel::parse(&"x".repeat(129)), Err(NameError::TooLong { max: 128 }));
         assert!(Channel::parse(&"x".repeat(128)).is_ok());
     }
 }

@@ -32,9 +32,9 @@ impl NetPolicy {
             return Ok(());
         }
         match forbidden_range(ip) {
-            Some(range) => Err(format!(
-                "destination address {ip} is {range}; refused by the SSRF guard (see --allow-subnet)"
-            )),
+            Some(range) => {
+                Err(format!("destination address {ip} is {range}; refused by the SSRF guard (see --allow-subnet)"))
+            }
             None => Ok(()),
         }
     }
@@ -141,9 +141,7 @@ mod tests {
         assert!(!refused(&p, "127.0.0.1"));
         assert!(!refused(&p, "::ffff:127.0.0.1"));
         assert!(refused(&p, "10.0.0.1"));
-        let msg = NetPolicy::default()
-            .check("10.0.0.1".parse().unwrap())
-            .unwrap_err();
+        let msg = NetPolicy::default().check("10.0.0.1".parse().unwrap()).unwrap_err();
         assert!(msg.contains("private"), "{msg}");
     }
 }

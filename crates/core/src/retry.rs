@@ -28,10 +28,8 @@ impl RetrySchedule {
     pub fn parse(s: &str) -> Result<Self, ScheduleError> {
         let mut delays = Vec::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let d = humantime::parse_duration(entry).map_err(|e| ScheduleError {
-                entry: entry.to_owned(),
-                reason: e.to_string(),
-            })?;
+            let d = humantime::parse_duration(entry)
+                .map_err(|e| ScheduleError { entry: entry.to_owned(), reason: e.to_string() })?;
             delays.push(d);
         }
         Ok(Self(delays))
@@ -95,10 +93,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..100 {
             let d = s.next_delay(1, None, &mut rng).unwrap();
-            assert!(
-                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
         }
         assert!(s.next_delay(2, None, &mut rng).is_some());
         assert_eq!(s.next_delay(3, None, &mut rng), None);
@@ -110,17 +105,8 @@ mod tests {
         let s = RetrySchedule::parse("10s").unwrap();
         let mut rng = StepRng::new(0, 1);
         let ten = Duration::from_secs(10);
-        assert_eq!(
-            s.next_delay(1, Some(Duration::from_secs(1)), &mut rng),
-            Some(ten)
-        );
-        assert_eq!(
-            s.next_delay(1, Some(Duration::from_secs(15)), &mut rng),
-            Some(Duration::from_secs(15))
-        );
-        assert_eq!(
-            s.next_delay(1, Some(Duration::from_secs(3600)), &mut rng),
-            Some(ten * 2)
-        );
+        assert_eq!(s.next_delay(1, Some(Duration::from_secs(1)), &mut rng), Some(ten));
+        assert_eq!(s.next_delay(1, Some(Duration::from_secs(15)), &mut rng), Some(Duration::from_secs(15)));
+        assert_eq!(s.next_delay(1, Some(Duration::from_secs(3600)), &mut rng), Some(ten * 2));
     }
 }

@@ -79,17 +79,8 @@ impl EndpointSecret {
 }
 
 /// The `webhook-signature` header value: one signature per active secret.
-pub fn signature_header(
-    secrets: &[EndpointSecret],
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> String {
-    secrets
-        .iter()
-        .map(|s| s.sign(msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+pub fn signature_header(secrets: &[EndpointSecret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets.iter().map(|s| s.sign(msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
 /// Why a received webhook did not verify; the text is meant for the person debugging it.
@@ -103,9 +94,7 @@ pub enum VerifyError {
     TimestampOutOfTolerance(i64, i64),
     #[error("webhook-signature has no v1 signature")]
     NoV1Signature,
-    #[error(
-        "no v1 signature matches the secret (wrong secret, or the body or headers were altered)"
-    )]
+    #[error("no v1 signature matches the secret (wrong secret, or the body or headers were altered)")]
     Mismatch,
 }
 
@@ -122,31 +111,19 @@ pub fn verify(
     let msg_id = msg_id.ok_or(VerifyError::MissingHeader("webhook-id"))?;
     let timestamp = timestamp.ok_or(VerifyError::MissingHeader("webhook-timestamp"))?;
     let signature = signature.ok_or(VerifyError::MissingHeader("webhook-signature"))?;
-    let ts: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| VerifyError::BadTimestamp)?;
+    let ts: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
     let skew = (now_secs - ts).abs();
     if skew > tolerance_secs {
-        return Err(VerifyError::TimestampOutOfTolerance(
-            now_secs - ts,
-            tolerance_secs,
-        ));
+        return Err(VerifyError::TimestampOutOfTolerance(now_secs - ts, tolerance_secs));
     }
-    let candidates: Vec<Vec<u8>> = signature
-        .split(' ')
-        .filter_map(|s| s.strip_prefix("v1,"))
-        .filter_map(|s| B64.decode(s).ok())
-        .collect();
+    let candidates: Vec<Vec<u8>> =
+        signature.split(' ').filter_map(|s| s.strip_prefix("v1,")).filter_map(|s| B64.decode(s).ok()).collect();
     if candidates.is_empty() {
         return Err(VerifyError::NoV1Signature);
     }
     for secret in secrets {
         let expected = secret.mac(msg_id, ts, body);
-        if candidates
-            .iter()
-            .any(|c| bool::from(c.as_slice().ct_eq(&expected)))
-        {
+        if candidates.iter().any(|c| bool::from(c.as_slice().ct_eq(&expected))) {
             return Ok(());
         }
     }
@@ -170,14 +147,8 @@ mod tests {
     fn secrets_round_trip_and_validate() {
         let s = EndpointSecret::generate();
         assert_eq!(EndpointSecret::parse(&s.expose()).unwrap(), s);
-        assert_eq!(
-            EndpointSecret::parse("whsec_!!!"),
-            Err(SecretError::NotBase64)
-        );
-        assert_eq!(
-            EndpointSecret::parse("whsec_AAAA"),
-            Err(SecretError::BadLength)
-        );
+        assert_eq!(EndpointSecret::parse("whsec_!!!"), Err(SecretError::NotBase64));
+        assert_eq!(EndpointSecret::parse("whsec_AAAA"), Err(SecretError::BadLength));
         assert_eq!(format!("{s:?}"), "EndpointSecret(***)");
     }
 
@@ -187,40 +158,15 @@ mod tests {
         let header = signature_header(&[a.clone(), b.clone()], "msg_1", 100, b"{}");
         assert_eq!(header.split(' ').count(), 2);
         for s in [&a, &b] {
-            verify(
-                std::slice::from_ref(s),
-                Some("msg_1"),
-                Some("100"),
-                Some(&header),
-                b"{}",
-                100,
-                300,
-            )
-            .unwrap();
+            verify(std::slice::from_ref(s), Some("msg_1"), Some("100"), Some(&header), b"{}", 100, 300).unwrap();
         }
         let other = EndpointSecret::generate();
         assert_eq!(
-            verify(
-                &[other],
-                Some("msg_1"),
-                Some("100"),
-                Some(&header),
-                b"{}",
-                100,
-                300
-            ),
+            verify(&[other], Some("msg_1"), Some("100"), Some(&header), b"{}", 100, 300),
             Err(VerifyError::Mismatch)
         );
         assert_eq!(
-            verify(
-                std::slice::from_ref(&a),
-                Some("msg_1"),
-                Some("100"),
-                Some(&header),
-                b"{}",
-                1000,
-                300
-            ),
+            verify(std::slice::from_ref(&a), Some("msg_1"), Some("100"), Some(&header), b"{}", 1000, 300),
             Err(VerifyError::TimestampOutOfTolerance(900, 300))
         );
         assert_eq!(

@@ -46,10 +46,7 @@ pub struct App {
 
 /// Opens the store described by `database`, applying migrations.
 pub async fn open_store(database: &Database, pool_size: u32) -> Result<Store, StartError> {
-    let options = StoreOptions {
-        max_connections: pool_size,
-        ..Default::default()
-    };
+    let options = StoreOptions { max_connections: pool_size, ..Default::default() };
     let opened = match database {
         Database::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -60,10 +57,7 @@ pub async fn open_store(database: &Database, pool_size: u32) -> Result<Store, St
         }
         Database::Postgres(url) => Store::open_postgres(url, &options).await,
     };
-    opened.map_err(|source| StartError::Database {
-        what: database.describe(),
-        source,
-    })
+    opened.map_err(|source| StartError::Database { what: database.describe(), source })
 }
 
 /// Builds a node from its configuration.
@@ -83,18 +77,12 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         NetPolicy::new(config.allow_subnets.clone()),
     );
     worker_config.lease = config.lease;
-    let dispatcher =
-        (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config));
-    let server_config = ServerConfig {
-        max_body_bytes: config.max_body_size,
-        ..Default::default()
-    };
-    let state = AppState::new(
-        store.clone(),
-        &admin_token,
-        server_config,
-        dispatcher.as_ref().map(Dispatcher::waker),
-    );
+    worker_config.endpoint_concurrency = config.endpoint_concurrency;
+    worker_config.max_lanes = config.max_active_endpoints;
+    worker_config.disable_after = config.disable_after;
+    let dispatcher = (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config));
+    let server_config = ServerConfig { max_body_bytes: config.max_body_size, ..Default::default() };
+    let state = AppState::new(store.clone(), &admin_token, server_config, dispatcher.as_ref().map(Dispatcher::waker));
     Ok(App {
         store,
         state,
@@ -126,15 +114,9 @@ async fn lock_sqlite(db_path: &Path, store: &Store) -> Result<std::fs::File, Sta
     let released = store
         .release_all_leases()
         .await
-        .map_err(|source| StartError::Database {
-            what: db_path.display().to_string(),
-            source,
-        })?;
+        .map_err(|source| StartError::Database { what: db_path.display().to_string(), source })?;
     if released > 0 {
-        tracing::info!(
-            released,
-            "deliveries claimed by a previous run are due again"
-        );
+        tracing::info!(released, "deliveries claimed by a previous run are due again");
     }
     Ok(file)
 }
@@ -148,23 +130,15 @@ fn admin_token_from_data_dir(dir: &Path) -> Result<(String, bool), StartError> {
         Ok(token) if !token.trim().is_empty() => return Ok((token.trim().to_owned(), false)),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(StartError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(StartError::Io(format!("cannot read {}: {e}", path.display()))),
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StartError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| StartError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let token = generate_token("sk_");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .map_err(|e| StartError::Io(format!("cannot create {}: {e}", path.display())))?;
+    let mut file = options.open(&path).map_err(|e| StartError::Io(format!("cannot create {}: {e}", path.display())))?;
     file.write_all(token.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(|e| StartError::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -196,19 +170,14 @@ impl App {
             let _ = stop_tx.send(true);
         });
 
-        let worker = self
-            .dispatcher
-            .map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));
+        let worker = self.dispatcher.map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));
         let router = match self.role {
             Role::Worker => hookd_server::health_router(self.state),
             Role::All | Role::Api => hookd_server::router(self.state),
         };
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx))
-        .await;
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await;
         if let Some(worker) = worker {
             let _ = worker.await;
         }

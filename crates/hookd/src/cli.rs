@@ -34,12 +34,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Data directory of the embedded SQLite store.
-    #[arg(
-        long,
-        env = "HOOKD_DATA_DIR",
-        default_value = "./hookd-data",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data", value_name = "DIR")]
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://PATH`; overrides --data-dir.
     #[arg(long, env = "HOOKD_DATABASE_URL", value_name = "URL")]

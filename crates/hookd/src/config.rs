@@ -41,20 +41,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
     /// Org-wide bearer token [default: generated on first start, kept in the data dir].
-    #[arg(
-        long,
-        env = "HOOKD_ADMIN_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "HOOKD_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Destination range allowed past the SSRF guard; repeatable.
-    #[arg(
-        long = "allow-subnet",
-        env = "HOOKD_ALLOW_SUBNETS",
-        value_delimiter = ',',
-        value_name = "CIDR"
-    )]
+    #[arg(long = "allow-subnet", env = "HOOKD_ALLOW_SUBNETS", value_delimiter = ',', value_name = "CIDR")]
     pub allow_subnets: Vec<String>,
     /// Delays before each retry; total attempts = 1 + entries [default: 5s,5m,30m,2h,5h,10h,10h].
     #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_name = "LIST")]
@@ -66,6 +56,15 @@ pub struct ServeArgs {
     /// deliveries are taken over after this [default: request timeout + 15s].
     #[arg(long, env = "HOOKD_LEASE", value_name = "DUR")]
     pub lease: Option<String>,
+    /// Attempts in flight at once to one endpoint [default: 8].
+    #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY", value_name = "N")]
+    pub endpoint_concurrency: Option<usize>,
+    /// Endpoints this node works at once; with the above, bounds its connections [default: 1024].
+    #[arg(long, env = "HOOKD_MAX_ACTIVE_ENDPOINTS", value_name = "N")]
+    pub max_active_endpoints: Option<usize>,
+    /// Disable an endpoint that has failed this long without a single success [default: 5d].
+    #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DUR")]
+    pub disable_after: Option<String>,
     /// Which parts this node runs [default: all].
     #[arg(long, env = "HOOKD_ROLE", value_enum)]
     pub role: Option<Role>,
@@ -89,6 +88,9 @@ struct FileConfig {
     retry_schedule: Option<String>,
     request_timeout: Option<String>,
     lease: Option<String>,
+    endpoint_concurrency: Option<usize>,
+    max_active_endpoints: Option<usize>,
+    disable_after: Option<String>,
     role: Option<Role>,
     max_body_size: Option<usize>,
     db_pool_size: Option<u32>,
@@ -106,6 +108,9 @@ pub struct Config {
     pub retry_schedule: RetrySchedule,
     pub request_timeout: Duration,
     pub lease: Duration,
+    pub endpoint_concurrency: usize,
+    pub max_active_endpoints: usize,
+    pub disable_after: Duration,
     pub role: Role,
     pub max_body_size: usize,
     pub db_pool_size: u32,
@@ -124,11 +129,7 @@ impl Database {
         match self {
             Database::Sqlite(path) => format!("SQLite at {}", path.display()),
             Database::Postgres(url) => match url::Url::parse(url) {
-                Ok(u) => format!(
-                    "PostgreSQL at {}{}",
-                    u.host_str().unwrap_or("localhost"),
-                    u.path()
-                ),
+                Ok(u) => format!("PostgreSQL at {}{}", u.host_str().unwrap_or("localhost"), u.path()),
                 Err(_) => "PostgreSQL".into(),
             },
         }
@@ -151,19 +152,10 @@ impl ServeArgs {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let listen = self
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8071".into());
-        let listen = listen.parse().map_err(|_| {
-            bad(format!(
-                "--listen: '{listen}' is not an address like 127.0.0.1:8071"
-            ))
-        })?;
-        let data_dir = self
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./hookd-data"));
+        let listen = self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8071".into());
+        let listen =
+            listen.parse().map_err(|_| bad(format!("--listen: '{listen}' is not an address like 127.0.0.1:8071")))?;
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./hookd-data"));
         let database = match self.database_url.or(file.database_url) {
             None => Database::Sqlite(data_dir.join("hookd.db")),
             Some(url) => parse_database_url(&url)?,
@@ -171,51 +163,44 @@ impl ServeArgs {
         let admin_token = self.admin_token.or(file.admin_token);
         if let Some(token) = &admin_token {
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(bad(
-                    "--admin-token: must be at least 16 characters without spaces",
-                ));
+                return Err(bad("--admin-token: must be at least 16 characters without spaces"));
             }
         }
-        let subnets = if self.allow_subnets.is_empty() {
-            file.allow_subnets.unwrap_or_default()
-        } else {
-            self.allow_subnets
-        };
+        let subnets =
+            if self.allow_subnets.is_empty() { file.allow_subnets.unwrap_or_default() } else { self.allow_subnets };
         let allow_subnets = subnets
             .iter()
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .map(parse_subnet)
             .collect::<Result<Vec<_>, _>>()?;
-        let schedule = self
-            .retry_schedule
-            .or(file.retry_schedule)
-            .unwrap_or_else(|| DEFAULT_SCHEDULE.into());
-        let retry_schedule =
-            RetrySchedule::parse(&schedule).map_err(|e| bad(format!("--retry-schedule: {e}")))?;
-        let timeout = self
-            .request_timeout
-            .or(file.request_timeout)
-            .unwrap_or_else(|| "15s".into());
-        let request_timeout = humantime::parse_duration(&timeout)
-            .map_err(|e| bad(format!("--request-timeout: '{timeout}': {e}")))?;
+        let schedule = self.retry_schedule.or(file.retry_schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.into());
+        let retry_schedule = RetrySchedule::parse(&schedule).map_err(|e| bad(format!("--retry-schedule: {e}")))?;
+        let timeout = self.request_timeout.or(file.request_timeout).unwrap_or_else(|| "15s".into());
+        let request_timeout =
+            humantime::parse_duration(&timeout).map_err(|e| bad(format!("--request-timeout: '{timeout}': {e}")))?;
         if request_timeout.is_zero() || request_timeout > Duration::from_secs(300) {
             return Err(bad("--request-timeout: must be more than 0 and at most 5m"));
         }
         let lease = match self.lease.or(file.lease) {
             None => request_timeout + Duration::from_secs(15),
-            Some(text) => humantime::parse_duration(&text)
-                .map_err(|e| bad(format!("--lease: '{text}': {e}")))?,
+            Some(text) => humantime::parse_duration(&text).map_err(|e| bad(format!("--lease: '{text}': {e}")))?,
         };
         if lease < request_timeout + Duration::from_secs(1) {
-            return Err(bad(
-                "--lease: must be at least 1s longer than --request-timeout",
-            ));
+            return Err(bad("--lease: must be at least 1s longer than --request-timeout"));
         }
-        let max_body_size = self
-            .max_body_size
-            .or(file.max_body_size)
-            .unwrap_or(1024 * 1024);
+        let endpoint_concurrency = self.endpoint_concurrency.or(file.endpoint_concurrency).unwrap_or(8);
+        if !(1..=1000).contains(&endpoint_concurrency) {
+            return Err(bad("--endpoint-concurrency: must be between 1 and 1000"));
+        }
+        let max_active_endpoints = self.max_active_endpoints.or(file.max_active_endpoints).unwrap_or(1024);
+        if !(1..=100_000).contains(&max_active_endpoints) {
+            return Err(bad("--max-active-endpoints: must be between 1 and 100000"));
+        }
+        let disable_after = self.disable_after.or(file.disable_after).unwrap_or_else(|| "5d".into());
+        let disable_after = humantime::parse_duration(&disable_after)
+            .map_err(|e| bad(format!("--disable-after: '{disable_after}': {e}")))?;
+        let max_body_size = self.max_body_size.or(file.max_body_size).unwrap_or(1024 * 1024);
         if max_body_size < 1024 {
             return Err(bad("--max-body-size: must be at least 1024 bytes"));
         }
@@ -232,6 +217,9 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             lease,
+            endpoint_concurrency,
+            max_active_endpoints,
+            disable_after,
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,
             db_pool_size,
@@ -240,8 +228,7 @@ impl ServeArgs {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("--config {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("--config {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         let first_line = e.message().lines().next().unwrap_or_default().to_owned();
         bad(format!("--config {}: {first_line}", path.display()))
@@ -260,19 +247,13 @@ pub fn parse_database_url(url: &str) -> Result<Database, ConfigError> {
         url::Url::parse(url).map_err(|e| bad(format!("--database-url: {e}")))?;
         return Ok(Database::Postgres(url.to_owned()));
     }
-    Err(bad(
-        "--database-url: must start with postgres://, postgresql:// or sqlite://",
-    ))
+    Err(bad("--database-url: must start with postgres://, postgresql:// or sqlite://"))
 }
 
 fn parse_subnet(s: &str) -> Result<IpNet, ConfigError> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            bad(format!(
-                "--allow-subnet: '{s}' is not a CIDR range like 10.0.0.0/8"
-            ))
-        })
+        .map_err(|_| bad(format!("--allow-subnet: '{s}' is not a CIDR range like 10.0.0.0/8")))
 }
 
 #[cfg(test)]
@@ -283,10 +264,7 @@ mod tests {
     fn defaults_follow_the_contract() {
         let c = ServeArgs::default().resolve().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8071");
-        assert_eq!(
-            c.database,
-            Database::Sqlite(PathBuf::from("./hookd-data/hookd.db"))
-        );
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("./hookd-data/hookd.db")));
         assert_eq!(c.retry_schedule.max_attempts(), 8);
         assert_eq!(c.request_timeout, Duration::from_secs(15));
         assert_eq!(c.role, Role::All);
@@ -297,56 +275,31 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hookd-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("hookd.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nretry_schedule = \"1s\"\nallow_subnets = [\"10.0.0.0/8\"]\n").unwrap();
-        let args = ServeArgs {
-            config: Some(file.clone()),
-            retry_schedule: Some("2s,3s".into()),
-            ..Default::default()
-        };
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nretry_schedule = \"1s\"\nallow_subnets = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let args = ServeArgs { config: Some(file.clone()), retry_schedule: Some("2s,3s".into()), ..Default::default() };
         let c = args.resolve().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(c.retry_schedule.max_attempts(), 3);
-        assert_eq!(
-            c.allow_subnets,
-            vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]
-        );
+        assert_eq!(c.allow_subnets, vec!["10.0.0.0/8".parse::<IpNet>().unwrap()]);
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
-        let err = ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap_err();
+        let err = ServeArgs { config: Some(file), ..Default::default() }.resolve().unwrap_err();
         assert!(err.0.contains("unknown field"), "{err}");
     }
 
     #[test]
     fn bad_values_are_refused_with_the_flag_named() {
         let err = |args: ServeArgs| args.resolve().unwrap_err().0;
-        assert!(err(ServeArgs {
-            listen: Some("nope".into()),
-            ..Default::default()
-        })
-        .starts_with("--listen"));
-        assert!(err(ServeArgs {
-            allow_subnets: vec!["10.0.0/33".into()],
-            ..Default::default()
-        })
-        .starts_with("--allow-subnet"));
-        assert!(err(ServeArgs {
-            retry_schedule: Some("5s,later".into()),
-            ..Default::default()
-        })
-        .starts_with("--retry-schedule"));
-        assert!(err(ServeArgs {
-            database_url: Some("mysql://x".into()),
-            ..Default::default()
-        })
-        .starts_with("--database-url"));
-        assert!(err(ServeArgs {
-            admin_token: Some("short".into()),
-            ..Default::default()
-        })
-        .starts_with("--admin-token"));
+        assert!(err(ServeArgs { listen: Some("nope".into()), ..Default::default() }).starts_with("--listen"));
+        assert!(err(ServeArgs { allow_subnets: vec!["10.0.0/33".into()], ..Default::default() })
+            .starts_with("--allow-subnet"));
+        assert!(err(ServeArgs { retry_schedule: Some("5s,later".into()), ..Default::default() })
+            .starts_with("--retry-schedule"));
+        assert!(err(ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() })
+            .starts_with("--database-url"));
+        assert!(err(ServeArgs { admin_token: Some("short".into()), ..Default::default() }).starts_with("--admin-token"));
     }
 }

@@ -60,11 +60,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     // Colours only on a terminal, so logs piped to files or other programs stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
@@ -79,9 +75,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Token(TokenCommand::Create { app, store }) => {
             let database = store.database().map_err(|e| Failure::Usage(e.0))?;
             let store = open_store(&database, 2).await?;
-            let application = store.get_application(&app).await.map_err(|_| {
-                Failure::Usage(format!("no application '{app}' in {}", database.describe()))
-            })?;
+            let application = store
+                .get_application(&app)
+                .await
+                .map_err(|_| Failure::Usage(format!("no application '{app}' in {}", database.describe())))?;
             let token = hookd_server::generate_token("sk_app_");
             store
                 .create_app_token(&application.id, &hookd_server::hash_token(&token))
@@ -89,10 +86,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(one_line(&e)))?;
             store.close().await;
             println!("{token}");
-            eprintln!(
-                "token for application {} created; it is shown only this once",
-                application.id
-            );
+            eprintln!("token for application {} created; it is shown only this once", application.id);
             Ok(())
         }
         Command::Verify(args) => verify_command(args),
@@ -106,24 +100,18 @@ async fn serve(args: hookd::ServeArgs) -> Result<(), Failure> {
     let data_dir = config.data_dir.clone();
     let node = app::build(config).await?;
     if node.generated_admin_token {
-        println!(
-            "Generated admin token (kept in {}/admin-token, shown only now):",
-            data_dir.display()
-        );
+        println!("Generated admin token (kept in {}/admin-token, shown only now):", data_dir.display());
         println!("  {}", node.admin_token());
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!(address = %listener.local_addr().map_or(listen, |a| a), store = %description, "hookd is listening");
-    node.run(listener, app::shutdown_signal())
-        .await
-        .map_err(|e| Failure::Runtime(format!("server failed: {e}")))
+    node.run(listener, app::shutdown_signal()).await.map_err(|e| Failure::Runtime(format!("server failed: {e}")))
 }
 
 fn verify_command(args: VerifyArgs) -> Result<(), Failure> {
-    let secret = EndpointSecret::parse(&args.secret)
-        .map_err(|e| Failure::Usage(format!("--secret: {e}")))?;
+    let secret = EndpointSecret::parse(&args.secret).map_err(|e| Failure::Usage(format!("--secret: {e}")))?;
     let mut body = Vec::new();
     let read = if args.body.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut body).map(|_| ())
@@ -132,15 +120,7 @@ fn verify_command(args: VerifyArgs) -> Result<(), Failure> {
     };
     read.map_err(|e| Failure::Usage(format!("--body: {e}")))?;
     let now = chrono::Utc::now().timestamp();
-    match verify(
-        &[secret],
-        Some(&args.id),
-        Some(&args.timestamp),
-        Some(&args.signature),
-        &body,
-        now,
-        args.tolerance,
-    ) {
+    match verify(&[secret], Some(&args.id), Some(&args.timestamp), Some(&args.signature), &body, now, args.tolerance) {
         Ok(()) => {
             println!("signature verified");
             Ok(())

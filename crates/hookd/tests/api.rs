@@ -8,8 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use svix::api::{ApplicationCreateOptions, ApplicationListOptions, MessageCreateOptions};
 use svix::models::{
-    ApplicationIn, ApplicationPatch, EndpointIn, EndpointPatch, EndpointSecretRotateIn,
-    EventTypeIn, MessageIn,
+    ApplicationIn, ApplicationPatch, EndpointIn, EndpointPatch, EndpointSecretRotateIn, EventTypeIn, MessageIn,
 };
 
 on_both_backends!(
@@ -30,12 +29,7 @@ async fn health_needs_no_token(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let res = app
-        .http
-        .get(app.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.http.get(app.url("/api/v1/health")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     app.svix.health().get().await.expect("SDK health call");
     app.stop().await;
@@ -60,10 +54,7 @@ async fn applications_crud_with_the_sdk(backend: Backend) {
 
     // A second create with the same uid conflicts, unless get_if_exists.
     let err = apps.create(input.clone(), None).await.unwrap_err();
-    assert!(
-        matches!(err, svix::error::Error::Http(ref e) if e.status == 409),
-        "{err:?}"
-    );
+    assert!(matches!(err, svix::error::Error::Http(ref e) if e.status == 409), "{err:?}");
     let again = apps.get_or_create(input.clone(), None).await.unwrap();
     assert_eq!(again.id, created.id);
     let raw = app
@@ -75,61 +66,27 @@ async fn applications_crud_with_the_sdk(backend: Backend) {
     assert_eq!(raw.status(), StatusCode::OK);
 
     // PUT updates; PUT to an unknown uid creates (201).
-    let updated = apps
-        .upsert("acme".into(), ApplicationIn::new("Acme Inc".into()))
-        .await
-        .unwrap();
+    let updated = apps.upsert("acme".into(), ApplicationIn::new("Acme Inc".into())).await.unwrap();
     assert_eq!(updated.name, "Acme Inc");
-    assert_eq!(
-        updated.uid.as_deref(),
-        Some("acme"),
-        "PUT without uid keeps it"
-    );
-    let res = app
-        .request(Method::PUT, "/api/v1/app/beta")
-        .json(&json!({"name": "Beta"}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(updated.uid.as_deref(), Some("acme"), "PUT without uid keeps it");
+    let res = app.request(Method::PUT, "/api/v1/app/beta").json(&json!({"name": "Beta"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.json::<Value>().await.unwrap()["uid"], "beta");
 
     // PATCH changes only what it names; null clears a nullable field.
     let patched = apps
-        .patch(
-            "acme".into(),
-            ApplicationPatch {
-                name: Some("Acme 2".into()),
-                ..Default::default()
-            },
-        )
+        .patch("acme".into(), ApplicationPatch { name: Some("Acme 2".into()), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(patched.name, "Acme 2");
-    assert_eq!(
-        patched.uid.as_deref(),
-        Some("acme"),
-        "PATCH keeps what it does not name"
-    );
-    let res = app
-        .request(Method::PATCH, "/api/v1/app/acme")
-        .json(&json!({"uid": null}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(patched.uid.as_deref(), Some("acme"), "PATCH keeps what it does not name");
+    let res = app.request(Method::PATCH, "/api/v1/app/acme").json(&json!({"uid": null})).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["uid"], Value::Null);
 
     apps.delete(created.id.clone()).await.unwrap();
     let err = apps.get(created.id.clone()).await.unwrap_err();
-    assert!(
-        matches!(err, svix::error::Error::Http(ref e) if e.status == 404),
-        "{err:?}"
-    );
-    let res = app
-        .request(Method::GET, &format!("/api/v1/app/{}", created.id))
-        .send()
-        .await
-        .unwrap();
+    assert!(matches!(err, svix::error::Error::Http(ref e) if e.status == 404), "{err:?}");
+    let res = app.request(Method::GET, &format!("/api/v1/app/{}", created.id)).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "not_found");
     app.stop().await;
 }
@@ -140,14 +97,7 @@ async fn lists_paginate_newest_first(backend: Backend) {
     };
     let mut ids = vec![];
     for i in 0..5 {
-        ids.push(
-            app.svix
-                .application()
-                .create(ApplicationIn::new(format!("app {i}")), None)
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(app.svix.application().create(ApplicationIn::new(format!("app {i}")), None).await.unwrap().id);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let mut seen = vec![];
@@ -156,11 +106,7 @@ async fn lists_paginate_newest_first(backend: Backend) {
         let page = app
             .svix
             .application()
-            .list(Some(ApplicationListOptions {
-                limit: Some(2),
-                iterator: iterator.clone(),
-                ..Default::default()
-            }))
+            .list(Some(ApplicationListOptions { limit: Some(2), iterator: iterator.clone(), ..Default::default() }))
             .await
             .unwrap();
         assert!(page.data.len() <= 2);
@@ -174,22 +120,9 @@ async fn lists_paginate_newest_first(backend: Backend) {
     assert_eq!(seen, ids, "newest first, each exactly once");
 
     // prevIterator walks back towards the newest.
-    let first = app
-        .request(Method::GET, "/api/v1/app?limit=2")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let first = app.request(Method::GET, "/api/v1/app?limit=2").send().await.unwrap().json::<Value>().await.unwrap();
     let second = app
-        .request(
-            Method::GET,
-            &format!(
-                "/api/v1/app?limit=2&iterator={}",
-                first["iterator"].as_str().unwrap()
-            ),
-        )
+        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap()))
         .send()
         .await
         .unwrap()
@@ -197,13 +130,7 @@ async fn lists_paginate_newest_first(backend: Backend) {
         .await
         .unwrap();
     let back = app
-        .request(
-            Method::GET,
-            &format!(
-                "/api/v1/app?limit=2&iterator={}",
-                second["prevIterator"].as_str().unwrap()
-            ),
-        )
+        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", second["prevIterator"].as_str().unwrap()))
         .send()
         .await
         .unwrap()
@@ -213,19 +140,9 @@ async fn lists_paginate_newest_first(backend: Backend) {
     assert_eq!(back["data"], first["data"]);
 
     // A concurrent insert does not shift the pages already handed out.
-    app.svix
-        .application()
-        .create(ApplicationIn::new("late".into()), None)
-        .await
-        .unwrap();
+    app.svix.application().create(ApplicationIn::new("late".into()), None).await.unwrap();
     let again = app
-        .request(
-            Method::GET,
-            &format!(
-                "/api/v1/app?limit=2&iterator={}",
-                first["iterator"].as_str().unwrap()
-            ),
-        )
+        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap()))
         .send()
         .await
         .unwrap()
@@ -235,18 +152,10 @@ async fn lists_paginate_newest_first(backend: Backend) {
     assert_eq!(again["data"], second["data"]);
 
     for bad in ["limit=0", "limit=251", "limit=many"] {
-        let res = app
-            .request(Method::GET, &format!("/api/v1/app?{bad}"))
-            .send()
-            .await
-            .unwrap();
+        let res = app.request(Method::GET, &format!("/api/v1/app?{bad}")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(
-            body["detail"][0]["loc"],
-            json!(["query", "limit"]),
-            "{bad}: {body}"
-        );
+        assert_eq!(body["detail"][0]["loc"], json!(["query", "limit"]), "{bad}: {body}");
     }
     app.stop().await;
 }
@@ -287,14 +196,7 @@ async fn event_types_crud_and_archive(backend: Backend) {
     let archived = types.get("invoice.paid".into()).await.unwrap();
     assert_eq!(archived.archived, Some(true));
     let listed = types.list(None).await.unwrap();
-    assert_eq!(
-        listed
-            .data
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>(),
-        ["user.created"]
-    );
+    assert_eq!(listed.data.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["user.created"]);
     let all = app
         .request(Method::GET, "/api/v1/event-type?include_archived=true")
         .send()
@@ -312,10 +214,7 @@ async fn event_types_crud_and_archive(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["detail"][0]["loc"],
-        json!(["body", "name"])
-    );
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body", "name"]));
     app.stop().await;
 }
 
@@ -323,17 +222,8 @@ async fn endpoints_crud_and_validation(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
-    app.svix
-        .event_type()
-        .create(EventTypeIn::new("user.created".into(), "".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
+    app.svix.event_type().create(EventTypeIn::new("user.created".into(), "".into()), None).await.unwrap();
     let eps = app.svix.endpoint();
     let mut input = EndpointIn::new("https://example.com/hook".into());
     input.uid = Some("main".into());
@@ -345,43 +235,20 @@ async fn endpoints_crud_and_validation(backend: Backend) {
     assert!(ep.id.starts_with("ep_"));
     assert_eq!(ep.event_types, Some(["user.created".to_string()].into()));
     assert_eq!(ep.description, "primary");
-    assert_eq!(
-        eps.get(a.id.clone(), "main".into()).await.unwrap().id,
-        ep.id
-    );
+    assert_eq!(eps.get(a.id.clone(), "main".into()).await.unwrap().id, ep.id);
 
-    let err = eps
-        .create(a.id.clone(), input.clone(), None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, svix::error::Error::Http(ref e) if e.status == 409),
-        "uid is unique per app: {err:?}"
-    );
+    let err = eps.create(a.id.clone(), input.clone(), None).await.unwrap_err();
+    assert!(matches!(err, svix::error::Error::Http(ref e) if e.status == 409), "uid is unique per app: {err:?}");
 
     let patched = eps
-        .patch(
-            a.id.clone(),
-            ep.id.clone(),
-            EndpointPatch {
-                description: Some("changed".into()),
-                ..Default::default()
-            },
-        )
+        .patch(a.id.clone(), ep.id.clone(), EndpointPatch { description: Some("changed".into()), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(patched.description, "changed");
-    assert_eq!(
-        patched.channels,
-        Some(["eu".to_string()].into()),
-        "PATCH keeps what it does not name"
-    );
+    assert_eq!(patched.channels, Some(["eu".to_string()].into()), "PATCH keeps what it does not name");
 
     let res = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/app/{}/endpoint/second", a.id),
-        )
+        .request(Method::PUT, &format!("/api/v1/app/{}/endpoint/second", a.id))
         .json(&json!({"url": "http://example.org/x"}))
         .send()
         .await
@@ -392,32 +259,16 @@ async fn endpoints_crud_and_validation(backend: Backend) {
     let cases = [
         (json!({"url": "ftp://example.com"}), json!(["body", "url"])),
         (json!({"url": "not a url"}), json!(["body", "url"])),
-        (
-            json!({"url": "https://example.com", "eventTypes": ["no.such.type"]}),
-            json!(["body", "eventTypes", "0"]),
-        ),
-        (
-            json!({"url": "https://example.com", "uid": "has space"}),
-            json!(["body", "uid"]),
-        ),
-        (
-            json!({"url": "https://example.com", "secret": "whsec_tooshort"}),
-            json!(["body", "secret"]),
-        ),
-        (
-            json!({"url": "https://example.com", "channels": ["ok", "not ok"]}),
-            json!(["body", "channels", "1"]),
-        ),
+        (json!({"url": "https://example.com", "eventTypes": ["no.such.type"]}), json!(["body", "eventTypes", "0"])),
+        (json!({"url": "https://example.com", "uid": "has space"}), json!(["body", "uid"])),
+        (json!({"url": "https://example.com", "secret": "whsec_tooshort"}), json!(["body", "secret"])),
+        (json!({"url": "https://example.com", "channels": ["ok", "not ok"]}), json!(["body", "channels", "1"])),
         (json!({"url": 5}), json!(["body", "url"])),
         (json!({}), json!(["body"])),
     ];
     for (body, loc) in cases {
-        let res = app
-            .request(Method::POST, &format!("/api/v1/app/{}/endpoint", a.id))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res =
+            app.request(Method::POST, &format!("/api/v1/app/{}/endpoint", a.id)).json(&body).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let err: Value = res.json().await.unwrap();
         assert_eq!(err["detail"][0]["loc"], loc, "{body}: {err}");
@@ -425,20 +276,9 @@ async fn endpoints_crud_and_validation(backend: Backend) {
     }
 
     eps.delete(a.id.clone(), ep.id.clone()).await.unwrap();
-    let res = app
-        .request(
-            Method::GET,
-            &format!("/api/v1/app/{}/endpoint/{}", a.id, ep.id),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(Method::GET, &format!("/api/v1/app/{}/endpoint/{}", a.id, ep.id)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = app
-        .request(Method::GET, "/api/v1/app/app_nope/endpoint")
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(Method::GET, "/api/v1/app/app_nope/endpoint").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
@@ -447,12 +287,7 @@ async fn endpoint_secret_get_and_rotate(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let eps = app.svix.endpoint();
     let mut input = EndpointIn::new("https://example.com/hook".into());
     input.secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
@@ -460,35 +295,17 @@ async fn endpoint_secret_get_and_rotate(backend: Backend) {
     let secret = eps.get_secret(a.id.clone(), ep.id.clone()).await.unwrap();
     assert_eq!(secret.key, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
 
-    let returned = eps
-        .rotate_secret(
-            a.id.clone(),
-            ep.id.clone(),
-            EndpointSecretRotateIn::default(),
-            None,
-        )
-        .await
-        .unwrap();
+    let returned =
+        eps.rotate_secret(a.id.clone(), ep.id.clone(), EndpointSecretRotateIn::default(), None).await.unwrap();
     let rotated = eps.get_secret(a.id.clone(), ep.id.clone()).await.unwrap();
     assert_eq!(returned.key, rotated.key);
     assert_ne!(rotated.key, secret.key);
     assert!(rotated.key.starts_with("whsec_"));
 
     let chosen = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk=";
-    let rotate = EndpointSecretRotateIn {
-        key: Some(chosen.into()),
-        ..Default::default()
-    };
-    eps.rotate_secret(a.id.clone(), ep.id.clone(), rotate, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        eps.get_secret(a.id.clone(), ep.id.clone())
-            .await
-            .unwrap()
-            .key,
-        chosen
-    );
+    let rotate = EndpointSecretRotateIn { key: Some(chosen.into()), ..Default::default() };
+    eps.rotate_secret(a.id.clone(), ep.id.clone(), rotate, None).await.unwrap();
+    assert_eq!(eps.get_secret(a.id.clone(), ep.id.clone()).await.unwrap().key, chosen);
     app.stop().await;
 }
 
@@ -496,28 +313,12 @@ async fn messages_are_accepted_with_svix_fields(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
-    let mut input = MessageIn::new(
-        "invoice.paid".into(),
-        json!({"invoice": 42, "zeta": 1, "alpha": 2}),
-    );
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
+    let mut input = MessageIn::new("invoice.paid".into(), json!({"invoice": 42, "zeta": 1, "alpha": 2}));
     input.event_id = Some("evt-1".into());
     input.channels = Some(["eu".to_string()].into());
-    let with_content = MessageCreateOptions {
-        with_content: Some(true),
-        ..Default::default()
-    };
-    let msg = app
-        .svix
-        .message()
-        .create(a.id.clone(), input, Some(with_content))
-        .await
-        .unwrap();
+    let with_content = MessageCreateOptions { with_content: Some(true), ..Default::default() };
+    let msg = app.svix.message().create(a.id.clone(), input, Some(with_content)).await.unwrap();
     assert!(msg.id.starts_with("msg_"));
     assert_eq!(msg.event_type, "invoice.paid");
     assert_eq!(msg.event_id.as_deref(), Some("evt-1"));
@@ -532,23 +333,9 @@ async fn messages_are_accepted_with_svix_fields(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
 
-    let got = app
-        .svix
-        .message()
-        .get(a.id.clone(), msg.id.clone(), None)
-        .await
-        .unwrap();
+    let got = app.svix.message().get(a.id.clone(), msg.id.clone(), None).await.unwrap();
     assert_eq!(got.id, msg.id);
-    assert_eq!(
-        app.svix
-            .message()
-            .get(a.id.clone(), "evt-1".into(), None)
-            .await
-            .unwrap()
-            .id,
-        msg.id,
-        "by eventId"
-    );
+    assert_eq!(app.svix.message().get(a.id.clone(), "evt-1".into(), None).await.unwrap().id, msg.id, "by eventId");
     let listed = app.svix.message().list(a.id.clone(), None).await.unwrap();
     assert_eq!(listed.data.len(), 2);
     let filtered = app
@@ -567,47 +354,19 @@ async fn message_validation_and_conflicts(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let path = format!("/api/v1/app/{}/msg", a.id);
     for (body, loc) in [
-        (
-            json!({"eventType": "a.b", "payload": [1, 2]}),
-            json!(["body", "payload"]),
-        ),
-        (
-            json!({"eventType": "a.b", "payload": "text"}),
-            json!(["body", "payload"]),
-        ),
-        (
-            json!({"eventType": "bad type!", "payload": {}}),
-            json!(["body", "eventType"]),
-        ),
+        (json!({"eventType": "a.b", "payload": [1, 2]}), json!(["body", "payload"])),
+        (json!({"eventType": "a.b", "payload": "text"}), json!(["body", "payload"])),
+        (json!({"eventType": "bad type!", "payload": {}}), json!(["body", "eventType"])),
         (json!({"payload": {}}), json!(["body"])),
     ] {
-        let res = app
-            .request(Method::POST, &path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = app.request(Method::POST, &path).json(&body).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(
-            res.json::<Value>().await.unwrap()["detail"][0]["loc"],
-            loc,
-            "{body}"
-        );
+        assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], loc, "{body}");
     }
-    let res = app
-        .request(Method::POST, &path)
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(Method::POST, &path).body("{not json").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let first = app
@@ -628,12 +387,7 @@ async fn message_validation_and_conflicts(backend: Backend) {
     assert_eq!(body["code"], "conflict");
     assert!(body["detail"].as_str().unwrap().contains("e1"));
     // eventId is unique per application only.
-    let b = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("B".into()), None)
-        .await
-        .unwrap();
+    let b = app.svix.application().create(ApplicationIn::new("B".into()), None).await.unwrap();
     let other = app
         .request(Method::POST, &format!("/api/v1/app/{}/msg", b.id))
         .json(&json!({"eventType": "a.b", "payload": {}, "eventId": "e1"}))
@@ -648,12 +402,7 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let path = format!("/api/v1/app/{}/msg", a.id);
     let send = |payload: Value| {
         app.request(Method::POST, &path)
@@ -671,41 +420,16 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
     assert_eq!(listed.data.len(), 1, "the repeat created nothing");
 
     // Through the SDK too.
-    let opts = || {
-        Some(MessageCreateOptions {
-            idempotency_key: Some("sdk-key".into()),
-            with_content: None,
-        })
-    };
-    let m1 = app
-        .svix
-        .message()
-        .create(
-            a.id.clone(),
-            MessageIn::new("a.b".into(), json!({})),
-            opts(),
-        )
-        .await
-        .unwrap();
-    let m2 = app
-        .svix
-        .message()
-        .create(
-            a.id.clone(),
-            MessageIn::new("a.b".into(), json!({})),
-            opts(),
-        )
-        .await
-        .unwrap();
+    let opts = || Some(MessageCreateOptions { idempotency_key: Some("sdk-key".into()), with_content: None });
+    let m1 = app.svix.message().create(a.id.clone(), MessageIn::new("a.b".into(), json!({})), opts()).await.unwrap();
+    let m2 = app.svix.message().create(a.id.clone(), MessageIn::new("a.b".into(), json!({})), opts()).await.unwrap();
     assert_eq!(m1.id, m2.id);
     let created = app
         .svix
         .application()
         .create(
             ApplicationIn::new("C".into()),
-            Some(ApplicationCreateOptions {
-                idempotency_key: Some("app-key".into()),
-            }),
+            Some(ApplicationCreateOptions { idempotency_key: Some("app-key".into()) }),
         )
         .await
         .unwrap();
@@ -714,9 +438,7 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
         .application()
         .create(
             ApplicationIn::new("C".into()),
-            Some(ApplicationCreateOptions {
-                idempotency_key: Some("app-key".into()),
-            }),
+            Some(ApplicationCreateOptions { idempotency_key: Some("app-key".into()) }),
         )
         .await
         .unwrap();
@@ -728,68 +450,25 @@ async fn tokens_and_scopes(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let mine = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("Mine".into()), None)
-        .await
-        .unwrap();
-    let other = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("Other".into()), None)
-        .await
-        .unwrap();
+    let mine = app.svix.application().create(ApplicationIn::new("Mine".into()), None).await.unwrap();
+    let other = app.svix.application().create(ApplicationIn::new("Other".into()), None).await.unwrap();
 
     let res = app.http.get(app.url("/api/v1/app")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["code"],
-        "authentication_failed"
-    );
-    let res = app
-        .http
-        .get(app.url("/api/v1/app"))
-        .bearer_auth("sk_wrong_token")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "authentication_failed");
+    let res = app.http.get(app.url("/api/v1/app")).bearer_auth("sk_wrong_token").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     // An application token, as `hookd token create --app` makes it.
     let token = hookd_server::generate_token("sk_app_");
-    let store = hookd::app::open_store(&app.config.database, 2)
-        .await
-        .unwrap();
-    store
-        .create_app_token(&mine.id, &hookd_server::hash_token(&token))
-        .await
-        .unwrap();
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    store.create_app_token(&mine.id, &hookd_server::hash_token(&token)).await.unwrap();
     store.close().await;
 
     let scoped = app.svix_with_token(&token);
-    assert_eq!(
-        scoped.application().get(mine.id.clone()).await.unwrap().id,
-        mine.id
-    );
-    scoped
-        .endpoint()
-        .create(
-            mine.id.clone(),
-            EndpointIn::new("https://example.com".into()),
-            None,
-        )
-        .await
-        .unwrap();
-    scoped
-        .message()
-        .create(
-            mine.id.clone(),
-            MessageIn::new("a.b".into(), json!({})),
-            None,
-        )
-        .await
-        .unwrap();
+    assert_eq!(scoped.application().get(mine.id.clone()).await.unwrap().id, mine.id);
+    scoped.endpoint().create(mine.id.clone(), EndpointIn::new("https://example.com".into()), None).await.unwrap();
+    scoped.message().create(mine.id.clone(), MessageIn::new("a.b".into(), json!({})), None).await.unwrap();
     for path in [
         format!("/api/v1/app/{}", other.id),
         format!("/api/v1/app/{}/endpoint", other.id),
@@ -798,24 +477,12 @@ async fn tokens_and_scopes(backend: Backend) {
         "/api/v1/app".to_string(),
         "/api/v1/event-type".to_string(),
     ] {
-        let res = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.http.get(app.url(&path)).bearer_auth(&token).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap()["code"], "forbidden");
     }
-    let res = app
-        .http
-        .post(app.url("/api/v1/app"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.http.post(app.url("/api/v1/app")).bearer_auth(&token).json(&json!({"name": "x"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
@@ -824,12 +491,7 @@ async fn oversized_bodies_get_413(backend: Backend) {
     let Some(app) = common::spawn_app_with(backend, |c| c.max_body_size = 4096).await else {
         return;
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let big = "x".repeat(5000);
     let res = app
         .request(Method::POST, &format!("/api/v1/app/{}/msg", a.id))
@@ -841,13 +503,6 @@ async fn oversized_bodies_get_413(backend: Backend) {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "payload_too_large");
     assert!(body["detail"].as_str().unwrap().contains("4096"));
-    assert!(app
-        .svix
-        .message()
-        .list(a.id.clone(), None)
-        .await
-        .unwrap()
-        .data
-        .is_empty());
+    assert!(app.svix.message().list(a.id.clone(), None).await.unwrap().data.is_empty());
     app.stop().await;
 }

@@ -26,84 +26,36 @@ on_both_backends!(
 const WAIT: Duration = Duration::from_secs(10);
 
 /// An application with one endpoint at `url`; returns (app id, endpoint id, secret).
-async fn app_with_endpoint(
-    app: &TestApp,
-    url: String,
-    event_types: Option<&[&str]>,
-) -> (String, String, String) {
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+async fn app_with_endpoint(app: &TestApp, url: String, event_types: Option<&[&str]>) -> (String, String, String) {
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let mut input = EndpointIn::new(url);
     if let Some(types) = event_types {
         for t in types {
-            let _ = app
-                .svix
-                .event_type()
-                .create(EventTypeIn::new(t.to_string(), String::new()), None)
-                .await;
+            let _ = app.svix.event_type().create(EventTypeIn::new(t.to_string(), String::new()), None).await;
         }
         input.event_types = Some(types.iter().map(|t| t.to_string()).collect());
     }
-    let ep = app
-        .svix
-        .endpoint()
-        .create(a.id.clone(), input, None)
-        .await
-        .unwrap();
-    let secret = app
-        .svix
-        .endpoint()
-        .get_secret(a.id.clone(), ep.id.clone())
-        .await
-        .unwrap()
-        .key;
+    let ep = app.svix.endpoint().create(a.id.clone(), input, None).await.unwrap();
+    let secret = app.svix.endpoint().get_secret(a.id.clone(), ep.id.clone()).await.unwrap().key;
     (a.id, ep.id, secret)
 }
 
 async fn publish(app: &TestApp, app_id: &str, body: Value) -> String {
-    let res = app
-        .request(Method::POST, &format!("/api/v1/app/{app_id}/msg"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(Method::POST, &format!("/api/v1/app/{app_id}/msg")).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 202);
-    res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
 async fn attempts(app: &TestApp, app_id: &str, msg_id: &str) -> Vec<Value> {
-    let res = app
-        .request(
-            Method::GET,
-            &format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    res.json::<Value>().await.unwrap()["data"]
-        .as_array()
-        .unwrap()
-        .clone()
+    let res = app.request(Method::GET, &format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}")).send().await.unwrap();
+    res.json::<Value>().await.unwrap()["data"].as_array().unwrap().clone()
 }
 
 /// Waits until the message's delivery to its (only) endpoint has the given status text.
 async fn wait_status(app: &TestApp, app_id: &str, msg_id: &str, want: &str) -> Value {
     eventually(WAIT, &format!("delivery status {want}"), || async {
-        let res = app
-            .request(
-                Method::GET,
-                &format!("/api/v1/app/{app_id}/msg/{msg_id}/endpoint"),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res =
+            app.request(Method::GET, &format!("/api/v1/app/{app_id}/msg/{msg_id}/endpoint")).send().await.unwrap();
         let body: Value = res.json().await.unwrap();
         let dest = body["data"][0].clone();
         (dest["statusText"] == want).then_some(dest)
@@ -120,11 +72,7 @@ async fn delivers_signed_json_that_svix_verifies(backend: Backend) {
     let msg = app
         .svix
         .message()
-        .create(
-            app_id.clone(),
-            MessageIn::new("user.created".into(), json!({"user": "ada", "n": [1, 2]})),
-            None,
-        )
+        .create(app_id.clone(), MessageIn::new("user.created".into(), json!({"user": "ada", "n": [1, 2]})), None)
         .await
         .unwrap();
 
@@ -135,37 +83,21 @@ async fn delivers_signed_json_that_svix_verifies(backend: Backend) {
     assert_eq!(req.header("content-type"), "application/json");
     assert!(req.header("user-agent").starts_with("hookd/"));
     assert_eq!(req.header("webhook-id"), msg.id);
-    req.verify(&secret)
-        .expect("official svix verifier accepts the signature");
+    req.verify(&secret).expect("official svix verifier accepts the signature");
     let ts: i64 = req.header("webhook-timestamp").parse().unwrap();
     assert!((ts - chrono::Utc::now().timestamp()).abs() < 30);
 
     let dest = wait_status(&app, &app_id, &msg.id, "success").await;
     assert_eq!(dest["id"], ep_id.as_str());
-    let list = app
-        .svix
-        .message_attempt()
-        .list_by_msg(app_id.clone(), msg.id.clone(), None)
-        .await
-        .unwrap();
+    let list = app.svix.message_attempt().list_by_msg(app_id.clone(), msg.id.clone(), None).await.unwrap();
     assert_eq!(list.data.len(), 1);
     let attempt = &list.data[0];
     assert_eq!(attempt.response_status_code, 200);
     assert_eq!(attempt.response, "receiver says hi");
     assert_eq!(attempt.endpoint_id, ep_id);
-    let by_endpoint = app
-        .svix
-        .message_attempt()
-        .list_by_endpoint(app_id.clone(), ep_id.clone(), None)
-        .await
-        .unwrap();
+    let by_endpoint = app.svix.message_attempt().list_by_endpoint(app_id.clone(), ep_id.clone(), None).await.unwrap();
     assert_eq!(by_endpoint.data[0].id, attempt.id);
-    let one = app
-        .svix
-        .message_attempt()
-        .get(app_id.clone(), msg.id.clone(), attempt.id.clone(), None)
-        .await
-        .unwrap();
+    let one = app.svix.message_attempt().get(app_id.clone(), msg.id.clone(), attempt.id.clone(), None).await.unwrap();
     assert_eq!(one.id, attempt.id);
     app.stop().await;
 }
@@ -174,93 +106,33 @@ async fn routes_by_event_type_and_channel(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let (all, typed, chan) = (
-        Receiver::start().await,
-        Receiver::start().await,
-        Receiver::start().await,
-    );
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
-    app.svix
-        .event_type()
-        .create(EventTypeIn::new("user.created".into(), String::new()), None)
-        .await
-        .unwrap();
-    app.svix
-        .endpoint()
-        .create(a.id.clone(), EndpointIn::new(all.url("/")), None)
-        .await
-        .unwrap();
+    let (all, typed, chan) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
+    app.svix.event_type().create(EventTypeIn::new("user.created".into(), String::new()), None).await.unwrap();
+    app.svix.endpoint().create(a.id.clone(), EndpointIn::new(all.url("/")), None).await.unwrap();
     let mut t = EndpointIn::new(typed.url("/"));
     t.event_types = Some(["user.created".to_string()].into());
-    app.svix
-        .endpoint()
-        .create(a.id.clone(), t, None)
-        .await
-        .unwrap();
+    app.svix.endpoint().create(a.id.clone(), t, None).await.unwrap();
     let mut c = EndpointIn::new(chan.url("/"));
     c.channels = Some(["eu".to_string()].into());
-    app.svix
-        .endpoint()
-        .create(a.id.clone(), c, None)
-        .await
-        .unwrap();
+    app.svix.endpoint().create(a.id.clone(), c, None).await.unwrap();
     let mut disabled = EndpointIn::new(all.url("/disabled"));
     disabled.disabled = Some(true);
-    app.svix
-        .endpoint()
-        .create(a.id.clone(), disabled, None)
-        .await
-        .unwrap();
+    app.svix.endpoint().create(a.id.clone(), disabled, None).await.unwrap();
 
-    publish(
-        &app,
-        &a.id,
-        json!({"eventType": "user.created", "payload": {"n": 1}}),
-    )
-    .await;
-    publish(
-        &app,
-        &a.id,
-        json!({"eventType": "user.deleted", "payload": {"n": 2}}),
-    )
-    .await;
-    publish(
-        &app,
-        &a.id,
-        json!({"eventType": "user.deleted", "payload": {"n": 3}, "channels": ["eu"]}),
-    )
-    .await;
+    publish(&app, &a.id, json!({"eventType": "user.created", "payload": {"n": 1}})).await;
+    publish(&app, &a.id, json!({"eventType": "user.deleted", "payload": {"n": 2}})).await;
+    publish(&app, &a.id, json!({"eventType": "user.deleted", "payload": {"n": 3}, "channels": ["eu"]})).await;
 
     let got_all = all.wait_for(3, WAIT).await;
     typed.wait_for(1, WAIT).await;
     chan.wait_for(1, WAIT).await;
     // Give stray deliveries a chance to show up before checking there were none.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        got_all.iter().all(|r| r.path == "/"),
-        "the disabled endpoint got nothing"
-    );
+    assert!(got_all.iter().all(|r| r.path == "/"), "the disabled endpoint got nothing");
     assert_eq!(all.received().len(), 3);
-    assert_eq!(
-        typed
-            .received()
-            .iter()
-            .map(|r| r.json()["n"].clone())
-            .collect::<Vec<_>>(),
-        [json!(1)]
-    );
-    assert_eq!(
-        chan.received()
-            .iter()
-            .map(|r| r.json()["n"].clone())
-            .collect::<Vec<_>>(),
-        [json!(3)]
-    );
+    assert_eq!(typed.received().iter().map(|r| r.json()["n"].clone()).collect::<Vec<_>>(), [json!(1)]);
+    assert_eq!(chan.received().iter().map(|r| r.json()["n"].clone()).collect::<Vec<_>>(), [json!(3)]);
     app.stop().await;
 }
 
@@ -270,33 +142,17 @@ async fn retries_until_success_and_records_every_attempt(backend: Backend) {
     };
     let receiver = Receiver::start_with(vec![Reply::Status(500), Reply::Status(503)]).await;
     let (app_id, _, secret) = app_with_endpoint(&app, receiver.url("/"), None).await;
-    let msg_id = publish(
-        &app,
-        &app_id,
-        json!({"eventType": "a.b", "payload": {"k": "v"}}),
-    )
-    .await;
+    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"k": "v"}})).await;
     let got = receiver.wait_for(3, WAIT).await;
     for r in &got {
-        assert_eq!(
-            r.header("webhook-id"),
-            msg_id,
-            "retries carry the same webhook-id"
-        );
+        assert_eq!(r.header("webhook-id"), msg_id, "retries carry the same webhook-id");
         r.verify(&secret).unwrap();
     }
     // 100 ms ± 20 % between attempts.
-    assert!(
-        got[1].at - got[0].at >= Duration::from_millis(80),
-        "{:?}",
-        got[1].at - got[0].at
-    );
+    assert!(got[1].at - got[0].at >= Duration::from_millis(80), "{:?}", got[1].at - got[0].at);
     wait_status(&app, &app_id, &msg_id, "success").await;
     let list = attempts(&app, &app_id, &msg_id).await;
-    let codes: Vec<i64> = list
-        .iter()
-        .map(|a| a["responseStatusCode"].as_i64().unwrap())
-        .collect();
+    let codes: Vec<i64> = list.iter().map(|a| a["responseStatusCode"].as_i64().unwrap()).collect();
     assert_eq!(codes, [200, 503, 500], "newest first");
     assert_eq!(list[2]["statusText"], "fail");
     assert_eq!(list[0]["statusText"], "success");
@@ -330,10 +186,7 @@ async fn non_2xx_timeouts_and_redirects_are_failures(backend: Backend) {
         return;
     };
     let receiver = Receiver::start_with(vec![
-        Reply::WithHeaders(
-            302,
-            vec![("location", "http://127.0.0.1:1/elsewhere".into())],
-        ),
+        Reply::WithHeaders(302, vec![("location", "http://127.0.0.1:1/elsewhere".into())]),
         Reply::Status(404),
         Reply::Hang,
     ])
@@ -341,33 +194,17 @@ async fn non_2xx_timeouts_and_redirects_are_failures(backend: Backend) {
     let (app_id, _, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
     let mut msgs = vec![];
     for i in 0..3 {
-        msgs.push(
-            publish(
-                &app,
-                &app_id,
-                json!({"eventType": "a.b", "payload": {"i": i}}),
-            )
-            .await,
-        );
+        msgs.push(publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"i": i}})).await);
         receiver.wait_for(i + 1, WAIT).await;
     }
     let refused_port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("B".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("B".into()), None).await.unwrap();
     app.svix
         .endpoint()
-        .create(
-            a.id.clone(),
-            EndpointIn::new(format!("http://127.0.0.1:{refused_port}/")),
-            None,
-        )
+        .create(a.id.clone(), EndpointIn::new(format!("http://127.0.0.1:{refused_port}/")), None)
         .await
         .unwrap();
     let refused_msg = publish(&app, &a.id, json!({"eventType": "a.b", "payload": {}})).await;
@@ -377,22 +214,11 @@ async fn non_2xx_timeouts_and_redirects_are_failures(backend: Backend) {
         wait_status(&app, &app_id, msg, "fail").await;
         outcomes.push(attempts(&app, &app_id, msg).await.remove(0));
     }
-    assert_eq!(
-        outcomes[0]["responseStatusCode"], 302,
-        "3xx is not followed"
-    );
+    assert_eq!(outcomes[0]["responseStatusCode"], 302, "3xx is not followed");
     assert_eq!(outcomes[1]["responseStatusCode"], 404);
     assert_eq!(outcomes[2]["responseStatusCode"], 0);
-    assert!(
-        outcomes[2]["error"].as_str().unwrap().contains("timed out"),
-        "{}",
-        outcomes[2]
-    );
-    assert_eq!(
-        receiver.received().len(),
-        3,
-        "the redirect was not followed"
-    );
+    assert!(outcomes[2]["error"].as_str().unwrap().contains("timed out"), "{}", outcomes[2]);
+    assert_eq!(receiver.received().len(), 3, "the redirect was not followed");
 
     wait_status(&app, &a.id, &refused_msg, "fail").await;
     let refused = attempts(&app, &a.id, &refused_msg).await.remove(0);
@@ -410,11 +236,7 @@ async fn manual_resend_is_one_unretried_attempt(backend: Backend) {
     let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
     wait_status(&app, &app_id, &msg_id, "fail").await;
 
-    app.svix
-        .message_attempt()
-        .resend(app_id.clone(), msg_id.clone(), ep_id.clone(), None)
-        .await
-        .unwrap();
+    app.svix.message_attempt().resend(app_id.clone(), msg_id.clone(), ep_id.clone(), None).await.unwrap();
     receiver.wait_for(4, WAIT).await;
     wait_status(&app, &app_id, &msg_id, "success").await;
     let list = attempts(&app, &app_id, &msg_id).await;
@@ -424,11 +246,7 @@ async fn manual_resend_is_one_unretried_attempt(backend: Backend) {
 
     // A failing manual attempt is not retried.
     receiver.script(vec![Reply::Status(500); 5]);
-    app.svix
-        .message_attempt()
-        .resend(app_id.clone(), msg_id.clone(), ep_id.clone(), None)
-        .await
-        .unwrap();
+    app.svix.message_attempt().resend(app_id.clone(), msg_id.clone(), ep_id.clone(), None).await.unwrap();
     receiver.wait_for(5, WAIT).await;
     wait_status(&app, &app_id, &msg_id, "fail").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -445,41 +263,23 @@ async fn rotated_secrets_sign_in_parallel(backend: Backend) {
     let new = app
         .svix
         .endpoint()
-        .rotate_secret(
-            app_id.clone(),
-            ep_id.clone(),
-            EndpointSecretRotateIn::default(),
-            None,
-        )
+        .rotate_secret(app_id.clone(), ep_id.clone(), EndpointSecretRotateIn::default(), None)
         .await
         .unwrap()
         .key;
     publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
-    got[0]
-        .verify(&old)
-        .expect("old secret still verifies during the grace period");
+    got[0].verify(&old).expect("old secret still verifies during the grace period");
     got[0].verify(&new).expect("new secret verifies");
 
     // With no grace period the old secret stops signing at once.
-    let rotate = EndpointSecretRotateIn {
-        grace_period_seconds: Some(0),
-        ..Default::default()
-    };
-    let newest = app
-        .svix
-        .endpoint()
-        .rotate_secret(app_id.clone(), ep_id.clone(), rotate, None)
-        .await
-        .unwrap()
-        .key;
+    let rotate = EndpointSecretRotateIn { grace_period_seconds: Some(0), ..Default::default() };
+    let newest = app.svix.endpoint().rotate_secret(app_id.clone(), ep_id.clone(), rotate, None).await.unwrap().key;
     publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
     let got = receiver.wait_for(2, WAIT).await;
     got[1].verify(&newest).unwrap();
-    got[1]
-        .verify(&old)
-        .expect("the first secret is still in its 24 h grace period");
+    got[1].verify(&old).expect("the first secret is still in its 24 h grace period");
     assert!(got[1].verify(&new).is_err(), "rotated out with grace 0");
     app.stop().await;
 }
@@ -494,12 +294,7 @@ async fn ssrf_guard_refuses_private_destinations(backend: Backend) {
         return;
     };
     let receiver = Receiver::start().await;
-    let a = app
-        .svix
-        .application()
-        .create(ApplicationIn::new("A".into()), None)
-        .await
-        .unwrap();
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let port = receiver.addr.port();
     let urls = [
         format!("http://127.0.0.1:{port}/"),
@@ -509,11 +304,7 @@ async fn ssrf_guard_refuses_private_destinations(backend: Backend) {
         "http://10.1.2.3/".to_string(),
     ];
     for url in &urls {
-        app.svix
-            .endpoint()
-            .create(a.id.clone(), EndpointIn::new(url.clone()), None)
-            .await
-            .unwrap();
+        app.svix.endpoint().create(a.id.clone(), EndpointIn::new(url.clone()), None).await.unwrap();
     }
     let msg_id = publish(&app, &a.id, json!({"eventType": "a.b", "payload": {}})).await;
     let list = eventually(WAIT, "all attempts refused", || async {
@@ -526,10 +317,7 @@ async fn ssrf_guard_refuses_private_destinations(backend: Backend) {
         assert!(error.contains("SSRF"), "{attempt}");
         assert_eq!(attempt["responseStatusCode"], 0);
     }
-    assert!(
-        receiver.received().is_empty(),
-        "nothing reached the loopback receiver"
-    );
+    assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
     app.stop().await;
 }
 
@@ -542,38 +330,22 @@ async fn disabled_endpoints_keep_their_messages(backend: Backend) {
     // Routed while enabled (due a little later), then the endpoint is disabled before the
     // first attempt: the delivery must wait, not fail.
     let at = chrono::Utc::now() + chrono::Duration::milliseconds(300);
-    let msg_id = publish(
-        &app,
-        &app_id,
-        json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()}),
-    )
-    .await;
+    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"),
-        )
+        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
         .json(&json!({"disabled": true}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let stats = app
-        .svix
-        .endpoint()
-        .get_stats(app_id.clone(), ep_id.clone(), None)
-        .await
-        .unwrap();
+    let stats = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
     assert_eq!((stats.pending, stats.fail, stats.success), (1, 0, 0));
     assert!(receiver.received().is_empty());
     assert!(attempts(&app, &app_id, &msg_id).await.is_empty());
 
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"),
-        )
+        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
         .json(&json!({"disabled": false}))
         .send()
         .await
@@ -593,17 +365,8 @@ async fn scheduled_delivery_waits_for_deliver_at(backend: Backend) {
     let (app_id, _, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
     let at = chrono::Utc::now() + chrono::Duration::milliseconds(700);
     let published = std::time::Instant::now();
-    publish(
-        &app,
-        &app_id,
-        json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()}),
-    )
-    .await;
+    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
     let got = receiver.wait_for(1, WAIT).await;
-    assert!(
-        got[0].at - published >= Duration::from_millis(500),
-        "{:?}",
-        got[0].at - published
-    );
+    assert!(got[0].at - published >= Duration::from_millis(500), "{:?}", got[0].at - published);
     app.stop().await;
 }

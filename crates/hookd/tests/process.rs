@@ -29,12 +29,7 @@ impl Node {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args([
-                "--allow-subnet",
-                "127.0.0.0/8",
-                "--retry-schedule",
-                "200ms,200ms,200ms",
-            ])
+            .args(["--allow-subnet", "127.0.0.0/8", "--retry-schedule", "200ms,200ms,200ms"])
             .args(["--request-timeout", "2s", "--lease", "4s"])
             .args(extra)
             .env("HOOKD_LOG", "info")
@@ -57,18 +52,12 @@ impl Node {
             }
         });
         let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("hookd logs that it listens");
+            let line = rx.recv_timeout(Duration::from_secs(30)).expect("hookd logs that it listens");
             if let Some(rest) = line.split("address=").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        Node {
-            child,
-            addr,
-            stdout,
-        }
+        Node { child, addr, stdout }
     }
 
     fn url(&self, path: &str) -> String {
@@ -76,10 +65,7 @@ impl Node {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 
@@ -104,21 +90,9 @@ fn bad_usage_and_config_exit_2_with_one_line() {
     let data = dir.path().to_str().unwrap();
     let cases: [&[&str]; 5] = [
         &["serve", "--listen", "nope", "--data-dir", data],
-        &[
-            "serve",
-            "--retry-schedule",
-            "5s,whenever",
-            "--data-dir",
-            data,
-        ],
+        &["serve", "--retry-schedule", "5s,whenever", "--data-dir", data],
         &["serve", "--allow-subnet", "300.0.0.0/8", "--data-dir", data],
-        &[
-            "serve",
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/none",
-            "--data-dir",
-            data,
-        ],
+        &["serve", "--database-url", "postgres://postgres@127.0.0.1:1/none", "--data-dir", data],
         &["serve", "--no-such-flag"],
     ];
     for args in cases {
@@ -156,36 +130,20 @@ async fn first_start_prints_a_generated_token_and_sigterm_exits_0() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("admin-token"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join("admin-token")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let client = reqwest::Client::new();
-    let res = client
-        .get(node.url("/api/v1/app"))
-        .bearer_auth(&printed)
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(node.url("/api/v1/app")).bearer_auth(&printed).send().await.unwrap();
     assert_eq!(res.status(), 200);
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
 
     // A second start reuses the kept token and prints nothing.
     let mut node = Node::start(dir.path(), &[]);
-    let res = client
-        .get(node.url("/api/v1/app"))
-        .bearer_auth(&printed)
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(node.url("/api/v1/app")).bearer_auth(&printed).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert!(
-        node.stdout.try_recv().is_err(),
-        "no token printed the second time"
-    );
+    assert!(node.stdout.try_recv().is_err(), "no token printed the second time");
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
 }
@@ -205,43 +163,15 @@ async fn token_create_makes_an_application_scoped_token() {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
-    let out = hookd(&[
-        "token",
-        "create",
-        "--app",
-        "mine",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = hookd(&["token", "create", "--app", "mine", "--data-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("sk_app_"));
-    let res = client
-        .get(node.url("/api/v1/app/mine"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(node.url("/api/v1/app/mine")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let res = client
-        .get(node.url("/api/v1/app/other"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(node.url("/api/v1/app/other")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    let out = hookd(&[
-        "token",
-        "create",
-        "--app",
-        "nobody",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = hookd(&["token", "create", "--app", "nobody", "--data-dir", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 
     // A second node on the same SQLite data dir is refused.
@@ -297,11 +227,7 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
     let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let mut publishers = tokio::task::JoinSet::new();
     for p in 0..8 {
-        let (client, url, tx) = (
-            client.clone(),
-            node.url("/api/v1/app/a/msg"),
-            accepted_tx.clone(),
-        );
+        let (client, url, tx) = (client.clone(), node.url("/api/v1/app/a/msg"), accepted_tx.clone());
         publishers.spawn(async move {
             for i in 0..100 {
                 let sent = client
@@ -335,15 +261,9 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
     let mut node = Node::start(dir.path(), &extra);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let delivered: std::collections::HashSet<String> = receiver
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id").to_owned())
-            .collect();
-        let missing: Vec<_> = accepted
-            .iter()
-            .filter(|id| !delivered.contains(*id))
-            .collect();
+        let delivered: std::collections::HashSet<String> =
+            receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+        let missing: Vec<_> = accepted.iter().filter(|id| !delivered.contains(*id)).collect();
         if missing.is_empty() {
             break;
         }

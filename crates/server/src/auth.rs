@@ -40,10 +40,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(admin_token: &str) -> Self {
-        Self {
-            admin_token: admin_token.into(),
-            cache: Default::default(),
-        }
+        Self { admin_token: admin_token.into(), cache: Default::default() }
     }
 
     pub async fn scope_of(&self, token: &str, state: &AppState) -> Result<Scope, ApiError> {
@@ -54,15 +51,8 @@ impl Authenticator {
         if let Some(scope) = self.cache.read().expect("cache lock").get(&hash) {
             return Ok(scope.clone());
         }
-        let scope = state
-            .store
-            .token_scope(&hash)
-            .await?
-            .ok_or(ApiError::Unauthorized("invalid token"))?;
-        self.cache
-            .write()
-            .expect("cache lock")
-            .insert(hash, scope.clone());
+        let scope = state.store.token_scope(&hash).await?.ok_or(ApiError::Unauthorized("invalid token"))?;
+        self.cache.write().expect("cache lock").insert(hash, scope.clone());
         Ok(scope)
     }
 }
@@ -74,9 +64,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts.headers.get(axum::http::header::AUTHORIZATION)).ok_or(
-            ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"),
-        )?;
+        let token = bearer(parts.headers.get(axum::http::header::AUTHORIZATION))
+            .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?;
         Ok(Self(state.auth.scope_of(&token, state).await?))
     }
 }
@@ -86,19 +75,13 @@ impl Caller {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.0 {
             Scope::Admin => Ok(()),
-            Scope::App(_) => Err(ApiError::Forbidden(
-                "this token is scoped to one application and cannot do this",
-            )),
+            Scope::App(_) => Err(ApiError::Forbidden("this token is scoped to one application and cannot do this")),
         }
     }
 
     /// Finds the application named in a path (id or uid) if this caller may reach it.
     /// An application token gets 403 for every other application, existing or not.
-    pub async fn application(
-        &self,
-        state: &AppState,
-        id_or_uid: &str,
-    ) -> Result<Application, ApiError> {
+    pub async fn application(&self, state: &AppState, id_or_uid: &str) -> Result<Application, ApiError> {
         let found = state.store.get_application(id_or_uid).await;
         match (&self.0, found) {
             (Scope::Admin, Ok(app)) => Ok(app),
@@ -107,12 +90,8 @@ impl Caller {
                 other => other.into(),
             }),
             (Scope::App(allowed), Ok(app)) if *allowed == app.id => Ok(app),
-            (Scope::App(_), Err(e)) if !matches!(e, hookd_store::StoreError::NotFound) => {
-                Err(e.into())
-            }
-            (Scope::App(_), _) => Err(ApiError::Forbidden(
-                "this token does not reach that application",
-            )),
+            (Scope::App(_), Err(e)) if !matches!(e, hookd_store::StoreError::NotFound) => Err(e.into()),
+            (Scope::App(_), _) => Err(ApiError::Forbidden("this token does not reach that application")),
         }
     }
 }

@@ -20,26 +20,13 @@ impl ValidationItem {
     /// An invalid field of the request body, e.g. `body("url", "must use http or https")`.
     pub fn body(field: &str, msg: impl Into<String>) -> Self {
         let mut loc = vec!["body".to_owned()];
-        loc.extend(
-            field
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-        );
-        Self {
-            loc,
-            msg: msg.into(),
-            kind: "value_error".into(),
-        }
+        loc.extend(field.split('.').filter(|s| !s.is_empty()).map(str::to_owned));
+        Self { loc, msg: msg.into(), kind: "value_error".into() }
     }
 
     /// An invalid query parameter.
     pub fn query(param: &str, msg: impl Into<String>) -> Self {
-        Self {
-            loc: vec!["query".into(), param.into()],
-            msg: msg.into(),
-            kind: "value_error".into(),
-        }
+        Self { loc: vec!["query".into(), param.into()], msg: msg.into(), kind: "value_error".into() }
     }
 }
 
@@ -115,28 +102,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         match &self {
-            Self::Validation(items) => {
-                (status, Json(ValidationBody { detail: items })).into_response()
-            }
+            Self::Validation(items) => (status, Json(ValidationBody { detail: items })).into_response(),
             Self::Internal(source) => {
                 tracing::error!(error = %source, cause = ?std::error::Error::source(source), "internal error");
-                (
-                    status,
-                    Json(ErrorBody {
-                        code,
-                        detail: self.to_string(),
-                    }),
-                )
-                    .into_response()
+                (status, Json(ErrorBody { code, detail: self.to_string() })).into_response()
             }
-            _ => (
-                status,
-                Json(ErrorBody {
-                    code,
-                    detail: self.to_string(),
-                }),
-            )
-                .into_response(),
+            _ => (status, Json(ErrorBody { code, detail: self.to_string() })).into_response(),
         }
     }
 }

@@ -37,13 +37,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let kind = if inner.is_syntax() || inner.is_eof() {
-            "json_invalid"
-        } else {
-            "type_error"
-        };
-        let mut item =
-            ValidationItem::body(if path == "." { "" } else { &path }, inner.to_string());
+        let kind = if inner.is_syntax() || inner.is_eof() { "json_invalid" } else { "type_error" };
+        let mut item = ValidationItem::body(if path == "." { "" } else { &path }, inner.to_string());
         item.kind = kind.into();
         ApiError::validation(item)
     })
@@ -89,18 +84,13 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Self(bearer(
-            parts.headers.get(axum::http::header::AUTHORIZATION),
-        )))
+        Ok(Self(bearer(parts.headers.get(axum::http::header::AUTHORIZATION))))
     }
 }
 
 pub fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<String> {
     let value = value?.to_str().ok()?.trim();
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .unwrap_or(value);
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
     (!token.is_empty()).then(|| token.trim().to_owned())
 }
 
@@ -113,11 +103,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| {
-                let param = e.path().to_string();
-                ApiError::validation(ValidationItem::query(&param, e.into_inner().to_string()))
-            })
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let param = e.path().to_string();
+            ApiError::validation(ValidationItem::query(&param, e.into_inner().to_string()))
+        })
     }
 }

@@ -17,11 +17,7 @@ use crate::AppState;
 const MAX_REMEMBERED: usize = 1024 * 1024;
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = match req
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-    {
+    let key = match req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(k) if req.method() == Method::POST && !k.is_empty() && k.len() <= 256 => k.to_owned(),
         _ => return next.run(req).await,
     };
@@ -30,14 +26,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let scope = format!("{}:{}", hash_token(&caller), req.uri().path());
     match state.store.claim_idempotency_key(&scope, &key).await {
         Ok(None) => {}
-        Ok(Some(IdempotentResponse::Done { status_code, body })) => {
-            return replay(status_code, body)
-        }
+        Ok(Some(IdempotentResponse::Done { status_code, body })) => return replay(status_code, body),
         Ok(Some(IdempotentResponse::InProgress)) => {
-            return ApiError::Conflict(
-                "a request with this idempotency-key is still being processed".into(),
-            )
-            .into_response()
+            return ApiError::Conflict("a request with this idempotency-key is still being processed".into())
+                .into_response()
         }
         Err(e) => return ApiError::from(e).into_response(),
     }
@@ -54,12 +46,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let stored = if remember {
         state
             .store
-            .complete_idempotency_key(
-                &scope,
-                &key,
-                parts.status.as_u16(),
-                &String::from_utf8_lossy(&bytes),
-            )
+            .complete_idempotency_key(&scope, &key, parts.status.as_u16(), &String::from_utf8_lossy(&bytes))
             .await
     } else {
         state.store.release_idempotency_key(&scope, &key).await
@@ -74,10 +61,7 @@ fn replay(status_code: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
     let mut response = (status, body).into_response();
     if status != StatusCode::NO_CONTENT {
-        response.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     response
 }

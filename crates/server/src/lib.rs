@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use hookd_store::Store;
-use tokio::sync::Notify;
 
 pub use auth::{generate_token, hash_token, Authenticator};
 
@@ -33,12 +32,12 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            default_rotation_grace_secs: 24 * 3600,
-        }
+        Self { max_body_bytes: 1024 * 1024, default_rotation_grace_secs: 24 * 3600 }
     }
 }
+
+/// Tells the local delivery worker that these endpoints have new due deliveries.
+pub type WakeFn = Arc<dyn Fn(&[String]) + Send + Sync>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -46,30 +45,20 @@ pub struct AppState {
     pub store: Store,
     pub auth: Authenticator,
     pub config: Arc<ServerConfig>,
-    /// Wakes the local dispatcher when a publish commits (absent on API-only nodes, where
+    /// Wakes the local worker when deliveries become due (absent on API-only nodes, where
     /// the workers elsewhere find new work by polling).
-    pub wake: Option<Arc<Notify>>,
+    pub wake: Option<WakeFn>,
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        admin_token: &str,
-        config: ServerConfig,
-        wake: Option<Arc<Notify>>,
-    ) -> Self {
-        Self {
-            store,
-            auth: Authenticator::new(admin_token),
-            config: Arc::new(config),
-            wake,
-        }
+    pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<WakeFn>) -> Self {
+        Self { store, auth: Authenticator::new(admin_token), config: Arc::new(config), wake }
     }
 
-    /// Tells the local dispatcher that new deliveries are due.
-    pub fn wake_dispatcher(&self) {
-        if let Some(wake) = &self.wake {
-            wake.notify_one();
+    /// Tells the local worker that these endpoints have due deliveries.
+    pub fn wake_endpoints(&self, endpoint_ids: &[String]) {
+        if let (Some(wake), false) = (&self.wake, endpoint_ids.is_empty()) {
+            wake(endpoint_ids);
         }
     }
 }
@@ -77,24 +66,16 @@ impl AppState {
 /// The complete router.
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::layer,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    health_router(state.clone())
-        .merge(api.with_state(state))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+    health_router(state.clone()).merge(api.with_state(state)).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// Only the health routes: what a worker-only node serves.
 pub fn health_router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
-        .route(
-            "/api/v1/health/ping",
-            get(|| async { StatusCode::NO_CONTENT }),
-        )
+        .route("/api/v1/health/ping", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(not_found)
         .with_state(state)
 }

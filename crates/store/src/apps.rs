@@ -3,20 +3,12 @@
 use hookd_core::time::now_ms;
 
 use crate::{
-    conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData,
-    ListQuery, Page, Result, Store, StoreError,
+    conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData, ListQuery, Page,
+    Result, Store, StoreError,
 };
 
 const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-type Row = (
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<i64>,
-    i64,
-    i64,
-);
+type Row = (String, Option<String>, String, String, Option<i64>, i64, i64);
 
 fn decode(r: Row) -> Result<Application> {
     Ok(Application {
@@ -31,22 +23,14 @@ fn decode(r: Row) -> Result<Application> {
 }
 
 fn uid_taken(uid: &Option<String>) -> String {
-    format!(
-        "an application with uid '{}' already exists",
-        uid.as_deref().unwrap_or_default()
-    )
+    format!("an application with uid '{}' already exists", uid.as_deref().unwrap_or_default())
 }
 
 impl Store {
-    pub async fn create_application(
-        &self,
-        id: &str,
-        data: &ApplicationData,
-    ) -> Result<Application> {
+    pub async fn create_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
         let now = now_ms();
-        let sql = format!(
-            "INSERT INTO applications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
-        );
+        let sql =
+            format!("INSERT INTO applications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
             .bind(&data.uid)
@@ -63,15 +47,12 @@ impl Store {
     /// Finds an application by id or uid.
     pub async fn get_application(&self, id_or_uid: &str) -> Result<Application> {
         let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1 OR uid = $1");
-        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id_or_uid).fetch_optional(p).await?);
+        let row: Option<Row> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id_or_uid).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 
-    pub async fn update_application(
-        &self,
-        id: &str,
-        data: &ApplicationData,
-    ) -> Result<Application> {
+    pub async fn update_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
         let sql = format!(
             "UPDATE applications SET uid = $2, name = $3, metadata = $4, throttle_rate = $5, updated_at = $6 \
              WHERE id = $1 RETURNING {COLUMNS}"
@@ -104,11 +85,7 @@ impl Store {
 
     /// Lists applications, newest first; `only` restricts the list to one application (for
     /// application-scoped tokens).
-    pub async fn list_applications(
-        &self,
-        q: &ListQuery,
-        only: Option<&str>,
-    ) -> Result<Page<Application>> {
+    pub async fn list_applications(&self, q: &ListQuery, only: Option<&str>) -> Result<Page<Application>> {
         let (tail, cursor) = page_sql("id", q, 2, false);
         let sql = format!("SELECT {COLUMNS} FROM applications WHERE ($1 IS NULL OR id = $1){tail}");
         let rows: Vec<Row> = with_db!(self.reader(), p => {

@@ -3,13 +3,12 @@
 use hookd_core::time::now_ms;
 
 use crate::{
-    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint,
-    EndpointData, EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
+    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
+    EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
 };
 
-pub(crate) const COLUMNS: &str =
-    "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
-     throttle_rate, headers, secret, old_secrets, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
+     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at";
 pub(crate) type Row = (
     String,
     String,
@@ -21,6 +20,7 @@ pub(crate) type Row = (
     bool,
     String,
     Option<i64>,
+    bool,
     String,
     String,
     String,
@@ -40,32 +40,24 @@ pub(crate) fn decode(r: Row) -> Result<Endpoint> {
         disabled: r.7,
         metadata: from_json(&r.8)?,
         throttle_rate: r.9,
-        headers: from_json(&r.10)?,
-        secret: r.11,
-        old_secrets: from_json(&r.12)?,
-        created_at: r.13,
-        updated_at: r.14,
+        fifo: r.10,
+        headers: from_json(&r.11)?,
+        secret: r.12,
+        old_secrets: from_json(&r.13)?,
+        created_at: r.14,
+        updated_at: r.15,
     })
 }
 
 fn uid_taken(data: &EndpointData) -> String {
-    format!(
-        "an endpoint with uid '{}' already exists in this application",
-        data.uid.as_deref().unwrap_or_default()
-    )
+    format!("an endpoint with uid '{}' already exists in this application", data.uid.as_deref().unwrap_or_default())
 }
 
 impl Store {
-    pub async fn create_endpoint(
-        &self,
-        app_id: &str,
-        id: &str,
-        data: &EndpointData,
-        secret: &str,
-    ) -> Result<Endpoint> {
+    pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '[]', $13, $13) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -81,6 +73,7 @@ impl Store {
             .bind(to_json(&data.headers))
             .bind(secret)
             .bind(now_ms())
+            .bind(data.fifo)
             .fetch_one(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
@@ -89,16 +82,16 @@ impl Store {
 
     /// Finds an endpoint of an application by id or uid.
     pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Endpoint> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
-        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
+        let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
+        let row: Option<Row> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 
     pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
         let sql = format!(
             "UPDATE endpoints SET uid = $2, url = $3, description = $4, event_types = $5, channels = $6, \
-             disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11 \
+             disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12 \
              WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
@@ -113,6 +106,7 @@ impl Store {
             .bind(data.throttle_rate)
             .bind(to_json(&data.headers))
             .bind(now_ms())
+            .bind(data.fifo)
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
@@ -146,24 +140,12 @@ impl Store {
     }
 
     /// Replaces the endpoint's secret; the previous one keeps signing until `grace_ms` from now.
-    pub async fn rotate_endpoint_secret(
-        &self,
-        id: &str,
-        new_secret: &str,
-        grace_ms: i64,
-    ) -> Result<Endpoint> {
+    pub async fn rotate_endpoint_secret(&self, id: &str, new_secret: &str, grace_ms: i64) -> Result<Endpoint> {
         let now = now_ms();
         let current = self.get_endpoint_by_id(id).await?;
-        let mut old: Vec<OldSecret> = current
-            .old_secrets
-            .into_iter()
-            .filter(|s| s.expires_at > now)
-            .collect();
+        let mut old: Vec<OldSecret> = current.old_secrets.into_iter().filter(|s| s.expires_at > now).collect();
         if grace_ms > 0 {
-            old.push(OldSecret {
-                key: current.secret,
-                expires_at: now + grace_ms,
-            });
+            old.push(OldSecret { key: current.secret, expires_at: now + grace_ms });
         }
         let sql = format!(
             "UPDATE endpoints SET secret = $2, old_secrets = $3, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}"
@@ -180,8 +162,7 @@ impl Store {
 
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
-        let row: Option<Row> =
-            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 

@@ -3,22 +3,12 @@
 use hookd_core::time::now_ms;
 
 use crate::{
-    conflict_or, finish_page, from_json_opt, page_sql, with_db, EventType, EventTypeData,
-    ListQuery, Page, Result, Store, StoreError,
+    conflict_or, finish_page, from_json_opt, page_sql, with_db, EventType, EventTypeData, ListQuery, Page, Result,
+    Store, StoreError,
 };
 
-const COLUMNS: &str =
-    "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at";
-type Row = (
-    String,
-    String,
-    Option<String>,
-    bool,
-    bool,
-    Option<String>,
-    i64,
-    i64,
-);
+const COLUMNS: &str = "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at";
+type Row = (String, String, Option<String>, bool, bool, Option<String>, i64, i64);
 
 fn decode(r: Row) -> Result<EventType> {
     Ok(EventType {
@@ -35,9 +25,8 @@ fn decode(r: Row) -> Result<EventType> {
 
 impl Store {
     pub async fn create_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
-        let sql = format!(
-            "INSERT INTO event_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
-        );
+        let sql =
+            format!("INSERT INTO event_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(name)
             .bind(&data.description)
@@ -54,8 +43,7 @@ impl Store {
 
     pub async fn get_event_type(&self, name: &str) -> Result<EventType> {
         let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = $1");
-        let row: Option<Row> =
-            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
+        let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 
@@ -78,11 +66,7 @@ impl Store {
     }
 
     /// Lists event types by name; archived ones only when asked for.
-    pub async fn list_event_types(
-        &self,
-        q: &ListQuery,
-        include_archived: bool,
-    ) -> Result<Page<EventType>> {
+    pub async fn list_event_types(&self, q: &ListQuery, include_archived: bool) -> Result<Page<EventType>> {
         let (tail, cursor) = page_sql("name", q, 2, true);
         let sql = format!("SELECT {COLUMNS} FROM event_types WHERE ($1 OR NOT archived){tail}");
         let rows: Vec<Row> = with_db!(self.reader(), p => {

@@ -16,11 +16,7 @@ const IN_PROGRESS: i64 = 0;
 impl Store {
     /// Claims `key` in `scope`. Returns `None` when claimed (go ahead), or what the first
     /// request with this key got (or that it is still running).
-    pub async fn claim_idempotency_key(
-        &self,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotentResponse>> {
+    pub async fn claim_idempotency_key(&self, scope: &str, key: &str) -> Result<Option<IdempotentResponse>> {
         let now = now_ms();
         let inserted = with_db!(self.writer(), p => sqlx::query(
             "INSERT INTO idempotency_keys (scope, key, status_code, body, created_at) VALUES ($1, $2, $3, '', $4)",
@@ -65,21 +61,12 @@ impl Store {
                 }
             }
             Some((IN_PROGRESS, _, _)) => Some(IdempotentResponse::InProgress),
-            Some((code, body, _)) => Some(IdempotentResponse::Done {
-                status_code: code as u16,
-                body,
-            }),
+            Some((code, body, _)) => Some(IdempotentResponse::Done { status_code: code as u16, body }),
         })
     }
 
     /// Stores the response for a claimed key.
-    pub async fn complete_idempotency_key(
-        &self,
-        scope: &str,
-        key: &str,
-        status_code: u16,
-        body: &str,
-    ) -> Result<()> {
+    pub async fn complete_idempotency_key(&self, scope: &str, key: &str, status_code: u16, body: &str) -> Result<()> {
         with_db!(self.writer(), p => sqlx::query(
             "UPDATE idempotency_keys SET status_code = $3, body = $4 WHERE scope = $1 AND key = $2",
         )

@@ -26,13 +26,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use messages::MessageFilter;
 pub use models::*;
-pub use queue::{AttemptResult, ClaimedDelivery, DeliveryOutcome};
+pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
 
 /// Errors of the store, mapped from database errors where they mean something to the caller.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +57,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
             other => StoreError::Database(other),
         }
     }
@@ -130,10 +126,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -166,9 +159,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        let store = Self {
-            db: Db::Sqlite { writer, reader },
-        };
+        let store = Self { db: Db::Sqlite { writer, reader } };
         store.migrate().await?;
         Ok(store)
     }
@@ -182,9 +173,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        let store = Self {
-            db: Db::Postgres(pool),
-        };
+        let store = Self { db: Db::Postgres(pool) };
         store.migrate().await?;
         Ok(store)
     }
@@ -257,28 +246,18 @@ fn from_json_opt<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Op
 /// The SQL tail that selects one page by `key_col`, binding the cursor (if any) as parameter
 /// `$param`. Lists run from the largest key down (newest first, as ids are time-ordered)
 /// unless `ascending`. Returns the tail and the cursor value to bind.
-fn page_sql(
-    key_col: &str,
-    q: &ListQuery,
-    param: usize,
-    ascending: bool,
-) -> (String, Option<String>) {
+fn page_sql(key_col: &str, q: &ListQuery, param: usize, ascending: bool) -> (String, Option<String>) {
     let limit = q.limit + 1; // one more tells whether another page exists
-    let (forward, back, fwd_cmp, back_cmp) = if ascending {
-        ("ASC", "DESC", ">", "<")
-    } else {
-        ("DESC", "ASC", "<", ">")
-    };
+    let (forward, back, fwd_cmp, back_cmp) =
+        if ascending { ("ASC", "DESC", ">", "<") } else { ("DESC", "ASC", "<", ">") };
     match &q.cursor {
         None => (format!(" ORDER BY {key_col} {forward} LIMIT {limit}"), None),
-        Some(Cursor::Older(k)) => (
-            format!(" AND {key_col} {fwd_cmp} ${param} ORDER BY {key_col} {forward} LIMIT {limit}"),
-            Some(k.clone()),
-        ),
-        Some(Cursor::Newer(k)) => (
-            format!(" AND {key_col} {back_cmp} ${param} ORDER BY {key_col} {back} LIMIT {limit}"),
-            Some(k.clone()),
-        ),
+        Some(Cursor::Older(k)) => {
+            (format!(" AND {key_col} {fwd_cmp} ${param} ORDER BY {key_col} {forward} LIMIT {limit}"), Some(k.clone()))
+        }
+        Some(Cursor::Newer(k)) => {
+            (format!(" AND {key_col} {back_cmp} ${param} ORDER BY {key_col} {back} LIMIT {limit}"), Some(k.clone()))
+        }
     }
 }
 

@@ -5,20 +5,12 @@ use hookd_core::matching::{matches, Subscription};
 
 use crate::endpoints;
 use crate::{
-    conflict_or, finish_page, from_json_opt, page_sql, to_json, with_db, Attempt, DeliveryStatus,
-    Destination, ListQuery, Message, NewMessage, Page, Result, Store, StoreError, TriggerType,
+    conflict_or, finish_page, from_json_opt, page_sql, to_json, with_db, Attempt, DeliveryStatus, Destination,
+    ListQuery, Message, NewMessage, Page, Result, Store, StoreError, TriggerType,
 };
 
 const COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, created_at";
-type Row = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    i64,
-);
+type Row = (String, String, String, Option<String>, String, Option<String>, i64);
 
 fn decode(r: Row) -> Result<Message> {
     Ok(Message {
@@ -32,23 +24,9 @@ fn decode(r: Row) -> Result<Message> {
     })
 }
 
-pub(crate) const ATTEMPT_COLUMNS: &str =
-    "id, msg_id, endpoint_id, app_id, url, status, response_status_code, \
+pub(crate) const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, status, response_status_code, \
      response, duration_ms, trigger_type, error, created_at";
-pub(crate) type AttemptRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    i64,
-);
+pub(crate) type AttemptRow = (String, String, String, String, String, i64, i64, String, i64, i64, Option<String>, i64);
 
 pub(crate) fn decode_attempt(r: AttemptRow) -> Attempt {
     Attempt {
@@ -78,15 +56,14 @@ pub struct MessageFilter {
 }
 
 impl Store {
-    /// Stores a message and its deliveries atomically; returns the message and how many
+    /// Stores a message and its deliveries atomically; returns the message and the ids of the
     /// endpoints it will be delivered to.
-    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<(Message, usize)> {
-        let insert = format!("INSERT INTO messages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}");
-        let select_endpoints = format!(
-            "SELECT {} FROM endpoints WHERE app_id = $1 AND NOT disabled",
-            endpoints::COLUMNS
-        );
-        let (row, fanout): (Row, usize) = with_db!(self.writer(), p => {
+    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<(Message, Vec<String>)> {
+        let insert =
+            format!("INSERT INTO messages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}");
+        let select_endpoints =
+            format!("SELECT {} FROM endpoints WHERE app_id = $1 AND NOT disabled", endpoints::COLUMNS);
+        let (row, fanout): (Row, Vec<String>) = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             let row: Row = sqlx::query_as(&insert)
                 .bind(&msg.id)
@@ -103,7 +80,7 @@ impl Store {
                     msg.event_id.as_deref().unwrap_or_default()
                 )))?;
             let candidates: Vec<endpoints::Row> = sqlx::query_as(&select_endpoints).bind(app_id).fetch_all(&mut *tx).await?;
-            let mut fanout = 0;
+            let mut fanout = Vec::new();
             for candidate in candidates {
                 let ep = endpoints::decode(candidate)?;
                 let sub = Subscription {
@@ -125,7 +102,8 @@ impl Store {
                 .bind(msg.created_at)
                 .execute(&mut *tx)
                 .await?;
-                fanout += 1;
+                sqlx::query(crate::queue::TOUCH_QUEUE).bind(&ep.id).bind(msg.deliver_at).execute(&mut *tx).await?;
+                fanout.push(ep.id);
             }
             tx.commit().await?;
             (row, fanout)
@@ -135,19 +113,12 @@ impl Store {
 
     /// Finds a message of an application by id or eventId.
     pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Message> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND (id = $2 OR event_id = $2)"
-        );
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND (id = $2 OR event_id = $2)");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_event_id).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound)?)
     }
 
-    pub async fn list_messages(
-        &self,
-        app_id: &str,
-        filter: &MessageFilter,
-        q: &ListQuery,
-    ) -> Result<Page<Message>> {
+    pub async fn list_messages(&self, app_id: &str, filter: &MessageFilter, q: &ListQuery) -> Result<Page<Message>> {
         let (tail, cursor) = page_sql("id", q, 5, false);
         let sql = format!(
             "SELECT {COLUMNS} FROM messages WHERE app_id = $1 \
@@ -178,18 +149,12 @@ impl Store {
         endpoint_id: Option<&str>,
         q: &ListQuery,
     ) -> Result<Page<Attempt>> {
-        self.list_attempts("msg_id", msg_id, endpoint_id.map(|e| ("endpoint_id", e)), q)
-            .await
+        self.list_attempts("msg_id", msg_id, endpoint_id.map(|e| ("endpoint_id", e)), q).await
     }
 
     /// Attempts made to one endpoint, newest first.
-    pub async fn list_attempts_by_endpoint(
-        &self,
-        endpoint_id: &str,
-        q: &ListQuery,
-    ) -> Result<Page<Attempt>> {
-        self.list_attempts("endpoint_id", endpoint_id, None, q)
-            .await
+    pub async fn list_attempts_by_endpoint(&self, endpoint_id: &str, q: &ListQuery) -> Result<Page<Attempt>> {
+        self.list_attempts("endpoint_id", endpoint_id, None, q).await
     }
 
     async fn list_attempts(
@@ -217,20 +182,15 @@ impl Store {
 
     pub async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE msg_id = $1 AND id = $2");
-        let row: Option<AttemptRow> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(msg_id).bind(attempt_id).fetch_optional(p).await?);
+        let row: Option<AttemptRow> =
+            with_db!(self.reader(), p => sqlx::query_as(&sql).bind(msg_id).bind(attempt_id).fetch_optional(p).await?);
         Ok(decode_attempt(row.ok_or(StoreError::NotFound)?))
     }
 
     /// The endpoints a message was routed to, with each delivery's state, newest endpoint first.
-    pub async fn list_destinations(
-        &self,
-        msg_id: &str,
-        q: &ListQuery,
-    ) -> Result<Page<Destination>> {
+    pub async fn list_destinations(&self, msg_id: &str, q: &ListQuery) -> Result<Page<Destination>> {
         let (tail, cursor) = page_sql("endpoint_id", q, 2, false);
-        let sql = format!(
-            "SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = $1{tail}"
-        );
+        let sql = format!("SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = $1{tail}");
         let rows: Vec<(String, i64, Option<i64>)> = with_db!(self.reader(), p => {
             let mut query = sqlx::query_as(&sql).bind(msg_id);
             if let Some(c) = &cursor {

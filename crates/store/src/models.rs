@@ -93,6 +93,8 @@ pub struct Endpoint {
     pub disabled: bool,
     pub metadata: Metadata,
     pub throttle_rate: Option<i64>,
+    /// Deliver strictly in publish order, one at a time.
+    pub fifo: bool,
     pub headers: Metadata,
     /// The current secret, `whsec_…`.
     pub secret: String,
@@ -113,6 +115,7 @@ impl Endpoint {
             disabled: self.disabled,
             metadata: self.metadata.clone(),
             throttle_rate: self.throttle_rate,
+            fifo: self.fifo,
             headers: self.headers.clone(),
         }
     }
@@ -120,12 +123,8 @@ impl Endpoint {
     /// Secrets that sign a message sent at `now`: the current one first, then rotated ones
     /// still in their grace period.
     pub fn signing_keys(&self, now: i64) -> impl Iterator<Item = &str> {
-        std::iter::once(self.secret.as_str()).chain(
-            self.old_secrets
-                .iter()
-                .filter(move |s| s.expires_at > now)
-                .map(|s| s.key.as_str()),
-        )
+        std::iter::once(self.secret.as_str())
+            .chain(self.old_secrets.iter().filter(move |s| s.expires_at > now).map(|s| s.key.as_str()))
     }
 }
 
@@ -140,6 +139,7 @@ pub struct EndpointData {
     pub disabled: bool,
     pub metadata: Metadata,
     pub throttle_rate: Option<i64>,
+    pub fifo: bool,
     pub headers: Metadata,
 }
 

@@ -1,17 +1,22 @@
 //! The durable delivery queue.
 //!
-//! A delivery row is due when `next_attempt_at <= now`. Claiming a batch sets its
-//! `next_attempt_at` to the end of a lease and stamps a random `lease_token`: no other worker
-//! (or node) claims it until the lease ends, and if the worker dies the row simply becomes due
-//! again. Recording the attempt sets the final state or the time of the next retry. No
-//! transaction is held open while the HTTP request is in flight.
+//! Work is organised per endpoint. `endpoint_queues` has one row per endpoint with the time
+//! its earliest delivery is due and a lease: a node claims *endpoints* whose queue is due,
+//! then works each one alone (its own concurrency cap, rate limit and ordering), claiming that
+//! endpoint's due deliveries in small batches. A slow or dead endpoint therefore only ever
+//! occupies its own queue.
+//!
+//! Both kinds of claim are leases written into the rows: a claimed delivery's
+//! `next_attempt_at` moves to the end of its lease, an endpoint's `lease_until` likewise. A
+//! node that dies simply lets its leases run out and the work becomes due again. No
+//! transaction is held open while an HTTP request is in flight.
 
-use hookd_core::id::new_body_at;
+use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::{from_json, with_db, Attempt, Backend, Metadata, OldSecret, Result, Store};
+use crate::{with_db, Attempt, Backend, Result, Store};
 
-/// A claimed delivery with everything needed to attempt it.
+/// A claimed delivery with its message.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub msg_id: String,
@@ -23,25 +28,6 @@ pub struct ClaimedDelivery {
     pub manual: bool,
     pub event_type: String,
     pub payload: String,
-    pub url: String,
-    pub endpoint_disabled: bool,
-    pub secret: String,
-    pub old_secrets: Vec<OldSecret>,
-    pub headers: Metadata,
-}
-
-impl ClaimedDelivery {
-    /// Secrets that sign an attempt made at `now`.
-    pub fn signing_keys(&self, now: i64) -> Vec<&str> {
-        std::iter::once(self.secret.as_str())
-            .chain(
-                self.old_secrets
-                    .iter()
-                    .filter(|s| s.expires_at > now)
-                    .map(|s| s.key.as_str()),
-            )
-            .collect()
-    }
 }
 
 /// What happens to a delivery after an attempt.
@@ -54,6 +40,8 @@ pub enum DeliveryOutcome {
     Failed,
     /// Not attempted because the endpoint is disabled: kept pending until it is enabled again.
     Parked,
+    /// Not attempted (the node is stopping): due again at once, for whichever node is next.
+    Released,
 }
 
 /// The result of one attempt, to record.
@@ -66,106 +54,229 @@ pub struct AttemptResult {
     pub outcome: DeliveryOutcome,
 }
 
-type ClaimRow = (
-    String,
-    String,
-    String,
-    i64,
-    bool,
-    String,
-    String,
-    String,
-    bool,
-    String,
-    String,
-    String,
-);
+/// What claiming an endpoint's deliveries found.
+#[derive(Debug, Default)]
+pub struct DeliveryClaim {
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// When nothing was claimable: when the endpoint's next delivery is due, if it has one.
+    pub next_due: Option<i64>,
+}
+
+/// Lowers an endpoint queue's due time to `$2` (creating its row) and bumps its version, so a
+/// lease holder that is letting go notices the new work.
+pub(crate) const TOUCH_QUEUE: &str =
+    "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version) VALUES ($1, $2, 1) \
+     ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
+     next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > excluded.next_due_at \
+     THEN excluded.next_due_at ELSE endpoint_queues.next_due_at END";
+
+type ClaimRow = (String, String, String, i64, bool, String, String);
 
 impl Store {
-    /// Claims up to `limit` due deliveries for `lease_ms` milliseconds.
-    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedDelivery>> {
+    fn row_lock(&self) -> &'static str {
+        match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Leases up to `limit` endpoints whose queue is due and not leased by anyone.
+    pub async fn claim_endpoints(&self, limit: i64, lease_ms: i64, owner: &str) -> Result<Vec<String>> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE endpoint_queues SET lease_until = $1, lease_owner = $2 WHERE endpoint_id IN \
+             (SELECT endpoint_id FROM endpoint_queues WHERE next_due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY next_due_at LIMIT $4{}) RETURNING endpoint_id",
+            self.row_lock()
+        );
+        let rows: Vec<(String,)> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(now + lease_ms)
+            .bind(owner)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Extends an endpoint lease; `false` when `owner` no longer holds it.
+    pub async fn renew_endpoint_lease(&self, endpoint_id: &str, owner: &str, lease_ms: i64) -> Result<bool> {
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoint_queues SET lease_until = $3 WHERE endpoint_id = $1 AND lease_owner = $2",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .bind(now_ms() + lease_ms)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Lets go of an endpoint, recording when its next delivery is due. Returns `false` (and
+    /// keeps the lease) when work arrived meanwhile, so the caller carries on.
+    pub async fn release_endpoint(&self, endpoint_id: &str, owner: &str) -> Result<bool> {
+        let held: Option<(i64,)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT version FROM endpoint_queues WHERE endpoint_id = $1 AND lease_owner = $2",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .fetch_optional(p)
+        .await?);
+        let Some((version,)) = held else { return Ok(true) };
+        let next_due = self.next_due_for_endpoint(endpoint_id).await?;
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoint_queues SET next_due_at = $3, lease_until = NULL, lease_owner = NULL \
+             WHERE endpoint_id = $1 AND lease_owner = $2 AND version = $4",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .bind(next_due)
+        .bind(version)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// When the endpoint's earliest pending delivery is due (ms), if it has one.
+    pub async fn next_due_for_endpoint(&self, endpoint_id: &str) -> Result<Option<i64>> {
+        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
+        )
+        .bind(endpoint_id)
+        .fetch_one(p)
+        .await?);
+        Ok(row.0)
+    }
+
+    /// When the earliest unleased endpoint queue is due (ms), if any.
+    pub async fn next_due_endpoint_at(&self) -> Result<Option<i64>> {
+        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT MIN(next_due_at) FROM endpoint_queues WHERE next_due_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now_ms())
+        .fetch_one(p)
+        .await?);
+        Ok(row.0)
+    }
+
+    /// Claims up to `limit` due deliveries of one endpoint for `lease_ms`. With `in_order`
+    /// (FIFO endpoints) only the oldest pending delivery is a candidate, and only once due.
+    pub async fn claim_endpoint_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+        lease_ms: i64,
+        in_order: bool,
+    ) -> Result<DeliveryClaim> {
         let now = now_ms();
         let lease_until = now + lease_ms;
         let token = new_body_at(now);
-        let lock = match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+        // Which rows to lease: the FIFO head (if due), or the earliest due ones.
+        let head = if in_order {
+            let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
+                "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL \
+                 ORDER BY msg_id LIMIT 1",
+            )
+            .bind(endpoint_id)
+            .fetch_optional(p)
+            .await?);
+            match head {
+                None => return Ok(DeliveryClaim::default()),
+                Some((_, due)) if due > now => return Ok(DeliveryClaim { deliveries: vec![], next_due: Some(due) }),
+                Some(head) => Some(head),
+            }
+        } else {
+            None
         };
-        let claim = format!(
-            "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
-             WHERE (msg_id, endpoint_id) IN (SELECT msg_id, endpoint_id FROM deliveries \
-             WHERE next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4{lock})"
+        let claim_batch = format!(
+            "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 WHERE (msg_id, endpoint_id) IN \
+             (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = $3 AND next_attempt_at <= $4 \
+             ORDER BY next_attempt_at LIMIT $5{})",
+            self.row_lock()
         );
-        let fetch = "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.payload, \
-             e.url, e.disabled, e.secret, e.old_secrets, e.headers \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.next_attempt_at = $1 AND d.lease_token = $2";
+        // The head is leased only if nobody changed it since it was read.
+        let claim_head = "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
+             WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5";
+        let fetch = "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.payload \
+             FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+             WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3 ORDER BY d.msg_id";
         let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let claimed = sqlx::query(&claim)
-                .bind(lease_until)
-                .bind(&token)
-                .bind(now)
-                .bind(limit)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let leased = match &head {
+                Some((msg_id, due)) => sqlx::query(claim_head).bind(lease_until).bind(&token).bind(endpoint_id).bind(msg_id).bind(due),
+                None => sqlx::query(&claim_batch).bind(lease_until).bind(&token).bind(endpoint_id).bind(now).bind(limit),
+            };
+            let claimed = leased.execute(&mut *tx).await?.rows_affected();
             let rows = if claimed == 0 {
                 Vec::new()
             } else {
-                sqlx::query_as(fetch).bind(lease_until).bind(&token).fetch_all(&mut *tx).await?
+                sqlx::query_as(fetch).bind(endpoint_id).bind(lease_until).bind(&token).fetch_all(&mut *tx).await?
             };
             tx.commit().await?;
             rows
         });
-        rows.into_iter()
-            .map(|r| {
-                Ok(ClaimedDelivery {
-                    msg_id: r.0,
-                    endpoint_id: r.1,
-                    app_id: r.2,
-                    attempts: r.3,
-                    manual: r.4,
-                    event_type: r.5,
-                    payload: r.6,
-                    url: r.7,
-                    endpoint_disabled: r.8,
-                    secret: r.9,
-                    old_secrets: from_json(&r.10)?,
-                    headers: from_json(&r.11)?,
-                })
+        if rows.is_empty() {
+            return Ok(DeliveryClaim { deliveries: vec![], next_due: self.next_due_for_endpoint(endpoint_id).await? });
+        }
+        let deliveries = rows
+            .into_iter()
+            .map(|r| ClaimedDelivery {
+                msg_id: r.0,
+                endpoint_id: r.1,
+                app_id: r.2,
+                attempts: r.3,
+                manual: r.4,
+                event_type: r.5,
+                payload: r.6,
             })
-            .collect()
+            .collect();
+        Ok(DeliveryClaim { deliveries, next_due: None })
     }
 
-    /// Records a batch of attempt results in one transaction.
+    /// Records a batch of attempt results in one transaction, and keeps each endpoint's
+    /// "failing since" time (cleared by a success, set by the first failure after one).
     pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
         let now = now_ms();
+        let mut succeeded: Vec<&str> = Vec::new();
+        let mut failed: Vec<&str> = Vec::new();
+        for r in results {
+            match (r.outcome, &r.attempt) {
+                (DeliveryOutcome::Succeeded, _) => succeeded.push(&r.endpoint_id),
+                (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => failed.push(&r.endpoint_id),
+                _ => {}
+            }
+        }
+        failed.retain(|e| !succeeded.contains(e));
+        succeeded.dedup();
+        failed.dedup();
+        let insert_attempt = format!(
+            "INSERT INTO attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            crate::messages::ATTEMPT_COLUMNS
+        );
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             for r in results {
                 if let Some(a) = &r.attempt {
-                    sqlx::query(&format!(
-                        "INSERT INTO attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                        crate::messages::ATTEMPT_COLUMNS
-                    ))
-                    .bind(&a.id)
-                    .bind(&a.msg_id)
-                    .bind(&a.endpoint_id)
-                    .bind(&a.app_id)
-                    .bind(&a.url)
-                    .bind(a.status as i64)
-                    .bind(a.response_status_code)
-                    .bind(&a.response)
-                    .bind(a.duration_ms)
-                    .bind(a.trigger_type as i64)
-                    .bind(&a.error)
-                    .bind(a.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(&insert_attempt)
+                        .bind(&a.id)
+                        .bind(&a.msg_id)
+                        .bind(&a.endpoint_id)
+                        .bind(&a.app_id)
+                        .bind(&a.url)
+                        .bind(a.status as i64)
+                        .bind(a.response_status_code)
+                        .bind(&a.response)
+                        .bind(a.duration_ms)
+                        .bind(a.trigger_type as i64)
+                        .bind(&a.error)
+                        .bind(a.created_at)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 let counted = i64::from(r.attempt.is_some());
                 let (status, next): (i64, Option<i64>) = match r.outcome {
@@ -173,6 +284,7 @@ impl Store {
                     DeliveryOutcome::RetryAt(at) => (1, Some(at)),
                     DeliveryOutcome::Failed => (2, None),
                     DeliveryOutcome::Parked => (1, None),
+                    DeliveryOutcome::Released => (1, Some(now)),
                 };
                 sqlx::query(
                     "UPDATE deliveries SET status = $3, next_attempt_at = $4, attempts = attempts + $5, \
@@ -187,67 +299,149 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            for endpoint_id in &succeeded {
+                sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
+                    .bind(endpoint_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for endpoint_id in &failed {
+                sqlx::query("UPDATE endpoint_queues SET failing_since = $2 WHERE endpoint_id = $1 AND failing_since IS NULL")
+                    .bind(endpoint_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// When the earliest pending delivery is due (ms), if any.
-    pub async fn next_due_at(&self) -> Result<Option<i64>> {
-        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE next_attempt_at IS NOT NULL",
+    /// Since when the endpoint has failed without a single success, if it is failing.
+    pub async fn endpoint_failing_since(&self, endpoint_id: &str) -> Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT failing_since FROM endpoint_queues WHERE endpoint_id = $1",
         )
-        .fetch_one(p)
+        .bind(endpoint_id)
+        .fetch_optional(p)
         .await?);
-        Ok(row.0)
+        Ok(row.and_then(|r| r.0))
     }
 
     /// Queues a manual resend of a message to an endpoint: one attempt, as soon as possible,
     /// never retried. A delivery still in its retry schedule is simply brought forward.
     pub async fn queue_resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> Result<()> {
         let now = now_ms();
-        with_db!(self.writer(), p => sqlx::query(
-            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-             VALUES ($1, $2, $3, 1, 0, TRUE, $4, $4) \
-             ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_attempt_at = $4, updated_at = $4, \
-             manual = CASE WHEN deliveries.status IN (0, 2) THEN TRUE ELSE deliveries.manual END",
-        )
-        .bind(msg_id)
-        .bind(endpoint_id)
-        .bind(app_id)
-        .bind(now)
-        .execute(p)
-        .await?
-        .rows_affected());
+        with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, $3, 1, 0, TRUE, $4, $4) \
+                 ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_attempt_at = $4, updated_at = $4, \
+                 manual = CASE WHEN deliveries.status IN (0, 2) THEN TRUE ELSE deliveries.manual END",
+            )
+            .bind(msg_id)
+            .bind(endpoint_id)
+            .bind(app_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Makes an endpoint's parked deliveries due again (after it was re-enabled).
     pub async fn unpark_endpoint(&self, endpoint_id: &str) -> Result<u64> {
         let now = now_ms();
-        let n = with_db!(self.writer(), p => sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2 \
-             WHERE endpoint_id = $1 AND status = 1 AND next_attempt_at IS NULL",
-        )
-        .bind(endpoint_id)
-        .bind(now)
-        .execute(p)
-        .await?
-        .rows_affected());
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2 \
+                 WHERE endpoint_id = $1 AND status = 1 AND next_attempt_at IS NULL",
+            )
+            .bind(endpoint_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1")
+                .bind(endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            n
+        });
         Ok(n)
     }
 
-    /// Makes every leased delivery due now. Only for a node that knows it is the only one
-    /// using this database (SQLite, under the data-dir lock).
-    pub async fn release_all_leases(&self) -> Result<u64> {
+    /// Re-queues an endpoint's failed deliveries of messages created in `[since, until)`
+    /// (ms), each with a fresh retry schedule. Returns how many.
+    pub async fn recover_endpoint(&self, endpoint_id: &str, since: i64, until: Option<i64>) -> Result<u64> {
         let now = now_ms();
+        let from = format!("msg_{}", min_body_at(since));
+        let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE deliveries SET status = 1, attempts = 0, manual = FALSE, next_attempt_at = $4, updated_at = $4 \
+                 WHERE endpoint_id = $1 AND status = 2 AND msg_id >= $2 AND msg_id < $3",
+            )
+            .bind(endpoint_id)
+            .bind(&from)
+            .bind(&to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// Disables an endpoint (410 Gone, or failing for too long). `true` if it was enabled.
+    pub async fn disable_endpoint(&self, endpoint_id: &str) -> Result<bool> {
         let n = with_db!(self.writer(), p => sqlx::query(
-            "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL WHERE status = 3",
+            "UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled",
         )
-        .bind(now)
+        .bind(endpoint_id)
+        .bind(now_ms())
         .execute(p)
         .await?
         .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Makes every lease due now. Only for a node that knows it is the only one using this
+    /// database (SQLite, under the data-dir lock).
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let now = now_ms();
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL WHERE status = 3")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, \
+                 next_due_at = CASE WHEN next_due_at IS NULL OR next_due_at > $1 THEN $1 ELSE next_due_at END \
+                 WHERE lease_owner IS NOT NULL",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            n
+        });
         Ok(n)
     }
 

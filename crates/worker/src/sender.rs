@@ -51,8 +51,7 @@ impl Resolve for GuardedResolver {
                 })
                 .collect();
             if allowed.is_empty() {
-                let reason =
-                    refusal.unwrap_or_else(|| format!("DNS lookup of {host} returned no address"));
+                let reason = refusal.unwrap_or_else(|| format!("DNS lookup of {host} returned no address"));
                 return Err(Box::new(Refused(reason)).into());
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -102,9 +101,7 @@ impl Sender {
     pub fn new(policy: NetPolicy, timeout: Duration) -> Self {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -113,11 +110,7 @@ impl Sender {
             .user_agent(USER_AGENT_VALUE)
             .build()
             .expect("TLS backend initialises");
-        Self {
-            client,
-            policy,
-            timeout,
-        }
+        Self { client, policy, timeout }
     }
 
     /// The headers of a signed webhook: the endpoint's own first, so they cannot override the
@@ -125,19 +118,11 @@ impl Sender {
     fn headers(req: &SignedRequest<'_>) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (k, v) in req.extra_headers {
-            if let (Ok(k), Ok(v)) = (
-                HeaderName::try_from(k.as_str()),
-                HeaderValue::try_from(v.as_str()),
-            ) {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
                 headers.insert(k, v);
             }
         }
-        let signature = signature_header(
-            req.secrets,
-            req.msg_id,
-            req.timestamp,
-            req.payload.as_bytes(),
-        );
+        let signature = signature_header(req.secrets, req.msg_id, req.timestamp, req.payload.as_bytes());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         for (name, value) in [
@@ -145,11 +130,7 @@ impl Sender {
             ("webhook-timestamp", req.timestamp.to_string()),
             ("webhook-signature", signature),
         ] {
-            headers.insert(
-                name,
-                HeaderValue::try_from(value)
-                    .expect("ids, digits and base64 are valid header values"),
-            );
+            headers.insert(name, HeaderValue::try_from(value).expect("ids, digits and base64 are valid header values"));
         }
         headers
     }
@@ -160,13 +141,7 @@ impl Sender {
         if let Err(reason) = self.check_literal_host(req.url) {
             return failure(started, reason);
         }
-        let sent = self
-            .client
-            .post(req.url)
-            .headers(Self::headers(req))
-            .body(req.payload.to_owned())
-            .send()
-            .await;
+        let sent = self.client.post(req.url).headers(Self::headers(req)).body(req.payload.to_owned()).send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return failure(started, self.describe(&e)),
@@ -178,13 +153,7 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let body = read_capped(response).await;
-        HttpOutcome {
-            status: Some(status),
-            body,
-            duration: started.elapsed(),
-            error: None,
-            retry_after,
-        }
+        HttpOutcome { status: Some(status), body, duration: started.elapsed(), error: None, retry_after }
     }
 
     /// Hosts written as IP literals never reach the resolver, so they are checked here.
@@ -262,10 +231,7 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -274,12 +240,9 @@ mod tests {
         let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
         let headers = Default::default();
         let secrets = [EndpointSecret::generate()];
-        for url in [
-            "http://127.0.0.1:1/",
-            "http://[::1]:1/",
-            "http://169.254.169.254/latest",
-            "http://[::ffff:10.0.0.1]/",
-        ] {
+        for url in
+            ["http://127.0.0.1:1/", "http://[::1]:1/", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/"]
+        {
             let out = sender
                 .send(&SignedRequest {
                     url,
@@ -291,11 +254,7 @@ mod tests {
                 })
                 .await;
             assert_eq!(out.status, None);
-            assert!(
-                out.error.as_deref().unwrap().contains("SSRF"),
-                "{url}: {:?}",
-                out.error
-            );
+            assert!(out.error.as_deref().unwrap().contains("SSRF"), "{url}: {:?}", out.error);
         }
     }
 
@@ -315,9 +274,6 @@ mod tests {
             })
             .await;
         let error = out.error.unwrap();
-        assert!(
-            error.contains("loopback") && error.contains("SSRF"),
-            "{error}"
-        );
+        assert!(error.contains("loopback") && error.contains("SSRF"), "{error}");
     }
 }

@@ -66,9 +66,7 @@ impl TestApp {
 
     /// A raw API request with the admin token.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(&self.token)
+        self.http.request(method, self.url(path)).bearer_auth(&self.token)
     }
 
     pub fn svix_with_token(&self, token: &str) -> Svix {
@@ -92,11 +90,7 @@ impl TestApp {
 pub fn svix_client(addr: SocketAddr, token: &str) -> Svix {
     Svix::new(
         token.to_owned(),
-        Some(SvixOptions {
-            server_url: Some(format!("http://{addr}")),
-            num_retries: Some(0),
-            ..Default::default()
-        }),
+        Some(SvixOptions { server_url: Some(format!("http://{addr}")), num_retries: Some(0), ..Default::default() }),
     )
 }
 
@@ -134,9 +128,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     adjust(&mut config);
     let node = hookd::build(config.clone()).await.expect("node builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind port 0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(node.run(listener, async move {
@@ -156,8 +148,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
 }
 
 fn admin_url() -> String {
-    std::env::var("HOOKD_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("HOOKD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates a fresh database; `None` (after saying why) when PostgreSQL is unreachable
@@ -176,10 +167,7 @@ pub async fn create_database() -> Option<(String, String)> {
         }
     };
     let name = format!("hookd_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let url = match admin.rfind('/') {
         Some(i) => format!("{}/{name}", &admin[..i]),
         None => panic!("HOOKD_TEST_DATABASE_URL needs a database path"),
@@ -190,9 +178,7 @@ pub async fn create_database() -> Option<(String, String)> {
 pub async fn drop_database(name: &str) {
     use sqlx::Connection;
     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
     }
 }
 
@@ -207,10 +193,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -257,13 +240,8 @@ impl Receiver {
     }
 
     pub async fn start_with(script: Vec<Reply>) -> Self {
-        let state = Arc::new(Mutex::new(ReceiverState {
-            received: vec![],
-            script: script.into(),
-        }));
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(state.clone());
+        let state = Arc::new(Mutex::new(ReceiverState { received: vec![], script: script.into() }));
+        let app = axum::Router::new().fallback(record).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -290,11 +268,7 @@ impl Receiver {
             if got.len() >= n {
                 return got;
             }
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} requests, got {} within {timeout:?}",
-                got.len()
-            );
+            assert!(Instant::now() < deadline, "expected {n} requests, got {} within {timeout:?}", got.len());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -308,18 +282,11 @@ async fn record(
 ) -> axum::response::Response {
     let reply = {
         let mut s = state.lock().unwrap();
-        s.received.push(Received {
-            path: uri.path().to_owned(),
-            headers,
-            body,
-            at: Instant::now(),
-        });
+        s.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
         s.script.pop_front().unwrap_or(Reply::Status(200))
     };
     match reply {
-        Reply::Status(code) => {
-            (StatusCode::from_u16(code).unwrap(), "receiver says hi").into_response()
-        }
+        Reply::Status(code) => (StatusCode::from_u16(code).unwrap(), "receiver says hi").into_response(),
         Reply::WithHeaders(code, headers) => {
             let mut response = (StatusCode::from_u16(code).unwrap(), "scripted").into_response();
             for (k, v) in headers {

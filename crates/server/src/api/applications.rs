@@ -76,10 +76,7 @@ pub fn validate(name: &str, uid: Option<&str>, throttle_rate: Option<i64>) -> Ap
     }
     if let Some(rate) = throttle_rate {
         if !(1..=65535).contains(&rate) {
-            p.add(
-                "throttleRate",
-                "must be between 1 and 65535 deliveries per second",
-            );
+            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
         }
     }
     p.finish()
@@ -109,10 +106,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
     caller.require_admin()?;
-    let page = state
-        .store
-        .list_applications(&params.to_query()?, None)
-        .await?;
+    let page = state.store.list_applications(&params.to_query()?, None).await?;
     Ok(Json(ListResponse::from_page(page, ApplicationOut::from)))
 }
 
@@ -131,10 +125,7 @@ pub async fn create(
             }
         }
     }
-    let app = state
-        .store
-        .create_application(ApplicationId::generate().as_str(), &data)
-        .await?;
+    let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
     Ok((StatusCode::CREATED, Json(app.into())))
 }
 
@@ -171,10 +162,7 @@ pub async fn put(
                 validate(&data.name, Some(&app_id), None)?;
                 data.uid = Some(app_id);
             }
-            let app = state
-                .store
-                .create_application(ApplicationId::generate().as_str(), &data)
-                .await?;
+            let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
             Ok((StatusCode::CREATED, Json(app.into())))
         }
     }
@@ -194,9 +182,7 @@ pub async fn patch(
         throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
     };
     validate(&data.name, data.uid.as_deref(), data.throttle_rate)?;
-    Ok(Json(
-        state.store.update_application(&app.id, &data).await?.into(),
-    ))
+    Ok(Json(state.store.update_application(&app.id, &data).await?.into()))
 }
 
 pub async fn delete(

@@ -69,10 +69,7 @@ pub async fn list_by_message(
         Some(ep) => Some(endpoint(&state, &app.id, ep).await?),
         None => None,
     };
-    let page = state
-        .store
-        .list_attempts_by_message(&message.id, endpoint_id.as_deref(), &list.to_query()?)
-        .await?;
+    let page = state.store.list_attempts_by_message(&message.id, endpoint_id.as_deref(), &list.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, MessageAttemptOut::from)))
 }
 
@@ -84,10 +81,7 @@ pub async fn list_by_endpoint(
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    let page = state
-        .store
-        .list_attempts_by_endpoint(&endpoint_id, &list.to_query()?)
-        .await?;
+    let page = state.store.list_attempts_by_endpoint(&endpoint_id, &list.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, MessageAttemptOut::from)))
 }
 
@@ -98,14 +92,10 @@ pub async fn get(
 ) -> ApiResult<Json<MessageAttemptOut>> {
     let app = caller.application(&state, &app_id).await?;
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    let attempt = state
-        .store
-        .get_attempt(&message.id, &attempt_id)
-        .await
-        .map_err(|e| match e {
-            hookd_store::StoreError::NotFound => ApiError::not_found("attempt"),
-            other => other.into(),
-        })?;
+    let attempt = state.store.get_attempt(&message.id, &attempt_id).await.map_err(|e| match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("attempt"),
+        other => other.into(),
+    })?;
     Ok(Json(attempt.into()))
 }
 
@@ -156,14 +146,8 @@ pub async fn list_destinations(
 ) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    let page = state
-        .store
-        .list_destinations(&message.id, &list.to_query()?)
-        .await?;
-    Ok(Json(ListResponse::from_page(
-        page,
-        MessageEndpointOut::from,
-    )))
+    let page = state.store.list_destinations(&message.id, &list.to_query()?).await?;
+    Ok(Json(ListResponse::from_page(page, MessageEndpointOut::from)))
 }
 
 /// Queues one manual attempt of a message to an endpoint (never retried); 202 at once.
@@ -175,11 +159,8 @@ pub async fn resend(
     let app = caller.application(&state, &app_id).await?;
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    state
-        .store
-        .queue_resend(&app.id, &message.id, &endpoint_id)
-        .await?;
-    state.wake_dispatcher();
+    state.store.queue_resend(&app.id, &message.id, &endpoint_id).await?;
+    state.wake_endpoints(std::slice::from_ref(&endpoint_id));
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 

@@ -36,6 +36,9 @@ pub struct EndpointIn {
     metadata: Option<Metadata>,
     #[serde(alias = "rateLimit")]
     throttle_rate: Option<i64>,
+    /// hookd extension: deliver strictly in publish order (see the README).
+    #[serde(default)]
+    fifo: bool,
     headers: Option<Metadata>,
     secret: Option<String>,
 }
@@ -55,6 +58,7 @@ pub struct EndpointPatch {
     metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
     throttle_rate: Option<Option<i64>>,
+    fifo: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +74,7 @@ pub struct EndpointOut {
     metadata: Metadata,
     throttle_rate: Option<i64>,
     rate_limit: Option<i64>,
+    fifo: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -87,6 +92,7 @@ impl From<Endpoint> for EndpointOut {
             metadata: e.metadata,
             throttle_rate: e.throttle_rate,
             rate_limit: e.throttle_rate,
+            fifo: e.fifo,
             created_at: time(e.created_at),
             updated_at: time(e.updated_at),
         }
@@ -98,11 +104,7 @@ impl From<Endpoint> for EndpointOut {
 fn non_empty(list: Option<Vec<String>>) -> Option<Vec<String>> {
     let list = list.filter(|l| !l.is_empty())?;
     let mut seen = BTreeSet::new();
-    Some(
-        list.into_iter()
-            .filter(|item| seen.insert(item.clone()))
-            .collect(),
-    )
+    Some(list.into_iter().filter(|item| seen.insert(item.clone())).collect())
 }
 
 /// Checks an endpoint's fields, including that its event types exist.
@@ -122,10 +124,7 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
     }
     if let Some(rate) = data.throttle_rate {
         if !(1..=65535).contains(&rate) {
-            p.add(
-                "throttleRate",
-                "must be between 1 and 65535 deliveries per second",
-            );
+            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
         }
     }
     check_headers(&mut p, &data.headers);
@@ -136,7 +135,10 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
             let known = state.store.existing_event_types(types).await?;
             for (i, t) in types.iter().enumerate() {
                 if !known.contains(t) {
-                    p.add(&format!("eventTypes.{i}"), format!("unknown event type '{t}' (create it first with POST /api/v1/event-type)"));
+                    p.add(
+                        &format!("eventTypes.{i}"),
+                        format!("unknown event type '{t}' (create it first with POST /api/v1/event-type)"),
+                    );
                 }
             }
         }
@@ -167,15 +169,9 @@ fn check_headers(p: &mut Problems, headers: &Metadata) {
         }
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("webhook-")
-            || matches!(
-                lower.as_str(),
-                "content-type" | "content-length" | "host" | "user-agent"
-            )
+            || matches!(lower.as_str(), "content-type" | "content-length" | "host" | "user-agent")
         {
-            p.add(
-                &field,
-                "this header is set by hookd and cannot be overridden",
-            );
+            p.add(&field, "this header is set by hookd and cannot be overridden");
         }
     }
 }
@@ -183,9 +179,8 @@ fn check_headers(p: &mut Problems, headers: &Metadata) {
 fn parse_secret(secret: Option<&str>) -> ApiResult<EndpointSecret> {
     match secret {
         None => Ok(EndpointSecret::generate()),
-        Some(s) => EndpointSecret::parse(s).map_err(|e| {
-            ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))
-        }),
+        Some(s) => EndpointSecret::parse(s)
+            .map_err(|e| ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))),
     }
 }
 
@@ -200,6 +195,7 @@ impl EndpointIn {
             disabled: self.disabled,
             metadata: self.metadata.unwrap_or_default(),
             throttle_rate: self.throttle_rate,
+            fifo: self.fifo,
             headers: self.headers.unwrap_or_default(),
         };
         (data, self.secret)
@@ -207,14 +203,10 @@ impl EndpointIn {
 }
 
 async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
-    state
-        .store
-        .get_endpoint(&app.id, endpoint_id)
-        .await
-        .map_err(|e| match e {
-            hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
-            other => other.into(),
-        })
+    state.store.get_endpoint(&app.id, endpoint_id).await.map_err(|e| match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
+        other => other.into(),
+    })
 }
 
 async fn insert(
@@ -225,24 +217,15 @@ async fn insert(
 ) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let secret = parse_secret(secret.as_deref())?;
-    Ok(state
-        .store
-        .create_endpoint(
-            &app.id,
-            EndpointId::generate().as_str(),
-            &data,
-            &secret.expose(),
-        )
-        .await?)
+    Ok(state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?)
 }
 
 /// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
 async fn save(state: &AppState, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let updated = state.store.update_endpoint(&current.id, &data).await?;
-    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0
-    {
-        state.wake_dispatcher();
+    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0 {
+        state.wake_endpoints(std::slice::from_ref(&updated.id));
     }
     Ok(updated)
 }
@@ -254,10 +237,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let page = state
-        .store
-        .list_endpoints(&app.id, &params.to_query()?)
-        .await?;
+    let page = state.store.list_endpoints(&app.id, &params.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, EndpointOut::from)))
 }
 
@@ -269,10 +249,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = caller.application(&state, &app_id).await?;
     let (data, secret) = body.into_data();
-    Ok((
-        StatusCode::CREATED,
-        Json(insert(&state, &app, data, secret).await?.into()),
-    ))
+    Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
 }
 
 pub async fn get(
@@ -296,19 +273,13 @@ pub async fn put(
     match find(&state, &app, &endpoint_id).await {
         Ok(current) => {
             data.uid = data.uid.or(current.uid.clone());
-            Ok((
-                StatusCode::OK,
-                Json(save(&state, &current, data).await?.into()),
-            ))
+            Ok((StatusCode::OK, Json(save(&state, &current, data).await?.into())))
         }
         Err(ApiError::NotFound(_)) => {
             if data.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
                 data.uid = Some(endpoint_id);
             }
-            Ok((
-                StatusCode::CREATED,
-                Json(insert(&state, &app, data, secret).await?.into()),
-            ))
+            Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
         }
         Err(e) => Err(e),
     }
@@ -332,6 +303,7 @@ pub async fn patch(
         disabled: body.disabled.unwrap_or(c.disabled),
         metadata: body.metadata.unwrap_or(c.metadata),
         throttle_rate: body.throttle_rate.unwrap_or(c.throttle_rate),
+        fifo: body.fifo.unwrap_or(c.fifo),
         headers: c.headers,
     };
     Ok(Json(save(&state, &current, data).await?.into()))
@@ -359,9 +331,7 @@ pub async fn get_secret(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let app = caller.application(&state, &app_id).await?;
-    Ok(Json(EndpointSecretOut {
-        key: find(&state, &app, &endpoint_id).await?.secret,
-    }))
+    Ok(Json(EndpointSecretOut { key: find(&state, &app, &endpoint_id).await?.secret }))
 }
 
 #[derive(Deserialize, Default)]
@@ -383,14 +353,9 @@ pub async fn rotate_secret(
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     // The body is optional: an empty one rotates to a generated key.
-    let body: EndpointSecretRotateIn = if body.iter().all(u8::is_ascii_whitespace) {
-        Default::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
-    let grace = body
-        .grace_period_seconds
-        .unwrap_or(state.config.default_rotation_grace_secs);
+    let body: EndpointSecretRotateIn =
+        if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { crate::extract::parse_json(&body)? };
+    let grace = body.grace_period_seconds.unwrap_or(state.config.default_rotation_grace_secs);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::validation(crate::error::ValidationItem::body(
             "gracePeriodSeconds",
@@ -398,14 +363,9 @@ pub async fn rotate_secret(
         )));
     }
     let secret = parse_secret(body.key.as_deref())?;
-    let rotated = state
-        .store
-        .rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000)
-        .await?;
+    let rotated = state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
     // Newer Svix SDKs read the new key from the response; older ones ignore the body.
-    Ok(Json(EndpointSecretOut {
-        key: rotated.secret,
-    }))
+    Ok(Json(EndpointSecretOut { key: rotated.secret }))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -426,10 +386,7 @@ pub async fn get_headers(
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    Ok(Json(EndpointHeadersOut {
-        headers: endpoint.headers,
-        sensitive: vec![],
-    }))
+    Ok(Json(EndpointHeadersOut { headers: endpoint.headers, sensitive: vec![] }))
 }
 
 pub async fn put_headers(
@@ -470,10 +427,7 @@ async fn set_headers(
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     let current = find(&state, &app, &endpoint_id).await?;
-    let data = EndpointData {
-        headers: change(current.headers.clone()),
-        ..current.data()
-    };
+    let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
     save(&state, &current, data).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -495,11 +449,5 @@ pub async fn stats(
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     let s = state.store.endpoint_stats(&endpoint.id).await?;
-    Ok(Json(EndpointStatsOut {
-        success: s.success,
-        pending: s.pending,
-        sending: s.sending,
-        fail: s.fail,
-        canceled: 0,
-    }))
+    Ok(Json(EndpointStatsOut { success: s.success, pending: s.pending, sending: s.sending, fail: s.fail, canceled: 0 }))
 }

@@ -78,10 +78,7 @@ fn validate(data: &EventTypeData) -> ApiResult<()> {
     let mut p = Problems::default();
     if let Some(schemas) = &data.schemas {
         if !schemas.is_object() {
-            p.add(
-                "schemas",
-                "must be an object mapping schema versions to JSON schemas",
-            );
+            p.add("schemas", "must be an object mapping schema versions to JSON schemas");
         }
     }
     if let Some(flag) = &data.feature_flag {
@@ -123,10 +120,7 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListEventTypeParams>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     caller.require_admin()?;
-    let page = state
-        .store
-        .list_event_types(&list.to_query()?, params.include_archived)
-        .await?;
+    let page = state.store.list_event_types(&list.to_query()?, params.include_archived).await?;
     Ok(Json(ListResponse::from_page(page, EventTypeOut::from)))
 }
 
@@ -148,14 +142,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> ApiResult<Json<EventTypeOut>> {
     caller.require_admin()?;
-    Ok(Json(
-        state
-            .store
-            .get_event_type(&name)
-            .await
-            .map_err(not_found)?
-            .into(),
-    ))
+    Ok(Json(state.store.get_event_type(&name).await.map_err(not_found)?.into()))
 }
 
 /// Updates an event type, or creates it (201).
@@ -171,10 +158,7 @@ pub async fn put(
         Ok(updated) => Ok((StatusCode::OK, Json(updated.into()))),
         Err(hookd_store::StoreError::NotFound) => {
             parse_name(&name, "name")?;
-            Ok((
-                StatusCode::CREATED,
-                Json(state.store.create_event_type(&name, &data).await?.into()),
-            ))
+            Ok((StatusCode::CREATED, Json(state.store.create_event_type(&name, &data).await?.into())))
         }
         Err(e) => Err(e.into()),
     }
@@ -196,18 +180,12 @@ pub async fn patch(
         feature_flag: body.feature_flag.unwrap_or(current.feature_flag),
     };
     validate(&data)?;
-    Ok(Json(
-        state.store.update_event_type(&name, &data).await?.into(),
-    ))
+    Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
 }
 
 /// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
 /// subscribe to it, and messages of that type are still delivered.
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let current = state.store.get_event_type(&name).await.map_err(not_found)?;
     let data = EventTypeData {

@@ -48,11 +48,8 @@ pub struct MessageOut {
 impl MessageOut {
     /// `with_content: false` leaves the payload out (as `{}`), as Svix does.
     pub fn new(m: Message, with_content: bool) -> Self {
-        let payload = if with_content {
-            serde_json::from_str(&m.payload).unwrap_or_default()
-        } else {
-            serde_json::json!({})
-        };
+        let payload =
+            if with_content { serde_json::from_str(&m.payload).unwrap_or_default() } else { serde_json::json!({}) };
         Self {
             id: m.id,
             event_type: m.event_type,
@@ -81,16 +78,9 @@ impl MessageIn {
         }
         if let Some(channels) = &self.channels {
             if channels.len() > MAX_MESSAGE_CHANNELS {
-                p.add(
-                    "channels",
-                    format!("at most {MAX_MESSAGE_CHANNELS} channels"),
-                );
+                p.add("channels", format!("at most {MAX_MESSAGE_CHANNELS} channels"));
             }
-            p.names(
-                "channels",
-                &channels.iter().cloned().collect::<Vec<_>>(),
-                Channel::parse,
-            );
+            p.names("channels", &channels.iter().cloned().collect::<Vec<_>>(), Channel::parse);
         }
         p.finish()
     }
@@ -120,24 +110,14 @@ pub async fn create(
         event_type: body.event_type,
         event_id: body.event_id,
         payload: body.payload.to_string(),
-        channels: body
-            .channels
-            .filter(|c| !c.is_empty())
-            .map(|c| c.into_iter().collect()),
+        channels: body.channels.filter(|c| !c.is_empty()).map(|c| c.into_iter().collect()),
         created_at: now,
-        deliver_at: body
-            .deliver_at
-            .map_or(now, |t| t.timestamp_millis().max(now)),
+        deliver_at: body.deliver_at.map_or(now, |t| t.timestamp_millis().max(now)),
     };
-    let (stored, fanout) = state.store.create_message(&app.id, &message).await?;
-    if fanout > 0 {
-        state.wake_dispatcher();
-    }
-    tracing::debug!(msg_id = %stored.id, app_id = %app.id, fanout, "message accepted");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageOut::new(stored, params.with_content.unwrap_or(true))),
-    ))
+    let (stored, endpoints) = state.store.create_message(&app.id, &message).await?;
+    state.wake_endpoints(&endpoints);
+    tracing::debug!(msg_id = %stored.id, app_id = %app.id, fanout = endpoints.len(), "message accepted");
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(stored, params.with_content.unwrap_or(true)))))
 }
 
 #[derive(Deserialize)]
@@ -159,28 +139,17 @@ pub async fn list(
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let filter = MessageFilter {
-        event_types: params.event_types.map(|s| {
-            s.split(',')
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        }),
+        event_types: params.event_types.map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()),
         channel: params.channel,
         before: params.before.map(|t| t.timestamp_millis()),
         after: params.after.map(|t| t.timestamp_millis()),
     };
     if let Some(c) = &filter.channel {
-        Channel::parse(c)
-            .map_err(|e| ApiError::validation(ValidationItem::query("channel", e.to_string())))?;
+        Channel::parse(c).map_err(|e| ApiError::validation(ValidationItem::query("channel", e.to_string())))?;
     }
-    let page = state
-        .store
-        .list_messages(&app.id, &filter, &list.to_query()?)
-        .await?;
+    let page = state.store.list_messages(&app.id, &filter, &list.to_query()?).await?;
     let with_content = params.with_content.unwrap_or(true);
-    Ok(Json(ListResponse::from_page(page, |m| {
-        MessageOut::new(m, with_content)
-    })))
+    Ok(Json(ListResponse::from_page(page, |m| MessageOut::new(m, with_content))))
 }
 
 pub async fn get(
@@ -191,20 +160,13 @@ pub async fn get(
 ) -> ApiResult<Json<MessageOut>> {
     let app = caller.application(&state, &app_id).await?;
     let message = find(&state, &app.id, &msg_id).await?;
-    Ok(Json(MessageOut::new(
-        message,
-        params.with_content.unwrap_or(true),
-    )))
+    Ok(Json(MessageOut::new(message, params.with_content.unwrap_or(true))))
 }
 
 /// A message of an application, by id or eventId.
 pub async fn find(state: &AppState, app_id: &str, msg_id: &str) -> ApiResult<Message> {
-    state
-        .store
-        .get_message(app_id, msg_id)
-        .await
-        .map_err(|e| match e {
-            hookd_store::StoreError::NotFound => ApiError::not_found("message"),
-            other => other.into(),
-        })
+    state.store.get_message(app_id, msg_id).await.map_err(|e| match e {
+        hookd_store::StoreError::NotFound => ApiError::not_found("message"),
+        other => other.into(),
+    })
 }

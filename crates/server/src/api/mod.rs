@@ -25,75 +25,28 @@ pub fn routes() -> Router<AppState> {
     use messages as msgs;
     Router::new()
         .route("/api/v1/app", get(apps::list).post(apps::create))
-        .route(
-            "/api/v1/app/{app_id}",
-            get(apps::get)
-                .put(apps::put)
-                .patch(apps::patch)
-                .delete(apps::delete),
-        )
+        .route("/api/v1/app/{app_id}", get(apps::get).put(apps::put).patch(apps::patch).delete(apps::delete))
         .route("/api/v1/event-type", get(et::list).post(et::create))
-        .route(
-            "/api/v1/event-type/{name}",
-            get(et::get)
-                .put(et::put)
-                .patch(et::patch)
-                .delete(et::delete),
-        )
-        .route(
-            "/api/v1/app/{app_id}/endpoint",
-            get(eps::list).post(eps::create),
-        )
+        .route("/api/v1/event-type/{name}", get(et::get).put(et::put).patch(et::patch).delete(et::delete))
+        .route("/api/v1/app/{app_id}/endpoint", get(eps::list).post(eps::create))
         .route(
             "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
-            get(eps::get)
-                .put(eps::put)
-                .patch(eps::patch)
-                .delete(eps::delete),
+            get(eps::get).put(eps::put).patch(eps::patch).delete(eps::delete),
         )
-        .route(
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret",
-            get(eps::get_secret),
-        )
-        .route(
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
-            post(eps::rotate_secret),
-        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", get(eps::get_secret))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", post(eps::rotate_secret))
         .route(
             "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
-            get(eps::get_headers)
-                .put(eps::put_headers)
-                .patch(eps::patch_headers),
+            get(eps::get_headers).put(eps::put_headers).patch(eps::patch_headers),
         )
-        .route(
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats",
-            get(eps::stats),
-        )
-        .route(
-            "/api/v1/app/{app_id}/msg",
-            get(msgs::list).post(msgs::create),
-        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
+        .route("/api/v1/app/{app_id}/msg", get(msgs::list).post(msgs::create))
         .route("/api/v1/app/{app_id}/msg/{msg_id}", get(msgs::get))
-        .route(
-            "/api/v1/app/{app_id}/msg/{msg_id}/endpoint",
-            get(att::list_destinations),
-        )
-        .route(
-            "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
-            post(att::resend),
-        )
-        .route(
-            "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
-            get(att::get),
-        )
-        .route(
-            "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
-            get(att::list_by_message),
-        )
-        .route(
-            "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
-            get(att::list_by_endpoint),
-        )
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(att::list_destinations))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(att::resend))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(att::get))
+        .route("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(att::list_by_message))
+        .route("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(att::list_by_endpoint))
 }
 
 /// Svix's list envelope.
@@ -124,9 +77,7 @@ pub fn time(ms: i64) -> DateTime<Utc> {
 
 /// For PATCH fields where `null` (clear) differs from absent (keep): absent → `None`,
 /// `null` → `Some(None)`, a value → `Some(Some(v))`. Use with `#[serde(default)]`.
-pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -145,12 +96,7 @@ impl Problems {
     }
 
     /// Checks each element of a list of names.
-    pub fn names<T>(
-        &mut self,
-        field: &str,
-        values: &[String],
-        parse: impl Fn(&str) -> Result<T, NameError>,
-    ) {
+    pub fn names<T>(&mut self, field: &str, values: &[String], parse: impl Fn(&str) -> Result<T, NameError>) {
         for (i, v) in values.iter().enumerate() {
             self.name(&format!("{field}.{i}"), parse(v));
         }

@@ -32,6 +32,7 @@ CREATE TABLE endpoints (
     disabled      BOOLEAN NOT NULL,
     metadata      TEXT NOT NULL,
     throttle_rate BIGINT,
+    fifo          BOOLEAN NOT NULL,
     headers       TEXT NOT NULL,
     secret        TEXT NOT NULL,
     old_secrets   TEXT NOT NULL,
@@ -55,7 +56,7 @@ CREATE INDEX messages_by_app ON messages (app_id, id);
 
 -- The durable queue: one row per (message, endpoint). A row is due when next_attempt_at has
 -- passed; claiming it pushes next_attempt_at forward by the lease length, so a claim whose
--- worker died simply becomes due again. Finished rows have next_attempt_at NULL.
+-- worker died simply becomes due again. Finished (and parked) rows have next_attempt_at NULL.
 CREATE TABLE deliveries (
     msg_id          TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     endpoint_id     TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
@@ -68,8 +69,23 @@ CREATE TABLE deliveries (
     updated_at      BIGINT NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX deliveries_due_by_endpoint ON deliveries (endpoint_id, next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX deliveries_pending_in_order ON deliveries (endpoint_id, msg_id) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, msg_id);
+
+-- Work is handed out per endpoint: a node leases an endpoint's queue and works it alone, which
+-- is what keeps a slow endpoint from delaying others and lets rate limits and FIFO ordering
+-- hold across nodes. next_due_at is never later than the endpoint's earliest due delivery
+-- (publishers lower it; the lease holder raises it only when it lets go, guarded by version).
+CREATE TABLE endpoint_queues (
+    endpoint_id   TEXT PRIMARY KEY REFERENCES endpoints (id) ON DELETE CASCADE,
+    next_due_at   BIGINT,
+    lease_until   BIGINT,
+    lease_owner   TEXT,
+    version       BIGINT NOT NULL,
+    failing_since BIGINT
+);
+CREATE INDEX endpoint_queues_due ON endpoint_queues (next_due_at) WHERE next_due_at IS NOT NULL;
 
 CREATE TABLE attempts (
     id                   TEXT PRIMARY KEY,

@@ -1,0 +1,81 @@
+//! One attempt: sign and send a claimed delivery, then decide what happens to it.
+
+use std::time::Duration;
+
+use hookd_core::id::AttemptId;
+use hookd_core::retry::RetrySchedule;
+use hookd_core::signing::EndpointSecret;
+use hookd_core::time::now_ms;
+use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Endpoint, TriggerType};
+
+use crate::sender::{HttpOutcome, Sender, SignedRequest};
+
+/// What the lane needs to know about a finished attempt.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub outcome: DeliveryOutcome,
+}
+
+/// Sends `delivery` to `endpoint` and returns the result to record.
+pub(crate) async fn attempt(
+    sender: &Sender,
+    schedule: &RetrySchedule,
+    endpoint: &Endpoint,
+    delivery: ClaimedDelivery,
+) -> (AttemptResult, Report) {
+    let now = now_ms();
+    let secrets: Vec<EndpointSecret> =
+        endpoint.signing_keys(now).filter_map(|key| EndpointSecret::parse(key).ok()).collect();
+    let http = sender
+        .send(&SignedRequest {
+            url: &endpoint.url,
+            msg_id: &delivery.msg_id,
+            payload: &delivery.payload,
+            secrets: &secrets,
+            extra_headers: &endpoint.headers,
+            timestamp: now / 1000,
+        })
+        .await;
+    let outcome = decide(&http, schedule, &delivery);
+    let report = Report { status: http.status, retry_after: http.retry_after, outcome };
+    let attempt = Attempt {
+        id: AttemptId::generate().into_string(),
+        msg_id: delivery.msg_id.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        app_id: delivery.app_id,
+        url: endpoint.url.clone(),
+        status: if http.is_success() { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+        response_status_code: http.status.map_or(0, i64::from),
+        response: http.body,
+        duration_ms: http.duration.as_millis() as i64,
+        trigger_type: if delivery.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+        error: http.error,
+        created_at: now,
+    };
+    let result =
+        AttemptResult { attempt: Some(attempt), msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome };
+    (result, report)
+}
+
+/// Success ends the delivery; a failure is retried on the schedule (honouring a clamped
+/// `Retry-After`) unless it was a manual resend or the schedule is exhausted.
+fn decide(http: &HttpOutcome, schedule: &RetrySchedule, delivery: &ClaimedDelivery) -> DeliveryOutcome {
+    if http.is_success() {
+        return DeliveryOutcome::Succeeded;
+    }
+    if delivery.manual {
+        return DeliveryOutcome::Failed;
+    }
+    let attempts_made = delivery.attempts as u32 + 1;
+    match schedule.next_delay(attempts_made, http.retry_after, &mut rand::thread_rng()) {
+        Some(delay) => DeliveryOutcome::RetryAt(now_ms() + delay.as_millis() as i64),
+        None => DeliveryOutcome::Failed,
+    }
+}
+
+/// A delivery not attempted: parked (endpoint disabled) or handed back (shutting down).
+pub(crate) fn unattempted(delivery: ClaimedDelivery, outcome: DeliveryOutcome) -> AttemptResult {
+    AttemptResult { attempt: None, msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome }
+}
