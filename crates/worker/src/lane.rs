@@ -208,7 +208,7 @@ impl Lane {
             if let Some(wait) = self.slowed() {
                 return Some(wait);
             }
-            let Some((_, claimed_at)) = self.queue.front() else { return None };
+            let (_, claimed_at) = self.queue.front()?;
             if claimed_at.elapsed() > fresh_for {
                 self.queue.pop_front(); // its lease runs out soon: claimed again later
                 continue;

@@ -32,6 +32,9 @@ use tracing::warn;
 
 pub use sender::{HttpOutcome, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE};
 
+/// Tells the dispatcher that these endpoints have new due deliveries.
+pub type WakeFn = Arc<dyn Fn(&[String]) + Send + Sync>;
+
 /// How the worker behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -100,7 +103,7 @@ impl Dispatcher {
     }
 
     /// A function that tells the dispatcher that endpoints have new due deliveries.
-    pub fn waker(&self) -> Arc<dyn Fn(&[String]) + Send + Sync> {
+    pub fn waker(&self) -> WakeFn {
         let tx = self.wake_tx.clone();
         Arc::new(move |ids: &[String]| {
             let _ = tx.send(ids.to_vec());
