@@ -81,7 +81,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::NotFound("entity not found".into()),
             StoreError::Conflict(msg) => Self::Conflict(msg),
-            StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::Unavailable(_) | StoreError::Closed => Self::Unavailable,
             other => Self::Internal(other),
         }
     }

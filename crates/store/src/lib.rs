@@ -18,6 +18,7 @@ mod idempotency;
 mod messages;
 mod migrate;
 mod models;
+mod publish;
 mod queue;
 mod tokens;
 
@@ -51,6 +52,8 @@ pub enum StoreError {
     },
     #[error("database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    #[error("the store is shut down")]
+    Closed,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -134,6 +137,8 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// Hands publishes to the group-commit task.
+    publisher: tokio::sync::mpsc::Sender<publish::PublishJob>,
 }
 
 impl Store {
@@ -143,8 +148,9 @@ impl Store {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a 202 must survive a power cut, not only a process crash.
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL in WAL mode survives a process crash; publishes switch to FULL so that a
+            // 202 also survives a power cut (see publish.rs).
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
@@ -159,9 +165,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        let store = Self { db: Db::Sqlite { writer, reader } };
-        store.migrate().await?;
-        Ok(store)
+        Self::start(Db::Sqlite { writer, reader }).await
     }
 
     /// Connects to PostgreSQL and applies migrations.
@@ -173,9 +177,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        let store = Self { db: Db::Postgres(pool) };
-        store.migrate().await?;
-        Ok(store)
+        Self::start(Db::Postgres(pool)).await
     }
 
     /// Opens the store a `--database-url` names: `postgres://…`, `postgresql://…` or
@@ -186,6 +188,21 @@ impl Store {
         } else {
             Self::open_postgres(url, options).await
         }
+    }
+
+    /// Migrates and starts the publish task.
+    async fn start(db: Db) -> Result<Self> {
+        // The publish task needs a store to write through; it gets one whose own publisher
+        // is never used.
+        let (unused, _) = tokio::sync::mpsc::channel(1);
+        let inner = Self { db: db.clone(), publisher: unused };
+        inner.migrate().await?;
+        let publisher = publish::spawn_publisher(inner);
+        Ok(Self { db, publisher })
+    }
+
+    fn is_sqlite(&self) -> bool {
+        matches!(self.db, Db::Sqlite { .. })
     }
 
     pub fn backend(&self) -> Backend {

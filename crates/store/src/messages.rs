@@ -1,18 +1,15 @@
 //! Messages and their attempts. Publishing writes the message and one delivery per matching
 //! endpoint in a single transaction: when it commits, the deliveries are durable.
 
-use hookd_core::matching::{matches, Subscription};
-
-use crate::endpoints;
 use crate::{
-    conflict_or, finish_page, from_json_opt, page_sql, to_json, with_db, Attempt, DeliveryStatus, Destination,
-    ListQuery, Message, NewMessage, Page, Result, Store, StoreError, TriggerType,
+    finish_page, from_json_opt, page_sql, with_db, Attempt, DeliveryStatus, Destination, ListQuery, Message, Page,
+    Result, Store, StoreError, TriggerType,
 };
 
-const COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, created_at";
-type Row = (String, String, String, Option<String>, String, Option<String>, i64);
+pub(crate) const COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, created_at";
+pub(crate) type Row = (String, String, String, Option<String>, String, Option<String>, i64);
 
-fn decode(r: Row) -> Result<Message> {
+pub(crate) fn decode(r: Row) -> Result<Message> {
     Ok(Message {
         id: r.0,
         app_id: r.1,
@@ -56,61 +53,6 @@ pub struct MessageFilter {
 }
 
 impl Store {
-    /// Stores a message and its deliveries atomically; returns the message and the ids of the
-    /// endpoints it will be delivered to.
-    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<(Message, Vec<String>)> {
-        let insert =
-            format!("INSERT INTO messages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}");
-        let select_endpoints =
-            format!("SELECT {} FROM endpoints WHERE app_id = $1 AND NOT disabled", endpoints::COLUMNS);
-        let (row, fanout): (Row, Vec<String>) = with_db!(self.writer(), p => {
-            let mut tx = p.begin().await?;
-            let row: Row = sqlx::query_as(&insert)
-                .bind(&msg.id)
-                .bind(app_id)
-                .bind(&msg.event_type)
-                .bind(&msg.event_id)
-                .bind(&msg.payload)
-                .bind(msg.channels.as_ref().map(to_json))
-                .bind(msg.created_at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| conflict_or(e, || format!(
-                    "a message with eventId '{}' already exists in this application",
-                    msg.event_id.as_deref().unwrap_or_default()
-                )))?;
-            let candidates: Vec<endpoints::Row> = sqlx::query_as(&select_endpoints).bind(app_id).fetch_all(&mut *tx).await?;
-            let mut fanout = Vec::new();
-            for candidate in candidates {
-                let ep = endpoints::decode(candidate)?;
-                let sub = Subscription {
-                    disabled: ep.disabled,
-                    event_types: ep.event_types.as_deref(),
-                    channels: ep.channels.as_deref(),
-                };
-                if !matches(&sub, &msg.event_type, msg.channels.as_deref()) {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-                     VALUES ($1, $2, $3, 1, 0, FALSE, $4, $5)",
-                )
-                .bind(&msg.id)
-                .bind(&ep.id)
-                .bind(app_id)
-                .bind(msg.deliver_at)
-                .bind(msg.created_at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(crate::queue::TOUCH_QUEUE).bind(&ep.id).bind(msg.deliver_at).execute(&mut *tx).await?;
-                fanout.push(ep.id);
-            }
-            tx.commit().await?;
-            (row, fanout)
-        });
-        Ok((decode(row)?, fanout))
-    }
-
     /// Finds a message of an application by id or eventId.
     pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Message> {
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND (id = $2 OR event_id = $2)");

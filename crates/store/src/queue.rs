@@ -62,13 +62,19 @@ pub struct DeliveryClaim {
     pub next_due: Option<i64>,
 }
 
-/// Lowers an endpoint queue's due time to `$2` (creating its row) and bumps its version, so a
-/// lease holder that is letting go notices the new work.
-pub(crate) const TOUCH_QUEUE: &str =
-    "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version) VALUES ($1, $2, 1) \
-     ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
+/// Lowers endpoint queues' due times (creating their rows) and bumps their versions, so a
+/// lease holder that is letting go notices the new work. Head and tail of a statement whose
+/// rows are `(endpoint_id, next_due_at, 1)`.
+pub(crate) const TOUCH_QUEUES_HEAD: &str = "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version) VALUES";
+pub(crate) const TOUCH_QUEUES_TAIL: &str =
+    "ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
      next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > excluded.next_due_at \
      THEN excluded.next_due_at ELSE endpoint_queues.next_due_at END";
+
+/// The same for one endpoint: `$1` endpoint id, `$2` due time.
+fn touch_queue_sql() -> String {
+    format!("{TOUCH_QUEUES_HEAD} ($1, $2, 1) {TOUCH_QUEUES_TAIL}")
+}
 
 type ClaimRow = (String, String, String, i64, bool, String, String);
 
@@ -346,7 +352,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -367,7 +373,7 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
-                sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             }
             sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1")
                 .bind(endpoint_id)
@@ -399,7 +405,7 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
-                sqlx::query(TOUCH_QUEUE).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             n

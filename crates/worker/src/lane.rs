@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use hookd_core::time::now_ms;
 use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, StoreError};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -50,7 +50,12 @@ struct Lane {
     stop: watch::Receiver<bool>,
     endpoint: Option<Arc<Endpoint>>,
     loaded_at: Option<Instant>,
-    in_flight: JoinSet<Report>,
+    /// Attempts in flight; each ends once its result is recorded.
+    in_flight: JoinSet<()>,
+    /// What attempts found, sent as soon as the answer is in (before recording), so the lane
+    /// slows down or stops before it starts anything else.
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports: mpsc::UnboundedReceiver<Report>,
     /// Claimed deliveries not started yet, with when they were claimed.
     queue: VecDeque<(ClaimedDelivery, Instant)>,
     /// After an empty claim: when the endpoint's next delivery is due.
@@ -63,6 +68,7 @@ struct Lane {
 
 impl Lane {
     fn new(shared: Arc<Shared>, endpoint_id: String, wake: Arc<Notify>, stop: watch::Receiver<bool>) -> Self {
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         Self {
             shared,
             endpoint_id,
@@ -71,6 +77,8 @@ impl Lane {
             endpoint: None,
             loaded_at: None,
             in_flight: JoinSet::new(),
+            reports_tx,
+            reports,
             queue: VecDeque::new(),
             next_due: None,
             pacer: Pacer::default(),
@@ -88,27 +96,31 @@ impl Lane {
             if !self.keep_lease().await {
                 return; // someone else works this endpoint now; its leases are theirs
             }
+            while let Ok(report) = self.reports.try_recv() {
+                self.on_report(report).await;
+            }
             let Some(endpoint) = self.refresh().await else { break };
             self.fill(&endpoint).await;
             let mut wait = self.start_attempts(&endpoint);
             if self.in_flight.is_empty() && self.queue.is_empty() {
-                match self.next_due.map(|at| at - now_ms()) {
-                    Some(ms) if ms <= HOLD_IDLE_MS => wait = min_wait(wait, Duration::from_millis(ms.max(1) as u64)),
-                    _ => match self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await
-                    {
-                        Ok(true) => return,
-                        Ok(false) => continue, // new work arrived while letting go
-                        Err(e) => warn!(error = %e, "letting go of the endpoint failed"),
-                    },
+                // Hold on while slowed down (the pause belongs to this lane) or while the next
+                // delivery is due soon; otherwise let go.
+                let due_soon = self.next_due.map(|at| at - now_ms()).filter(|ms| *ms <= HOLD_IDLE_MS);
+                match self.slowed().or(due_soon.map(|ms| Duration::from_millis(ms.max(1) as u64))) {
+                    Some(hold) => wait = min_wait(wait, hold),
+                    None => {
+                        match self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await {
+                            Ok(true) => return,
+                            Ok(false) => continue, // new work arrived while letting go
+                            Err(e) => warn!(error = %e, "letting go of the endpoint failed"),
+                        }
+                    }
                 }
             }
             let wait = wait.unwrap_or(RELOAD_EVERY).min(RELOAD_EVERY).min(self.shared.config.lease / 3);
             tokio::select! {
-                Some(done) = self.in_flight.join_next() => {
-                    if let Ok(report) = done {
-                        self.on_report(report).await;
-                    }
-                }
+                Some(report) = self.reports.recv() => self.on_report(report).await,
+                Some(_) = self.in_flight.join_next() => {}
                 _ = self.wake.notified() => self.next_due = Some(now_ms()),
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.stop.changed() => {}
@@ -216,10 +228,8 @@ impl Lane {
             if endpoint.disabled {
                 let (delivery, _) = self.queue.pop_front().expect("front exists");
                 let recorder = self.shared.recorder.clone();
-                self.in_flight.spawn(async move {
-                    recorder.record(unattempted(delivery, DeliveryOutcome::Parked)).await;
-                    Report { status: None, retry_after: None, outcome: DeliveryOutcome::Parked }
-                });
+                self.in_flight
+                    .spawn(async move { recorder.record(unattempted(delivery, DeliveryOutcome::Parked)).await });
                 continue;
             }
             if let Some(wait) = self.pacer.wait() {
@@ -227,14 +237,14 @@ impl Lane {
             }
             let (delivery, _) = self.queue.pop_front().expect("front exists");
             self.pacer.consume();
-            let (shared, endpoint) = (self.shared.clone(), endpoint.clone());
+            let (shared, endpoint, reports) = (self.shared.clone(), endpoint.clone(), self.reports_tx.clone());
             let span = info_span!("attempt", msg_id = %delivery.msg_id);
             self.in_flight.spawn(
                 async move {
                     let (result, report) =
                         attempt(&shared.sender, &shared.config.retry_schedule, &endpoint, delivery).await;
+                    let _ = reports.send(report);
                     shared.recorder.record(result).await;
-                    report
                 }
                 .instrument(span),
             );

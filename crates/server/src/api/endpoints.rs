@@ -451,3 +451,49 @@ pub async fn stats(
     let s = state.store.endpoint_stats(&endpoint.id).await?;
     Ok(Json(EndpointStatsOut { success: s.success, pending: s.pending, sending: s.sending, fail: s.fail, canceled: 0 }))
 }
+
+#[derive(Deserialize)]
+pub struct RecoverIn {
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    id: String,
+    status: &'static str,
+    task: &'static str,
+    updated_at: DateTime<Utc>,
+    /// hookd addition: how many failed deliveries were queued again.
+    recovered: u64,
+}
+
+/// Queues again the endpoint's failed deliveries of messages created in `[since, until)`,
+/// each with a fresh retry schedule. The work is one statement, so the task is reported
+/// finished at once.
+pub async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    if body.until.is_some_and(|until| until <= body.since) {
+        return Err(ApiError::validation(crate::error::ValidationItem::body("until", "must be after since")));
+    }
+    let since = body.since.timestamp_millis();
+    let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(|t| t.timestamp_millis())).await?;
+    if recovered > 0 {
+        state.wake_endpoints(std::slice::from_ref(&endpoint.id));
+    }
+    let task = RecoverOut {
+        id: format!("qtask_{}", hookd_core::id::new_body_at(hookd_core::time::now_ms())),
+        status: "finished",
+        task: "endpoint.recover",
+        updated_at: Utc::now(),
+        recovered,
+    };
+    Ok((StatusCode::ACCEPTED, Json(task)))
+}

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
             get(eps::get_headers).put(eps::put_headers).patch(eps::patch_headers),
         )
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", post(eps::recover))
         .route("/api/v1/app/{app_id}/msg", get(msgs::list).post(msgs::create))
         .route("/api/v1/app/{app_id}/msg/{msg_id}", get(msgs::get))
         .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(att::list_destinations))

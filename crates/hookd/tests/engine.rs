@@ -1,0 +1,238 @@
+//! The delivery engine on bad days: rate limits, FIFO order, 410/429 handling, disabling
+//! endpoints that keep failing, recovery, and leases.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{eventually, spawn_app, spawn_app_with, Backend, Receiver, Reply, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+use svix::models::{ApplicationIn, RecoverIn};
+
+on_both_backends!(
+    rate_limit_spaces_deliveries_and_fails_none,
+    fifo_endpoint_delivers_in_publish_order_through_retries,
+    gone_410_disables_at_once_and_keeps_messages,
+    too_many_requests_slows_the_endpoint_down,
+    endpoint_failing_for_too_long_is_disabled,
+    recover_requeues_failed_deliveries,
+    expired_leases_make_work_claimable_again,
+);
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn app_and_endpoint(app: &TestApp, endpoint: Value) -> (String, String) {
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
+    let res =
+        app.request(Method::POST, &format!("/api/v1/app/{}/endpoint", a.id)).json(&endpoint).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    (a.id, res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
+}
+
+async fn publish(app: &TestApp, app_id: &str, payload: Value) -> String {
+    let res = app
+        .request(Method::POST, &format!("/api/v1/app/{app_id}/msg"))
+        .json(&json!({"eventType": "e.t", "payload": payload}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn endpoint_json(app: &TestApp, app_id: &str, ep_id: &str) -> Value {
+    app.request(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn rate_limit_spaces_deliveries_and_fails_none(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/"), "rateLimit": 20})).await;
+    assert_eq!(endpoint_json(&app, &app_id, &ep_id).await["rateLimit"], 20);
+    for i in 0..30 {
+        publish(&app, &app_id, json!({"i": i})).await;
+    }
+    let got = receiver.wait_for(30, WAIT).await;
+    let span = got[29].at - got[0].at;
+    let rate = 29.0 / span.as_secs_f64();
+    println!("30 deliveries in {span:?}: {rate:.1}/s");
+    assert!((16.0..=22.0).contains(&rate), "measured {rate:.1} deliveries/s for a limit of 20");
+    let stats = eventually(WAIT, "all recorded", || async {
+        let s = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
+        (s.pending == 0 && s.sending == 0).then_some(s)
+    })
+    .await;
+    assert_eq!((stats.success, stats.fail), (30, 0), "waiting deliveries are never failed");
+    app.stop().await;
+}
+
+async fn fifo_endpoint_delivers_in_publish_order_through_retries(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("50ms,50ms,50ms")).await else {
+        return;
+    };
+    // Fails now and then, so retries interleave with later messages unless order is enforced.
+    let script = [500, 200, 500, 500, 200, 200, 503, 200, 200, 500, 200, 200, 200, 200, 200];
+    let receiver = Receiver::start_with(script.iter().map(|c| Reply::Status(*c)).collect()).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/"), "fifo": true})).await;
+    assert_eq!(endpoint_json(&app, &app_id, &ep_id).await["fifo"], true);
+    let mut published = vec![];
+    for i in 0..10 {
+        published.push(publish(&app, &app_id, json!({"i": i})).await);
+    }
+    let expected_arrivals = 10 + script.iter().filter(|c| **c != 200).count();
+    let got = receiver.wait_for(expected_arrivals, WAIT).await;
+    let order: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    // Each message arrives as one run of attempts; runs are in publish order.
+    let mut runs: Vec<&str> = order.clone();
+    runs.dedup();
+    assert_eq!(runs, published, "arrival order {order:?}");
+    app.stop().await;
+}
+
+async fn gone_410_disables_at_once_and_keeps_messages(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::Status(410)]).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let first = publish(&app, &app_id, json!({"n": 1})).await;
+    receiver.wait_for(1, WAIT).await;
+    eventually(WAIT, "endpoint disabled", || async {
+        (endpoint_json(&app, &app_id, &ep_id).await["disabled"] == true).then_some(())
+    })
+    .await;
+    let second = publish(&app, &app_id, json!({"n": 2})).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing is sent to a disabled endpoint");
+    let stats = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
+    assert_eq!((stats.pending, stats.fail), (1, 0), "the first message waits; the second was not routed");
+
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
+        .json(&json!({"disabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got = receiver.wait_for(2, WAIT).await;
+    assert_eq!(got[1].header("webhook-id"), first);
+    assert_ne!(got[1].header("webhook-id"), second);
+    app.stop().await;
+}
+
+async fn too_many_requests_slows_the_endpoint_down(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::WithHeaders(429, vec![("retry-after", "2".into())])]).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    publish(&app, &app_id, json!({"n": 1})).await;
+    receiver.wait_for(1, WAIT).await;
+    eventually(WAIT, "the 429 recorded", || async {
+        let list = app.svix.message_attempt().list_by_endpoint(app_id.clone(), ep_id.clone(), None).await.unwrap();
+        (!list.data.is_empty()).then_some(())
+    })
+    .await;
+    publish(&app, &app_id, json!({"n": 2})).await;
+    let got = receiver.wait_for(2, WAIT).await;
+    let pause = got[1].at - got[0].at;
+    assert!(pause >= Duration::from_millis(1900), "the endpoint was paused for its Retry-After, got {pause:?}");
+    receiver.wait_for(3, WAIT).await;
+    app.stop().await;
+}
+
+async fn endpoint_failing_for_too_long_is_disabled(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.disable_after = Duration::from_millis(300);
+        c.retry_schedule = common::schedule("100ms,100ms,100ms,100ms,100ms,100ms");
+    })
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start_with(vec![Reply::Status(500); 100]).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let msg = publish(&app, &app_id, json!({})).await;
+    eventually(WAIT, "endpoint disabled", || async {
+        (endpoint_json(&app, &app_id, &ep_id).await["disabled"] == true).then_some(())
+    })
+    .await;
+    let dest = app
+        .request(Method::GET, &format!("/api/v1/app/{app_id}/msg/{msg}/endpoint"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(dest["data"][0]["statusText"], "pending", "kept, not dropped: {dest}");
+    app.stop().await;
+}
+
+async fn recover_requeues_failed_deliveries(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("")).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::Status(500); 3]).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    for i in 0..3 {
+        publish(&app, &app_id, json!({"i": i})).await;
+    }
+    eventually(WAIT, "three failures", || async {
+        let s = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
+        (s.fail == 3).then_some(())
+    })
+    .await;
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let out = app.svix.endpoint().recover(app_id.clone(), ep_id.clone(), RecoverIn::new(since), None).await.unwrap();
+    assert_eq!(out.task, svix::models::BackgroundTaskType::EndpointRecover);
+    receiver.wait_for(6, WAIT).await;
+    eventually(WAIT, "recovered", || async {
+        let s = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
+        (s.success == 3 && s.fail == 0).then_some(())
+    })
+    .await;
+    // A window that excludes the messages recovers nothing.
+    let until = since + chrono::Duration::minutes(1);
+    let res = app
+        .request(Method::POST, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}/recover"))
+        .json(&json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    assert_eq!(res.json::<Value>().await.unwrap()["recovered"], 0);
+    app.stop().await;
+}
+
+async fn expired_leases_make_work_claimable_again(backend: Backend) {
+    // A node with no worker, so that only this test claims.
+    let Some(app) = spawn_app_with(backend, |c| c.role = hookd::config::Role::Api).await else { return };
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": "https://example.com/"})).await;
+    publish(&app, &app_id, json!({})).await;
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    assert_eq!(store.claim_endpoints(10, 300, "node-a").await.unwrap(), vec![ep_id.clone()]);
+    assert!(store.claim_endpoints(10, 300, "node-b").await.unwrap().is_empty(), "leased by node-a");
+    let claim = store.claim_endpoint_deliveries(&ep_id, 10, 300, false).await.unwrap();
+    assert_eq!(claim.deliveries.len(), 1);
+    assert!(store.claim_endpoint_deliveries(&ep_id, 10, 300, false).await.unwrap().deliveries.is_empty());
+    // node-a dies: after the leases run out, node-b gets the endpoint and the delivery.
+    let started = Instant::now();
+    let taken = eventually(WAIT, "endpoint lease expiry", || async {
+        let got = store.claim_endpoints(10, 300, "node-b").await.unwrap();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(taken, vec![ep_id.clone()]);
+    assert!(!store.renew_endpoint_lease(&ep_id, "node-a", 300).await.unwrap(), "node-a lost it");
+    let reclaimed = eventually(WAIT, "delivery lease expiry", || async {
+        let claim = store.claim_endpoint_deliveries(&ep_id, 10, 300, false).await.unwrap();
+        (!claim.deliveries.is_empty()).then_some(claim.deliveries)
+    })
+    .await;
+    assert_eq!(reclaimed[0].msg_id, claim.deliveries[0].msg_id);
+    store.close().await;
+    app.stop().await;
+}

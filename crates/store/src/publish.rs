@@ -1,0 +1,182 @@
+//! Publishing, with group commit.
+//!
+//! A publish stores the message and one delivery per matching endpoint, and lowers those
+//! endpoints' queue due times, all in one transaction: when it commits, the deliveries are
+//! durable. Concurrent publishes are gathered by one task and committed together, each in its
+//! own savepoint (so one publish's conflict does not fail the others), with one sync to disk
+//! per batch. Under load that turns hundreds of fsyncs per second into a few.
+
+use std::collections::HashMap;
+
+use hookd_core::matching::{matches, Subscription};
+use sqlx::Acquire;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::messages::{decode, Row, COLUMNS};
+use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
+use crate::{conflict_or, from_json_opt, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError};
+
+/// Publishes gathered into one transaction at most.
+const MAX_BATCH: usize = 256;
+
+pub(crate) type Published = (Message, Vec<String>);
+
+pub(crate) struct PublishJob {
+    app_id: String,
+    msg: NewMessage,
+    reply: oneshot::Sender<Result<Published>>,
+}
+
+/// Rows per multi-row statement (well under both databases' parameter limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `($1, $2, …, fixed), ($n, …, fixed), …` for `rows` rows of `params` parameters each.
+fn placeholders(rows: usize, params: usize, fixed: &str) -> String {
+    (0..rows)
+        .map(|r| {
+            let numbered: Vec<String> = (1..=params).map(|p| format!("${}", r * params + p)).collect();
+            format!("({}, {fixed})", numbered.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An application's endpoints as routing needs them: id, event types, channels.
+type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
+
+impl Store {
+    /// Stores a message and its deliveries atomically; returns the message and the ids of the
+    /// endpoints it will be delivered to.
+    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
+        let (reply, answer) = oneshot::channel();
+        let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
+        self.publisher.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Starts the task that commits publishes in batches.
+pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
+    let (tx, mut rx) = mpsc::channel::<PublishJob>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            match publish_batch(store.writer(), &jobs, store.is_sqlite()).await {
+                Ok(results) => {
+                    for (job, result) in jobs.drain(..).zip(results) {
+                        let _ = job.reply.send(result);
+                    }
+                }
+                // The batch as a whole failed (e.g. its commit): each publish on its own gets
+                // its own, precise answer.
+                Err(_) => {
+                    for job in jobs.drain(..) {
+                        let result = publish_batch(store.writer(), std::slice::from_ref(&job), store.is_sqlite()).await;
+                        let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Commits `jobs` in one transaction; the outer error means nothing was committed.
+async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> Result<Vec<Result<Published>>> {
+    let results = with_db!(pool, p => {
+        let mut conn = p.acquire().await?;
+        if sqlite {
+            // Other writes on this connection skip the sync to disk (a lost claim or attempt
+            // record only means a repeat); a publish's 202 must survive a power cut.
+            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+        }
+        let mut tx = conn.begin().await?;
+        let mut routes: HashMap<String, Vec<Route>> = HashMap::new();
+        // Each endpoint queue is touched once per batch, with its earliest new due time.
+        let mut queue_due: HashMap<String, i64> = HashMap::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if !routes.contains_key(&job.app_id) {
+                let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT id, event_types, channels FROM endpoints WHERE app_id = $1 AND NOT disabled",
+                )
+                .bind(&job.app_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let decoded = rows
+                    .into_iter()
+                    .map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?)))
+                    .collect::<Result<Vec<Route>>>()?;
+                routes.insert(job.app_id.clone(), decoded);
+            }
+            let mut savepoint = tx.begin().await?;
+            let msg = &job.msg;
+            let insert = format!("INSERT INTO messages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}");
+            let stored: std::result::Result<Row, sqlx::Error> = sqlx::query_as(&insert)
+                .bind(&msg.id)
+                .bind(&job.app_id)
+                .bind(&msg.event_type)
+                .bind(&msg.event_id)
+                .bind(&msg.payload)
+                .bind(msg.channels.as_ref().map(crate::to_json))
+                .bind(msg.created_at)
+                .fetch_one(&mut *savepoint)
+                .await;
+            let row = match stored {
+                Ok(row) => row,
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(conflict_or(e, || {
+                        format!(
+                            "a message with eventId '{}' already exists in this application",
+                            msg.event_id.as_deref().unwrap_or_default()
+                        )
+                    })));
+                    continue;
+                }
+            };
+            let fanout: Vec<String> = routes[&job.app_id]
+                .iter()
+                .filter(|(_, types, channels)| {
+                    let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
+                    matches(&sub, &msg.event_type, msg.channels.as_deref())
+                })
+                .map(|(id, _, _)| id.clone())
+                .collect();
+            // One statement per chunk of deliveries, not one per delivery: a fan-out to a
+            // hundred endpoints stays cheap.
+            for chunk in fanout.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, attempts, manual) VALUES {}",
+                    placeholders(chunk.len(), 5, "1, 0, FALSE")
+                );
+                let mut insert = sqlx::query(&sql);
+                for endpoint_id in chunk {
+                    insert = insert.bind(&msg.id).bind(endpoint_id).bind(&job.app_id).bind(msg.deliver_at).bind(msg.created_at);
+                }
+                insert.execute(&mut *savepoint).await?;
+            }
+            for endpoint_id in &fanout {
+                let due = queue_due.entry(endpoint_id.clone()).or_insert(msg.deliver_at);
+                *due = (*due).min(msg.deliver_at);
+            }
+            savepoint.commit().await?;
+            results.push(decode(row).map(|m| (m, fanout)));
+        }
+        let touches: Vec<(String, i64)> = queue_due.into_iter().collect();
+        for chunk in touches.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(chunk.len(), 2, "1"));
+            let mut touch = sqlx::query(&sql);
+            for (endpoint_id, due) in chunk {
+                touch = touch.bind(endpoint_id).bind(due);
+            }
+            touch.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+        }
+        results
+    });
+    Ok(results)
+}
