@@ -14,6 +14,7 @@ pub mod id;
 pub mod matching;
 pub mod names;
 pub mod net;
+pub mod operational;
 pub mod retry;
 pub mod signing;
 pub mod time;

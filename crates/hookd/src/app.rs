@@ -67,6 +67,12 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         Some(token) => (token, false),
         None => admin_token_from_data_dir(&config.data_dir)?,
     };
+    if let Some(url) = &config.operational_webhook_url {
+        store
+            .ensure_operational_endpoint(url)
+            .await
+            .map_err(|source| StartError::Database { what: config.database.describe(), source })?;
+    }
     let data_dir_lock = match &config.database {
         Database::Sqlite(path) => Some(lock_sqlite(path, &store).await?),
         Database::Postgres(_) => None,

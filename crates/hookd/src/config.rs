@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Disable an endpoint that has failed this long without a single success [default: 5d].
     #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DUR")]
     pub disable_after: Option<String>,
+    /// Send operational webhooks (endpoint.disabled, message.attempt.exhausted, …) to this URL.
+    #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_URL", value_name = "URL")]
+    pub operational_webhook_url: Option<String>,
     /// Which parts this node runs [default: all].
     #[arg(long, env = "HOOKD_ROLE", value_enum)]
     pub role: Option<Role>,
@@ -91,6 +94,7 @@ struct FileConfig {
     endpoint_concurrency: Option<usize>,
     max_active_endpoints: Option<usize>,
     disable_after: Option<String>,
+    operational_webhook_url: Option<String>,
     role: Option<Role>,
     max_body_size: Option<usize>,
     db_pool_size: Option<u32>,
@@ -111,6 +115,7 @@ pub struct Config {
     pub endpoint_concurrency: usize,
     pub max_active_endpoints: usize,
     pub disable_after: Duration,
+    pub operational_webhook_url: Option<String>,
     pub role: Role,
     pub max_body_size: usize,
     pub db_pool_size: u32,
@@ -200,6 +205,13 @@ impl ServeArgs {
         let disable_after = self.disable_after.or(file.disable_after).unwrap_or_else(|| "5d".into());
         let disable_after = humantime::parse_duration(&disable_after)
             .map_err(|e| bad(format!("--disable-after: '{disable_after}': {e}")))?;
+        let operational_webhook_url = self.operational_webhook_url.or(file.operational_webhook_url);
+        if let Some(url) = &operational_webhook_url {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => return Err(bad(format!("--operational-webhook-url: '{url}' is not an http(s) URL"))),
+            }
+        }
         let max_body_size = self.max_body_size.or(file.max_body_size).unwrap_or(1024 * 1024);
         if max_body_size < 1024 {
             return Err(bad("--max-body-size: must be at least 1024 bytes"));
@@ -220,6 +232,7 @@ impl ServeArgs {
             endpoint_concurrency,
             max_active_endpoints,
             disable_after,
+            operational_webhook_url,
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,
             db_pool_size,

@@ -18,6 +18,7 @@ on_both_backends!(
     endpoint_failing_for_too_long_is_disabled,
     recover_requeues_failed_deliveries,
     expired_leases_make_work_claimable_again,
+    operational_webhooks_report_endpoint_and_delivery_events,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -234,5 +235,67 @@ async fn expired_leases_make_work_claimable_again(backend: Backend) {
     .await;
     assert_eq!(reclaimed[0].msg_id, claim.deliveries[0].msg_id);
     store.close().await;
+    app.stop().await;
+}
+
+async fn operational_webhooks_report_endpoint_and_delivery_events(backend: Backend) {
+    let ops = Receiver::start().await;
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.operational_webhook_url = Some(ops.url("/ops"));
+        c.retry_schedule = common::schedule("50ms,50ms,50ms,50ms");
+    })
+    .await
+    else {
+        return;
+    };
+    let secret = app
+        .request(Method::GET, "/api/v1/app/hookd.operational/endpoint/operational-webhook-url/secret")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failing = Receiver::start_with(vec![Reply::Status(500); 5]).await;
+    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": failing.url("/"), "uid": "flaky"})).await;
+    let msg = publish(&app, &app_id, json!({})).await;
+
+    let events = eventually(WAIT, "operational webhooks", || async {
+        let got = ops.received();
+        let types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+        types.contains(&"message.attempt.exhausted".to_string()).then_some(got)
+    })
+    .await;
+    let types: Vec<String> = events.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["endpoint.created", "message.attempt.failing", "message.attempt.exhausted"], "{types:?}");
+    for event in &events {
+        event.verify(&secret).expect("operational webhooks are signed like any other");
+    }
+    let created = events[0].json();
+    assert_eq!(created["data"]["endpointId"], ep_id.as_str());
+    assert_eq!(created["data"]["endpointUid"], "flaky");
+    let exhausted = events[2].json();
+    assert_eq!(exhausted["data"]["msgId"], msg.as_str());
+    assert_eq!(exhausted["data"]["lastAttempt"]["responseStatusCode"], 500);
+
+    // A 410 disables the endpoint, which is reported too.
+    let gone = Receiver::start_with(vec![Reply::Status(410)]).await;
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
+        .json(&json!({"url": gone.url("/")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    publish(&app, &app_id, json!({})).await;
+    let disabled = eventually(WAIT, "endpoint.disabled", || async {
+        ops.received().into_iter().map(|r| r.json()).find(|e| e["type"] == "endpoint.disabled")
+    })
+    .await;
+    assert_eq!(disabled["data"]["endpointId"], ep_id.as_str());
+    assert!(ops.received().iter().any(|r| r.json()["type"] == "endpoint.updated"));
     app.stop().await;
 }

@@ -36,8 +36,9 @@ impl Default for ServerConfig {
     }
 }
 
-/// Tells the local delivery worker that these endpoints have new due deliveries.
-pub type WakeFn = Arc<dyn Fn(&[String]) + Send + Sync>;
+/// Tells the local delivery worker that these endpoints have new due deliveries, or (with
+/// `true`) that their settings changed.
+pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -55,10 +56,28 @@ impl AppState {
         Self { store, auth: Authenticator::new(admin_token), config: Arc::new(config), wake }
     }
 
+    /// Publishes an operational webhook (a no-op unless operational endpoints exist). A
+    /// failure is logged, not returned: the change it reports has already happened.
+    pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
+        match self.store.publish_event(&event).await {
+            Ok(endpoints) => self.wake_endpoints(&endpoints),
+            Err(e) => {
+                tracing::warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed")
+            }
+        }
+    }
+
     /// Tells the local worker that these endpoints have due deliveries.
     pub fn wake_endpoints(&self, endpoint_ids: &[String]) {
         if let (Some(wake), false) = (&self.wake, endpoint_ids.is_empty()) {
-            wake(endpoint_ids);
+            wake(endpoint_ids, false);
+        }
+    }
+
+    /// Tells the local worker to read an endpoint's settings again (URL, secret, limits…).
+    pub fn endpoint_changed(&self, endpoint_id: &str) {
+        if let Some(wake) = &self.wake {
+            wake(&[endpoint_id.to_owned()], true);
         }
     }
 }

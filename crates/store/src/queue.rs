@@ -27,6 +27,8 @@ pub struct ClaimedDelivery {
     /// A manual resend: one attempt, never retried.
     pub manual: bool,
     pub event_type: String,
+    /// The message's `eventId`, if it has one.
+    pub event_id: Option<String>,
     pub payload: String,
 }
 
@@ -76,7 +78,7 @@ fn touch_queue_sql() -> String {
     format!("{TOUCH_QUEUES_HEAD} ($1, $2, 1) {TOUCH_QUEUES_TAIL}")
 }
 
-type ClaimRow = (String, String, String, i64, bool, String, String);
+type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String);
 
 impl Store {
     fn row_lock(&self) -> &'static str {
@@ -205,7 +207,8 @@ impl Store {
         // The head is leased only if nobody changed it since it was read.
         let claim_head = "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
              WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5";
-        let fetch = "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.payload \
+        let fetch =
+            "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id \
              WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3 ORDER BY d.msg_id";
         let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
@@ -235,7 +238,8 @@ impl Store {
                 attempts: r.3,
                 manual: r.4,
                 event_type: r.5,
-                payload: r.6,
+                event_id: r.6,
+                payload: r.7,
             })
             .collect();
         Ok(DeliveryClaim { deliveries, next_due: None })

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hookd_core::id::AttemptId;
+use hookd_core::operational::{AttemptRef, EndpointRef, OperationalEvent, FAILING_AFTER_ATTEMPTS};
 use hookd_core::retry::RetrySchedule;
 use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
@@ -18,13 +19,15 @@ pub(crate) struct Report {
     pub outcome: DeliveryOutcome,
 }
 
-/// Sends `delivery` to `endpoint` and returns the result to record.
+/// Sends `delivery` to `endpoint` and returns the result to record, and the operational
+/// event it calls for, if any.
 pub(crate) async fn attempt(
     sender: &Sender,
     schedule: &RetrySchedule,
     endpoint: &Endpoint,
+    app_uid: Option<&str>,
     delivery: ClaimedDelivery,
-) -> (AttemptResult, Report) {
+) -> (AttemptResult, Report, Option<OperationalEvent>) {
     let now = now_ms();
     let secrets: Vec<EndpointSecret> =
         endpoint.signing_keys(now).filter_map(|key| EndpointSecret::parse(key).ok()).collect();
@@ -44,7 +47,7 @@ pub(crate) async fn attempt(
         id: AttemptId::generate().into_string(),
         msg_id: delivery.msg_id.clone(),
         endpoint_id: delivery.endpoint_id.clone(),
-        app_id: delivery.app_id,
+        app_id: delivery.app_id.clone(),
         url: endpoint.url.clone(),
         status: if http.is_success() { DeliveryStatus::Success } else { DeliveryStatus::Fail },
         response_status_code: http.status.map_or(0, i64::from),
@@ -54,9 +57,46 @@ pub(crate) async fn attempt(
         error: http.error,
         created_at: now,
     };
+    let event = operational_event(endpoint, app_uid, &delivery, &attempt, outcome);
     let result =
         AttemptResult { attempt: Some(attempt), msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome };
-    (result, report)
+    (result, report, event)
+}
+
+/// `message.attempt.failing` after the 4th failure, `…exhausted` after the last one,
+/// `…recovered` on a success after failures.
+fn operational_event(
+    endpoint: &Endpoint,
+    app_uid: Option<&str>,
+    delivery: &ClaimedDelivery,
+    attempt: &Attempt,
+    outcome: DeliveryOutcome,
+) -> Option<OperationalEvent> {
+    let attempts_made = delivery.attempts as u32 + 1;
+    let make: fn(AttemptRef) -> OperationalEvent = match outcome {
+        DeliveryOutcome::Succeeded if delivery.attempts > 0 => OperationalEvent::AttemptRecovered,
+        DeliveryOutcome::Failed if !delivery.manual => OperationalEvent::AttemptExhausted,
+        DeliveryOutcome::RetryAt(_) if attempts_made == FAILING_AFTER_ATTEMPTS => OperationalEvent::AttemptFailing,
+        _ => return None,
+    };
+    Some(make(AttemptRef {
+        endpoint: endpoint_ref(endpoint, app_uid),
+        msg_id: delivery.msg_id.clone(),
+        msg_event_id: delivery.event_id.clone(),
+        attempt_id: attempt.id.clone(),
+        response_status_code: attempt.response_status_code,
+        trigger_type: attempt.trigger_type as i64,
+        timestamp: hookd_core::time::from_ms(attempt.created_at),
+    }))
+}
+
+pub(crate) fn endpoint_ref(endpoint: &Endpoint, app_uid: Option<&str>) -> EndpointRef {
+    EndpointRef {
+        app_id: endpoint.app_id.clone(),
+        app_uid: app_uid.map(str::to_owned),
+        endpoint_id: endpoint.id.clone(),
+        endpoint_uid: endpoint.uid.clone(),
+    }
 }
 
 /// Success ends the delivery; a failure is retried on the schedule (honouring a clamped

@@ -15,9 +15,11 @@
 //! deliveries of a disabled endpoint are parked, not dropped.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
 use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, StoreError};
 use tokio::sync::{mpsc, watch, Notify};
@@ -38,17 +40,28 @@ const SLOW_MAX: Duration = Duration::from_secs(60);
 const CLAIM_AHEAD: usize = 4;
 const MAX_CLAIM: usize = 64;
 
-pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, wake: Arc<Notify>, stop: watch::Receiver<bool>) {
+/// How the dispatcher reaches a lane.
+pub(crate) struct Signals {
+    /// New due work.
+    pub wake: Arc<Notify>,
+    /// Set (with a wake) when the endpoint's settings changed.
+    pub changed: Arc<AtomicBool>,
+    /// The node is stopping.
+    pub stop: watch::Receiver<bool>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, signals: Signals) {
     let span = info_span!("lane", endpoint_id = %endpoint_id);
-    Lane::new(shared, endpoint_id, wake, stop).run().instrument(span).await
+    Lane::new(shared, endpoint_id, signals).run().instrument(span).await
 }
 
 struct Lane {
     shared: Arc<Shared>,
     endpoint_id: String,
-    wake: Arc<Notify>,
-    stop: watch::Receiver<bool>,
+    signals: Signals,
     endpoint: Option<Arc<Endpoint>>,
+    /// The endpoint's application's uid, for operational webhooks.
+    app_uid: Option<Arc<str>>,
     loaded_at: Option<Instant>,
     /// Attempts in flight; each ends once its result is recorded.
     in_flight: JoinSet<()>,
@@ -64,17 +77,19 @@ struct Lane {
     slow_until: Option<Instant>,
     slow_step: Duration,
     lease_renewed: Instant,
+    /// Since when the lane has had nothing to do.
+    idle_since: Option<Instant>,
 }
 
 impl Lane {
-    fn new(shared: Arc<Shared>, endpoint_id: String, wake: Arc<Notify>, stop: watch::Receiver<bool>) -> Self {
+    fn new(shared: Arc<Shared>, endpoint_id: String, signals: Signals) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         Self {
             shared,
             endpoint_id,
-            wake,
-            stop,
+            signals,
             endpoint: None,
+            app_uid: None,
             loaded_at: None,
             in_flight: JoinSet::new(),
             reports_tx,
@@ -85,13 +100,17 @@ impl Lane {
             slow_until: None,
             slow_step: Duration::ZERO,
             lease_renewed: Instant::now(),
+            idle_since: None,
         }
     }
 
     async fn run(mut self) {
         loop {
-            if *self.stop.borrow() {
+            if *self.signals.stop.borrow() {
                 break;
+            }
+            if self.signals.changed.swap(false, Ordering::Relaxed) {
+                self.loaded_at = None;
             }
             if !self.keep_lease().await {
                 return; // someone else works this endpoint now; its leases are theirs
@@ -99,14 +118,28 @@ impl Lane {
             while let Ok(report) = self.reports.try_recv() {
                 self.on_report(report).await;
             }
-            let Some(endpoint) = self.refresh().await else { break };
+            let Some(mut endpoint) = self.refresh().await else { break };
             self.fill(&endpoint).await;
+            if endpoint.disabled && !self.queue.is_empty() {
+                // Parking is for good only if the endpoint is still disabled: re-read it
+                // rather than trust a copy that may predate its re-enabling.
+                self.loaded_at = None;
+                let Some(fresh) = self.refresh().await else { break };
+                endpoint = fresh;
+            }
             let mut wait = self.start_attempts(&endpoint);
-            if self.in_flight.is_empty() && self.queue.is_empty() {
-                // Hold on while slowed down (the pause belongs to this lane) or while the next
-                // delivery is due soon; otherwise let go.
+            if !self.in_flight.is_empty() || !self.queue.is_empty() {
+                self.idle_since = None;
+            } else {
+                // Hold on while slowed down (the pause belongs to this lane), while the next
+                // delivery is due soon, and for a moment after the last one (a busy endpoint
+                // keeps its lane instead of being let go and claimed again per message);
+                // otherwise let go.
+                let idle_for = self.idle_since.get_or_insert_with(Instant::now).elapsed();
+                let linger = Duration::from_millis(HOLD_IDLE_MS as u64).checked_sub(idle_for);
                 let due_soon = self.next_due.map(|at| at - now_ms()).filter(|ms| *ms <= HOLD_IDLE_MS);
-                match self.slowed().or(due_soon.map(|ms| Duration::from_millis(ms.max(1) as u64))) {
+                let due_soon = due_soon.map(|ms| Duration::from_millis(ms.max(1) as u64));
+                match self.slowed().or(due_soon).or(linger) {
                     Some(hold) => wait = min_wait(wait, hold),
                     None => {
                         match self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await {
@@ -121,9 +154,9 @@ impl Lane {
             tokio::select! {
                 Some(report) = self.reports.recv() => self.on_report(report).await,
                 Some(_) = self.in_flight.join_next() => {}
-                _ = self.wake.notified() => self.next_due = Some(now_ms()),
+                _ = self.signals.wake.notified() => self.next_due = Some(now_ms()),
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.stop.changed() => {}
+                _ = self.signals.stop.changed() => {}
             }
         }
         self.wind_down().await;
@@ -163,10 +196,9 @@ impl Lane {
         let store = &self.shared.store;
         match store.get_endpoint_by_id(&self.endpoint_id).await {
             Ok(ep) => {
-                let app_rate = match ep.throttle_rate {
-                    Some(_) => None,
-                    None => store.get_application(&ep.app_id).await.ok().and_then(|a| a.throttle_rate),
-                };
+                let app = store.get_application(&ep.app_id).await.ok();
+                let app_rate = app.as_ref().and_then(|a| a.throttle_rate);
+                self.app_uid = app.and_then(|a| a.uid).map(Arc::from);
                 self.pacer.set_rate(ep.throttle_rate.or(app_rate));
                 let ep = Arc::new(ep);
                 self.endpoint = Some(ep.clone());
@@ -238,13 +270,18 @@ impl Lane {
             let (delivery, _) = self.queue.pop_front().expect("front exists");
             self.pacer.consume();
             let (shared, endpoint, reports) = (self.shared.clone(), endpoint.clone(), self.reports_tx.clone());
+            let app_uid = self.app_uid.clone();
             let span = info_span!("attempt", msg_id = %delivery.msg_id);
             self.in_flight.spawn(
                 async move {
-                    let (result, report) =
-                        attempt(&shared.sender, &shared.config.retry_schedule, &endpoint, delivery).await;
+                    let schedule = &shared.config.retry_schedule;
+                    let (result, report, event) =
+                        attempt(&shared.sender, schedule, &endpoint, app_uid.as_deref(), delivery).await;
                     let _ = reports.send(report);
                     shared.recorder.record(result).await;
+                    if let Some(event) = event {
+                        shared.emit(event).await;
+                    }
                 }
                 .instrument(span),
             );
@@ -289,7 +326,15 @@ impl Lane {
 
     async fn disable(&mut self, why: &str) {
         match self.shared.store.disable_endpoint(&self.endpoint_id).await {
-            Ok(true) => info!(reason = why, "endpoint disabled; its undelivered messages are kept"),
+            Ok(true) => {
+                info!(reason = why, "endpoint disabled; its undelivered messages are kept");
+                if let Some(endpoint) = &self.endpoint {
+                    let since = self.shared.store.endpoint_failing_since(&self.endpoint_id).await.ok().flatten();
+                    let about = crate::attempt::endpoint_ref(endpoint, self.app_uid.as_deref());
+                    let event = OperationalEvent::EndpointDisabled(about, since.map(hookd_core::time::from_ms));
+                    self.shared.emit(event).await;
+                }
+            }
             Ok(false) => {}
             Err(e) => warn!(error = %e, "disabling the endpoint failed"),
         }

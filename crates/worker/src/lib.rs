@@ -19,6 +19,7 @@ mod recorder;
 mod sender;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +33,9 @@ use tracing::warn;
 
 pub use sender::{HttpOutcome, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE};
 
-/// Tells the dispatcher that these endpoints have new due deliveries.
-pub type WakeFn = Arc<dyn Fn(&[String]) + Send + Sync>;
+/// Tells the dispatcher that these endpoints have new due deliveries, or (with `true`) that
+/// their settings changed and must be read again.
+pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -79,20 +81,32 @@ pub(crate) struct Shared {
     pub sender: Sender,
     pub config: WorkerConfig,
     pub recorder: recorder::Recorder,
+    pub wake: WakeFn,
+}
+
+impl Shared {
+    /// Publishes an operational webhook (a no-op unless operational endpoints exist).
+    pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
+        match self.store.publish_event(&event).await {
+            Ok(endpoints) => (self.wake)(&endpoints, false),
+            Err(e) => warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed"),
+        }
+    }
 }
 
 /// Leases due endpoints and runs their lanes; see the crate documentation.
 pub struct Dispatcher {
     store: Store,
     config: WorkerConfig,
-    wake_tx: mpsc::UnboundedSender<Vec<String>>,
-    wake_rx: mpsc::UnboundedReceiver<Vec<String>>,
+    wake_tx: mpsc::UnboundedSender<(Vec<String>, bool)>,
+    wake_rx: mpsc::UnboundedReceiver<(Vec<String>, bool)>,
 }
 
 /// A running lane: what wakes it, and which run of the endpoint's lane it is (an endpoint can
 /// be let go and claimed again before the old lane's end is noticed).
 struct LaneHandle {
     wake: Arc<Notify>,
+    changed: Arc<AtomicBool>,
     run: u64,
 }
 
@@ -105,8 +119,8 @@ impl Dispatcher {
     /// A function that tells the dispatcher that endpoints have new due deliveries.
     pub fn waker(&self) -> WakeFn {
         let tx = self.wake_tx.clone();
-        Arc::new(move |ids: &[String]| {
-            let _ = tx.send(ids.to_vec());
+        Arc::new(move |ids: &[String], changed: bool| {
+            let _ = tx.send((ids.to_vec(), changed));
         })
     }
 
@@ -119,6 +133,7 @@ impl Dispatcher {
             sender: Sender::new(self.config.net_policy.clone(), self.config.request_timeout),
             config: self.config.clone(),
             recorder,
+            wake: self.waker(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut lanes: HashMap<String, LaneHandle> = HashMap::new();
@@ -132,9 +147,10 @@ impl Dispatcher {
             let full = !claimed.is_empty() && claimed.len() == free;
             for endpoint_id in claimed {
                 runs += 1;
-                let (wake, run) = (Arc::new(Notify::new()), runs);
-                lanes.insert(endpoint_id.clone(), LaneHandle { wake: wake.clone(), run });
-                let lane = lane::run(shared.clone(), endpoint_id.clone(), wake, stop_rx.clone());
+                let (wake, changed, run) = (Arc::new(Notify::new()), Arc::new(AtomicBool::new(false)), runs);
+                lanes.insert(endpoint_id.clone(), LaneHandle { wake: wake.clone(), changed: changed.clone(), run });
+                let signals = lane::Signals { wake, changed, stop: stop_rx.clone() };
+                let lane = lane::run(shared.clone(), endpoint_id.clone(), signals);
                 running.spawn(async move {
                     lane.await;
                     (endpoint_id, run)
@@ -150,9 +166,12 @@ impl Dispatcher {
             };
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(ids) = self.wake_rx.recv() => {
+                Some((ids, changed)) = self.wake_rx.recv() => {
                     for id in ids {
                         if let Some(lane) = lanes.get(&id) {
+                            if changed {
+                                lane.changed.store(true, Ordering::Relaxed);
+                            }
                             lane.wake.notify_one();
                         }
                     }

@@ -7,6 +7,7 @@ use axum::http::header::HeaderName;
 use axum::http::{HeaderValue, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use hookd_core::operational::{EndpointRef, OperationalEvent};
 use hookd_core::signing::EndpointSecret;
 use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
@@ -217,13 +218,28 @@ async fn insert(
 ) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let secret = parse_secret(secret.as_deref())?;
-    Ok(state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?)
+    let created =
+        state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?;
+    state.emit(OperationalEvent::EndpointCreated(about(app, &created))).await;
+    Ok(created)
+}
+
+/// The operational-webhook reference to an endpoint.
+fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
+    EndpointRef {
+        app_id: app.id.clone(),
+        app_uid: app.uid.clone(),
+        endpoint_id: endpoint.id.clone(),
+        endpoint_uid: endpoint.uid.clone(),
+    }
 }
 
 /// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
-async fn save(state: &AppState, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
+async fn save(state: &AppState, app: &Application, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let updated = state.store.update_endpoint(&current.id, &data).await?;
+    state.endpoint_changed(&updated.id);
+    state.emit(OperationalEvent::EndpointUpdated(about(app, &updated))).await;
     if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0 {
         state.wake_endpoints(std::slice::from_ref(&updated.id));
     }
@@ -273,7 +289,7 @@ pub async fn put(
     match find(&state, &app, &endpoint_id).await {
         Ok(current) => {
             data.uid = data.uid.or(current.uid.clone());
-            Ok((StatusCode::OK, Json(save(&state, &current, data).await?.into())))
+            Ok((StatusCode::OK, Json(save(&state, &app, &current, data).await?.into())))
         }
         Err(ApiError::NotFound(_)) => {
             if data.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
@@ -306,7 +322,7 @@ pub async fn patch(
         fifo: body.fifo.unwrap_or(c.fifo),
         headers: c.headers,
     };
-    Ok(Json(save(&state, &current, data).await?.into()))
+    Ok(Json(save(&state, &app, &current, data).await?.into()))
 }
 
 pub async fn delete(
@@ -317,6 +333,7 @@ pub async fn delete(
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     state.store.delete_endpoint(&endpoint.id).await?;
+    state.emit(OperationalEvent::EndpointDeleted(about(&app, &endpoint))).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -364,6 +381,7 @@ pub async fn rotate_secret(
     }
     let secret = parse_secret(body.key.as_deref())?;
     let rotated = state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
+    state.endpoint_changed(&endpoint.id);
     // Newer Svix SDKs read the new key from the response; older ones ignore the body.
     Ok(Json(EndpointSecretOut { key: rotated.secret }))
 }
@@ -428,7 +446,7 @@ async fn set_headers(
     let app = caller.application(&state, &app_id).await?;
     let current = find(&state, &app, &endpoint_id).await?;
     let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
-    save(&state, &current, data).await?;
+    save(&state, &app, &current, data).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,76 @@
+//! Operational webhooks are published as ordinary messages to a reserved application
+//! ([`APP_UID`]), so they get signatures, retries and attempt logs like everything else.
+
+use hookd_core::operational::{OperationalEvent, APP_UID};
+use hookd_core::signing::EndpointSecret;
+use hookd_core::time::{from_ms, now_ms};
+use hookd_core::{ApplicationId, EndpointId, MessageId};
+
+use crate::{ApplicationData, EndpointData, NewMessage, Result, Store, StoreError};
+
+/// The uid of the endpoint `--operational-webhook-url` manages.
+const FLAG_ENDPOINT_UID: &str = "operational-webhook-url";
+
+impl Store {
+    /// Publishes an operational event to the reserved application's endpoints, if it has any.
+    /// Returns the endpoints it goes to.
+    pub async fn publish_event(&self, event: &OperationalEvent) -> Result<Vec<String>> {
+        let app = match self.get_application(APP_UID).await {
+            Ok(app) => app,
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        if app.id == event.app_id() {
+            return Ok(Vec::new()); // never about itself: no loops
+        }
+        let now = now_ms();
+        let message = NewMessage {
+            id: MessageId::generate_at(now).into_string(),
+            event_type: event.event_type().to_owned(),
+            event_id: None,
+            payload: event.payload(from_ms(now)).to_string(),
+            channels: None,
+            created_at: now,
+            deliver_at: now,
+        };
+        Ok(self.create_message(&app.id, &message).await?.1)
+    }
+
+    /// Makes sure the reserved application exists with an endpoint at `url`
+    /// (`--operational-webhook-url`).
+    pub async fn ensure_operational_endpoint(&self, url: &str) -> Result<()> {
+        let app = match self.get_application(APP_UID).await {
+            Ok(app) => app,
+            Err(StoreError::NotFound) => {
+                let data = ApplicationData {
+                    uid: Some(APP_UID.into()),
+                    name: "hookd operational webhooks".into(),
+                    ..Default::default()
+                };
+                self.create_application(ApplicationId::generate().as_str(), &data).await?
+            }
+            Err(e) => return Err(e),
+        };
+        match self.get_endpoint(&app.id, FLAG_ENDPOINT_UID).await {
+            Ok(endpoint) if endpoint.url == url => Ok(()),
+            Ok(endpoint) => {
+                self.update_endpoint(&endpoint.id, &EndpointData { url: url.into(), ..endpoint.data() }).await?;
+                Ok(())
+            }
+            Err(StoreError::NotFound) => {
+                let data = EndpointData {
+                    uid: Some(FLAG_ENDPOINT_UID.into()),
+                    url: url.into(),
+                    description: "set by --operational-webhook-url".into(),
+                    // Events about the same things make sense in order.
+                    fifo: true,
+                    ..Default::default()
+                };
+                let secret = EndpointSecret::generate().expose();
+                self.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret).await?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
