@@ -1,5 +1,6 @@
 //! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
-//! idempotency keys and health.
+//! idempotency keys, health, and the webhook tester ([`tester`]: capture URLs, inbox API,
+//! live stream and page).
 //!
 //! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
 //! integration tests run exactly the same wiring.
@@ -9,14 +10,17 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod tester;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
+use hookd_core::net::NetPolicy;
 use hookd_store::Store;
 use tokio::sync::Notify;
 
@@ -29,6 +33,17 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Grace period of a rotated secret when the request does not say.
     pub default_rotation_grace_secs: u64,
+    /// Base of the tester's public URLs (`{public_url}/in/{id}`), without a trailing slash;
+    /// `None`: `http://` and the address served on.
+    pub public_url: Option<String>,
+    /// Largest body a capture URL records; a larger one is refused with 413.
+    pub capture_max_body_bytes: usize,
+    /// How long a capture waits for an attached `hookd listen` to relay the local response.
+    pub relay_timeout: Duration,
+    /// Which destinations the tester's replay may reach.
+    pub net_policy: NetPolicy,
+    /// Time limit of one replay.
+    pub replay_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +51,11 @@ impl Default for ServerConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             default_rotation_grace_secs: 24 * 3600,
+            public_url: None,
+            capture_max_body_bytes: 1024 * 1024,
+            relay_timeout: Duration::from_secs(10),
+            net_policy: NetPolicy::default(),
+            replay_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -49,6 +69,8 @@ pub struct AppState {
     /// Wakes the local dispatcher when a publish commits (absent on API-only nodes, where
     /// the workers elsewhere find new work by polling).
     pub wake: Option<Arc<Notify>>,
+    /// The webhook tester's live state (broadcast of captures, attached relays).
+    pub tester: tester::Tester,
 }
 
 impl AppState {
@@ -61,6 +83,7 @@ impl AppState {
         Self {
             store,
             auth: Authenticator::new(admin_token),
+            tester: tester::Tester::new(&config),
             config: Arc::new(config),
             wake,
         }
@@ -74,15 +97,19 @@ impl AppState {
     }
 }
 
-/// The complete router.
+/// The complete router. The tester's capture URLs and page sit outside the API's layers: a
+/// capture needs no token, has its own body limit, and must not be replayed from an
+/// idempotency key.
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
+        .merge(tester::api_routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     health_router(state.clone())
+        .merge(tester::public_routes().with_state(state.clone()))
         .merge(api.with_state(state))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -25,7 +25,10 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info_span, warn, Instrument};
 
-pub use sender::{HttpOutcome, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE};
+pub use sender::{
+    is_hop_by_hop, HttpOutcome, RawRequest, RawResponse, Sender, SignedRequest, MAX_RESPONSE_BYTES,
+    USER_AGENT_VALUE,
+};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
