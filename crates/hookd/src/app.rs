@@ -157,9 +157,11 @@ impl App {
         let stopped = move |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let tester = self.state.tester.clone();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
+            tester.close_streams();
         });
 
         let worker = self

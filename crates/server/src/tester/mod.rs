@@ -32,7 +32,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use hookd_store::{CapturedRequest, Scope};
 use hookd_worker::Sender;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::ApiError;
 use crate::extract::bearer;
@@ -59,6 +59,12 @@ impl Tester {
             sender: Sender::new(config.net_policy.clone(), config.replay_timeout),
             local_addr: Default::default(),
         }
+    }
+
+    /// Ends every live stream, so a graceful shutdown does not wait for clients that would
+    /// otherwise stay connected forever (they reconnect elsewhere, or later, and lose nothing).
+    pub fn close_streams(&self) {
+        self.hub.closing.send_replace(true);
     }
 
     /// Records the address the server listens on; capture URLs use it unless a public URL is
@@ -102,6 +108,8 @@ pub(crate) struct Hub {
     relays: Mutex<HashMap<String, usize>>,
     /// Request id → the capture waiting for its relayed response.
     waiting: Mutex<HashMap<String, oneshot::Sender<RelayedResponse>>>,
+    /// Becomes `true` when the server shuts down.
+    closing: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -110,7 +118,12 @@ impl Hub {
             captured: broadcast::channel(BROADCAST_CAPACITY).0,
             relays: Default::default(),
             waiting: Default::default(),
+            closing: watch::channel(false).0,
         }
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Tells live views about a new capture (nobody listening is fine).

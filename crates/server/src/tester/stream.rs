@@ -7,6 +7,8 @@
 //! falls behind it, and captures taken by other nodes, are caught up from the database, which
 //! is also polled every few seconds. A request seen both ways is sent once.
 //!
+//! Streams end when the server shuts down, so they do not hold up a graceful shutdown.
+//!
 //! `?relay=true` marks the stream as a `hookd listen` relay: while it is open, captures wait
 //! (bounded) for the relay to post the local app's response.
 //!
@@ -29,6 +31,7 @@ use hookd_core::InboxRequestId;
 use hookd_store::{CapturedRequest, Store, StoreError};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{Instant, Interval};
 
 use super::inbox_api::{find_inbox, InboxRequestOut};
@@ -75,6 +78,7 @@ pub async fn stream(
             .unwrap_or_else(|| format!("{}{}", InboxRequestId::PREFIX, min_body_at(now_ms()))),
         recent: VecDeque::new(),
         poll: tokio::time::interval_at(Instant::now() + POLL_EVERY, POLL_EVERY),
+        closing: state.tester.hub.closing(),
         _relay: params
             .relay
             .then(|| state.tester.hub.attach_relay(&inbox.id)),
@@ -122,6 +126,7 @@ struct View {
     recent: VecDeque<String>,
     /// Ticks independently of the broadcast, so a busy node does not starve the poll.
     poll: Interval,
+    closing: watch::Receiver<bool>,
     _relay: Option<RelayGuard>,
 }
 
@@ -160,6 +165,7 @@ impl View {
                     Err(RecvError::Lagged(_)) => self.more_stored = true,
                     Err(RecvError::Closed) => return None,
                 },
+                _ = shutting_down(&mut self.closing) => return None,
                 _ = self.poll.tick() => {
                     self.store.get_inbox(&self.inbox_id).await.ok()?;
                     self.more_stored = true;
@@ -187,4 +193,10 @@ impl View {
         }
         self.recent.push_back(id.to_owned());
     }
+}
+
+/// Resolves once the server shuts down. (The guard `wait_for` returns is not `Send`, so it is
+/// dropped here rather than held in the stream's state.)
+async fn shutting_down(closing: &mut watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await.is_ok();
 }
