@@ -318,7 +318,7 @@ impl Listener {
             let chunk = tokio::time::timeout(STALL, response.chunk())
                 .await
                 .map_err(|_| "no data for 30 s".to_string())?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| describe(&e))?;
             let Some(chunk) = chunk else {
                 return Err("closed by the server".into());
             };

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{eventually, spawn_app, spawn_app_with, Backend, Receiver, TestApp};
@@ -1144,4 +1145,271 @@ async fn capture_urls_use_the_configured_public_url() {
         format!("https://hooks.example.com/base/inbox/{id}")
     );
     app.stop().await;
+}
+
+/// One request the local app got.
+#[derive(Debug, Clone)]
+struct LocalHit {
+    method: String,
+    uri: String,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+/// A local app on 127.0.0.1 for `hookd listen` to forward to: records each request and
+/// answers 201 with a header and a body of its own.
+async fn start_local_app() -> (std::net::SocketAddr, Arc<Mutex<Vec<LocalHit>>>) {
+    let hits: Arc<Mutex<Vec<LocalHit>>> = Default::default();
+    let recorded = hits.clone();
+    let app = axum::Router::new().fallback(
+        move |method: http::Method, uri: http::Uri, headers: http::HeaderMap, body: String| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push(LocalHit {
+                    method: method.to_string(),
+                    uri: uri.to_string(),
+                    headers,
+                    body,
+                });
+                (
+                    StatusCode::CREATED,
+                    [("x-local", "yes")],
+                    "hello from the local app",
+                )
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+/// A port that was free a moment ago (the server subprocess must come back on the same one).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `hookd serve` as a subprocess, so the test can kill and restart it.
+async fn start_server(data_dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--admin-token", common::ADMIN_TOKEN])
+        .args(["--allow-subnet", "127.0.0.0/8"])
+        .env("HOOKD_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hookd serve starts");
+    let health = format!("http://127.0.0.1:{port}/api/v1/health");
+    eventually(Duration::from_secs(20), "hookd serve to answer", || {
+        let health = health.clone();
+        async move {
+            let res = reqwest::get(health).await.ok()?;
+            (res.status() == StatusCode::NO_CONTENT).then_some(())
+        }
+    })
+    .await;
+    child
+}
+
+/// `hookd listen` as a subprocess; its stdout lines arrive on the channel.
+struct ListenProcess {
+    child: tokio::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl ListenProcess {
+    fn start(args: &[String]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .arg("listen")
+            .args(args)
+            .env_remove("HOOKD_ADMIN_TOKEN")
+            .env("HOOKD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("hookd listen starts");
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next stdout line containing `needle` (earlier lines are skipped).
+    async fn line_with(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.lines.recv()).await {
+                Ok(Some(line)) if line.contains(needle) => return line,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("hookd listen exited before printing '{needle}'"),
+                Err(_) => panic!("hookd listen did not print '{needle}' within 20 s"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_relays_to_a_local_app_and_resumes_after_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (local, hits) = start_local_app().await;
+    let port = free_port();
+    let mut server = start_server(&dir.path().join("server"), port).await;
+    let server_url = format!("http://127.0.0.1:{port}");
+    let args = |inbox: Option<&str>, forward: String| {
+        let mut args: Vec<String> = inbox.map(str::to_owned).into_iter().collect();
+        args.extend([
+            "--forward".into(),
+            forward,
+            "--server".into(),
+            server_url.clone(),
+            "--token".into(),
+            common::ADMIN_TOKEN.into(),
+            "--state-dir".into(),
+            dir.path().join("state").display().to_string(),
+        ]);
+        args
+    };
+    let http = reqwest::Client::new();
+
+    // Without an inbox id, `hookd listen` creates one and prints its capture URL.
+    let mut listen = ListenProcess::start(&args(None, format!("http://{local}/hooks")));
+    let capture_line = listen.line_with("Capture URL:").await;
+    let capture_url = capture_line.split_whitespace().last().unwrap().to_owned();
+    assert!(
+        capture_url.starts_with(&format!("{server_url}/in/inb_")),
+        "{capture_line}"
+    );
+    let inbox_id = capture_url.rsplit('/').next().unwrap().to_owned();
+    listen.line_with("Ready").await;
+
+    // While attached, the sender gets the local app's response.
+    let res = http
+        .post(format!("{capture_url}/github/push?x=1&y=two"))
+        .header("x-signature", "abc")
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["x-local"], "yes");
+    assert_eq!(res.text().await.unwrap(), "hello from the local app");
+    let first = hits.lock().unwrap()[0].clone();
+    assert_eq!(first.method, "POST");
+    assert_eq!(first.uri, "/hooks/github/push?x=1&y=two");
+    assert_eq!(first.headers["x-signature"], "abc");
+    assert_eq!(first.headers["content-type"], "application/json");
+    assert_eq!(
+        first.headers["host"],
+        local.to_string(),
+        "host is the local app's"
+    );
+    assert_eq!(first.body, r#"{"a":1}"#);
+    let line = listen.line_with("/github/push").await;
+    assert!(
+        line.contains("POST /github/push?x=1&y=two") && line.contains("-> 201"),
+        "{line}"
+    );
+    assert!(line.trim_end().ends_with(" ms"), "latency shown: {line}");
+
+    // The server restarts; what is captured before the listener is back is forwarded on
+    // reconnect, in order.
+    server.kill().await.unwrap();
+    let mut server = start_server(&dir.path().join("server"), port).await;
+    for body in ["after-restart-1", "after-restart-2"] {
+        let res = http.put(&capture_url).body(body).send().await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    eventually(Duration::from_secs(20), "the listener to catch up", || {
+        let n = hits.lock().unwrap().len();
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+
+    // The listener stops: the inbox answers with its configured response, and a new
+    // listener resumes from the last request the old one forwarded.
+    listen.child.kill().await.unwrap();
+    let inbox_api = format!("{server_url}/api/v1/inbox/{inbox_id}");
+    eventually(Duration::from_secs(10), "the relay to detach", || {
+        let req = http.get(&inbox_api).bearer_auth(common::ADMIN_TOKEN);
+        async move {
+            let inbox: Value = req.send().await.ok()?.json().await.ok()?;
+            (inbox["listeners"] == 0).then_some(())
+        }
+    })
+    .await;
+    let res = http
+        .post(&capture_url)
+        .body("while-away")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"ok": true}));
+    let mut listen = ListenProcess::start(&args(Some(&inbox_id), format!("http://{local}/hooks")));
+    listen.line_with("Ready").await;
+    eventually(Duration::from_secs(20), "the missed request", || {
+        let n = hits.lock().unwrap().len();
+        async move { (n >= 4).then_some(()) }
+    })
+    .await;
+    let res = http
+        .post(format!("{capture_url}/again"))
+        .body("live-again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let bodies: Vec<String> = hits
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| h.body.clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"a":1}"#,
+            "after-restart-1",
+            "after-restart-2",
+            "while-away",
+            "live-again"
+        ],
+        "each request forwarded exactly once, in order"
+    );
+
+    // A local app that cannot be reached is a 502 for the sender, not a long wait.
+    let mut unreachable = ListenProcess::start(&args(
+        None,
+        format!("http://127.0.0.1:{}/hooks", free_port()),
+    ));
+    let line = unreachable.line_with("Capture URL:").await;
+    let other_capture = line.split_whitespace().last().unwrap().to_owned();
+    unreachable.line_with("Ready").await;
+    let started = Instant::now();
+    let res = http.post(&other_capture).body("x").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(res.text().await.unwrap().contains("could not reach"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    unreachable.line_with("-> error").await;
+
+    listen.child.kill().await.unwrap();
+    unreachable.child.kill().await.unwrap();
+    server.kill().await.unwrap();
 }
