@@ -1020,13 +1020,13 @@ async fn expired_inboxes_answer_404_and_are_swept(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1200);
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(2000);
     let inbox = create_inbox(&app, json!({"expiresAt": soon.to_rfc3339()})).await;
     let id = id_of(&inbox);
     let url = inbox["url"].as_str().unwrap().to_owned();
     let res = app.http.post(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let status = eventually(Duration::from_secs(5), "the inbox to expire", || {
+    let status = eventually(Duration::from_secs(8), "the inbox to expire", || {
         let (http, url) = (app.http.clone(), url.clone());
         async move {
             let status = http.post(url).send().await.unwrap().status();

@@ -35,30 +35,44 @@ pub async fn capture(State(state): State<AppState>, req: Request) -> Response {
 async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response> {
     let (inbox_id, sub_path) = split_path(req.uri().path());
     let inbox = find_inbox(state, &inbox_id).await?;
+    let captured = record(state, &inbox, sub_path, req).await?;
+    state
+        .store
+        .insert_inbox_request(&captured)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
+            other => other.into(),
+        })?;
+    Ok(answer(state, &inbox, captured).await)
+}
+
+/// Reads the request (body up to the limit) into the record to store.
+async fn record(
+    state: &AppState,
+    inbox: &Inbox,
+    sub_path: String,
+    req: Request,
+) -> ApiResult<CapturedRequest> {
     let (parts, body) = req.into_parts();
     let limit = state.config.capture_max_body_bytes;
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let body = read_capped(body, limit, declared).await?;
     let now = now_ms();
-    let signature = match &body {
-        Ok(bytes) => check_signature(state, &inbox, &parts.headers, bytes, now).await?,
-        Err(_) => None,
-    };
-    let (body, body_size, refused) = match body {
+    let (body, body_size, refused, signature) = match read_capped(body, limit, declared).await? {
         Ok(bytes) => {
+            let signature = check_signature(state, inbox, &parts.headers, &bytes, now).await?;
             let size = bytes.len() as i64;
-            (bytes, size, None)
+            (bytes, size, None, signature)
         }
-        Err(size) => (
-            vec![],
-            size,
-            Some(ApiError::PayloadTooLarge(limit).to_string()),
-        ),
+        Err(size) => {
+            let refused = ApiError::PayloadTooLarge(limit).to_string();
+            (vec![], size, Some(refused), None)
+        }
     };
-    let captured = CapturedRequest {
+    Ok(CapturedRequest {
         id: InboxRequestId::generate_at(now).into_string(),
         inbox_id: inbox.id.clone(),
         method: parts.method.to_string(),
@@ -74,29 +88,27 @@ async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response
         refused,
         signature,
         created_at: now,
-    };
-    state
-        .store
-        .insert_inbox_request(&captured)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
-            other => other.into(),
-        })?;
+    })
+}
+
+/// Publishes a stored capture to live views and answers its sender: 413 for a refusal, the
+/// relayed local response while a relay is attached and answers in time, else the inbox's
+/// configured response.
+async fn answer(state: &AppState, inbox: &Inbox, captured: CapturedRequest) -> Response {
     if captured.refused.is_some() {
         state.tester.hub.publish(captured);
-        return Ok(ApiError::PayloadTooLarge(limit).into_response());
+        return ApiError::PayloadTooLarge(state.config.capture_max_body_bytes).into_response();
     }
     // Registered before the capture is published, so a fast relay cannot answer too early.
     let waiter = (state.tester.hub.relays_attached(&inbox.id) > 0)
-        .then(|| state.tester.hub.wait_for_relay(&captured.id));
+        .then(|| state.tester.hub.wait_for_relay(&inbox.id, &captured.id));
     state.tester.hub.publish(captured);
     if let Some(waiter) = waiter {
         if let Some(relayed) = waiter.response(state.config.relay_timeout).await {
-            return Ok(relayed_response(relayed));
+            return relayed_response(relayed);
         }
     }
-    Ok(configured_response(&inbox).await)
+    configured_response(inbox).await
 }
 
 /// `/in/{id}/a/b` → (`{id}`, `/a/b`); the sub-path is `/` when there is none. Kept

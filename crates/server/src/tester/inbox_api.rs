@@ -602,7 +602,10 @@ pub async fn relay_response(
         body: bytes,
     };
     if !InboxRequestId::looks_like(&request_id)
-        || !state.tester.hub.deliver_relayed(&request_id, response)
+        || !state
+            .tester
+            .hub
+            .deliver_relayed(&inbox.id, &request_id, response)
     {
         return Err(ApiError::NotFound(format!(
             "no sender is waiting for request '{request_id}' of inbox {} (it timed out, was already answered, or is on another node)",

@@ -106,8 +106,8 @@ pub(crate) struct Hub {
     captured: broadcast::Sender<Arc<CapturedRequest>>,
     /// Inbox id → number of `hookd listen` streams attached to it.
     relays: Mutex<HashMap<String, usize>>,
-    /// Request id → the capture waiting for its relayed response.
-    waiting: Mutex<HashMap<String, oneshot::Sender<RelayedResponse>>>,
+    /// (inbox id, request id) → the capture waiting for its relayed response.
+    waiting: Mutex<HashMap<(String, String), oneshot::Sender<RelayedResponse>>>,
     /// Becomes `true` when the server shuts down.
     closing: watch::Sender<bool>,
 }
@@ -160,27 +160,30 @@ impl Hub {
 
     /// Registers a capture as waiting for its relayed response; it stops waiting when the
     /// returned waiter is dropped.
-    pub fn wait_for_relay(self: &Arc<Self>, request_id: &str) -> RelayWaiter {
+    pub fn wait_for_relay(self: &Arc<Self>, inbox_id: &str, request_id: &str) -> RelayWaiter {
+        let key = (inbox_id.to_owned(), request_id.to_owned());
         let (tx, rx) = oneshot::channel();
         self.waiting
             .lock()
             .expect("waiting lock")
-            .insert(request_id.to_owned(), tx);
+            .insert(key.clone(), tx);
         RelayWaiter {
             hub: self.clone(),
-            request_id: request_id.to_owned(),
+            key,
             rx: Some(rx),
         }
     }
 
     /// Hands a relayed response to the capture waiting for it; `false` when none is (it timed
     /// out, was answered by another relay, or is on another node).
-    pub fn deliver_relayed(&self, request_id: &str, response: RelayedResponse) -> bool {
-        let waiting = self
-            .waiting
-            .lock()
-            .expect("waiting lock")
-            .remove(request_id);
+    pub fn deliver_relayed(
+        &self,
+        inbox_id: &str,
+        request_id: &str,
+        response: RelayedResponse,
+    ) -> bool {
+        let key = (inbox_id.to_owned(), request_id.to_owned());
+        let waiting = self.waiting.lock().expect("waiting lock").remove(&key);
         waiting.is_some_and(|tx| tx.send(response).is_ok())
     }
 }
@@ -206,7 +209,7 @@ impl Drop for RelayGuard {
 /// A capture waiting for its relayed response.
 pub(crate) struct RelayWaiter {
     hub: Arc<Hub>,
-    request_id: String,
+    key: (String, String),
     rx: Option<oneshot::Receiver<RelayedResponse>>,
 }
 
@@ -224,7 +227,7 @@ impl Drop for RelayWaiter {
             .waiting
             .lock()
             .expect("waiting lock")
-            .remove(&self.request_id);
+            .remove(&self.key);
     }
 }
 
