@@ -3,6 +3,9 @@
 //! An id is a prefix (`msg_`, `ep_`, …) followed by 26 Crockford base32 characters encoding 48
 //! bits of milliseconds and 80 random bits, like a ULID. Ids therefore sort by creation time,
 //! which is what keyset pagination (`iterator`) relies on, and cannot be guessed.
+//!
+//! [`InboxId`] is longer: an inbox id is the only secret of its public capture URL, so after
+//! the same 10-character time prefix it carries a full 128 random bits.
 
 use std::fmt;
 
@@ -125,6 +128,58 @@ prefixed_id!(
     TokenId, "tok_", "token"
 );
 
+prefixed_id!(
+    /// Identifies one request captured by a webhook tester inbox.
+    InboxRequestId, "req_", "request"
+);
+
+/// Characters of the time prefix of an [`InboxId`] (48 bits of milliseconds).
+const TIME_LEN: usize = 10;
+
+/// Identifies a webhook tester inbox: `inb_`, 10 characters of creation time (so inboxes list
+/// newest first like everything else), then 26 characters of 128 random bits. Anyone who knows
+/// the id can post to the inbox, so the random part must be unguessable on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InboxId(String);
+
+impl InboxId {
+    pub const PREFIX: &'static str = "inb_";
+
+    pub fn generate() -> Self {
+        Self::generate_at(crate::time::now_ms())
+    }
+
+    pub fn generate_at(ms: i64) -> Self {
+        let time = &min_body_at(ms)[..TIME_LEN];
+        let mut random = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut random);
+        Self(format!("{}{time}{}", Self::PREFIX, encode(u128::from_be_bytes(random))))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        match s.strip_prefix(Self::PREFIX) {
+            Some(body) if body.len() == TIME_LEN + BODY_LEN && body.bytes().all(|b| ALPHABET.contains(&b)) => {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(IdError { kind: "inbox", value: s.to_owned() }),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for InboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +207,21 @@ mod tests {
     #[test]
     fn ids_are_unique() {
         let set: std::collections::HashSet<_> = (0..1000).map(|_| ApplicationId::generate_at(5)).collect();
+        assert_eq!(set.len(), 1000);
+    }
+
+    #[test]
+    fn inbox_ids_sort_by_time_and_carry_128_random_bits() {
+        let a = InboxId::generate_at(1_000);
+        let b = InboxId::generate_at(2_000);
+        assert!(a < b);
+        assert_eq!(a.as_str().len(), 4 + TIME_LEN + BODY_LEN);
+        assert_eq!(InboxId::parse(a.as_str()).unwrap(), a);
+        assert!(InboxId::parse(MessageId::generate().as_str()).is_err());
+        assert!(InboxId::parse("inb_short").is_err());
+        // Same millisecond: only the random part differs, and it is never repeated.
+        let set: std::collections::HashSet<_> =
+            (0..1000).map(|_| InboxId::generate_at(5).into_string()[4 + TIME_LEN..].to_owned()).collect();
         assert_eq!(set.len(), 1000);
     }
 }

@@ -1,6 +1,7 @@
 //! Domain core of hookd: everything about webhooks that needs no I/O.
 //!
-//! - [`id`]: prefixed, time-ordered identifiers (`app_…`, `ep_…`, `msg_…`, `atmpt_…`).
+//! - [`id`]: prefixed, time-ordered identifiers (`app_…`, `ep_…`, `msg_…`, `atmpt_…`, `inb_…`,
+//!   `req_…`).
 //! - [`names`]: validated names (event types, uids, channels) built only through `parse`.
 //! - [`signing`]: Standard Webhooks secrets and `v1` HMAC-SHA256 signatures.
 //! - [`retry`]: the retry schedule and the pure `next_delay` policy.
@@ -19,5 +20,5 @@ pub mod retry;
 pub mod signing;
 pub mod time;
 
-pub use id::{ApplicationId, AttemptId, EndpointId, MessageId};
+pub use id::{ApplicationId, AttemptId, EndpointId, InboxId, InboxRequestId, MessageId};
 pub use names::{Channel, EventTypeName, NameError, Uid};

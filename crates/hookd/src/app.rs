@@ -1,4 +1,5 @@
-//! Wiring: a [`Config`] becomes a running node (store, API router, dispatcher).
+//! Wiring: a [`Config`] becomes a running node (store, API router, dispatcher, and the sweep
+//! of expired tester inboxes).
 //!
 //! [`build`] does everything that can fail at start-up; [`App::run`] serves on a listener the
 //! caller bound (port 0 in tests) until the shutdown signal, then drains.
@@ -6,8 +7,10 @@
 use std::future::Future;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use hookd_core::net::NetPolicy;
+use hookd_core::time::now_ms;
 use hookd_server::{generate_token, AppState, ServerConfig};
 use hookd_store::{Store, StoreError, StoreOptions};
 use hookd_worker::{Dispatcher, WorkerConfig};
@@ -87,7 +90,14 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     worker_config.max_lanes = config.max_active_endpoints;
     worker_config.disable_after = config.disable_after;
     let dispatcher = (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config));
-    let server_config = ServerConfig { max_body_bytes: config.max_body_size, ..Default::default() };
+    let server_config = ServerConfig {
+        max_body_bytes: config.max_body_size,
+        public_url: config.public_url.clone(),
+        capture_max_body_bytes: config.max_body_size,
+        net_policy: NetPolicy::new(config.allow_subnets.clone()),
+        replay_timeout: config.request_timeout,
+        ..Default::default()
+    };
     let state = AppState::new(store.clone(), &admin_token, server_config, dispatcher.as_ref().map(Dispatcher::waker));
     Ok(App {
         store,
@@ -171,12 +181,19 @@ impl App {
         let stopped = move |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        let tester = self.state.tester.clone();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
+            tester.close_streams();
         });
 
         let worker = self.dispatcher.map(|d| tokio::spawn(d.run(stopped(stop_rx.clone()))));
+        let sweeper = (self.role != Role::Worker)
+            .then(|| tokio::spawn(sweep_expired_inboxes(self.store.clone(), stopped(stop_rx.clone()))));
+        if let Ok(addr) = listener.local_addr() {
+            self.state.tester.set_local_addr(addr);
+        }
         let router = match self.role {
             Role::Worker => hookd_server::health_router(self.state),
             Role::All | Role::Api => hookd_server::router(self.state),
@@ -187,8 +204,30 @@ impl App {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        if let Some(sweeper) = sweeper {
+            let _ = sweeper.await;
+        }
         self.store.close().await;
         served
+    }
+}
+
+/// How often expired webhook tester inboxes are deleted. Until then they are already treated
+/// as absent (their capture URLs answer 404), so this only reclaims space.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+async fn sweep_expired_inboxes(store: Store, stop: impl Future<Output = ()>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = every.tick() => match store.delete_expired_inboxes(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(inboxes = n, "deleted expired tester inboxes"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired tester inboxes failed"),
+            },
+        }
     }
 }
 

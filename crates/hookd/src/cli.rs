@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `migrate`, `token create`, `verify`.
+//! Command-line interface: `serve`, `migrate`, `token create`, `verify`, `listen`.
 
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: API, delivery worker (and, later, dashboard and tester).
+    /// Run the server: API, delivery worker and webhook tester.
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
@@ -28,6 +28,9 @@ pub enum Command {
     Token(TokenCommand),
     /// Check a webhook's Standard Webhooks signature.
     Verify(VerifyArgs),
+    /// Relay the requests a tester inbox captures to a local URL (creates the inbox if none
+    /// is given).
+    Listen(crate::listen::ListenArgs),
 }
 
 /// Where the store is, for commands that only need the database.

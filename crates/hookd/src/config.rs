@@ -71,12 +71,17 @@ pub struct ServeArgs {
     /// Which parts this node runs [default: all].
     #[arg(long, env = "HOOKD_ROLE", value_enum)]
     pub role: Option<Role>,
-    /// Largest accepted API request body in bytes [default: 1048576].
+    /// Largest accepted body in bytes, of API requests and of requests to capture URLs
+    /// [default: 1048576].
     #[arg(long, env = "HOOKD_MAX_BODY_SIZE", value_name = "BYTES")]
     pub max_body_size: Option<usize>,
     /// Database connection pool size [default: 16].
     #[arg(long, env = "HOOKD_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
+    /// Base URL the webhook tester's capture and page URLs are built on, as senders reach this
+    /// server, e.g. https://hooks.example.com [default: http://{listen}].
+    #[arg(long, env = "HOOKD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -98,6 +103,7 @@ struct FileConfig {
     role: Option<Role>,
     max_body_size: Option<usize>,
     db_pool_size: Option<u32>,
+    public_url: Option<String>,
 }
 
 /// Validated settings of a node.
@@ -119,6 +125,8 @@ pub struct Config {
     pub role: Role,
     pub max_body_size: usize,
     pub db_pool_size: u32,
+    /// Without a trailing slash; `None`: `http://` and the address served on.
+    pub public_url: Option<String>,
 }
 
 /// Where the data lives.
@@ -220,6 +228,7 @@ impl ServeArgs {
         if db_pool_size == 0 {
             return Err(bad("--db-pool-size: must be at least 1"));
         }
+        let public_url = self.public_url.or(file.public_url).map(|u| parse_public_url(&u)).transpose()?;
         Ok(Config {
             listen,
             data_dir,
@@ -236,8 +245,22 @@ impl ServeArgs {
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,
             db_pool_size,
+            public_url,
         })
     }
+}
+
+/// An http(s) URL without query or fragment; returned without its trailing slash so paths can
+/// be appended.
+fn parse_public_url(url: &str) -> Result<String, ConfigError> {
+    let parsed = url::Url::parse(url).map_err(|e| bad(format!("--public-url: '{url}': {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad(format!("--public-url: '{url}' must be an http or https URL with a host")));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad(format!("--public-url: '{url}' must not have a query or fragment")));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -314,5 +337,19 @@ mod tests {
         assert!(err(ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() })
             .starts_with("--database-url"));
         assert!(err(ServeArgs { admin_token: Some("short".into()), ..Default::default() }).starts_with("--admin-token"));
+        for bad_url in ["ftp://x", "https://x/?a=1", "not a url"] {
+            assert!(
+                err(ServeArgs { public_url: Some(bad_url.into()), ..Default::default() }).starts_with("--public-url")
+            );
+        }
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        let c = ServeArgs { public_url: Some("https://hooks.example.com/base/".into()), ..Default::default() }
+            .resolve()
+            .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://hooks.example.com/base"));
+        assert_eq!(ServeArgs::default().resolve().unwrap().public_url, None);
     }
 }

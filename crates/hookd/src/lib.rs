@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod listen;
 
 pub use app::{build, App, StartError};
 pub use config::{Config, ServeArgs};

@@ -90,6 +90,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Verify(args) => verify_command(args),
+        Command::Listen(args) => hookd::listen::run(args).await.map_err(|e| match e {
+            hookd::listen::ListenError::Usage(msg) => Failure::Usage(msg),
+            hookd::listen::ListenError::Runtime(msg) => Failure::Runtime(msg),
+        }),
     }
 }
 

@@ -22,6 +22,8 @@ struct Node {
     child: Child,
     addr: String,
     stdout: mpsc::Receiver<String>,
+    /// Everything the node logged after it started listening.
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Node {
@@ -57,7 +59,7 @@ impl Node {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        Node { child, addr, stdout }
+        Node { child, addr, stdout, stderr: rx }
     }
 
     fn url(&self, path: &str) -> String {
@@ -72,6 +74,10 @@ impl Node {
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if !status.success() {
+                    let log: Vec<String> = self.stderr.try_iter().collect();
+                    eprintln!("hookd exited with {status}; its log:\n{}", log.join("\n"));
+                }
                 return status;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -1,5 +1,6 @@
 //! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
-//! idempotency keys and health.
+//! idempotency keys, health, and the webhook tester ([`tester`]: capture URLs, inbox API,
+//! live stream and page).
 //!
 //! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
 //! integration tests run exactly the same wiring.
@@ -9,14 +10,17 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod idempotency;
+pub mod tester;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
+use hookd_core::net::NetPolicy;
 use hookd_store::Store;
 
 pub use auth::{generate_token, hash_token, Authenticator};
@@ -28,11 +32,30 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Grace period of a rotated secret when the request does not say.
     pub default_rotation_grace_secs: u64,
+    /// Base of the tester's public URLs (`{public_url}/in/{id}`), without a trailing slash;
+    /// `None`: `http://` and the address served on.
+    pub public_url: Option<String>,
+    /// Largest body a capture URL records; a larger one is refused with 413.
+    pub capture_max_body_bytes: usize,
+    /// How long a capture waits for an attached `hookd listen` to relay the local response.
+    pub relay_timeout: Duration,
+    /// Which destinations the tester's replay may reach.
+    pub net_policy: NetPolicy,
+    /// Time limit of one replay.
+    pub replay_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, default_rotation_grace_secs: 24 * 3600 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            default_rotation_grace_secs: 24 * 3600,
+            public_url: None,
+            capture_max_body_bytes: 1024 * 1024,
+            relay_timeout: Duration::from_secs(10),
+            net_policy: NetPolicy::default(),
+            replay_timeout: Duration::from_secs(15),
+        }
     }
 }
 
@@ -49,11 +72,19 @@ pub struct AppState {
     /// Wakes the local worker when deliveries become due (absent on API-only nodes, where
     /// the workers elsewhere find new work by polling).
     pub wake: Option<WakeFn>,
+    /// The webhook tester's live state (broadcast of captures, attached relays).
+    pub tester: tester::Tester,
 }
 
 impl AppState {
     pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<WakeFn>) -> Self {
-        Self { store, auth: Authenticator::new(admin_token), config: Arc::new(config), wake }
+        Self {
+            store,
+            auth: Authenticator::new(admin_token),
+            tester: tester::Tester::new(&config),
+            config: Arc::new(config),
+            wake,
+        }
     }
 
     /// Publishes an operational webhook (a no-op unless operational endpoints exist). A
@@ -82,12 +113,23 @@ impl AppState {
     }
 }
 
-/// The complete router.
+/// The complete router. The tester's capture URLs and page sit outside the API's layers: a
+/// capture needs no token, has its own body limit, and must not be replayed from an
+/// idempotency key.
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
+        .merge(tester::api_routes())
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    health_router(state.clone()).merge(api.with_state(state)).layer(tower_http::trace::TraceLayer::new_for_http())
+    // A capture answering 5xx is the inbox doing what it was told (or relaying the local
+    // app), not a server failure, so those routes are traced without failure logging.
+    let tester_public = tester::public_routes()
+        .with_state(state.clone())
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()));
+    health_router(state.clone())
+        .merge(api.with_state(state))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .merge(tester_public)
 }
 
 /// Only the health routes: what a worker-only node serves.

@@ -1,5 +1,5 @@
 //! Persistence for hookd: applications, event types, endpoints, messages, attempts, tokens,
-//! idempotency keys, and the durable delivery queue.
+//! idempotency keys, the durable delivery queue, and the webhook tester's inboxes.
 //!
 //! One [`Store`] serves both backends. SQLite (embedded, the default) and PostgreSQL (for
 //! scale-out) run the same SQL text wherever the dialects agree, which is almost everywhere:
@@ -15,6 +15,7 @@ mod apps;
 mod endpoints;
 mod event_types;
 mod idempotency;
+mod inboxes;
 mod messages;
 mod migrate;
 mod models;

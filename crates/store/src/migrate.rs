@@ -6,8 +6,14 @@
 
 use crate::{with_db, Backend, Result, Store, StoreError};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_inboxes.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_inboxes.sql")),
+];
 
 /// Arbitrary constant naming hookd's migration lock.
 const PG_LOCK_KEY: i64 = 0x0068_6f6f_6b64;

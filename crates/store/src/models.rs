@@ -268,3 +268,86 @@ pub enum IdempotentResponse {
         body: String,
     },
 }
+
+/// How a webhook tester inbox answers the requests it captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxResponse {
+    pub status: u16,
+    pub headers: Metadata,
+    pub body: String,
+    /// Waited before answering, to test a sender's timeouts.
+    pub delay_ms: i64,
+}
+
+/// A webhook tester inbox: a capture URL that records what is sent to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbox {
+    pub id: String,
+    pub name: Option<String>,
+    /// `whsec_…` that signatures of captured requests are checked against.
+    pub secret: Option<String>,
+    /// An endpoint whose secrets (current and rotated) signatures are also checked against.
+    pub endpoint_id: Option<String>,
+    pub response: InboxResponse,
+    /// Captured requests kept; older ones are dropped first.
+    pub max_requests: i64,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The writable fields of an inbox.
+#[derive(Debug, Clone)]
+pub struct InboxData {
+    pub name: Option<String>,
+    pub secret: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub response: InboxResponse,
+    pub max_requests: i64,
+    pub expires_at: i64,
+}
+
+impl Inbox {
+    pub fn data(&self) -> InboxData {
+        InboxData {
+            name: self.name.clone(),
+            secret: self.secret.clone(),
+            endpoint_id: self.endpoint_id.clone(),
+            response: self.response.clone(),
+            max_requests: self.max_requests,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Whether a captured request's Standard Webhooks signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    Verified,
+    /// Did not verify, and why (for the person debugging the sender).
+    Failed(String),
+}
+
+/// One request captured by an inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapturedRequest {
+    pub id: String,
+    pub inbox_id: String,
+    pub method: String,
+    /// The part of the path after the capture URL; `/` when there is none.
+    pub path: String,
+    /// The raw query string without `?`; empty when there is none.
+    pub query: String,
+    /// Headers in arrival order, repeats kept.
+    pub headers: Vec<(String, String)>,
+    /// The body as received; empty when it was refused.
+    pub body: Vec<u8>,
+    /// Size of the body in bytes (as announced, when it was refused unread).
+    pub body_size: i64,
+    pub client_addr: Option<String>,
+    /// Why the request was refused (413), if it was.
+    pub refused: Option<String>,
+    /// `None` when the inbox has no secret to check with.
+    pub signature: Option<SignatureCheck>,
+    pub created_at: i64,
+}

@@ -31,7 +31,9 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::warn;
 
-pub use sender::{HttpOutcome, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE};
+pub use sender::{
+    is_hop_by_hop, HttpOutcome, RawRequest, RawResponse, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE,
+};
 
 /// Tells the dispatcher that these endpoints have new due deliveries, or (with `true`) that
 /// their settings changed and must be read again.

@@ -1,4 +1,6 @@
 //! The outbound HTTP side of a delivery: one pooled client, the SSRF guard, signing headers.
+//! [`Sender::send_raw`] passes any captured request on through the same client and guard
+//! (the webhook tester's replay).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -89,6 +91,48 @@ pub struct SignedRequest<'a> {
     pub timestamp: i64,
 }
 
+/// A request passed on as it was captured (the webhook tester's replay).
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// Sent in order, repeats kept; hop-by-hop headers are left out.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+/// What a [`RawRequest`] got back.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// `None` when no response arrived.
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    /// At most [`MAX_RESPONSE_BYTES`], lossily as UTF-8.
+    pub body: String,
+    pub duration: Duration,
+    /// Why there was no response.
+    pub error: Option<String>,
+}
+
+/// Whether a header describes one connection rather than the message (RFC 9110 section 7.6.1),
+/// or is recomputed by whoever sends the message on (`host`, `content-length`). Such headers
+/// are never copied when a request or response is passed on.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    )
+}
+
 /// Sends webhooks. One instance (one connection pool) per process.
 #[derive(Clone)]
 pub struct Sender {
@@ -154,6 +198,50 @@ impl Sender {
             .and_then(parse_retry_after);
         let body = read_capped(response).await;
         HttpOutcome { status: Some(status), body, duration: started.elapsed(), error: None, retry_after }
+    }
+
+    /// Sends a captured request on: its method, headers (less hop-by-hop ones) and body, through
+    /// the SSRF guard. Never fails; a request that got no response says why.
+    pub async fn send_raw(&self, req: &RawRequest<'_>) -> RawResponse {
+        let started = Instant::now();
+        let no_response = |error: String| RawResponse {
+            status: None,
+            headers: vec![],
+            body: String::new(),
+            duration: started.elapsed(),
+            error: Some(error),
+        };
+        if let Err(reason) = self.check_literal_host(req.url) {
+            return no_response(reason);
+        }
+        let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return no_response(format!("'{}' is not an HTTP method", req.method)),
+        };
+        let mut headers = HeaderMap::new();
+        for (k, v) in req.headers.iter().filter(|(k, _)| !is_hop_by_hop(k)) {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v)) {
+                headers.append(k, v);
+            }
+        }
+        let sent = self.client.request(method, req.url).headers(headers).body(req.body.to_vec()).send().await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return no_response(self.describe(&e)),
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        RawResponse {
+            status: Some(status),
+            headers,
+            body: read_capped(response).await,
+            duration: started.elapsed(),
+            error: None,
+        }
     }
 
     /// Hosts written as IP literals never reach the resolver, so they are checked here.
@@ -256,6 +344,19 @@ mod tests {
             assert_eq!(out.status, None);
             assert!(out.error.as_deref().unwrap().contains("SSRF"), "{url}: {:?}", out.error);
         }
+    }
+
+    #[tokio::test]
+    async fn raw_requests_go_through_the_guard_too() {
+        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let headers = vec![("x-a".to_string(), "1".to_string())];
+        for url in ["http://127.0.0.1:1/", "http://localhost:9/"] {
+            let out = sender.send_raw(&RawRequest { method: "PUT", url, headers: &headers, body: b"x" }).await;
+            assert_eq!(out.status, None);
+            assert!(out.error.as_deref().unwrap().contains("SSRF"), "{url}: {out:?}");
+        }
+        assert!(is_hop_by_hop("Transfer-Encoding") && is_hop_by_hop("host"));
+        assert!(!is_hop_by_hop("content-type"));
     }
 
     #[tokio::test]

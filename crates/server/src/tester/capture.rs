@@ -1,0 +1,218 @@
+//! `/in/{id}` and `/in/{id}/{sub/path}`: any method, no auth. Each request is recorded
+//! (refusals too), checked against the inbox's secrets, pushed to live views, and answered
+//! with the local app's response if a `hookd listen` relay is attached and answers in time,
+//! otherwise with the inbox's configured response.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use hookd_core::signing::{verify, EndpointSecret};
+use hookd_core::time::now_ms;
+use hookd_core::InboxRequestId;
+use hookd_store::{CapturedRequest, Inbox, SignatureCheck, StoreError};
+use hookd_worker::is_hop_by_hop;
+
+use super::inbox_api::find_inbox;
+use super::RelayedResponse;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+/// Standard Webhooks' tolerance for the `webhook-timestamp` clock difference.
+const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+
+pub async fn capture(State(state): State<AppState>, req: Request) -> Response {
+    match record_and_answer(&state, req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response> {
+    let (inbox_id, sub_path) = split_path(req.uri().path());
+    let inbox = find_inbox(state, &inbox_id).await?;
+    let captured = record(state, &inbox, sub_path, req).await?;
+    state.store.insert_inbox_request(&captured).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
+        other => other.into(),
+    })?;
+    Ok(answer(state, &inbox, captured).await)
+}
+
+/// Reads the request (body up to the limit) into the record to store.
+async fn record(state: &AppState, inbox: &Inbox, sub_path: String, req: Request) -> ApiResult<CapturedRequest> {
+    let (parts, body) = req.into_parts();
+    let limit = state.config.capture_max_body_bytes;
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let now = now_ms();
+    let (body, body_size, refused, signature) = match read_capped(body, limit, declared).await? {
+        Ok(bytes) => {
+            let signature = check_signature(state, inbox, &parts.headers, &bytes, now).await?;
+            let size = bytes.len() as i64;
+            (bytes, size, None, signature)
+        }
+        Err(size) => {
+            let refused = ApiError::PayloadTooLarge(limit).to_string();
+            (vec![], size, Some(refused), None)
+        }
+    };
+    Ok(CapturedRequest {
+        id: InboxRequestId::generate_at(now).into_string(),
+        inbox_id: inbox.id.clone(),
+        method: parts.method.to_string(),
+        path: sub_path,
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: header_pairs(&parts.headers),
+        body,
+        body_size,
+        client_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()),
+        refused,
+        signature,
+        created_at: now,
+    })
+}
+
+/// Publishes a stored capture to live views and answers its sender: 413 for a refusal, the
+/// relayed local response while a relay is attached and answers in time, else the inbox's
+/// configured response.
+async fn answer(state: &AppState, inbox: &Inbox, captured: CapturedRequest) -> Response {
+    if captured.refused.is_some() {
+        state.tester.hub.publish(captured);
+        return ApiError::PayloadTooLarge(state.config.capture_max_body_bytes).into_response();
+    }
+    // Registered before the capture is published, so a fast relay cannot answer too early.
+    let waiter = (state.tester.hub.relays_attached(&inbox.id) > 0)
+        .then(|| state.tester.hub.wait_for_relay(&inbox.id, &captured.id));
+    state.tester.hub.publish(captured);
+    if let Some(waiter) = waiter {
+        if let Some(relayed) = waiter.response(state.config.relay_timeout).await {
+            return relayed_response(relayed);
+        }
+    }
+    configured_response(inbox).await
+}
+
+/// `/in/{id}/a/b` → (`{id}`, `/a/b`); the sub-path is `/` when there is none. Kept
+/// percent-encoded, as received, so it can be forwarded unchanged.
+fn split_path(path: &str) -> (String, String) {
+    let rest = path.strip_prefix("/in/").unwrap_or(path);
+    match rest.find('/') {
+        Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+        None => (rest.to_owned(), "/".to_owned()),
+    }
+}
+
+/// Reads at most `limit` bytes of body. `Err(size)` when it is larger: the size announced, or
+/// what arrived before the limit was crossed. A body announced as too large is not read at all.
+async fn read_capped(body: Body, limit: usize, declared: Option<u64>) -> ApiResult<Result<Vec<u8>, i64>> {
+    if let Some(n) = declared.filter(|n| *n > limit as u64) {
+        return Ok(Err(n as i64));
+    }
+    let mut buf = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Ok(Err((buf.len() + chunk.len()) as i64));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Ok(buf))
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
+}
+
+/// Checks the Standard Webhooks signature against the inbox's secret and the linked
+/// endpoint's current and still-valid rotated secrets. `None` when there is no secret.
+/// Svix's `svix-*` header names are accepted where the `webhook-*` ones are missing.
+async fn check_signature(
+    state: &AppState,
+    inbox: &Inbox,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> ApiResult<Option<SignatureCheck>> {
+    let mut keys: Vec<EndpointSecret> = inbox.secret.iter().filter_map(|s| EndpointSecret::parse(s).ok()).collect();
+    if let Some(endpoint_id) = &inbox.endpoint_id {
+        match state.store.get_endpoint_by_id(endpoint_id).await {
+            Ok(endpoint) => keys.extend(endpoint.signing_keys(now).filter_map(|k| EndpointSecret::parse(k).ok())),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let header = |name: &str, svix_name: &str| {
+        headers.get(name).or_else(|| headers.get(svix_name)).and_then(|v| v.to_str().ok())
+    };
+    let verdict = verify(
+        &keys,
+        header("webhook-id", "svix-id"),
+        header("webhook-timestamp", "svix-timestamp"),
+        header("webhook-signature", "svix-signature"),
+        body,
+        now / 1000,
+        TIMESTAMP_TOLERANCE_SECS,
+    );
+    Ok(Some(match verdict {
+        Ok(()) => SignatureCheck::Verified,
+        Err(e) => SignatureCheck::Failed(e.to_string()),
+    }))
+}
+
+/// The inbox's configured answer, after its configured delay.
+async fn configured_response(inbox: &Inbox) -> Response {
+    let r = &inbox.response;
+    if r.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(r.delay_ms as u64)).await;
+    }
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    build_response(status, r.headers.iter(), r.body.clone().into_bytes())
+}
+
+fn relayed_response(r: RelayedResponse) -> Response {
+    build_response(r.status, r.headers.iter().map(|(k, v)| (k, v)), r.body)
+}
+
+/// Headers were validated when saved; hop-by-hop ones are never passed on, as the server sets
+/// its own framing.
+fn build_response<'a>(
+    status: StatusCode,
+    headers: impl Iterator<Item = (&'a String, &'a String)>,
+    body: Vec<u8>,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    for (name, value) in headers.filter(|(k, _)| !is_hop_by_hop(k)) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_paths_are_split_off_the_id() {
+        assert_eq!(split_path("/in/inb_x"), ("inb_x".into(), "/".into()));
+        assert_eq!(split_path("/in/inb_x/"), ("inb_x".into(), "/".into()));
+        assert_eq!(split_path("/in/inb_x/a/b%20c"), ("inb_x".into(), "/a/b%20c".into()));
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused() {
+        assert_eq!(read_capped(Body::from("abc"), 3, None).await.unwrap(), Ok(b"abc".to_vec()));
+        assert_eq!(read_capped(Body::from("abcd"), 3, None).await.unwrap(), Err(4));
+        assert_eq!(read_capped(Body::empty(), 3, Some(10)).await.unwrap(), Err(10));
+    }
+}

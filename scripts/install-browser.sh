@@ -1,0 +1,9 @@
+#!/bin/sh
+# Installs headless Chromium and chromedriver from Debian's packages, for the webhook tester's
+# browser test (crates/hookd/tests/tester_browser.rs). Does nothing when they are present.
+set -eu
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    exit 0
+fi
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
