@@ -24,6 +24,11 @@ fn encode(mut value: u128) -> String {
     String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
 }
 
+/// The last id value handed out by this process: ids made in the same millisecond (or while
+/// the clock steps back) continue from it, so a process's ids strictly increase and lists
+/// keyed by id keep creation order.
+static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+
 /// A fresh time-ordered random body for an id, created at `ms` milliseconds since the epoch.
 pub fn new_body_at(ms: i64) -> String {
     let mut random = [0u8; 10];
@@ -32,6 +37,13 @@ pub fn new_body_at(ms: i64) -> String {
     for (i, b) in random.iter().enumerate() {
         value |= (*b as u128) << (8 * (9 - i));
     }
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if value >> 80 <= *last >> 80 {
+        // Same (or an earlier) millisecond: step past the last id by a random amount, which
+        // keeps ids unguessable while keeping their order.
+        value = *last + 1 + (u128::from(random[0]) << 8 | u128::from(random[1]));
+    }
+    *last = value;
     encode(value)
 }
 
@@ -197,11 +209,19 @@ mod tests {
 
     #[test]
     fn ids_sort_by_time() {
-        let a = MessageId::generate_at(1_000);
-        let b = MessageId::generate_at(2_000);
+        // Later than any id other tests make, so the per-process ordering does not move them.
+        let base = crate::time::now_ms() + 1_000_000_000;
+        let a = MessageId::generate_at(base);
+        let b = MessageId::generate_at(base + 1_000);
         assert!(a < b);
-        assert!(*min_body_at(2_000) <= b.as_str()[4..]);
-        assert!(*min_body_at(2_001) > b.as_str()[4..]);
+        assert!(*min_body_at(base + 1_000) <= b.as_str()[4..]);
+        assert!(*min_body_at(base + 1_001) > b.as_str()[4..]);
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let ids: Vec<MessageId> = (0..1000).map(|_| MessageId::generate_at(42)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
