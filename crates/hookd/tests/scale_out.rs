@@ -190,7 +190,7 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     outage.up.store(true, Ordering::Relaxed);
-    let msg = common::eventually(Duration::from_secs(30), "the API working again", || async {
+    common::eventually(Duration::from_secs(30), "the API working again", || async {
         let res = app
             .request(Method::POST, "/api/v1/app/a/msg")
             .json(&json!({"eventType": "e", "payload": {"after": true}}))
@@ -200,7 +200,6 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
         (res.status() == StatusCode::ACCEPTED).then_some(())
     })
     .await;
-    let _ = msg;
     let got = receiver.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(got[0].json(), json!({"after": true}));
     app.stop().await;

@@ -72,15 +72,7 @@ impl Store {
 
     /// Deletes an application with its endpoints, messages and attempts.
     pub async fn delete_application(&self, id: &str) -> Result<()> {
-        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM applications WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id("applications", id).await
     }
 
     /// Lists applications, newest first; `only` restricts the list to one application (for

@@ -114,15 +114,7 @@ impl Store {
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM endpoints WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id("endpoints", id).await
     }
 
     pub async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> Result<Page<Endpoint>> {

@@ -146,15 +146,7 @@ impl Store {
 
     /// Deletes an inbox and its requests.
     pub async fn delete_inbox(&self, id: &str) -> Result<()> {
-        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM inboxes WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id("inboxes", id).await
     }
 
     /// Inboxes that have not expired, newest first.

@@ -252,6 +252,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes the row of `table` with this id (its dependants go with it, by cascade);
+    /// `NotFound` when there was none.
+    async fn delete_by_id(&self, table: &'static str, id: &str) -> Result<()> {
+        let sql = format!("DELETE FROM {table} WHERE id = $1");
+        let deleted = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
 /// Serializes a value for a JSON TEXT column.
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("JSON-serializable domain value")
