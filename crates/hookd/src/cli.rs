@@ -1,9 +1,10 @@
-//! Command-line interface: `serve`, `migrate`, `token create`, `verify`.
+//! Command-line interface: `serve`, `migrate`, `token create`, `verify`, `bench`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::BenchArgs;
 use crate::config::{parse_database_url, Database, ServeArgs};
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Check a webhook's Standard Webhooks signature.
     Verify(VerifyArgs),
+    /// Load-test a hookd end to end (publish to arrival) and print a report.
+    Bench(BenchArgs),
 }
 
 /// Where the store is, for commands that only need the database.
