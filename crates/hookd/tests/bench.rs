@@ -57,11 +57,14 @@ async fn fan_out_in_process_at_a_fixed_rate_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_scratch_database_loses_nothing() {
-    // A database is created only to learn whether PostgreSQL is there (and skip if not).
-    let Some((url, name)) = common::create_database().await else {
+    // A database is created only to learn whether PostgreSQL is there (and skip if not);
+    // the bench is given the server's URL and makes its own scratch database.
+    let Some((_, name)) = common::create_database().await else {
         return;
     };
     common::drop_database(&name).await;
+    let url = std::env::var("HOOKD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let (code, report, stderr) = bench(&["--messages", "2000", "--database-url", &url]).await;
     assert_complete(&report, 2000, &stderr);
     assert_eq!(code, 0);
