@@ -70,12 +70,14 @@ impl Api {
 
     /// Creates the run's application; returns its id.
     pub async fn create_app(&self) -> Result<String, String> {
-        let app = self.post("/api/v1/app", &json!({"name": "hookd bench"})).await?;
+        let app = self
+            .post("/api/v1/app", &json!({"name": "hookd bench"}))
+            .await?;
         Ok(app["id"].as_str().unwrap_or_default().to_owned())
     }
 
-    pub async fn create_endpoint(&self, app: &str, url: &str, disabled: bool) -> Result<(), String> {
-        let body = json!({"url": url, "disabled": disabled, "description": "hookd bench"});
+    pub async fn create_endpoint(&self, app: &str, url: &str) -> Result<(), String> {
+        let body = json!({"url": url, "description": "hookd bench"});
         self.post(&format!("/api/v1/app/{app}/endpoint"), &body)
             .await
             .map(|_| ())
@@ -88,7 +90,10 @@ pub enum Pace {
     /// As fast as this many requests in flight allow.
     Concurrency(usize),
     /// This many messages per second, with at most `max_in_flight` requests in flight.
-    Rate { per_second: f64, max_in_flight: usize },
+    Rate {
+        per_second: f64,
+        max_in_flight: usize,
+    },
 }
 
 /// Counters of a publishing run, readable while it goes on.
@@ -127,8 +132,7 @@ impl Target {
     /// Posts message `seq` with its publish time in the payload.
     async fn publish(&self, seq: u64, out: &Published) {
         let t = self.epoch.elapsed().as_micros() as u64;
-        let body =
-            format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#);
+        let body = format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#);
         let sent = self
             .http
             .post(&self.url)

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 pub use progress::Progress;
 pub use report::Report;
@@ -78,20 +78,14 @@ pub struct BenchArgs {
     /// then includes the bench's own.
     #[arg(long, conflicts_with = "server")]
     pub in_process: bool,
-    /// Backlog mode: the endpoints are down, so messages pile up; measures publishing and
-    /// the server's memory with a queue. `refused`: nothing listens there; `disabled`: the
-    /// endpoints are created disabled.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "refused", value_name = "HOW")]
-    pub endpoint_down: Option<Down>,
+    /// Backlog mode: the endpoints are down (nothing listens at their address, so every
+    /// attempt is refused and rescheduled); measures publishing, and the server's memory with
+    /// a queue that must live on disk.
+    #[arg(long)]
+    pub endpoint_down: bool,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Down {
-    Refused,
-    Disabled,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,9 +136,10 @@ impl BenchArgs {
 
     /// Deliveries that must arrive: none when the endpoints are down.
     fn expected(&self) -> u64 {
-        match self.endpoint_down {
-            Some(_) => 0,
-            None => self.messages * self.endpoints,
+        if self.endpoint_down {
+            0
+        } else {
+            self.messages * self.endpoints
         }
     }
 }
@@ -348,15 +343,14 @@ async fn set_up(
     let failed = |e: String| BenchError::Runtime(format!("cannot set up the run: {e}"));
     let app = api.create_app().await.map_err(failed)?;
     for k in 0..args.endpoints {
-        // Port 1 on loopback: nothing listens there, so connections are refused at once.
-        let url = match args.endpoint_down {
-            Some(Down::Refused) => format!("http://127.0.0.1:1/e/{k}"),
-            _ => format!("http://{receiver}/e/{k}"),
+        // Port 1 on loopback: nothing listens there, so connections are refused at once. (A
+        // disabled endpoint would not do: messages published meanwhile are not routed to it.)
+        let url = if args.endpoint_down {
+            format!("http://127.0.0.1:1/e/{k}")
+        } else {
+            format!("http://{receiver}/e/{k}")
         };
-        let disabled = args.endpoint_down == Some(Down::Disabled);
-        api.create_endpoint(&app, &url, disabled)
-            .await
-            .map_err(failed)?;
+        api.create_endpoint(&app, &url).await.map_err(failed)?;
     }
     Ok(app)
 }
@@ -373,7 +367,7 @@ async fn wait_for_arrivals(
 ) -> bool {
     let expected = args.expected();
     let totals = (args.messages, expected);
-    if args.endpoint_down.is_some() {
+    if args.endpoint_down {
         progress.say("endpoints are down: letting the server work on its backlog");
         let until = (Instant::now() + BACKLOG_SETTLE).min(deadline);
         tokio::time::sleep_until(until.into()).await;
@@ -423,7 +417,7 @@ impl Measured {
             endpoints: args.endpoints,
             concurrency: args.concurrency,
             rate: args.rate,
-            endpoint_down: args.endpoint_down.map(|d| format!("{d:?}").to_lowercase()),
+            endpoint_down: args.endpoint_down,
             publish: report::Publish {
                 accepted,
                 failed,
@@ -449,7 +443,11 @@ impl Measured {
             ceiling: report::Ceiling {
                 requests: ceiling.0,
                 per_second: ceiling.1,
-                ratio: if ceiling.1 > 0.0 { e2e / ceiling.1 } else { 0.0 },
+                ratio: if ceiling.1 > 0.0 {
+                    e2e / ceiling.1
+                } else {
+                    0.0
+                },
             },
             server_memory: memory.map(|(peak, now)| report::Memory {
                 peak_rss_mb: peak as f64 / 1e6,

@@ -14,8 +14,8 @@ pub struct Report {
     pub concurrency: usize,
     /// Fixed publish rate (msg/s), when one was asked for.
     pub rate: Option<f64>,
-    /// Backlog mode: how the endpoints were down.
-    pub endpoint_down: Option<String>,
+    /// Backlog mode: the endpoints refused every connection.
+    pub endpoint_down: bool,
     pub publish: Publish,
     pub delivery: Delivery,
     pub latency_ms: Latency,
@@ -87,10 +87,11 @@ impl Report {
             "  load        {} messages x {} endpoints, {pace}{}",
             self.messages,
             self.endpoints,
-            self.endpoint_down
-                .as_ref()
-                .map(|d| format!(", endpoints down ({d})"))
-                .unwrap_or_default()
+            if self.endpoint_down {
+                ", endpoints down (connections refused)"
+            } else {
+                ""
+            }
         );
         let p = &self.publish;
         let _ = writeln!(

@@ -139,12 +139,21 @@ pub async fn start_child(
     let log = std::fs::File::create(&log_path)
         .map_err(|e| BenchError::Runtime(format!("cannot create {}: {e}", log_path.display())))?;
     let mut command = tokio::process::Command::new(exe);
+    // The child's settings are the bench's alone: none of the caller's HOOKD_* variables
+    // (a database URL, a config file) may slip in.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HOOKD_") {
+            command.env_remove(name);
+        }
+    }
     command
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .args(["--admin-token", &token, "--allow-subnet", "127.0.0.0/8"]);
+        .args(["--allow-subnet", "127.0.0.0/8"])
+        // In the environment rather than on the command line, where `ps` would show it.
+        .env("HOOKD_ADMIN_TOKEN", &token);
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
@@ -185,7 +194,13 @@ pub fn memory(source: &RssSource) -> Option<(u64, u64)> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .map(|kb| kb * 1024)
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
@@ -198,7 +213,11 @@ pub enum Scratch {
     /// Given as is (`sqlite://PATH`).
     AsGiven(String),
     /// A fresh PostgreSQL database created for this run and dropped after it.
-    Postgres { url: String, admin: String, name: String },
+    Postgres {
+        url: String,
+        admin: String,
+        name: String,
+    },
 }
 
 impl Scratch {
