@@ -20,10 +20,10 @@ run() {
 
 target() {
   case "$1" in
-    sqlite-100k) run --messages 100000 ;;
+    sqlite-100k) run --messages 100000 --timeout 900s ;;
     fanout-10) run --messages 20000 --endpoints 10 ;;
     steady-1k) run --messages 30000 --rate 1000 ;;
-    postgres-100k) run --messages 100000 --database-url "$PG" ;;
+    postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;
     backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac

@@ -99,6 +99,13 @@ impl Report {
             "  publish     {} accepted, {} failed in {:.2} s: {:.0} msg/s",
             p.accepted, p.failed, p.seconds, p.per_second
         );
+        if let Some(asked) = self.rate.filter(|r| p.per_second < r * 0.95) {
+            let _ = writeln!(
+                t,
+                "              below the asked {asked} msg/s: the server answered too slowly for {} requests in flight",
+                self.concurrency
+            );
+        }
         if let Some(e) = &p.first_error {
             let _ = writeln!(t, "              first failure: {e}");
         }

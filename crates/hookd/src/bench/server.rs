@@ -247,9 +247,8 @@ impl Scratch {
     }
 
     pub async fn drop_database(self) {
-        use sqlx::Connection;
         if let Scratch::Postgres { admin, name, .. } = self {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+            if let Ok(mut conn) = admin_connection(&admin).await {
                 let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                 let _ = sqlx::query(&sql).execute(&mut conn).await;
             }
@@ -260,8 +259,7 @@ impl Scratch {
 /// Creates `hookd_bench_<random>` on the server of `admin`, so every run starts empty and
 /// leaves nothing queued behind.
 async fn create_pg_database(admin: &str) -> Result<Scratch, BenchError> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(admin)
+    let mut conn = admin_connection(admin)
         .await
         .map_err(|e| BenchError::Usage(format!("--database-url: cannot connect: {e}")))?;
     let name = format!("hookd_bench_{:08x}", rand_u32());
@@ -276,4 +274,12 @@ async fn create_pg_database(admin: &str) -> Result<Scratch, BenchError> {
         admin: admin.to_owned(),
         name,
     })
+}
+
+/// A connection for creating and dropping the scratch database. Statement logging is off:
+/// `DROP DATABASE … WITH (FORCE)` is slow by nature and would print a warning every run.
+async fn admin_connection(url: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    use sqlx::ConnectOptions;
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    options.disable_statement_logging().connect().await
 }
