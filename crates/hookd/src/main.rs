@@ -111,12 +111,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let json = args.json;
     let mut progress = Progress::new();
-    let report = hookd::bench::run(args, &mut progress)
-        .await
-        .map_err(|e| match e {
-            BenchError::Usage(m) => Failure::Usage(m),
-            BenchError::Runtime(m) => Failure::Runtime(m),
-        })?;
+    // On Ctrl-C the run is dropped, which kills a child server and removes the scratch dir.
+    let outcome = tokio::select! {
+        outcome = hookd::bench::run(args, &mut progress) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(BenchError::Runtime("bench interrupted".into())),
+    };
+    let report = outcome.map_err(|e| match e {
+        BenchError::Usage(m) => Failure::Usage(m),
+        BenchError::Runtime(m) => Failure::Runtime(m),
+    })?;
     if json {
         let text = serde_json::to_string_pretty(&report).expect("a report serializes");
         println!("{text}");
