@@ -1,9 +1,10 @@
-//! Command-line interface: `serve`, `migrate`, `token create`, `verify`, `listen`.
+//! Command-line interface: `serve`, `migrate`, `token create`, `verify`, `listen`, `bench`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::BenchArgs;
 use crate::config::{parse_database_url, Database, ServeArgs};
 
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ pub enum Command {
     /// Relay the requests a tester inbox captures to a local URL (creates the inbox if none
     /// is given).
     Listen(crate::listen::ListenArgs),
+    /// Load-test a hookd end to end (publish to arrival) and print a report.
+    Bench(BenchArgs),
 }
 
 /// Where the store is, for commands that only need the database.

@@ -4,6 +4,7 @@
 //! here so that integration tests drive the very same [`app::build`] and [`app::App::run`].
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod listen;

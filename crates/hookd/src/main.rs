@@ -6,12 +6,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hookd::app::{self, open_store, StartError};
+use hookd::bench::{BenchArgs, BenchError, Progress};
 use hookd::cli::{Cli, Command, TokenCommand, VerifyArgs};
 use hookd_core::signing::{verify, EndpointSecret};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The bench's own report and progress are its output; the server it runs in-process
+    // only speaks up when something is wrong.
+    init_logging(if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info,sqlx=warn,tower_http=warn" });
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,9 +58,9 @@ fn one_line(e: &dyn std::error::Error) -> String {
     text.replace('\n', " ")
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal, so logs piped to files or other programs stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
@@ -94,6 +97,39 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             hookd::listen::ListenError::Usage(msg) => Failure::Usage(msg),
             hookd::listen::ListenError::Runtime(msg) => Failure::Runtime(msg),
         }),
+        Command::Bench(args) => bench(args).await,
+    }
+}
+
+/// Runs the bench and prints its report; a run that lost or failed anything exits with 1.
+async fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let json = args.json;
+    let mut progress = Progress::new();
+    // On Ctrl-C the run is dropped, which kills a child server and removes the scratch dir.
+    let outcome = tokio::select! {
+        outcome = hookd::bench::run(args, &mut progress) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(BenchError::Runtime("bench interrupted".into())),
+    };
+    let report = outcome.map_err(|e| match e {
+        BenchError::Usage(m) => Failure::Usage(m),
+        BenchError::Runtime(m) => Failure::Runtime(m),
+    })?;
+    if json {
+        let text = serde_json::to_string_pretty(&report).expect("a report serializes");
+        println!("{text}");
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(format!(
+            "bench failed: {} of {} messages accepted, {} deliveries missing{}",
+            report.publish.accepted,
+            report.messages,
+            report.delivery.missing,
+            if report.timed_out { " (timed out)" } else { "" }
+        )))
     }
 }
 

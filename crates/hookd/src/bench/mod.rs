@@ -1,0 +1,432 @@
+//! `hookd bench`: a bounded load test of a whole hookd, from publish to arrival.
+//!
+//! A run measures, in this order: the ceiling (the same HTTP client against a trivial server,
+//! to know what loopback HTTP carries on this machine), then the real thing: a hookd (a child
+//! process by default), a receiver on 127.0.0.1, an application with `--endpoints` endpoints
+//! pointing at it, and `--messages` messages published through the public API. It only uses
+//! the public surface (`hookd serve` or [`crate::build`], and HTTP), so it measures whatever
+//! delivery engine the server has.
+
+mod histogram;
+mod load;
+mod progress;
+mod receiver;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+pub use progress::Progress;
+pub use report::Report;
+
+use load::{Api, Pace, Published, Target};
+use receiver::Recorder;
+use server::{Running, Scratch, ScratchDir};
+
+/// Requests the ceiling measurement makes at most.
+const CEILING_REQUESTS: u64 = 20_000;
+/// After the last expected arrival, how long duplicates still count.
+const DUPLICATE_GRACE: Duration = Duration::from_millis(500);
+/// Backlog mode: how long the server keeps working on its backlog before memory is read.
+const BACKLOG_SETTLE: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_millis(200);
+/// Upper bounds that keep a run's memory and time bounded.
+const MAX_MESSAGES: u64 = 10_000_000;
+const MAX_ENDPOINTS: u64 = 100;
+const MAX_DELIVERIES: u64 = 20_000_000;
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Messages to publish.
+    #[arg(long, default_value_t = 10_000, value_name = "M")]
+    pub messages: u64,
+    /// Endpoints each message goes to (fan-out).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub endpoints: u64,
+    /// Publish requests in flight at once (with --rate: the most allowed in flight).
+    #[arg(long, default_value_t = 32, value_name = "C")]
+    pub concurrency: usize,
+    /// Publish at this steady rate, in messages per second, instead of as fast as possible.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Limit of the whole run; what has not arrived by then counts as missing.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+    /// Print the report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Bench a running hookd at this loopback URL instead of starting one. It must let
+    /// deliveries reach 127.0.0.1 (`--allow-subnet 127.0.0.0/8`).
+    #[arg(long, requires = "token", value_name = "URL")]
+    pub server: Option<String>,
+    /// Admin API token of --server.
+    #[arg(long, env = "HOOKD_BENCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Process id of --server, to report its memory.
+    #[arg(long, requires = "server", value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Bench on this database: `postgres://…` names a server, on which a scratch database is
+    /// created for the run and dropped after it; `sqlite://PATH` is used as given.
+    #[arg(long, conflicts_with = "server", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Run hookd inside this process instead of as a `hookd serve` child process. Its memory
+    /// then includes the bench's own.
+    #[arg(long, conflicts_with = "server")]
+    pub in_process: bool,
+    /// Backlog mode: the endpoints are down (nothing listens at their address, so every
+    /// attempt is refused and rescheduled); measures publishing, and the server's memory with
+    /// a queue that must live on disk.
+    #[arg(long)]
+    pub endpoint_down: bool,
+    /// The hookd binary to run as the child [default: this one].
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub hookd_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Bad flags: exit status 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl BenchArgs {
+    fn validate(&self) -> Result<(), BenchError> {
+        let bad = |m: &str| Err(BenchError::Usage(m.into()));
+        if !(1..=MAX_MESSAGES).contains(&self.messages) {
+            return bad("--messages: must be between 1 and 10000000");
+        }
+        if !(1..=MAX_ENDPOINTS).contains(&self.endpoints) {
+            return bad("--endpoints: must be between 1 and 100");
+        }
+        if self.messages * self.endpoints > MAX_DELIVERIES {
+            return bad("--messages x --endpoints: at most 20000000 deliveries per run");
+        }
+        if !(1..=1024).contains(&self.concurrency) {
+            return bad("--concurrency: must be between 1 and 1024");
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r <= 1e6)) {
+            return bad("--rate: must be more than 0 and at most 1000000");
+        }
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            return bad("--timeout: must be more than 0 and at most 1h");
+        }
+        if let Some(url) = &self.server {
+            check_loopback(url)?;
+        }
+        Ok(())
+    }
+
+    fn pace(&self) -> Pace {
+        match self.rate {
+            Some(per_second) => Pace::Rate { per_second, max_in_flight: self.concurrency },
+            None => Pace::Concurrency(self.concurrency),
+        }
+    }
+
+    /// Deliveries that must arrive: none when the endpoints are down.
+    fn expected(&self) -> u64 {
+        if self.endpoint_down {
+            0
+        } else {
+            self.messages * self.endpoints
+        }
+    }
+}
+
+/// Load only ever goes to this machine.
+fn check_loopback(url: &str) -> Result<(), BenchError> {
+    let parsed = url::Url::parse(url).map_err(|e| BenchError::Usage(format!("--server: {e}")))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match (parsed.scheme(), loopback) {
+        ("http" | "https", true) => Ok(()),
+        _ => Err(BenchError::Usage(
+            "--server: must be an http URL on this machine (127.0.0.0/8, ::1 or localhost)".into(),
+        )),
+    }
+}
+
+/// Runs the bench; the report says whether everything arrived.
+pub async fn run(args: BenchArgs, progress: &mut Progress) -> Result<Report, BenchError> {
+    args.validate()?;
+    let epoch = Instant::now();
+    let deadline = epoch + args.timeout;
+    let http = load::client(args.concurrency);
+
+    progress.say("measuring the ceiling: the same client against a trivial HTTP server");
+    let ceiling = measure_ceiling(&http, &args, epoch, deadline).await?;
+
+    let dir = ScratchDir::new()?;
+    let scratch = Scratch::prepare(args.database_url.as_deref()).await?;
+    let database = match &args.server {
+        Some(_) => "remote".to_owned(),
+        None => scratch.describe().to_owned(),
+    };
+    let started = start_server(&args, &dir, &scratch).await;
+    let outcome = match started {
+        Ok(running) => {
+            let measured = measure(&args, &http, &running, epoch, deadline, progress).await;
+            let memory = server::memory(&running.rss);
+            running.stop().await;
+            measured.map(|m| (m, memory))
+        }
+        Err(e) => Err(e),
+    };
+    scratch.drop_database().await;
+    progress.finish();
+    let (measured, memory) = outcome.map_err(|e| with_server_log(e, &dir))?;
+    Ok(measured.into_report(&args, database, ceiling, memory))
+}
+
+/// A child's failure is easier to understand with the end of its log.
+fn with_server_log(e: BenchError, dir: &ScratchDir) -> BenchError {
+    let log = std::fs::read_to_string(dir.0.join("server.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    match (e, tail.is_empty()) {
+        (BenchError::Runtime(m), false) => BenchError::Runtime(format!(
+            "{m}; the server's last log lines: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        )),
+        (e, _) => e,
+    }
+}
+
+async fn start_server(args: &BenchArgs, dir: &ScratchDir, scratch: &Scratch) -> Result<Running, BenchError> {
+    let running = match (&args.server, args.in_process) {
+        (Some(url), _) => Running::remote(url.clone(), args.token.clone().unwrap_or_default(), args.server_pid),
+        (None, true) => server::start_in_process(&dir.0, scratch.url()).await?,
+        (None, false) => {
+            let exe = match &args.hookd_bin {
+                Some(exe) => exe.clone(),
+                None => {
+                    std::env::current_exe().map_err(|e| BenchError::Runtime(format!("cannot find this binary: {e}")))?
+                }
+            };
+            server::start_child(&exe, &dir.0, scratch.url()).await?
+        }
+    };
+    Ok(running)
+}
+
+/// Requests per second the client gets from a server that does nothing.
+async fn measure_ceiling(
+    http: &reqwest::Client,
+    args: &BenchArgs,
+    epoch: Instant,
+    deadline: Instant,
+) -> Result<(u64, f64), BenchError> {
+    let addr = receiver::start_trivial()
+        .await
+        .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
+    let target = Target { http: http.clone(), url: format!("http://{addr}/"), token: "ceiling".into(), epoch };
+    let count = args.messages.min(CEILING_REQUESTS);
+    let out = Arc::new(Published::default());
+    let start = Instant::now();
+    let pace = Pace::Concurrency(args.concurrency);
+    load::publish_all(target, count, pace, deadline, out.clone()).await;
+    let accepted = out.accepted.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((accepted, rate(accepted, start.elapsed().as_secs_f64())))
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// What the run against hookd itself measured.
+struct Measured {
+    published: Arc<Published>,
+    publish_seconds: f64,
+    /// Microseconds since the epoch when publishing began.
+    publish_start: u64,
+    recorder: Arc<Recorder>,
+    timed_out: bool,
+}
+
+async fn measure(
+    args: &BenchArgs,
+    http: &reqwest::Client,
+    running: &Running,
+    epoch: Instant,
+    deadline: Instant,
+    progress: &mut Progress,
+) -> Result<Measured, BenchError> {
+    let api = Api { http: http.clone(), base: running.base.clone(), token: running.token.clone() };
+    api.wait_healthy(Duration::from_secs(30))
+        .await
+        .map_err(|e| BenchError::Runtime(format!("hookd is not up: {e}")))?;
+    let recorder = Arc::new(Recorder::new(epoch, args.messages, args.endpoints));
+    let receiver = receiver::start(recorder.clone())
+        .await
+        .map_err(|e| BenchError::Runtime(format!("cannot start the receiver: {e}")))?;
+    let app = set_up(&api, args, receiver).await?;
+    progress.say(&format!("publishing {} messages to {} endpoints on {}", args.messages, args.endpoints, running.base));
+    let published = Arc::new(Published::default());
+    let target = Target {
+        http: http.clone(),
+        url: format!("{}/api/v1/app/{app}/msg", running.base),
+        token: running.token.clone(),
+        epoch,
+    };
+    let publish_start = epoch.elapsed().as_micros() as u64;
+    let started = Instant::now();
+    let mut publishing =
+        tokio::spawn(load::publish_all(target, args.messages, args.pace(), deadline, published.clone()));
+    let totals = (args.messages, args.expected());
+    loop {
+        tokio::select! {
+            _ = &mut publishing => break,
+            _ = tokio::time::sleep(TICK) => {
+                progress.show("publish", published.done(), recorder.unique(), totals)
+            }
+        }
+    }
+    let publish_seconds = started.elapsed().as_secs_f64();
+    let timed_out = !wait_for_arrivals(args, &published, &recorder, deadline, progress).await;
+    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out })
+}
+
+/// Creates the application and its endpoints; returns the application's id.
+async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> Result<String, BenchError> {
+    let failed = |e: String| BenchError::Runtime(format!("cannot set up the run: {e}"));
+    let app = api.create_app().await.map_err(failed)?;
+    for k in 0..args.endpoints {
+        // Port 1 on loopback: nothing listens there, so connections are refused at once. (A
+        // disabled endpoint would not do: messages published meanwhile are not routed to it.)
+        let url =
+            if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
+        api.create_endpoint(&app, &url).await.map_err(failed)?;
+    }
+    Ok(app)
+}
+
+/// Waits until every expected delivery arrived (then a little longer, to catch duplicates),
+/// or until the deadline; false when the deadline came first. In backlog mode nothing
+/// arrives: the server is left to work on its queue for a few seconds instead.
+async fn wait_for_arrivals(
+    args: &BenchArgs,
+    published: &Published,
+    recorder: &Recorder,
+    deadline: Instant,
+    progress: &mut Progress,
+) -> bool {
+    let expected = args.expected();
+    let totals = (args.messages, expected);
+    if args.endpoint_down {
+        progress.say("endpoints are down: letting the server work on its backlog");
+        let until = (Instant::now() + BACKLOG_SETTLE).min(deadline);
+        tokio::time::sleep_until(until.into()).await;
+        return Instant::now() < deadline;
+    }
+    while recorder.unique() < expected {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        progress.show("deliver", published.done(), recorder.unique(), totals);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    progress.show("deliver", published.done(), recorder.unique(), totals);
+    let grace = (Instant::now() + DUPLICATE_GRACE).min(deadline);
+    tokio::time::sleep_until(grace.into()).await;
+    true
+}
+
+impl Measured {
+    fn into_report(
+        self,
+        args: &BenchArgs,
+        database: String,
+        ceiling: (u64, f64),
+        memory: Option<(u64, u64)>,
+    ) -> Report {
+        use std::sync::atomic::Ordering::Relaxed;
+        let accepted = self.published.accepted.load(Relaxed);
+        let failed = self.published.failed.load(Relaxed);
+        let expected = args.expected();
+        let delivered = self.recorder.unique();
+        let missing = expected.saturating_sub(delivered);
+        let last = self.recorder.last_arrival();
+        let delivery_seconds = last.saturating_sub(self.publish_start) as f64 / 1e6;
+        let e2e = rate(delivered, delivery_seconds);
+        let latency = &self.recorder.latency;
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let ok = !self.timed_out
+            && failed == 0
+            && accepted == args.messages
+            && missing == 0
+            && self.recorder.malformed() == 0;
+        Report {
+            server: describe_server(args),
+            database,
+            messages: args.messages,
+            endpoints: args.endpoints,
+            concurrency: args.concurrency,
+            rate: args.rate,
+            endpoint_down: args.endpoint_down,
+            publish: report::Publish {
+                accepted,
+                failed,
+                first_error: self.published.first_error.lock().unwrap().take(),
+                seconds: self.publish_seconds,
+                per_second: rate(accepted, self.publish_seconds),
+            },
+            delivery: report::Delivery {
+                expected,
+                delivered,
+                missing,
+                duplicates: self.recorder.duplicates(),
+                malformed: self.recorder.malformed(),
+                seconds: delivery_seconds,
+                per_second: e2e,
+            },
+            latency_ms: report::Latency {
+                p50: ms(latency.quantile(0.50)),
+                p95: ms(latency.quantile(0.95)),
+                p99: ms(latency.quantile(0.99)),
+                max: ms(latency.max()),
+            },
+            ceiling: report::Ceiling {
+                requests: ceiling.0,
+                per_second: ceiling.1,
+                ratio: if ceiling.1 > 0.0 { e2e / ceiling.1 } else { 0.0 },
+            },
+            server_memory: memory.map(|(peak, now)| report::Memory {
+                peak_rss_mb: peak as f64 / 1e6,
+                rss_mb: now as f64 / 1e6,
+                of: memory_of(args),
+            }),
+            timed_out: self.timed_out,
+            ok,
+        }
+    }
+}
+
+fn describe_server(args: &BenchArgs) -> String {
+    match (&args.server, args.in_process) {
+        (Some(url), _) => format!("running server at {url}"),
+        (None, true) => "hookd in this process".into(),
+        (None, false) => "hookd serve as a child process".into(),
+    }
+}
+
+fn memory_of(args: &BenchArgs) -> String {
+    match (&args.server, args.in_process) {
+        (None, true) => "this process: hookd and the bench together".into(),
+        _ => "the server process".into(),
+    }
+}

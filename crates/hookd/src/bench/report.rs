@@ -1,0 +1,150 @@
+//! The result of a run, as text for people and as JSON (`--json`) for scripts.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// What was measured: which server, which store.
+    pub server: String,
+    pub database: String,
+    pub messages: u64,
+    pub endpoints: u64,
+    pub concurrency: usize,
+    /// Fixed publish rate (msg/s), when one was asked for.
+    pub rate: Option<f64>,
+    /// Backlog mode: the endpoints refused every connection.
+    pub endpoint_down: bool,
+    pub publish: Publish,
+    pub delivery: Delivery,
+    pub latency_ms: Latency,
+    pub ceiling: Ceiling,
+    pub server_memory: Option<Memory>,
+    /// The run hit `--timeout` before everything arrived.
+    pub timed_out: bool,
+    /// Every message accepted and every delivery arrived (backlog mode: every message accepted).
+    pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Publish {
+    pub accepted: u64,
+    pub failed: u64,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    pub expected: u64,
+    pub delivered: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    /// Requests the receiver could not attribute to a published message.
+    pub malformed: u64,
+    /// From the first publish to the last first arrival.
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ceiling {
+    /// Requests the same client posted to a trivial HTTP server.
+    pub requests: u64,
+    pub per_second: f64,
+    /// End-to-end deliveries/s divided by the ceiling's requests/s.
+    pub ratio: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    pub peak_rss_mb: f64,
+    pub rss_mb: f64,
+    /// Whose memory: the child's pid, or this process (server and bench together).
+    pub of: String,
+}
+
+impl Report {
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        let pace = match self.rate {
+            Some(r) => format!("at {r} msg/s (at most {} in flight)", self.concurrency),
+            None => format!("{} in flight", self.concurrency),
+        };
+        let _ = writeln!(t, "hookd bench: {} ({})", self.server, self.database);
+        let _ = writeln!(
+            t,
+            "  load        {} messages x {} endpoints, {pace}{}",
+            self.messages,
+            self.endpoints,
+            if self.endpoint_down { ", endpoints down (connections refused)" } else { "" }
+        );
+        let p = &self.publish;
+        let _ = writeln!(
+            t,
+            "  publish     {} accepted, {} failed in {:.2} s: {:.0} msg/s",
+            p.accepted, p.failed, p.seconds, p.per_second
+        );
+        if let Some(asked) = self.rate.filter(|r| p.per_second < r * 0.95) {
+            let _ = writeln!(
+                t,
+                "              below the asked {asked} msg/s: the server answered too slowly for {} requests in flight",
+                self.concurrency
+            );
+        }
+        if let Some(e) = &p.first_error {
+            let _ = writeln!(t, "              first failure: {e}");
+        }
+        let d = &self.delivery;
+        let _ = writeln!(
+            t,
+            "  delivery    {}/{} arrived, {} missing, {} duplicates, {} malformed",
+            d.delivered, d.expected, d.missing, d.duplicates, d.malformed
+        );
+        let _ = writeln!(
+            t,
+            "  end-to-end  {:.0} deliveries/s ({:.2} s from first publish to last arrival)",
+            d.per_second, d.seconds
+        );
+        let l = &self.latency_ms;
+        let _ = writeln!(
+            t,
+            "  latency     p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to arrival)",
+            l.p50, l.p95, l.p99, l.max
+        );
+        let c = &self.ceiling;
+        let _ = writeln!(
+            t,
+            "  ceiling     {:.0} req/s to a trivial HTTP server ({} requests); end-to-end is {:.1}% of it",
+            c.per_second,
+            c.requests,
+            c.ratio * 100.0
+        );
+        match &self.server_memory {
+            Some(m) => {
+                let _ =
+                    writeln!(t, "  memory      peak RSS {:.1} MB, now {:.1} MB ({})", m.peak_rss_mb, m.rss_mb, m.of);
+            }
+            None => {
+                let _ = writeln!(t, "  memory      unknown (remote server; see --server-pid)");
+            }
+        }
+        let verdict = match (self.ok, self.timed_out) {
+            (true, _) => "OK",
+            (false, true) => "FAILED: timed out",
+            (false, false) => "FAILED",
+        };
+        let _ = writeln!(t, "  result      {verdict}");
+        t
+    }
+}

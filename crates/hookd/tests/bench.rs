@@ -1,0 +1,105 @@
+//! `hookd bench` in a small form: the real binary runs complete load tests and must report
+//! every message accepted and every delivery arrived. Never a timing assertion: the numbers
+//! depend on the machine.
+
+mod common;
+
+use common::{spawn_app, Backend};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookd");
+
+/// Runs `hookd bench ARGS --json` (with a 120 s timeout unless ARGS set one); returns its
+/// exit code, report and standard error.
+async fn bench(args: &[&str]) -> (i32, Value, String) {
+    let mut command = tokio::process::Command::new(BIN);
+    command.arg("bench").args(args).arg("--json");
+    if !args.contains(&"--timeout") {
+        command.args(["--timeout", "120s"]);
+    }
+    let out = command.output().await.expect("hookd bench runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+/// Nothing lost, nothing failed, nothing unattributable.
+fn assert_complete(report: &Value, deliveries: u64, stderr: &str) {
+    assert_eq!(report["ok"], true, "{report:#}\n{stderr}");
+    assert_eq!(report["publish"]["failed"], 0, "{report:#}");
+    assert_eq!(report["delivery"]["missing"], 0, "{report:#}");
+    assert_eq!(report["delivery"]["malformed"], 0, "{report:#}");
+    assert_eq!(report["delivery"]["delivered"], deliveries, "{report:#}");
+    assert!(report["ceiling"]["per_second"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_child_process_loses_nothing() {
+    let (code, report, stderr) = bench(&["--messages", "2000"]).await;
+    assert_complete(&report, 2000, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["database"], "sqlite");
+    assert!(report["server_memory"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_in_process_at_a_fixed_rate_loses_nothing() {
+    let args = ["--messages", "2000", "--endpoints", "3", "--in-process"];
+    let (code, report, stderr) = bench(&[&args[..], &["--rate", "1000"]].concat()).await;
+    assert_complete(&report, 6000, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["rate"], 1000.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_scratch_database_loses_nothing() {
+    // A database is created only to learn whether PostgreSQL is there (and skip if not);
+    // the bench is given the server's URL and makes its own scratch database.
+    let Some((_, name)) = common::create_database().await else {
+        return;
+    };
+    common::drop_database(&name).await;
+    let url = std::env::var("HOOKD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (code, report, stderr) = bench(&["--messages", "2000", "--database-url", &url]).await;
+    assert_complete(&report, 2000, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["database"], "postgres");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_can_be_benched() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let url = format!("http://{}", app.addr);
+    let args = ["--messages", "2000", "--server", &url, "--token", &app.token];
+    let (code, report, stderr) = bench(&args).await;
+    assert_complete(&report, 2000, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["server_memory"], Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_mode_accepts_everything_and_delivers_nothing() {
+    let args = ["--messages", "300", "--endpoints", "2", "--endpoint-down"];
+    let (code, report, stderr) = bench(&args).await;
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    assert_eq!(report["publish"]["accepted"], 300);
+    assert_eq!(report["delivery"]["expected"], 0);
+    assert_eq!(report["delivery"]["delivered"], 0);
+    assert_eq!(report["endpoint_down"], true);
+}
+
+#[tokio::test]
+async fn refuses_targets_off_this_machine_and_unbounded_runs() {
+    for args in [
+        &["--server", "http://10.1.2.3:8071", "--token", "x"][..],
+        &["--messages", "0"],
+        &["--timeout", "2h"],
+        &["--rate", "0"],
+    ] {
+        let (code, _, stderr) = bench(args).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the load tests whose results BENCHMARKS.md records, one after the other, with the
+# release build. Each run is bounded by its --timeout; everything stays on 127.0.0.1.
+#
+#   scripts/bench.sh            all targets
+#   scripts/bench.sh NAME...    some of: sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m
+#
+# PostgreSQL: HOOKD_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+# the bench creates a scratch database there and drops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG="${HOOKD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+BIN=target/release/hookd
+
+run() {
+  printf '\n$ hookd bench %s\n' "$*"
+  "$BIN" bench "$@" || echo "(exit status $?)"
+}
+
+target() {
+  case "$1" in
+    sqlite-100k) run --messages 100000 --timeout 900s ;;
+    fanout-10) run --messages 20000 --endpoints 10 ;;
+    steady-1k) run --messages 30000 --rate 1000 ;;
+    postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;
+    backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
+    *) echo "unknown target $1" >&2; exit 2 ;;
+  esac
+}
+
+cargo build --release -p hookd
+echo "machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ $# -eq 0 ]; then set -- sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m; fi
+for t in "$@"; do target "$t"; done
