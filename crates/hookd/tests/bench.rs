@@ -103,3 +103,36 @@ async fn refuses_targets_off_this_machine_and_unbounded_runs() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_fails_the_run_at_once() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut bench = tokio::process::Command::new(BIN)
+        .args(["bench", "--messages", "1000000", "--timeout", "600s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = bench.id().unwrap();
+    let mut lines = BufReader::new(bench.stderr.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.starts_with("publishing") {
+            break;
+        }
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let server = children.split_whitespace().next().expect("a hookd serve child");
+    let killed = std::process::Command::new("kill").args(["-KILL", server]).status().unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push_str(&line);
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), bench.wait())
+        .await
+        .expect("the bench stops well before its 600 s timeout")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(rest.contains("exited during the run"), "{rest}");
+}

@@ -176,8 +176,8 @@ pub async fn run(args: BenchArgs, progress: &mut Progress) -> Result<Report, Ben
     };
     let started = start_server(&args, &dir, &scratch).await;
     let outcome = match started {
-        Ok(running) => {
-            let measured = measure(&args, &http, &running, epoch, deadline, progress).await;
+        Ok(mut running) => {
+            let measured = measure(&args, &http, &mut running, epoch, deadline, progress).await;
             let memory = server::memory(&running.rss);
             running.stop().await;
             measured.map(|m| (m, memory))
@@ -261,7 +261,7 @@ struct Measured {
 async fn measure(
     args: &BenchArgs,
     http: &reqwest::Client,
-    running: &Running,
+    running: &mut Running,
     epoch: Instant,
     deadline: Instant,
     progress: &mut Progress,
@@ -292,12 +292,14 @@ async fn measure(
         tokio::select! {
             _ = &mut publishing => break,
             _ = tokio::time::sleep(TICK) => {
+                running.check_alive()?;
                 progress.show("publish", published.done(), recorder.unique(), totals)
             }
         }
     }
     let publish_seconds = started.elapsed().as_secs_f64();
-    let timed_out = !wait_for_arrivals(args, &published, &recorder, deadline, progress).await;
+    let waited = wait_for_arrivals(args, &published, &recorder, running, deadline, progress);
+    let timed_out = !waited.await?;
     Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out })
 }
 
@@ -322,28 +324,31 @@ async fn wait_for_arrivals(
     args: &BenchArgs,
     published: &Published,
     recorder: &Recorder,
+    running: &mut Running,
     deadline: Instant,
     progress: &mut Progress,
-) -> bool {
+) -> Result<bool, BenchError> {
     let expected = args.expected();
     let totals = (args.messages, expected);
     if args.endpoint_down {
         progress.say("endpoints are down: letting the server work on its backlog");
         let until = (Instant::now() + BACKLOG_SETTLE).min(deadline);
         tokio::time::sleep_until(until.into()).await;
-        return Instant::now() < deadline;
+        running.check_alive()?;
+        return Ok(Instant::now() < deadline);
     }
     while recorder.unique() < expected {
         if Instant::now() >= deadline {
-            return false;
+            return Ok(false);
         }
+        running.check_alive()?;
         progress.show("deliver", published.done(), recorder.unique(), totals);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     progress.show("deliver", published.done(), recorder.unique(), totals);
     let grace = (Instant::now() + DUPLICATE_GRACE).min(deadline);
     tokio::time::sleep_until(grace.into()).await;
-    true
+    Ok(true)
 }
 
 impl Measured {

@@ -105,30 +105,18 @@ impl Report {
         if let Some(e) = &p.first_error {
             let _ = writeln!(t, "              first failure: {e}");
         }
-        let d = &self.delivery;
-        let _ = writeln!(
-            t,
-            "  delivery    {}/{} arrived, {} missing, {} duplicates, {} malformed",
-            d.delivered, d.expected, d.missing, d.duplicates, d.malformed
-        );
-        let _ = writeln!(
-            t,
-            "  end-to-end  {:.0} deliveries/s ({:.2} s from first publish to last arrival)",
-            d.per_second, d.seconds
-        );
-        let l = &self.latency_ms;
-        let _ = writeln!(
-            t,
-            "  latency     p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to arrival)",
-            l.p50, l.p95, l.p99, l.max
-        );
+        if self.endpoint_down {
+            let _ = writeln!(t, "  delivery    none expected: the endpoints are down");
+        } else {
+            self.delivery_lines(&mut t);
+        }
         let c = &self.ceiling;
         let _ = writeln!(
             t,
-            "  ceiling     {:.0} req/s to a trivial HTTP server ({} requests); end-to-end is {:.1}% of it",
+            "  ceiling     {:.0} req/s to a trivial HTTP server ({} requests){}",
             c.per_second,
             c.requests,
-            c.ratio * 100.0
+            if self.endpoint_down { String::new() } else { format!("; end-to-end is {:.1}% of it", c.ratio * 100.0) }
         );
         match &self.server_memory {
             Some(m) => {
@@ -146,5 +134,25 @@ impl Report {
         };
         let _ = writeln!(t, "  result      {verdict}");
         t
+    }
+
+    fn delivery_lines(&self, t: &mut String) {
+        let d = &self.delivery;
+        let _ = writeln!(
+            t,
+            "  delivery    {}/{} arrived, {} missing, {} duplicates, {} malformed",
+            d.delivered, d.expected, d.missing, d.duplicates, d.malformed
+        );
+        let _ = writeln!(
+            t,
+            "  end-to-end  {:.0} deliveries/s ({:.2} s from first publish to last arrival)",
+            d.per_second, d.seconds
+        );
+        let l = &self.latency_ms;
+        let _ = writeln!(
+            t,
+            "  latency     p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to arrival)",
+            l.p50, l.p95, l.p99, l.max
+        );
     }
 }

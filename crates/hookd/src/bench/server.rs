@@ -65,6 +65,21 @@ impl Running {
         }
     }
 
+    /// Fails when a child server has exited: waiting on for its deliveries would only run
+    /// into the timeout.
+    pub fn check_alive(&mut self) -> Result<(), BenchError> {
+        match &mut self.stop {
+            Stop::Child(child) => match child.try_wait() {
+                Ok(Some(status)) => Err(BenchError::Runtime(format!("hookd serve exited during the run ({status})"))),
+                _ => Ok(()),
+            },
+            Stop::InProcess(_, task) if task.is_finished() => {
+                Err(BenchError::Runtime("the in-process hookd stopped during the run".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Stops a server the bench started. A child is killed: its data is thrown away anyway.
     pub async fn stop(self) {
         match self.stop {
