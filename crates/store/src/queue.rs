@@ -200,13 +200,13 @@ impl Store {
         };
         // SQLite does not turn a row-value IN into key lookups (it scans the table), so there
         // the rows are named by rowid.
-        let row_key = match self.backend() {
-            Backend::Postgres => "(msg_id, endpoint_id)",
-            Backend::Sqlite => "rowid",
+        let (row_key, key_columns) = match self.backend() {
+            Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id"),
+            Backend::Sqlite => ("rowid", "rowid"),
         };
         let claim_batch = format!(
             "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 WHERE {row_key} IN \
-             (SELECT {row_key} FROM deliveries WHERE endpoint_id = $3 AND next_attempt_at <= $4 \
+             (SELECT {key_columns} FROM deliveries WHERE endpoint_id = $3 AND next_attempt_at <= $4 \
              ORDER BY next_attempt_at LIMIT $5{})",
             self.row_lock()
         );
