@@ -300,24 +300,27 @@ impl Listener {
         };
         let time = captured.timestamp.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S");
         if let Some(reason) = &captured.refused {
+            self.remember(&captured.id);
             println!("{time}  {} {shown_path}  not forwarded: {reason}", captured.method);
-        } else {
-            let started = Instant::now();
-            let outcome = self.forward(&captured).await;
-            let ms = started.elapsed().as_millis();
-            let response = match outcome {
-                Ok(r) => {
-                    println!("{time}  {} {shown_path}  -> {}  {ms} ms", captured.method, r.status);
-                    r
-                }
-                Err(e) => {
-                    println!("{time}  {} {shown_path}  -> error: {e}  {ms} ms", captured.method);
-                    bad_gateway(&self.forward, &e)
-                }
-            };
-            self.relay_back(&captured.id, response).await;
+            return;
         }
+        let started = Instant::now();
+        let outcome = self.forward(&captured).await;
+        let ms = started.elapsed().as_millis();
+        // Remembered as soon as the local app has it: a listener stopped while handing the
+        // response back must not forward the request again when it restarts.
         self.remember(&captured.id);
+        let response = match outcome {
+            Ok(r) => {
+                println!("{time}  {} {shown_path}  -> {}  {ms} ms", captured.method, r.status);
+                r
+            }
+            Err(e) => {
+                println!("{time}  {} {shown_path}  -> error: {e}  {ms} ms", captured.method);
+                bad_gateway(&self.forward, &e)
+            }
+        };
+        self.relay_back(&captured.id, response).await;
     }
 
     async fn forward(&self, c: &Captured) -> Result<LocalResponse, String> {
