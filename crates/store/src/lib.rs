@@ -75,6 +75,24 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Rows per multi-row statement (well under both databases' parameter limits).
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+
+/// `($1, $2, …, fixed), ($n, …, fixed), …` for `rows` rows of `params` parameters each
+/// (`fixed`: constant values appended to every row, or empty).
+pub(crate) fn placeholders(rows: usize, params: usize, fixed: &str) -> String {
+    (0..rows)
+        .map(|r| {
+            let mut values: Vec<String> = (1..=params).map(|p| format!("${}", r * params + p)).collect();
+            if !fixed.is_empty() {
+                values.push(fixed.to_owned());
+            }
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Maps a unique violation to a conflict with a message for the API user.
 fn conflict_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     if is_unique_violation(&e) {

@@ -6,15 +6,15 @@
 //! own savepoint (so one publish's conflict does not fail the others), with one sync to disk
 //! per batch. Under load that turns hundreds of fsyncs per second into a few.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hookd_core::matching::{matches, Subscription};
 use sqlx::Acquire;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::messages::{decode, Row, COLUMNS};
+use crate::messages::{decode, COLUMNS};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
-use crate::{conflict_or, from_json_opt, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError};
+use crate::{from_json_opt, placeholders, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// Publishes gathered into one transaction at most.
 const MAX_BATCH: usize = 256;
@@ -25,20 +25,6 @@ pub(crate) struct PublishJob {
     app_id: String,
     msg: NewMessage,
     reply: oneshot::Sender<Result<Published>>,
-}
-
-/// Rows per multi-row statement (well under both databases' parameter limits).
-const ROWS_PER_STATEMENT: usize = 500;
-
-/// `($1, $2, …, fixed), ($n, …, fixed), …` for `rows` rows of `params` parameters each.
-fn placeholders(rows: usize, params: usize, fixed: &str) -> String {
-    (0..rows)
-        .map(|r| {
-            let numbered: Vec<String> = (1..=params).map(|p| format!("${}", r * params + p)).collect();
-            format!("({}, {fixed})", numbered.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// An application's endpoints as routing needs them: id, event types, channels.
@@ -82,6 +68,10 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
 }
 
 /// Commits `jobs` in one transaction; the outer error means nothing was committed.
+///
+/// A handful of statements per batch, not per message: the messages go in with one multi-row
+/// insert that skips duplicate `eventId`s (those publishes get a 409), then all their
+/// deliveries, then one touch per endpoint queue.
 async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> Result<Vec<Result<Published>>> {
     let results = with_db!(pool, p => {
         let mut conn = p.acquire().await?;
@@ -91,12 +81,9 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
             sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
         }
         let mut tx = conn.begin().await?;
-        let mut routes: HashMap<String, Vec<Route>> = HashMap::new();
-        // Each endpoint queue is touched once per batch, with its earliest new due time.
-        let mut queue_due: HashMap<String, i64> = HashMap::new();
-        let mut results = Vec::with_capacity(jobs.len());
+        let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in jobs {
-            if !routes.contains_key(&job.app_id) {
+            if !routes.contains_key(job.app_id.as_str()) {
                 let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
                     "SELECT id, event_types, channels FROM endpoints WHERE app_id = $1 AND NOT disabled",
                 )
@@ -107,68 +94,86 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
                     .into_iter()
                     .map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?)))
                     .collect::<Result<Vec<Route>>>()?;
-                routes.insert(job.app_id.clone(), decoded);
+                routes.insert(&job.app_id, decoded);
             }
-            let mut savepoint = tx.begin().await?;
+        }
+        let mut inserted: HashSet<String> = HashSet::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                placeholders(chunk.len(), 7, "")
+            );
+            let mut insert = sqlx::query_scalar(&sql);
+            for job in chunk {
+                let msg = &job.msg;
+                insert = insert
+                    .bind(&msg.id)
+                    .bind(&job.app_id)
+                    .bind(&msg.event_type)
+                    .bind(&msg.event_id)
+                    .bind(&msg.payload)
+                    .bind(msg.channels.as_ref().map(crate::to_json))
+                    .bind(msg.created_at);
+            }
+            let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
+            inserted.extend(ids);
+        }
+        // Each endpoint queue is touched once per batch, with its earliest new due time.
+        let mut queue_due: HashMap<&str, i64> = HashMap::new();
+        let mut deliveries: Vec<(&PublishJob, &str)> = Vec::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
             let msg = &job.msg;
-            let insert = format!("INSERT INTO messages ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}");
-            let stored: std::result::Result<Row, sqlx::Error> = sqlx::query_as(&insert)
-                .bind(&msg.id)
-                .bind(&job.app_id)
-                .bind(&msg.event_type)
-                .bind(&msg.event_id)
-                .bind(&msg.payload)
-                .bind(msg.channels.as_ref().map(crate::to_json))
-                .bind(msg.created_at)
-                .fetch_one(&mut *savepoint)
-                .await;
-            let row = match stored {
-                Ok(row) => row,
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    results.push(Err(conflict_or(e, || {
-                        format!(
-                            "a message with eventId '{}' already exists in this application",
-                            msg.event_id.as_deref().unwrap_or_default()
-                        )
-                    })));
-                    continue;
-                }
-            };
-            let fanout: Vec<String> = routes[&job.app_id]
+            if !inserted.contains(&msg.id) {
+                // Message ids are fresh, so the only row it can collide with is one with its eventId.
+                let event_id = msg.event_id.as_deref().unwrap_or_default();
+                results.push(Err(StoreError::Conflict(format!(
+                    "a message with eventId '{event_id}' already exists in this application"
+                ))));
+                continue;
+            }
+            let fanout: Vec<&str> = routes[job.app_id.as_str()]
                 .iter()
                 .filter(|(_, types, channels)| {
                     let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
                     matches(&sub, &msg.event_type, msg.channels.as_deref())
                 })
-                .map(|(id, _, _)| id.clone())
+                .map(|(id, _, _)| id.as_str())
                 .collect();
-            // One statement per chunk of deliveries, not one per delivery: a fan-out to a
-            // hundred endpoints stays cheap.
-            for chunk in fanout.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, attempts, manual) VALUES {}",
-                    placeholders(chunk.len(), 5, "1, 0, FALSE")
-                );
-                let mut insert = sqlx::query(&sql);
-                for endpoint_id in chunk {
-                    insert = insert.bind(&msg.id).bind(endpoint_id).bind(&job.app_id).bind(msg.deliver_at).bind(msg.created_at);
-                }
-                insert.execute(&mut *savepoint).await?;
-            }
-            for endpoint_id in &fanout {
-                let due = queue_due.entry(endpoint_id.clone()).or_insert(msg.deliver_at);
+            for &endpoint_id in &fanout {
+                let due = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
                 *due = (*due).min(msg.deliver_at);
+                deliveries.push((job, endpoint_id));
             }
-            savepoint.commit().await?;
-            results.push(decode(row).map(|m| (m, fanout)));
+            let stored = (
+                msg.id.clone(),
+                job.app_id.clone(),
+                msg.event_type.clone(),
+                msg.event_id.clone(),
+                msg.payload.clone(),
+                msg.channels.as_ref().map(crate::to_json),
+                msg.created_at,
+            );
+            results.push(decode(stored).map(|m| (m, fanout.into_iter().map(str::to_owned).collect())));
         }
-        let touches: Vec<(String, i64)> = queue_due.into_iter().collect();
+        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, attempts, manual) VALUES {}",
+                placeholders(chunk.len(), 5, "1, 0, FALSE")
+            );
+            let mut insert = sqlx::query(&sql);
+            for (job, endpoint_id) in chunk {
+                let msg = &job.msg;
+                insert = insert.bind(&msg.id).bind(*endpoint_id).bind(&job.app_id).bind(msg.deliver_at).bind(msg.created_at);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        let touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
         for chunk in touches.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(chunk.len(), 2, "1"));
             let mut touch = sqlx::query(&sql);
             for (endpoint_id, due) in chunk {
-                touch = touch.bind(endpoint_id).bind(due);
+                touch = touch.bind(*endpoint_id).bind(due);
             }
             touch.execute(&mut *tx).await?;
         }

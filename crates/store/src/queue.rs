@@ -14,7 +14,7 @@
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::{with_db, Attempt, Backend, Result, Store};
+use crate::{placeholders, with_db, Attempt, Backend, Result, Store, ROWS_PER_STATEMENT};
 
 /// A claimed delivery with its message.
 #[derive(Debug, Clone)]
@@ -60,7 +60,9 @@ pub struct AttemptResult {
 #[derive(Debug, Default)]
 pub struct DeliveryClaim {
     pub deliveries: Vec<ClaimedDelivery>,
-    /// When nothing was claimable: when the endpoint's next delivery is due, if it has one.
+    /// When the claim took everything due (fewer than asked for): when the endpoint's next
+    /// pending delivery is due (possibly one of those just claimed, at its lease's end), if it
+    /// has any.
     pub next_due: Option<i64>,
 }
 
@@ -232,9 +234,12 @@ impl Store {
             tx.commit().await?;
             rows
         });
-        if rows.is_empty() {
-            return Ok(DeliveryClaim { deliveries: vec![], next_due: self.next_due_for_endpoint(endpoint_id).await? });
-        }
+        // A short claim took everything due: say when the rest is due.
+        let next_due = if (rows.len() as i64) < limit {
+            self.next_due_for_endpoint(endpoint_id).await?
+        } else {
+            None
+        };
         let deliveries = rows
             .into_iter()
             .map(|r| ClaimedDelivery {
@@ -248,7 +253,7 @@ impl Store {
                 payload: r.7,
             })
             .collect();
-        Ok(DeliveryClaim { deliveries, next_due: None })
+        Ok(DeliveryClaim { deliveries, next_due })
     }
 
     /// Records a batch of attempt results in one transaction, and keeps each endpoint's
@@ -267,18 +272,23 @@ impl Store {
                 _ => {}
             }
         }
-        failed.retain(|e| !succeeded.contains(e));
+        succeeded.sort_unstable();
         succeeded.dedup();
+        failed.sort_unstable();
         failed.dedup();
-        let insert_attempt = format!(
-            "INSERT INTO attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            crate::messages::ATTEMPT_COLUMNS
-        );
+        failed.retain(|e| succeeded.binary_search(e).is_err());
+        let attempts: Vec<&Attempt> = results.iter().filter_map(|r| r.attempt.as_ref()).collect();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            for r in results {
-                if let Some(a) = &r.attempt {
-                    sqlx::query(&insert_attempt)
+            for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO attempts ({}) VALUES {}",
+                    crate::messages::ATTEMPT_COLUMNS,
+                    placeholders(chunk.len(), 12, "")
+                );
+                let mut insert = sqlx::query(&sql);
+                for a in chunk {
+                    insert = insert
                         .bind(&a.id)
                         .bind(&a.msg_id)
                         .bind(&a.endpoint_id)
@@ -290,30 +300,26 @@ impl Store {
                         .bind(a.duration_ms)
                         .bind(a.trigger_type as i64)
                         .bind(&a.error)
-                        .bind(a.created_at)
-                        .execute(&mut *tx)
-                        .await?;
+                        .bind(a.created_at);
                 }
-                let counted = i64::from(r.attempt.is_some());
-                let (status, next): (i64, Option<i64>) = match r.outcome {
-                    DeliveryOutcome::Succeeded => (0, None),
-                    DeliveryOutcome::RetryAt(at) => (1, Some(at)),
-                    DeliveryOutcome::Failed => (2, None),
-                    DeliveryOutcome::Parked => (1, None),
-                    DeliveryOutcome::Released => (1, Some(now)),
-                };
-                sqlx::query(
-                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, attempts = attempts + $5, \
-                     manual = FALSE, lease_token = NULL, updated_at = $6 WHERE msg_id = $1 AND endpoint_id = $2",
-                )
-                .bind(&r.msg_id)
-                .bind(&r.endpoint_id)
-                .bind(status)
-                .bind(next)
-                .bind(counted)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                insert.execute(&mut *tx).await?;
+            }
+            for rows in delivery_updates(results, now) {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
+                         UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
+                         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = ${} \
+                         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
+                        placeholders(chunk.len(), 5, ""),
+                        chunk.len() * 5 + 1
+                    );
+                    let mut update = sqlx::query(&sql);
+                    for row in chunk {
+                        update = update.bind(row.0).bind(row.1).bind(row.2).bind(row.3).bind(row.4);
+                    }
+                    update.bind(now).execute(&mut *tx).await?;
+                }
             }
             for endpoint_id in &succeeded {
                 sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
@@ -470,4 +476,33 @@ impl Store {
         .await?);
         Ok(row.0)
     }
+}
+
+/// A delivery's new state after an attempt: msg id, endpoint id, status, next attempt time,
+/// attempts to add.
+type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64);
+
+/// The delivery updates of a batch of results, in groups that each name a delivery at most
+/// once (one multi-row update cannot apply two results to the same row in order; a delivery
+/// appears twice only if it was released and claimed again within one batch).
+fn delivery_updates(results: &[AttemptResult], now: i64) -> Vec<Vec<DeliveryUpdate<'_>>> {
+    let mut groups: Vec<Vec<DeliveryUpdate<'_>>> = vec![Vec::new()];
+    let mut seen = std::collections::HashSet::new();
+    for r in results {
+        if !seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str())) {
+            groups.push(Vec::new());
+            seen.clear();
+            seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str()));
+        }
+        let (status, next) = match r.outcome {
+            DeliveryOutcome::Succeeded => (0, None),
+            DeliveryOutcome::RetryAt(at) => (1, Some(at)),
+            DeliveryOutcome::Failed => (2, None),
+            DeliveryOutcome::Parked => (1, None),
+            DeliveryOutcome::Released => (1, Some(now)),
+        };
+        let counted = i64::from(r.attempt.is_some());
+        groups.last_mut().expect("one group at least").push((&r.msg_id, &r.endpoint_id, status, next, counted));
+    }
+    groups
 }

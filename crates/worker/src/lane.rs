@@ -36,9 +36,10 @@ const HOLD_IDLE_MS: i64 = 1_000;
 /// Slow-down after 429/502/504: doubles from the first value up to the second.
 const SLOW_FIRST: Duration = Duration::from_secs(1);
 const SLOW_MAX: Duration = Duration::from_secs(60);
-/// Deliveries claimed ahead of their start, per free slot (bounded, so memory stays flat).
-const CLAIM_AHEAD: usize = 4;
-const MAX_CLAIM: usize = 64;
+/// Deliveries claimed at a time, per attempt the endpoint may have in flight, up to a cap
+/// (bounded, so memory stays flat however long the backlog on disk).
+const CLAIM_AHEAD: usize = 16;
+const MAX_CLAIM: usize = 128;
 
 /// How the dispatcher reaches a lane.
 pub(crate) struct Signals {
@@ -63,16 +64,19 @@ struct Lane {
     /// The endpoint's application's uid, for operational webhooks.
     app_uid: Option<Arc<str>>,
     loaded_at: Option<Instant>,
-    /// Attempts in flight; each ends once its result is recorded.
-    in_flight: JoinSet<()>,
+    /// Attempts in flight; each ends once its result is handed to the recorder (once it is
+    /// written if it makes a delivery due), with the due time it created.
+    in_flight: JoinSet<Option<i64>>,
     /// What attempts found, sent as soon as the answer is in (before recording), so the lane
     /// slows down or stops before it starts anything else.
     reports_tx: mpsc::UnboundedSender<Report>,
     reports: mpsc::UnboundedReceiver<Report>,
     /// Claimed deliveries not started yet, with when they were claimed.
     queue: VecDeque<(ClaimedDelivery, Instant)>,
-    /// After an empty claim: when the endpoint's next delivery is due.
+    /// After a short claim: when the endpoint's next delivery is due.
     next_due: Option<i64>,
+    /// When a claim last came back short (it took every due delivery).
+    took_all_due: Option<Instant>,
     pacer: Pacer,
     slow_until: Option<Instant>,
     slow_step: Duration,
@@ -96,6 +100,7 @@ impl Lane {
             reports,
             queue: VecDeque::new(),
             next_due: None,
+            took_all_due: None,
             pacer: Pacer::default(),
             slow_until: None,
             slow_step: Duration::ZERO,
@@ -153,7 +158,11 @@ impl Lane {
             let wait = wait.unwrap_or(RELOAD_EVERY).min(RELOAD_EVERY).min(self.shared.config.lease / 3);
             tokio::select! {
                 Some(report) = self.reports.recv() => self.on_report(report).await,
-                Some(_) = self.in_flight.join_next() => {}
+                Some(done) = self.in_flight.join_next() => {
+                    if let Ok(Some(due)) = done {
+                        self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
+                    }
+                }
                 _ = self.signals.wake.notified() => self.next_due = Some(now_ms()),
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.signals.stop.changed() => {}
@@ -218,19 +227,23 @@ impl Lane {
         cap.saturating_sub(self.in_flight.len())
     }
 
-    /// Claims a batch of due deliveries when nothing is waiting to start.
+    /// Claims more due deliveries when a slot is free and fewer than one round of starts are
+    /// waiting, so a busy lane has its next batch before the current one runs out.
     async fn fill(&mut self, endpoint: &Endpoint) {
-        let free = self.capacity(endpoint);
-        if !self.queue.is_empty() || free == 0 || self.slowed().is_some() {
+        let round = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
+        if self.queue.len() >= round || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due() {
             return;
         }
-        let mut limit = (free * CLAIM_AHEAD).min(MAX_CLAIM);
+        // FIFO: only the head is ever claimable.
+        let mut limit = if endpoint.fifo { 1 } else { (round * CLAIM_AHEAD).min(MAX_CLAIM) - self.queue.len() };
         if let Some(per_second) = self.pacer.rate {
             limit = limit.min(per_second.max(1) as usize);
         }
         let lease = self.shared.config.lease.as_millis() as i64;
         match self.shared.store.claim_endpoint_deliveries(&self.endpoint_id, limit as i64, lease, endpoint.fifo).await {
             Ok(claim) => {
+                let short = claim.deliveries.len() < limit;
+                self.took_all_due = short.then(Instant::now);
                 self.next_due = claim.next_due;
                 let now = Instant::now();
                 self.queue.extend(claim.deliveries.into_iter().map(|d| (d, now)));
@@ -239,6 +252,17 @@ impl Lane {
                 warn!(error = %e, "claiming deliveries failed");
                 self.next_due = Some(now_ms() + 1_000);
             }
+        }
+    }
+
+    /// Whether the database may hold due deliveries this lane has not claimed: a claim that
+    /// came back short took all there were, and until the next known due time (lowered by
+    /// wake-ups and retries) only other nodes' publishes can add more, which a look every
+    /// `RELOAD_EVERY` catches. Spares a write transaction per finished attempt.
+    fn may_have_due(&self) -> bool {
+        match self.took_all_due {
+            None => true,
+            Some(at) => at.elapsed() >= RELOAD_EVERY || self.next_due.is_some_and(|due| due <= now_ms()),
         }
     }
 
@@ -260,8 +284,10 @@ impl Lane {
             if endpoint.disabled {
                 let (delivery, _) = self.queue.pop_front().expect("front exists");
                 let recorder = self.shared.recorder.clone();
-                self.in_flight
-                    .spawn(async move { recorder.record(unattempted(delivery, DeliveryOutcome::Parked)).await });
+                self.in_flight.spawn(async move {
+                    recorder.record(unattempted(delivery, DeliveryOutcome::Parked)).await;
+                    None
+                });
                 continue;
             }
             if let Some(wait) = self.pacer.wait() {
@@ -278,10 +304,23 @@ impl Lane {
                     let (result, report, event) =
                         attempt(&shared.sender, schedule, &endpoint, app_uid.as_deref(), delivery).await;
                     let _ = reports.send(report);
-                    shared.recorder.record(result).await;
+                    // What this result makes due, for the lane to claim once it is written: a
+                    // FIFO endpoint's next head, or this delivery's retry.
+                    let makes_due = match result.outcome {
+                        _ if endpoint.fifo => Some(now_ms()),
+                        DeliveryOutcome::RetryAt(at) => Some(at),
+                        _ => None,
+                    };
+                    let written = shared.recorder.submit(result).await;
+                    // Otherwise the slot is free at once; an operational event also follows
+                    // the record it reports on.
+                    if makes_due.is_some() || event.is_some() {
+                        written.wait().await;
+                    }
                     if let Some(event) = event {
                         shared.emit(event).await;
                     }
+                    makes_due
                 }
                 .instrument(span),
             );
