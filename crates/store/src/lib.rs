@@ -173,20 +173,21 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // The default 2 MB page cache is far smaller than the queue's hot indexes under
-            // load; 64 MB per connection keeps them in memory (it is a ceiling, not an allocation).
-            .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
+        // Page caches are ceilings, not allocations, but a busy connection fills its own. The
+        // writer's holds the queue's hot index pages (the default 2 MB is far too small under
+        // load); readers keep little, as the OS caches the file for them anyway, so that
+        // memory stays bounded however many readers are open.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(connect.clone())
+            .connect_with(connect.clone().pragma("cache_size", "-32768"))
             .await
             .map_err(StoreError::Unavailable)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.pragma("cache_size", "-4096"))
             .await
             .map_err(StoreError::Unavailable)?;
         Self::start(Db::Sqlite { writer, reader }).await

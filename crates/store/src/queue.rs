@@ -218,8 +218,8 @@ impl Store {
         let fetch =
             "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
              FROM deliveries d JOIN messages m ON m.id = d.msg_id \
-             WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3 ORDER BY d.msg_id";
-        let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
+             WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3";
+        let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             let leased = match &head {
                 Some((msg_id, due)) => sqlx::query(claim_head).bind(lease_until).bind(&token).bind(endpoint_id).bind(msg_id).bind(due),
@@ -240,6 +240,9 @@ impl Store {
         } else {
             None
         };
+        // Sorted here: an ORDER BY msg_id leads SQLite to walk all the endpoint's deliveries,
+        // finished ones included, instead of the few just leased.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let deliveries = rows
             .into_iter()
             .map(|r| ClaimedDelivery {
