@@ -67,8 +67,12 @@ async fn measure(backend: Backend) -> Option<Duration> {
         let (request, published) = (app.request(Method::POST, "/api/v1/app/a/msg"), published.clone());
         publishers.spawn(async move {
             published.lock().unwrap().insert(i, Instant::now());
+            let t = Instant::now();
             let res = request.json(&json!({"eventType": "load", "payload": {"i": i}})).send().await.unwrap();
             assert_eq!(res.status(), 202);
+            if i % 40 == 0 {
+                println!("publish {i} took {:?}", t.elapsed());
+            }
         });
     }
     while publishers.join_next().await.is_some() {}
@@ -78,7 +82,9 @@ async fn measure(backend: Backend) -> Option<Duration> {
         got.iter().map(|r| r.at - published[&r.json()["i"].as_u64().unwrap()]).collect()
     };
     latencies.sort();
-    let p99 = latencies[latencies.len() * 99 / 100];
+    let q = |x: usize| latencies[latencies.len() * x / 100];
+    println!("{backend:?}: p50 {:?} p90 {:?} p99 {:?} max {:?}", q(50), q(90), q(99), latencies.last().unwrap());
+    let p99 = q(99);
     assert!(dead.received().len() >= DEAD_ENDPOINTS, "the dead endpoints were tried too");
     app.stop().await;
     Some(p99)

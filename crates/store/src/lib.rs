@@ -12,6 +12,7 @@
 //! dynamic dispatch.
 
 mod apps;
+mod claim;
 mod endpoints;
 mod event_types;
 mod idempotency;
@@ -159,6 +160,7 @@ pub struct Store {
     db: Db,
     /// Hands publishes to the group-commit task.
     publisher: tokio::sync::mpsc::Sender<publish::PublishJob>,
+    claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
 }
 
 impl Store {
@@ -217,13 +219,17 @@ impl Store {
 
     /// Migrates and starts the publish task.
     async fn start(db: Db) -> Result<Self> {
-        // The publish task needs a store to write through; it gets one whose own publisher
-        // is never used.
-        let (unused, _) = tokio::sync::mpsc::channel(1);
-        let inner = Self { db: db.clone(), publisher: unused };
+        // The publish and claim tasks need a store to write through; they get one whose own
+        // batching channels are never used.
+        let inner = Self {
+            db: db.clone(),
+            publisher: tokio::sync::mpsc::channel(1).0,
+            claimer: tokio::sync::mpsc::channel(1).0,
+        };
         inner.migrate().await?;
-        let publisher = publish::spawn_publisher(inner);
-        Ok(Self { db, publisher })
+        let publisher = publish::spawn_publisher(inner.clone());
+        let claimer = claim::spawn_claimer(inner);
+        Ok(Self { db, publisher, claimer })
     }
 
     fn is_sqlite(&self) -> bool {

@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::messages::{decode, COLUMNS};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
-use crate::{from_json_opt, placeholders, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT};
+use crate::{
+    from_json_opt, placeholders, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT,
+};
 
 /// Publishes gathered into one transaction at most.
 const MAX_BATCH: usize = 256;

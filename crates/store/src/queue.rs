@@ -11,6 +11,8 @@
 //! node that dies simply lets its leases run out and the work becomes due again. No
 //! transaction is held open while an HTTP request is in flight.
 
+use std::collections::HashMap;
+
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
@@ -81,6 +83,32 @@ fn touch_queue_sql() -> String {
 }
 
 type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String);
+
+/// Reads claimed deliveries with their messages (a `WHERE` follows).
+const CLAIMED_COLUMNS: &str =
+    "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
+     FROM deliveries d JOIN messages m ON m.id = d.msg_id";
+
+fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
+    ClaimedDelivery {
+        msg_id: r.0,
+        endpoint_id: r.1,
+        app_id: r.2,
+        attempts: r.3,
+        manual: r.4,
+        event_type: r.5,
+        event_id: r.6,
+        payload: r.7,
+    }
+}
+
+/// One lane's request to claim its endpoint's due deliveries.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRequest {
+    pub endpoint_id: String,
+    pub limit: i64,
+    pub lease_ms: i64,
+}
 
 impl Store {
     fn row_lock(&self) -> &'static str {
@@ -173,6 +201,9 @@ impl Store {
 
     /// Claims up to `limit` due deliveries of one endpoint for `lease_ms`. With `in_order`
     /// (FIFO endpoints) only the oldest pending delivery is a candidate, and only once due.
+    ///
+    /// Claims of different endpoints made at the same time (a fan-out wakes many lanes at
+    /// once) are gathered into one transaction; see `claim.rs`.
     pub async fn claim_endpoint_deliveries(
         &self,
         endpoint_id: &str,
@@ -180,83 +211,147 @@ impl Store {
         lease_ms: i64,
         in_order: bool,
     ) -> Result<DeliveryClaim> {
+        if in_order {
+            return self.claim_fifo_head(endpoint_id, lease_ms).await;
+        }
+        crate::claim::submit(self, ClaimRequest { endpoint_id: endpoint_id.to_owned(), limit, lease_ms }).await
+    }
+
+    /// Leases a FIFO endpoint's oldest pending delivery, if it is due.
+    async fn claim_fifo_head(&self, endpoint_id: &str, lease_ms: i64) -> Result<DeliveryClaim> {
         let now = now_ms();
         let lease_until = now + lease_ms;
         let token = new_body_at(now);
-        // Which rows to lease: the FIFO head (if due), or the earliest due ones.
-        let head = if in_order {
-            let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
-                "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL \
-                 ORDER BY msg_id LIMIT 1",
-            )
-            .bind(endpoint_id)
-            .fetch_optional(p)
-            .await?);
-            match head {
-                None => return Ok(DeliveryClaim::default()),
-                Some((_, due)) if due > now => return Ok(DeliveryClaim { deliveries: vec![], next_due: Some(due) }),
-                Some(head) => Some(head),
-            }
-        } else {
-            None
+        let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL \
+             ORDER BY msg_id LIMIT 1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(p)
+        .await?);
+        let (msg_id, due) = match head {
+            None => return Ok(DeliveryClaim::default()),
+            Some((_, due)) if due > now => return Ok(DeliveryClaim { deliveries: vec![], next_due: Some(due) }),
+            Some(head) => head,
         };
-        // SQLite does not turn a row-value IN into key lookups (it scans the table), so there
-        // the rows are named by rowid.
-        let (row_key, key_columns) = match self.backend() {
-            Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id"),
-            Backend::Sqlite => ("rowid", "rowid"),
-        };
-        let claim_batch = format!(
-            "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 WHERE {row_key} IN \
-             (SELECT {key_columns} FROM deliveries WHERE endpoint_id = $3 AND next_attempt_at <= $4 \
-             ORDER BY next_attempt_at LIMIT $5{})",
-            self.row_lock()
-        );
         // The head is leased only if nobody changed it since it was read.
         let claim_head = "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
              WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5";
         let fetch =
-            "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
-             FROM deliveries d JOIN messages m ON m.id = d.msg_id \
-             WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3";
-        let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
+            format!("{CLAIMED_COLUMNS} WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3");
+        let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let leased = match &head {
-                Some((msg_id, due)) => sqlx::query(claim_head).bind(lease_until).bind(&token).bind(endpoint_id).bind(msg_id).bind(due),
-                None => sqlx::query(&claim_batch).bind(lease_until).bind(&token).bind(endpoint_id).bind(now).bind(limit),
-            };
-            let claimed = leased.execute(&mut *tx).await?.rows_affected();
+            let claimed = sqlx::query(claim_head)
+                .bind(lease_until)
+                .bind(&token)
+                .bind(endpoint_id)
+                .bind(&msg_id)
+                .bind(due)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let rows = if claimed == 0 {
                 Vec::new()
             } else {
-                sqlx::query_as(fetch).bind(endpoint_id).bind(lease_until).bind(&token).fetch_all(&mut *tx).await?
+                sqlx::query_as(&fetch).bind(endpoint_id).bind(lease_until).bind(&token).fetch_all(&mut *tx).await?
             };
             tx.commit().await?;
             rows
         });
-        // A short claim took everything due: say when the rest is due.
-        let next_due = if (rows.len() as i64) < limit {
-            self.next_due_for_endpoint(endpoint_id).await?
-        } else {
-            None
+        let next_due = if rows.is_empty() { self.next_due_for_endpoint(endpoint_id).await? } else { None };
+        Ok(DeliveryClaim { deliveries: rows.into_iter().map(claimed_delivery).collect(), next_due })
+    }
+
+    /// Claims for several endpoints (each named once) in one transaction: one statement
+    /// leases every endpoint's earliest due deliveries, one reads them back, and one tells,
+    /// for the claims that came back short, when the endpoint's next delivery is due.
+    pub(crate) async fn claim_for_endpoints(&self, requests: &[ClaimRequest]) -> Result<Vec<DeliveryClaim>> {
+        let now = now_ms();
+        let lease_ms = requests.first().map_or(0, |r| r.lease_ms);
+        let lease_until = now + lease_ms;
+        let token = new_body_at(now);
+        // SQLite does not turn a row-value IN into key lookups (it scans the table), so there
+        // the rows are named by rowid.
+        let (row_key, inner_key, outer_key) = match self.backend() {
+            Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id", "msg_id, endpoint_id"),
+            Backend::Sqlite => ("rowid", "rowid AS k", "k"),
         };
-        // Sorted here: an ORDER BY msg_id leads SQLite to walk all the endpoint's deliveries,
-        // finished ones included, instead of the few just leased.
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let deliveries = rows
-            .into_iter()
-            .map(|r| ClaimedDelivery {
-                msg_id: r.0,
-                endpoint_id: r.1,
-                app_id: r.2,
-                attempts: r.3,
-                manual: r.4,
-                event_type: r.5,
-                event_id: r.6,
-                payload: r.7,
+        let per_endpoint: Vec<String> = (0..requests.len())
+            .map(|i| {
+                format!(
+                    "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = ${} \
+                     AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT ${}{}) AS c{i}",
+                    4 + 2 * i,
+                    5 + 2 * i,
+                    self.row_lock()
+                )
             })
             .collect();
-        Ok(DeliveryClaim { deliveries, next_due })
+        let lease = format!(
+            "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 WHERE {row_key} IN ({})",
+            per_endpoint.join(" UNION ALL ")
+        );
+        let fetch = format!(
+            "{CLAIMED_COLUMNS} WHERE d.endpoint_id IN ({}) AND d.next_attempt_at = $1 AND d.lease_token = $2",
+            (3..3 + requests.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token).bind(now);
+            for r in requests {
+                leasing = leasing.bind(&r.endpoint_id).bind(r.limit);
+            }
+            let claimed = leasing.execute(&mut *tx).await?.rows_affected();
+            let rows = if claimed == 0 {
+                Vec::new()
+            } else {
+                let mut reading = sqlx::query_as(&fetch).bind(lease_until).bind(&token);
+                for r in requests {
+                    reading = reading.bind(&r.endpoint_id);
+                }
+                reading.fetch_all(&mut *tx).await?
+            };
+            tx.commit().await?;
+            rows
+        });
+        // Sorted here: an ORDER BY leads SQLite to walk all the endpoints' deliveries,
+        // finished ones included, instead of the few just leased.
+        rows.sort_unstable_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        let mut claims: Vec<DeliveryClaim> = requests.iter().map(|_| DeliveryClaim::default()).collect();
+        let index: HashMap<&str, usize> =
+            requests.iter().enumerate().map(|(i, r)| (r.endpoint_id.as_str(), i)).collect();
+        for row in rows {
+            let i = index[row.1.as_str()];
+            claims[i].deliveries.push(claimed_delivery(row));
+        }
+        // A short claim took everything due: say when the rest is due.
+        let short: Vec<usize> =
+            (0..requests.len()).filter(|&i| (claims[i].deliveries.len() as i64) < requests[i].limit).collect();
+        if !short.is_empty() {
+            let sql = short
+                .iter()
+                .enumerate()
+                .map(|(n, _)| {
+                    format!(
+                        "SELECT CAST({n} AS BIGINT), (SELECT MIN(next_attempt_at) FROM deliveries \
+                         WHERE endpoint_id = ${} AND next_attempt_at IS NOT NULL)",
+                        n + 1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let due: Vec<(i64, Option<i64>)> = with_db!(self.reader(), p => {
+                let mut query = sqlx::query_as(&sql);
+                for &i in &short {
+                    query = query.bind(&requests[i].endpoint_id);
+                }
+                query.fetch_all(p).await?
+            });
+            for (n, next_due) in due {
+                claims[short[n as usize]].next_due = next_due;
+            }
+        }
+        Ok(claims)
     }
 
     /// Records a batch of attempt results in one transaction, and keeps each endpoint's

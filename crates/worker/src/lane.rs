@@ -231,7 +231,8 @@ impl Lane {
     /// waiting, so a busy lane has its next batch before the current one runs out.
     async fn fill(&mut self, endpoint: &Endpoint) {
         let round = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
-        if self.queue.len() >= round || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due() {
+        if self.queue.len() >= round || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due()
+        {
             return;
         }
         // FIFO: only the head is ever claimable.
