@@ -102,6 +102,20 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
     }
 }
 
+/// Claims and attempt records need not wait for their commit to reach the disk: one lost in
+/// a crash only means a delivery is attempted again, which at-least-once allows. (SQLite gets
+/// the same from `synchronous = NORMAL`; publishes, which must not be lost, sync.)
+async fn relax_durability<'c, DB: sqlx::Database>(tx: &mut sqlx::Transaction<'c, DB>, postgres: bool) -> Result<()>
+where
+    for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    if postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// One lane's request to claim its endpoint's due deliveries.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRequest {
@@ -266,6 +280,7 @@ impl Store {
     /// leases every endpoint's earliest due deliveries, one reads them back, and one tells,
     /// for the claims that came back short, when the endpoint's next delivery is due.
     pub(crate) async fn claim_for_endpoints(&self, requests: &[ClaimRequest]) -> Result<Vec<DeliveryClaim>> {
+        let pg = !self.is_sqlite();
         let now = now_ms();
         let lease_ms = requests.first().map_or(0, |r| r.lease_ms);
         let lease_until = now + lease_ms;
@@ -297,6 +312,7 @@ impl Store {
         );
         let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
+            relax_durability(&mut tx, pg).await?;
             let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token).bind(now);
             for r in requests {
                 leasing = leasing.bind(&r.endpoint_id).bind(r.limit);
@@ -376,8 +392,10 @@ impl Store {
         failed.dedup();
         failed.retain(|e| succeeded.binary_search(e).is_err());
         let attempts: Vec<&Attempt> = results.iter().filter_map(|r| r.attempt.as_ref()).collect();
+        let pg = !self.is_sqlite();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
+            relax_durability(&mut tx, pg).await?;
             for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "INSERT INTO attempts ({}) VALUES {}",
