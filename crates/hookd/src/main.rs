@@ -143,11 +143,12 @@ async fn serve(args: hookd::ServeArgs) -> Result<(), Failure> {
         println!("Generated admin token (kept in {}/admin-token, shown only now):", data_dir.display());
         println!("  {}", node.admin_token());
     }
+    let shutdown = app::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
     tracing::info!(address = %listener.local_addr().map_or(listen, |a| a), store = %description, "hookd is listening");
-    node.run(listener, app::shutdown_signal()).await.map_err(|e| Failure::Runtime(format!("server failed: {e}")))
+    node.run(listener, shutdown).await.map_err(|e| Failure::Runtime(format!("server failed: {e}")))
 }
 
 fn verify_command(args: VerifyArgs) -> Result<(), Failure> {

@@ -22,6 +22,7 @@ mod migrate;
 mod models;
 mod operational;
 mod publish;
+mod push;
 mod queue;
 mod tokens;
 
@@ -34,6 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use messages::MessageFilter;
 pub use models::*;
+pub use push::{LaneInbox, Pushed};
 pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
 
 /// Errors of the store, mapped from database errors where they mean something to the caller.
@@ -161,6 +163,8 @@ pub struct Store {
     /// Hands publishes to the group-commit task.
     publisher: tokio::sync::mpsc::Sender<publish::PublishJob>,
     claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
+    /// Lanes of this node that take fresh deliveries straight from publishes.
+    local_lanes: std::sync::Arc<push::LocalLanes>,
 }
 
 impl Store {
@@ -221,15 +225,17 @@ impl Store {
     async fn start(db: Db) -> Result<Self> {
         // The publish and claim tasks need a store to write through; they get one whose own
         // batching channels are never used.
+        let local_lanes = std::sync::Arc::new(push::LocalLanes::default());
         let inner = Self {
             db: db.clone(),
             publisher: tokio::sync::mpsc::channel(1).0,
             claimer: tokio::sync::mpsc::channel(1).0,
+            local_lanes: local_lanes.clone(),
         };
         inner.migrate().await?;
         let publisher = publish::spawn_publisher(inner.clone());
         let claimer = claim::spawn_claimer(inner);
-        Ok(Self { db, publisher, claimer })
+        Ok(Self { db, publisher, claimer, local_lanes })
     }
 
     fn is_sqlite(&self) -> bool {

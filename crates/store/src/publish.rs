@@ -2,25 +2,37 @@
 //!
 //! A publish stores the message and one delivery per matching endpoint, and lowers those
 //! endpoints' queue due times, all in one transaction: when it commits, the deliveries are
-//! durable. Concurrent publishes are gathered by one task and committed together, each in its
-//! own savepoint (so one publish's conflict does not fail the others), with one sync to disk
-//! per batch. Under load that turns hundreds of fsyncs per second into a few.
+//! durable. Concurrent publishes are gathered by one task and committed together with one sync
+//! to disk per batch (a publish whose `eventId` is taken gets its 409 without failing the
+//! others). Under load that turns hundreds of fsyncs per second into a few.
+//!
+//! Deliveries to endpoints whose lane runs on this node and has room are stored leased to it
+//! and handed over once committed (see `push.rs`); the others are stored due and their
+//! endpoints woken.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
+use hookd_core::id::new_body_at;
 use hookd_core::matching::{matches, Subscription};
+use hookd_core::time::now_ms;
 use sqlx::Acquire;
+use tokio::sync::mpsc::Permit;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::messages::{decode, COLUMNS};
+use crate::push::{Attached, Pushed};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
 use crate::{
-    from_json_opt, placeholders, with_db, Message, NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT,
+    from_json_opt, placeholders, with_db, ClaimedDelivery, Message, NewMessage, PoolRef, Result, Store, StoreError,
+    ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
 const MAX_BATCH: usize = 256;
 
+/// The stored message, and the endpoints to wake: those with deliveries due now that were not
+/// handed to a lane.
 pub(crate) type Published = (Message, Vec<String>);
 
 pub(crate) struct PublishJob {
@@ -34,7 +46,7 @@ type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
 
 impl Store {
     /// Stores a message and its deliveries atomically; returns the message and the ids of the
-    /// endpoints it will be delivered to.
+    /// endpoints whose lanes must be woken to deliver it.
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
         let (reply, answer) = oneshot::channel();
         let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
@@ -49,7 +61,8 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            match publish_batch(store.writer(), &jobs, store.is_sqlite()).await {
+            let lanes = store.local_lanes.read().await;
+            match publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await {
                 Ok(results) => {
                     for (job, result) in jobs.drain(..).zip(results) {
                         let _ = job.reply.send(result);
@@ -59,7 +72,8 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
                 // its own, precise answer.
                 Err(_) => {
                     for job in jobs.drain(..) {
-                        let result = publish_batch(store.writer(), std::slice::from_ref(&job), store.is_sqlite()).await;
+                        let one = std::slice::from_ref(&job);
+                        let result = publish_batch(store.writer(), one, store.is_sqlite(), &lanes).await;
                         let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
                     }
                 }
@@ -74,7 +88,15 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
 /// A handful of statements per batch, not per message: the messages go in with one multi-row
 /// insert that skips duplicate `eventId`s (those publishes get a 409), then all their
 /// deliveries, then one touch per endpoint queue.
-async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> Result<Vec<Result<Published>>> {
+async fn publish_batch(
+    pool: PoolRef<'_>,
+    jobs: &[PublishJob],
+    sqlite: bool,
+    lanes: &HashMap<String, Attached>,
+) -> Result<Vec<Result<Published>>> {
+    let now = now_ms();
+    let lease_token = new_body_at(now);
+    let mut handover: Vec<(Permit<'_, Pushed>, ClaimedDelivery)> = Vec::new();
     let results = with_db!(pool, p => {
         let mut conn = p.acquire().await?;
         if sqlite {
@@ -120,9 +142,11 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
             let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
             inserted.extend(ids);
         }
-        // Each endpoint queue is touched once per batch, with its earliest new due time.
+        // Each endpoint queue is touched once per batch, with its earliest new due time (for a
+        // delivery handed to a lane, the end of its lease, when it is due again should the
+        // node die).
         let mut queue_due: HashMap<&str, i64> = HashMap::new();
-        let mut deliveries: Vec<(&PublishJob, &str)> = Vec::new();
+        let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
             let msg = &job.msg;
@@ -134,18 +158,25 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
                 ))));
                 continue;
             }
-            let fanout: Vec<&str> = routes[job.app_id.as_str()]
-                .iter()
-                .filter(|(_, types, channels)| {
-                    let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
-                    matches(&sub, &msg.event_type, msg.channels.as_deref())
-                })
-                .map(|(id, _, _)| id.as_str())
-                .collect();
-            for &endpoint_id in &fanout {
-                let due = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
-                *due = (*due).min(msg.deliver_at);
-                deliveries.push((job, endpoint_id));
+            let mut to_wake = Vec::new();
+            for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(_, types, channels)| {
+                let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
+                matches(&sub, &msg.event_type, msg.channels.as_deref())
+            }) {
+                let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
+                let (due, leased) = match lane.and_then(|lane| Some((lane.lease_ms, lane.tx.try_reserve().ok()?))) {
+                    Some((lease_ms, permit)) => {
+                        handover.push((permit, claimed(job, endpoint_id)));
+                        (now + lease_ms, true)
+                    }
+                    None => {
+                        to_wake.push(endpoint_id.clone());
+                        (msg.deliver_at, false)
+                    }
+                };
+                let earliest = queue_due.entry(endpoint_id).or_insert(due);
+                *earliest = (*earliest).min(due);
+                deliveries.push(NewDelivery { job, endpoint_id, due, leased });
             }
             let stored = (
                 msg.id.clone(),
@@ -156,17 +187,27 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
                 msg.channels.as_ref().map(crate::to_json),
                 msg.created_at,
             );
-            results.push(decode(stored).map(|m| (m, fanout.into_iter().map(str::to_owned).collect())));
+            results.push(decode(stored).map(|m| (m, to_wake)));
         }
         for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, attempts, manual) VALUES {}",
-                placeholders(chunk.len(), 5, "1, 0, FALSE")
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, \
+                 attempts, manual) VALUES {}",
+                placeholders(chunk.len(), 7, "0, FALSE")
             );
             let mut insert = sqlx::query(&sql);
-            for (job, endpoint_id) in chunk {
-                let msg = &job.msg;
-                insert = insert.bind(&msg.id).bind(*endpoint_id).bind(&job.app_id).bind(msg.deliver_at).bind(msg.created_at);
+            for d in chunk {
+                let msg = &d.job.msg;
+                // Status 3 (sending) for a delivery leased to a lane, as a claim would set it.
+                let (status, token) = if d.leased { (3_i64, Some(&lease_token)) } else { (1, None) };
+                insert = insert
+                    .bind(&msg.id)
+                    .bind(d.endpoint_id)
+                    .bind(&d.job.app_id)
+                    .bind(d.due)
+                    .bind(msg.created_at)
+                    .bind(status)
+                    .bind(token);
             }
             insert.execute(&mut *tx).await?;
         }
@@ -185,5 +226,34 @@ async fn publish_batch(pool: PoolRef<'_>, jobs: &[PublishJob], sqlite: bool) -> 
         }
         results
     });
+    // Committed: the lanes may start. (Had the batch failed, dropping the permits would have
+    // given their room back.)
+    let leased_at = Instant::now();
+    for (permit, delivery) in handover {
+        permit.send((delivery, leased_at));
+    }
     Ok(results)
+}
+
+/// A delivery row to insert.
+struct NewDelivery<'a> {
+    job: &'a PublishJob,
+    endpoint_id: &'a str,
+    due: i64,
+    /// Leased to a lane of this node by this publish.
+    leased: bool,
+}
+
+/// A delivery as its lane receives it.
+fn claimed(job: &PublishJob, endpoint_id: &str) -> ClaimedDelivery {
+    ClaimedDelivery {
+        msg_id: job.msg.id.clone(),
+        endpoint_id: endpoint_id.to_owned(),
+        app_id: job.app_id.clone(),
+        attempts: 0,
+        manual: false,
+        event_type: job.msg.event_type.clone(),
+        event_id: job.msg.event_id.clone(),
+        payload: job.msg.payload.clone(),
+    }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
-use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, StoreError};
+use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, LaneInbox, Pushed, StoreError};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
@@ -73,6 +73,9 @@ struct Lane {
     reports: mpsc::UnboundedReceiver<Report>,
     /// Claimed deliveries not started yet, with when they were claimed.
     queue: VecDeque<(ClaimedDelivery, Instant)>,
+    /// Where publishes on this node hand fresh deliveries over, already leased to this lane
+    /// (not for FIFO or disabled endpoints, which only ever claim).
+    inbox: Option<LaneInbox>,
     /// After a short claim: when the endpoint's next delivery is due.
     next_due: Option<i64>,
     /// When a claim last came back short (it took every due delivery).
@@ -99,6 +102,7 @@ impl Lane {
             reports_tx,
             reports,
             queue: VecDeque::new(),
+            inbox: None,
             next_due: None,
             took_all_due: None,
             pacer: Pacer::default(),
@@ -118,12 +122,15 @@ impl Lane {
                 self.loaded_at = None;
             }
             if !self.keep_lease().await {
+                self.detach().await;
                 return; // someone else works this endpoint now; its leases are theirs
             }
             while let Ok(report) = self.reports.try_recv() {
                 self.on_report(report).await;
             }
             let Some(mut endpoint) = self.refresh().await else { break };
+            self.sync_inbox(&endpoint).await;
+            self.take_pushed();
             self.fill(&endpoint).await;
             if endpoint.disabled && !self.queue.is_empty() {
                 // Parking is for good only if the endpoint is still disabled: re-read it
@@ -147,6 +154,11 @@ impl Lane {
                 match self.slowed().or(due_soon).or(linger) {
                     Some(hold) => wait = min_wait(wait, hold),
                     None => {
+                        // No publish may hand anything over once the endpoint is let go.
+                        self.detach().await;
+                        if !self.queue.is_empty() {
+                            continue;
+                        }
                         match self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await {
                             Ok(true) => return,
                             Ok(false) => continue, // new work arrived while letting go
@@ -163,12 +175,48 @@ impl Lane {
                         self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
                     }
                 }
+                Some(pushed) = next_pushed(&mut self.inbox), if self.queue.len() < MAX_CLAIM => {
+                    self.queue.push_back(pushed);
+                }
                 _ = self.signals.wake.notified() => self.next_due = Some(now_ms()),
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.signals.stop.changed() => {}
             }
         }
         self.wind_down().await;
+    }
+
+    /// Attaches to this node's publishes while the endpoint takes pushed deliveries, and
+    /// detaches once it no longer does.
+    async fn sync_inbox(&mut self, endpoint: &Endpoint) {
+        let wanted = !endpoint.fifo && !endpoint.disabled;
+        if wanted && self.inbox.is_none() {
+            let lease = self.shared.config.lease.as_millis() as i64;
+            self.inbox = Some(self.shared.store.attach_lane(&self.endpoint_id, lease, MAX_CLAIM).await);
+        } else if !wanted {
+            self.detach().await;
+        }
+    }
+
+    /// Stops taking pushed deliveries; those already handed over join the queue.
+    async fn detach(&mut self) {
+        if let Some(mut inbox) = self.inbox.take() {
+            self.shared.store.detach_lane(&self.endpoint_id, &mut inbox).await;
+            while let Ok(pushed) = inbox.deliveries.try_recv() {
+                self.queue.push_back(pushed);
+            }
+        }
+    }
+
+    /// Moves pushed deliveries into the queue, up to its bound.
+    fn take_pushed(&mut self) {
+        let Some(inbox) = &mut self.inbox else { return };
+        while self.queue.len() < MAX_CLAIM {
+            match inbox.deliveries.try_recv() {
+                Ok(pushed) => self.queue.push_back(pushed),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Renews the endpoint lease when a third of it has passed; `false` if it was lost.
@@ -384,11 +432,20 @@ impl Lane {
     /// Stopping: hands back what was claimed but not started, lets attempts in flight
     /// finish, and lets go of the endpoint so another node can take it at once.
     async fn wind_down(&mut self) {
+        self.detach().await;
         for (delivery, _) in self.queue.drain(..) {
             self.shared.recorder.record(unattempted(delivery, DeliveryOutcome::Released)).await;
         }
         while self.in_flight.join_next().await.is_some() {}
         let _ = self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await;
+    }
+}
+
+/// The next pushed delivery; never resolves without an inbox.
+async fn next_pushed(inbox: &mut Option<LaneInbox>) -> Option<Pushed> {
+    match inbox {
+        Some(inbox) => inbox.deliveries.recv().await,
+        None => std::future::pending().await,
     }
 }
 
