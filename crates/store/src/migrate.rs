@@ -9,10 +9,12 @@ use crate::{with_db, Backend, Result, Store, StoreError};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_inboxes.sql")),
+    (3, include_str!("../migrations/sqlite/0003_handed_over.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_inboxes.sql")),
+    (3, include_str!("../migrations/postgres/0003_handed_over.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

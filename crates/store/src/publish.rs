@@ -142,9 +142,9 @@ async fn publish_batch(
             let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
             inserted.extend(ids);
         }
-        // Each endpoint queue is touched once per batch, with its earliest new due time (for a
-        // delivery handed to a lane, the end of its lease, when it is due again should the
-        // node die).
+        // Each endpoint queue is touched once per batch, with its earliest new due time. (A
+        // delivery handed to a lane has none: it is sending, and made due again only if its
+        // node dies before recording it; see `release_expired_handovers`.)
         let mut queue_due: HashMap<&str, i64> = HashMap::new();
         let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
@@ -164,19 +164,15 @@ async fn publish_batch(
                 matches(&sub, &msg.event_type, msg.channels.as_deref())
             }) {
                 let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
-                let (due, leased) = match lane.and_then(|lane| Some((lane.lease_ms, lane.tx.try_reserve().ok()?))) {
-                    Some((lease_ms, permit)) => {
-                        handover.push((permit, claimed(job, endpoint_id)));
-                        (now + lease_ms, true)
-                    }
-                    None => {
-                        to_wake.push(endpoint_id.clone());
-                        (msg.deliver_at, false)
-                    }
-                };
-                let earliest = queue_due.entry(endpoint_id).or_insert(due);
-                *earliest = (*earliest).min(due);
-                deliveries.push(NewDelivery { job, endpoint_id, due, leased });
+                if let Some(permit) = lane.and_then(|lane| lane.tx.try_reserve().ok()) {
+                    handover.push((permit, claimed(job, endpoint_id)));
+                    deliveries.push(NewDelivery { job, endpoint_id, due: None });
+                    continue;
+                }
+                to_wake.push(endpoint_id.clone());
+                let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
+                *earliest = (*earliest).min(msg.deliver_at);
+                deliveries.push(NewDelivery { job, endpoint_id, due: Some(msg.deliver_at) });
             }
             let stored = (
                 msg.id.clone(),
@@ -198,14 +194,17 @@ async fn publish_batch(
             let mut insert = sqlx::query(&sql);
             for d in chunk {
                 let msg = &d.job.msg;
-                // Status 3 (sending) for a delivery leased to a lane, as a claim would set it.
-                let (status, token) = if d.leased { (3_i64, Some(&lease_token)) } else { (1, None) };
+                // Handed over: status 3 (sending), leased from `updated_at` on.
+                let (status, token, updated_at) = match d.due {
+                    Some(_) => (1_i64, None, msg.created_at),
+                    None => (3, Some(&lease_token), now),
+                };
                 insert = insert
                     .bind(&msg.id)
                     .bind(d.endpoint_id)
                     .bind(&d.job.app_id)
                     .bind(d.due)
-                    .bind(msg.created_at)
+                    .bind(updated_at)
                     .bind(status)
                     .bind(token);
             }
@@ -239,9 +238,8 @@ async fn publish_batch(
 struct NewDelivery<'a> {
     job: &'a PublishJob,
     endpoint_id: &'a str,
-    due: i64,
-    /// Leased to a lane of this node by this publish.
-    leased: bool,
+    /// When it is due; `None` when handed to a lane of this node by this publish.
+    due: Option<i64>,
 }
 
 /// A delivery as its lane receives it.

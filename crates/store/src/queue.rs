@@ -583,6 +583,33 @@ impl Store {
         Ok(n)
     }
 
+    /// Makes due again the deliveries handed over to a lane (see `push.rs`) whose lease
+    /// (`lease_ms` from their hand-over) is over without a record: their node died. Returns
+    /// the endpoints that have work again.
+    pub async fn release_expired_handovers(&self, lease_ms: i64) -> Result<Vec<String>> {
+        let now = now_ms();
+        let endpoints: Vec<String> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let endpoints: Vec<String> = sqlx::query_scalar(
+                "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL \
+                 WHERE status = 3 AND next_attempt_at IS NULL AND updated_at < $2 RETURNING endpoint_id",
+            )
+            .bind(now)
+            .bind(now - lease_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut unique = endpoints.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            for endpoint_id in &unique {
+                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            unique
+        });
+        Ok(endpoints)
+    }
+
     /// Number of deliveries not yet finished.
     pub async fn pending_deliveries(&self) -> Result<i64> {
         let row: (i64,) = with_db!(self.reader(), p => sqlx::query_as(

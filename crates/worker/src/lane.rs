@@ -191,8 +191,7 @@ impl Lane {
     async fn sync_inbox(&mut self, endpoint: &Endpoint) {
         let wanted = !endpoint.fifo && !endpoint.disabled;
         if wanted && self.inbox.is_none() {
-            let lease = self.shared.config.lease.as_millis() as i64;
-            self.inbox = Some(self.shared.store.attach_lane(&self.endpoint_id, lease, MAX_CLAIM).await);
+            self.inbox = Some(self.shared.store.attach_lane(&self.endpoint_id, MAX_CLAIM).await);
         } else if !wanted {
             self.detach().await;
         }

@@ -141,9 +141,14 @@ impl Dispatcher {
         let mut lanes: HashMap<String, LaneHandle> = HashMap::new();
         let mut running: JoinSet<(String, u64)> = JoinSet::new();
         let mut runs = 0u64;
+        let mut swept = tokio::time::Instant::now();
         tokio::pin!(shutdown);
 
         loop {
+            if swept.elapsed() >= self.config.lease / 4 {
+                swept = tokio::time::Instant::now();
+                self.release_expired_handovers(&shared).await;
+            }
             let free = self.config.max_lanes.saturating_sub(lanes.len());
             let claimed = if free == 0 { Vec::new() } else { self.claim(free).await };
             let full = !claimed.is_empty() && claimed.len() == free;
@@ -197,6 +202,19 @@ impl Dispatcher {
         }
         drop(shared);
         let _ = recorder_task.await;
+    }
+
+    /// Deliveries handed to a lane of a node that died before recording them are due again
+    /// once their lease is over (any node may find them; see `hookd_store`'s `push`).
+    async fn release_expired_handovers(&self, shared: &Shared) {
+        match self.store.release_expired_handovers(self.config.lease.as_millis() as i64).await {
+            Ok(endpoints) if !endpoints.is_empty() => {
+                warn!(endpoints = endpoints.len(), "deliveries handed to a lane were never recorded; due again");
+                (shared.wake)(&endpoints, false);
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "looking for expired hand-overs failed"),
+        }
     }
 
     async fn claim(&self, free: usize) -> Vec<String> {
