@@ -5,11 +5,13 @@
 //! One test binary with one test, running the backends one after the other, so that nothing
 //! else loads the machine while it measures.
 //!
-//! Not yet met, so not run by default (`cargo test --test isolation -- --ignored` runs it):
-//! the dead endpoints are isolated (they only fill their own lanes), but a 101-way fan-out at
-//! 200 msg/s is 20,000 delivery rows a second through SQLite's single writer, and in a debug
-//! build on a shared 2-core machine publishes then queue for seconds, which is what the
-//! healthy endpoint's latency measures. See the issue notes.
+//! Not yet met, so not run by default (`cargo test --test isolation -- --ignored` runs it).
+//! The dead endpoints are isolated: each only fills its own lane, and fresh deliveries reach
+//! the healthy endpoint's lane straight from the publish. What the healthy endpoint's latency
+//! still measures is the publish itself: a 101-way fan-out at 200 msg/s is 20,000 delivery rows
+//! a second, and once the dead endpoints' lanes are full their rows go into the due-time
+//! indexes. In this debug build on the shared 2-core machine, runs measured p50 13–34 ms and
+//! p99 98–200 ms on SQLite, p99 150–1,400 ms on PostgreSQL. See the issue notes.
 
 mod common;
 
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{spawn_app, Backend, Receiver, Reply};
+use common::{spawn_app_with, Backend, Receiver, Reply};
 use reqwest::Method;
 use serde_json::json;
 
@@ -26,18 +28,23 @@ const RATE: u64 = 200;
 const MESSAGES: usize = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target not yet met: fan-out write throughput, see the module docs"]
+#[ignore = "target not yet met: fan-out write cost, see the module docs"]
 async fn hanging_endpoints_do_not_delay_a_healthy_one() {
+    let mut measured = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         if let Some(p99) = measure(backend).await {
-            println!("{backend:?}: healthy endpoint p99 publish-to-arrival {p99:?}");
-            assert!(p99 < Duration::from_millis(100), "{backend:?}: p99 {p99:?}");
+            measured.push((backend, p99));
         }
+    }
+    for (backend, p99) in measured {
+        assert!(p99 < Duration::from_millis(100), "{backend:?}: p99 {p99:?}");
     }
 }
 
 async fn measure(backend: Backend) -> Option<Duration> {
-    let app = spawn_app(backend).await?;
+    // The dead endpoints hang until the 2 s request timeout; their retries follow hookd's
+    // default schedule (the first after 5 s), as in production.
+    let app = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("5s,5m")).await?;
     let healthy = Receiver::start().await;
     let dead = Receiver::start_with(vec![Reply::Hang; DEAD_ENDPOINTS * MESSAGES * 2]).await;
     let res = app.request(Method::POST, "/api/v1/app").json(&json!({"name": "A", "uid": "a"})).send().await.unwrap();
@@ -59,6 +66,17 @@ async fn measure(backend: Backend) -> Option<Duration> {
         .unwrap();
     assert_eq!(res.status(), 201);
 
+    // Warm-up: one message to all, so that every lane runs and the dead endpoints already
+    // hang when the measurement starts (the state this test is about).
+    let res = app
+        .request(Method::POST, "/api/v1/app/a/msg")
+        .json(&json!({"eventType": "warm-up", "payload": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    healthy.wait_for(1, Duration::from_secs(10)).await;
+
     let published: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
     let mut publishers = tokio::task::JoinSet::new();
@@ -67,24 +85,29 @@ async fn measure(backend: Backend) -> Option<Duration> {
         let (request, published) = (app.request(Method::POST, "/api/v1/app/a/msg"), published.clone());
         publishers.spawn(async move {
             published.lock().unwrap().insert(i, Instant::now());
-            let t = Instant::now();
             let res = request.json(&json!({"eventType": "load", "payload": {"i": i}})).send().await.unwrap();
-            assert_eq!(res.status(), 202);
-            if i % 40 == 0 {
-                println!("publish {i} took {:?}", t.elapsed());
-            }
+            let status = res.status();
+            assert_eq!(status, 202, "{}", res.text().await.unwrap());
         });
     }
     while publishers.join_next().await.is_some() {}
-    let got = healthy.wait_for(MESSAGES, Duration::from_secs(30)).await;
+    let got = healthy.wait_for(MESSAGES + 1, Duration::from_secs(30)).await;
+    let got: Vec<_> = got.into_iter().filter(|r| r.json().get("i").is_some()).collect();
+    assert_eq!(got.len(), MESSAGES);
     let mut latencies: Vec<Duration> = {
         let published = published.lock().unwrap();
         got.iter().map(|r| r.at - published[&r.json()["i"].as_u64().unwrap()]).collect()
     };
     latencies.sort();
-    let q = |x: usize| latencies[latencies.len() * x / 100];
-    println!("{backend:?}: p50 {:?} p90 {:?} p99 {:?} max {:?}", q(50), q(90), q(99), latencies.last().unwrap());
-    let p99 = q(99);
+    let quantile = |q: usize| latencies[(latencies.len() * q / 100).min(latencies.len() - 1)];
+    println!(
+        "{backend:?}: healthy endpoint publish-to-arrival p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        quantile(50),
+        quantile(90),
+        quantile(99),
+        latencies.last().unwrap()
+    );
+    let p99 = quantile(99);
     assert!(dead.received().len() >= DEAD_ENDPOINTS, "the dead endpoints were tried too");
     app.stop().await;
     Some(p99)
