@@ -81,19 +81,48 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// Rows per multi-row statement (well under both databases' parameter limits).
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
-/// `($1, $2, …, fixed), ($n, …, fixed), …` for `rows` rows of `params` parameters each
-/// (`fixed`: constant values appended to every row, or empty).
-pub(crate) fn placeholders(rows: usize, params: usize, fixed: &str) -> String {
-    (0..rows)
-        .map(|r| {
-            let mut values: Vec<String> = (1..=params).map(|p| format!("${}", r * params + p)).collect();
-            if !fixed.is_empty() {
-                values.push(fixed.to_owned());
-            }
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Writes the parameters of a statement in the order they are bound: `$1`, `$2`, … for
+/// PostgreSQL, plain `?` for SQLite. (SQLite finds a numbered parameter's name by walking a
+/// list, so binding a multi-row statement with thousands of `$n` parameters is quadratic.)
+pub(crate) struct Params {
+    sqlite: bool,
+    next: usize,
+}
+
+impl Params {
+    pub fn new(backend: Backend) -> Self {
+        Self { sqlite: backend == Backend::Sqlite, next: 1 }
+    }
+
+    /// The next parameter.
+    pub fn next(&mut self) -> String {
+        self.next += 1;
+        if self.sqlite {
+            "?".to_owned()
+        } else {
+            format!("${}", self.next - 1)
+        }
+    }
+
+    /// `(p, p, …, fixed), (p, …, fixed), …` for `rows` rows of `params` parameters each
+    /// (`fixed`: constant values appended to every row, or empty).
+    pub fn rows(&mut self, rows: usize, params: usize, fixed: &str) -> String {
+        (0..rows)
+            .map(|_| {
+                let mut values: Vec<String> = (0..params).map(|_| self.next()).collect();
+                if !fixed.is_empty() {
+                    values.push(fixed.to_owned());
+                }
+                format!("({})", values.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A statement's worth of rows: `rows` rows of `params` parameters each.
+pub(crate) fn placeholders(backend: Backend, rows: usize, params: usize, fixed: &str) -> String {
+    Params::new(backend).rows(rows, params, fixed)
 }
 
 /// Maps a unique violation to a conflict with a message for the API user.

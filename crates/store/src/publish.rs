@@ -24,8 +24,8 @@ use crate::messages::{decode, COLUMNS};
 use crate::push::{Attached, Pushed};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
 use crate::{
-    from_json_opt, placeholders, with_db, ClaimedDelivery, Message, NewMessage, PoolRef, Result, Store, StoreError,
-    ROWS_PER_STATEMENT,
+    from_json_opt, placeholders, with_db, Backend, ClaimedDelivery, Message, NewMessage, PoolRef, Result, Store,
+    StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -94,6 +94,7 @@ async fn publish_batch(
     sqlite: bool,
     lanes: &HashMap<String, Attached>,
 ) -> Result<Vec<Result<Published>>> {
+    let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
     let now = now_ms();
     let lease_token = new_body_at(now);
     let mut handover: Vec<(Permit<'_, Pushed>, ClaimedDelivery)> = Vec::new();
@@ -125,7 +126,7 @@ async fn publish_batch(
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(chunk.len(), 7, "")
+                placeholders(backend, chunk.len(), 7, "")
             );
             let mut insert = sqlx::query_scalar(&sql);
             for job in chunk {
@@ -189,7 +190,7 @@ async fn publish_batch(
             let sql = format!(
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, \
                  attempts, manual) VALUES {}",
-                placeholders(chunk.len(), 7, "0, FALSE")
+                placeholders(backend, chunk.len(), 7, "0, FALSE")
             );
             let mut insert = sqlx::query(&sql);
             for d in chunk {
@@ -212,7 +213,7 @@ async fn publish_batch(
         }
         let touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
         for chunk in touches.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(chunk.len(), 2, "1"));
+            let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(backend, chunk.len(), 2, "1"));
             let mut touch = sqlx::query(&sql);
             for (endpoint_id, due) in chunk {
                 touch = touch.bind(*endpoint_id).bind(due);

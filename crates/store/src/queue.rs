@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::{placeholders, with_db, Attempt, Backend, Result, Store, ROWS_PER_STATEMENT};
+use crate::{placeholders, with_db, Attempt, Backend, Params, Result, Store, ROWS_PER_STATEMENT};
 
 /// A claimed delivery with its message.
 #[derive(Debug, Clone)]
@@ -291,31 +291,37 @@ impl Store {
             Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id", "msg_id, endpoint_id"),
             Backend::Sqlite => ("rowid", "rowid AS k", "k"),
         };
+        // Bound in this order: lease end, token, then per endpoint its id, now, and limit.
+        let mut params = Params::new(self.backend());
+        let (lease_param, token_param) = (params.next(), params.next());
         let per_endpoint: Vec<String> = (0..requests.len())
             .map(|i| {
+                let (endpoint, now, limit) = (params.next(), params.next(), params.next());
                 format!(
-                    "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = ${} \
-                     AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT ${}{}) AS c{i}",
-                    4 + 2 * i,
-                    5 + 2 * i,
+                    "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = {endpoint} \
+                     AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}{}) AS c{i}",
                     self.row_lock()
                 )
             })
             .collect();
         let lease = format!(
-            "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 WHERE {row_key} IN ({})",
+            "UPDATE deliveries SET status = 3, next_attempt_at = {lease_param}, lease_token = {token_param} \
+             WHERE {row_key} IN ({})",
             per_endpoint.join(" UNION ALL ")
         );
+        let mut params = Params::new(self.backend());
         let fetch = format!(
-            "{CLAIMED_COLUMNS} WHERE d.endpoint_id IN ({}) AND d.next_attempt_at = $1 AND d.lease_token = $2",
-            (3..3 + requests.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+            "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
+            params.next(),
+            params.next(),
+            (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
         );
         let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             relax_durability(&mut tx, pg).await?;
-            let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token).bind(now);
+            let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token);
             for r in requests {
-                leasing = leasing.bind(&r.endpoint_id).bind(r.limit);
+                leasing = leasing.bind(&r.endpoint_id).bind(now).bind(r.limit);
             }
             let claimed = leasing.execute(&mut *tx).await?.rows_affected();
             let rows = if claimed == 0 {
@@ -344,14 +350,13 @@ impl Store {
         let short: Vec<usize> =
             (0..requests.len()).filter(|&i| (claims[i].deliveries.len() as i64) < requests[i].limit).collect();
         if !short.is_empty() {
-            let sql = short
-                .iter()
-                .enumerate()
-                .map(|(n, _)| {
+            let mut params = Params::new(self.backend());
+            let sql = (0..short.len())
+                .map(|n| {
                     format!(
                         "SELECT CAST({n} AS BIGINT), (SELECT MIN(next_attempt_at) FROM deliveries \
-                         WHERE endpoint_id = ${} AND next_attempt_at IS NOT NULL)",
-                        n + 1
+                         WHERE endpoint_id = {} AND next_attempt_at IS NOT NULL)",
+                        params.next()
                     )
                 })
                 .collect::<Vec<_>>()
@@ -400,7 +405,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO attempts ({}) VALUES {}",
                     crate::messages::ATTEMPT_COLUMNS,
-                    placeholders(chunk.len(), 12, "")
+                    placeholders(self.backend(), chunk.len(), 12, "")
                 );
                 let mut insert = sqlx::query(&sql);
                 for a in chunk {
@@ -422,13 +427,14 @@ impl Store {
             }
             for rows in delivery_updates(results, now) {
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut params = Params::new(self.backend());
                     let sql = format!(
                         "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
                          UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
-                         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = ${} \
+                         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
                          FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
-                        placeholders(chunk.len(), 5, ""),
-                        chunk.len() * 5 + 1
+                        params.rows(chunk.len(), 5, ""),
+                        params.next()
                     );
                     let mut update = sqlx::query(&sql);
                     for row in chunk {
