@@ -211,7 +211,11 @@ async fn publish_batch(
             }
             insert.execute(&mut *tx).await?;
         }
-        let touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
+        // In endpoint order, as every transaction that locks several queue rows takes them, so
+        // that two of them never wait for each other (a deadlock PostgreSQL would break by
+        // failing one).
+        let mut touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
+        touches.sort_unstable();
         for chunk in touches.chunks(ROWS_PER_STATEMENT) {
             let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(backend, chunk.len(), 2, "1"));
             let mut touch = sqlx::query(&sql);

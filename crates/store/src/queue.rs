@@ -382,20 +382,20 @@ impl Store {
             return Ok(());
         }
         let now = now_ms();
-        let mut succeeded: Vec<&str> = Vec::new();
-        let mut failed: Vec<&str> = Vec::new();
+        // Each endpoint's "failing since": cleared by any success in the batch, else set by a
+        // failure. Sorted by endpoint, the order in which every transaction locks queue rows.
+        let mut failing: std::collections::BTreeMap<&str, bool> = std::collections::BTreeMap::new();
         for r in results {
             match (r.outcome, &r.attempt) {
-                (DeliveryOutcome::Succeeded, _) => succeeded.push(&r.endpoint_id),
-                (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => failed.push(&r.endpoint_id),
+                (DeliveryOutcome::Succeeded, _) => {
+                    failing.insert(&r.endpoint_id, false);
+                }
+                (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => {
+                    failing.entry(&r.endpoint_id).or_insert(true);
+                }
                 _ => {}
             }
         }
-        succeeded.sort_unstable();
-        succeeded.dedup();
-        failed.sort_unstable();
-        failed.dedup();
-        failed.retain(|e| succeeded.binary_search(e).is_err());
         let attempts: Vec<&Attempt> = results.iter().filter_map(|r| r.attempt.as_ref()).collect();
         let pg = !self.is_sqlite();
         with_db!(self.writer(), p => {
@@ -443,18 +443,16 @@ impl Store {
                     update.bind(now).execute(&mut *tx).await?;
                 }
             }
-            for endpoint_id in &succeeded {
-                sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
-                    .bind(endpoint_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for endpoint_id in &failed {
-                sqlx::query("UPDATE endpoint_queues SET failing_since = $2 WHERE endpoint_id = $1 AND failing_since IS NULL")
-                    .bind(endpoint_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+            for (endpoint_id, failed) in &failing {
+                let update = if *failed {
+                    sqlx::query("UPDATE endpoint_queues SET failing_since = $2 WHERE endpoint_id = $1 AND failing_since IS NULL")
+                        .bind(endpoint_id)
+                        .bind(now)
+                } else {
+                    sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
+                        .bind(endpoint_id)
+                };
+                update.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
