@@ -77,6 +77,7 @@ async fn measure(backend: Backend) -> Option<Duration> {
         .unwrap();
     assert_eq!(res.status(), 202);
     healthy.wait_for(1, Duration::from_secs(10)).await;
+    dead.wait_for(DEAD_ENDPOINTS, Duration::from_secs(10)).await;
 
     let published: Arc<Mutex<HashMap<u64, Instant>>> = Default::default();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));

@@ -78,6 +78,12 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Whether a transaction failed only because of other transactions (PostgreSQL broke a
+/// deadlock or a serialization conflict), so running it again is the fix.
+fn is_transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// Rows per multi-row statement (well under both databases' parameter limits).
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 

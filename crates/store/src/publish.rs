@@ -24,8 +24,8 @@ use crate::messages::{decode, COLUMNS};
 use crate::push::{Attached, Pushed};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
 use crate::{
-    from_json_opt, placeholders, with_db, Backend, ClaimedDelivery, Message, NewMessage, PoolRef, Result, Store,
-    StoreError, ROWS_PER_STATEMENT,
+    from_json_opt, is_transient, placeholders, with_db, Backend, ClaimedDelivery, Message, NewMessage, PoolRef, Result,
+    Store, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -62,7 +62,16 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             let lanes = store.local_lanes.read().await;
-            match publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await {
+            let mut outcome = publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await;
+            for _ in 0..3 {
+                match &outcome {
+                    Err(e) if is_transient(e) => {
+                        outcome = publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await;
+                    }
+                    _ => break,
+                }
+            }
+            match outcome {
                 Ok(results) => {
                     for (job, result) in jobs.drain(..).zip(results) {
                         let _ = job.reply.send(result);
