@@ -17,6 +17,9 @@ use hookd_core::id::new_body_at;
 use hookd_core::matching::{matches, Subscription};
 use hookd_core::time::now_ms;
 use sqlx::Acquire;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Permit;
 use tokio::sync::{mpsc, oneshot};
 
@@ -174,12 +177,17 @@ async fn publish_batch(
                 matches(&sub, &msg.event_type, msg.channels.as_deref())
             }) {
                 let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
-                if let Some(permit) = lane.and_then(|lane| lane.tx.try_reserve().ok()) {
-                    handover.push((permit, claimed(job, endpoint_id)));
-                    deliveries.push(NewDelivery { job, endpoint_id, due: None });
-                    continue;
+                match lane.map(|lane| (lane, lane.tx.try_reserve())) {
+                    Some((_, Ok(permit))) => {
+                        handover.push((permit, claimed(job, endpoint_id)));
+                        deliveries.push(NewDelivery { job, endpoint_id, due: None });
+                        continue;
+                    }
+                    // The lane has all it can hold; it claims this from the database once it
+                    // has room. Waking it now would only make it look again.
+                    Some((lane, Err(TrySendError::Full(())))) => lane.overflowed.store(true, Ordering::Relaxed),
+                    _ => to_wake.push(endpoint_id.clone()),
                 }
-                to_wake.push(endpoint_id.clone());
                 let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
                 *earliest = (*earliest).min(msg.deliver_at);
                 deliveries.push(NewDelivery { job, endpoint_id, due: Some(msg.deliver_at) });

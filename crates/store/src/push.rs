@@ -4,16 +4,18 @@
 //! then stores the delivery as already sending (status 3, no due time, leased from its
 //! `updated_at`) and, once its transaction has committed, hands it to the lane over a bounded
 //! channel: no wake-up, no claim transaction, no second trip through the database before the
-//! attempt, and no entry in the due-time indexes to add and remove again. When the channel is full (the
-//! endpoint is slow) or no lane is attached, the delivery is stored due as usual and the
-//! endpoint's lane claims it later.
+//! attempt, and no entry in the due-time indexes to add and remove again. When the channel is
+//! full (the endpoint is slow) or no lane is attached, the delivery is stored due as usual and
+//! the endpoint's lane claims it later (a full lane is told so by a flag rather than woken: it
+//! has work enough until it has room).
 //!
 //! A lane that stops detaches first. Detaching waits until no publish batch is in progress,
 //! and publish batches hold the registry for their whole transaction, so a delivery is never
 //! leased to a lane that no longer reads its channel.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, RwLock, RwLockReadGuard};
@@ -27,11 +29,21 @@ pub type Pushed = (ClaimedDelivery, Instant);
 /// detaches exactly this attachment (a newer lane of the same endpoint may replace it).
 pub struct LaneInbox {
     pub deliveries: mpsc::Receiver<Pushed>,
+    overflowed: Arc<AtomicBool>,
     attachment: u64,
+}
+
+impl LaneInbox {
+    /// Whether publishes stored deliveries due for this lane because it was full (they are
+    /// not woken for), since the last call.
+    pub fn take_overflowed(&self) -> bool {
+        self.overflowed.swap(false, Ordering::Relaxed)
+    }
 }
 
 pub(crate) struct Attached {
     pub tx: mpsc::Sender<Pushed>,
+    pub overflowed: Arc<AtomicBool>,
     attachment: u64,
 }
 
@@ -57,9 +69,10 @@ impl Store {
     pub async fn attach_lane(&self, endpoint_id: &str, capacity: usize) -> LaneInbox {
         let (tx, deliveries) = mpsc::channel(capacity.max(1));
         let attachment = self.local_lanes.next_attachment.fetch_add(1, Ordering::Relaxed);
-        let entry = Attached { tx, attachment };
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let entry = Attached { tx, overflowed: overflowed.clone(), attachment };
         self.local_lanes.lanes.write().await.insert(endpoint_id.to_owned(), entry);
-        LaneInbox { deliveries, attachment }
+        LaneInbox { deliveries, overflowed, attachment }
     }
 
     /// Detaches a lane; once this returns no publish will hand it anything more, and whatever

@@ -305,9 +305,13 @@ impl Lane {
 
     /// Whether the database may hold due deliveries this lane has not claimed: a claim that
     /// came back short took all there were, and until the next known due time (lowered by
-    /// wake-ups and retries) only other nodes' publishes can add more, which a look every
-    /// `RELOAD_EVERY` catches. Spares a write transaction per finished attempt.
+    /// wake-ups and retries) or an overflow of its inbox, only other nodes' publishes can add
+    /// more, which a look every `RELOAD_EVERY` catches. Spares a write transaction per
+    /// finished attempt.
     fn may_have_due(&self) -> bool {
+        if self.inbox.as_ref().is_some_and(LaneInbox::take_overflowed) {
+            return true;
+        }
         match self.took_all_due {
             None => true,
             Some(at) => at.elapsed() >= RELOAD_EVERY || self.next_due.is_some_and(|due| due <= now_ms()),
