@@ -20,6 +20,8 @@ on_both_backends!(
     endpoint_secret_get_and_rotate,
     messages_are_accepted_with_svix_fields,
     message_validation_and_conflicts,
+    concurrent_publishes_with_one_event_id_accept_one,
+    publishes_see_application_changes_at_once,
     idempotency_key_returns_the_first_response,
     tokens_and_scopes,
     oversized_bodies_get_413,
@@ -504,5 +506,59 @@ async fn oversized_bodies_get_413(backend: Backend) {
     assert_eq!(body["code"], "payload_too_large");
     assert!(body["detail"].as_str().unwrap().contains("4096"));
     assert!(app.svix.message().list(a.id.clone(), None).await.unwrap().data.is_empty());
+    app.stop().await;
+}
+
+/// Concurrent publishes are committed together; a taken `eventId` fails only its own publish.
+async fn concurrent_publishes_with_one_event_id_accept_one(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
+    let path = format!("/api/v1/app/{}/msg", a.id);
+    let mut publishes = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let event_id = if i % 2 == 0 { "same".to_owned() } else { format!("own-{i}") };
+        let request = app
+            .request(Method::POST, &path)
+            .json(&json!({"eventType": "a.b", "payload": {"i": i}, "eventId": event_id}));
+        publishes.spawn(async move { (i, request.send().await.unwrap().status()) });
+    }
+    let mut accepted_same = 0;
+    while let Some(done) = publishes.join_next().await {
+        let (i, status) = done.unwrap();
+        if i % 2 == 0 {
+            assert!(status == StatusCode::ACCEPTED || status == StatusCode::CONFLICT, "{status}");
+            accepted_same += usize::from(status == StatusCode::ACCEPTED);
+        } else {
+            assert_eq!(status, StatusCode::ACCEPTED, "publish {i} has an eventId of its own");
+        }
+    }
+    assert_eq!(accepted_same, 1, "exactly one publish with eventId 'same' is accepted");
+    let listed: Value = app.request(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 11);
+    app.stop().await;
+}
+
+/// Publishes resolve their application through a short-lived cache; changes made through
+/// the API apply to the very next publish.
+async fn publishes_see_application_changes_at_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let publish = |uid: &str| {
+        app.request(Method::POST, &format!("/api/v1/app/{uid}/msg")).json(&json!({"eventType": "a.b", "payload": {}}))
+    };
+    let res =
+        app.request(Method::POST, "/api/v1/app").json(&json!({"name": "Shop", "uid": "shop"})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(publish("shop").send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let res = app.request(Method::PATCH, "/api/v1/app/shop").json(&json!({"uid": "store"})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(publish("shop").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(publish("store").send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let res = app.request(Method::DELETE, "/api/v1/app/store").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(publish("store").send().await.unwrap().status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -82,7 +82,15 @@ impl Caller {
     /// Finds the application named in a path (id or uid) if this caller may reach it.
     /// An application token gets 403 for every other application, existing or not.
     pub async fn application(&self, state: &AppState, id_or_uid: &str) -> Result<Application, ApiError> {
-        let found = state.store.get_application(id_or_uid).await;
+        self.check_application(state.store.get_application(id_or_uid).await)
+    }
+
+    /// The same for a publish, through the short-lived application cache.
+    pub async fn application_to_publish(&self, state: &AppState, id_or_uid: &str) -> Result<Application, ApiError> {
+        self.check_application(state.apps.get(&state.store, id_or_uid).await)
+    }
+
+    fn check_application(&self, found: Result<Application, hookd_store::StoreError>) -> Result<Application, ApiError> {
         match (&self.0, found) {
             (Scope::Admin, Ok(app)) => Ok(app),
             (Scope::Admin, Err(e)) => Err(match e {

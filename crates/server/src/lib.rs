@@ -6,6 +6,7 @@
 //! integration tests run exactly the same wiring.
 
 pub mod api;
+pub mod app_cache;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub wake: Option<WakeFn>,
     /// The webhook tester's live state (broadcast of captures, attached relays).
     pub tester: tester::Tester,
+    /// Applications as publishes name them, for a moment.
+    pub apps: app_cache::AppCache,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             tester: tester::Tester::new(&config),
             config: Arc::new(config),
             wake,
+            apps: app_cache::AppCache::default(),
         }
     }
 

@@ -84,6 +84,12 @@ fn is_transient(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
+/// Whether a statement referred to a row that is gone (e.g. a message for an application
+/// deleted meanwhile by another node).
+fn is_foreign_key_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
+}
+
 /// Rows per multi-row statement (well under both databases' parameter limits).
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 

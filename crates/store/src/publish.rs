@@ -27,8 +27,8 @@ use crate::messages::{decode, COLUMNS};
 use crate::push::{Attached, Pushed};
 use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
 use crate::{
-    from_json_opt, is_transient, placeholders, with_db, Backend, ClaimedDelivery, Message, NewMessage, PoolRef, Result,
-    Store, StoreError, ROWS_PER_STATEMENT,
+    from_json_opt, is_foreign_key_violation, is_transient, placeholders, with_db, Backend, ClaimedDelivery, Message,
+    NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -86,6 +86,9 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
                     for job in jobs.drain(..) {
                         let one = std::slice::from_ref(&job);
                         let result = publish_batch(store.writer(), one, store.is_sqlite(), &lanes).await;
+                        // Its application is gone (deleted since the request looked it up).
+                        let result =
+                            result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
                         let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
                     }
                 }

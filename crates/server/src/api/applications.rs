@@ -154,6 +154,7 @@ pub async fn put(
         Some(app) => {
             data.uid = data.uid.or(app.uid);
             let app = state.store.update_application(&app.id, &data).await?;
+            state.apps.forget();
             Ok((StatusCode::OK, Json(app.into())))
         }
         None => {
@@ -182,7 +183,9 @@ pub async fn patch(
         throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
     };
     validate(&data.name, data.uid.as_deref(), data.throttle_rate)?;
-    Ok(Json(state.store.update_application(&app.id, &data).await?.into()))
+    let app = state.store.update_application(&app.id, &data).await?;
+    state.apps.forget();
+    Ok(Json(app.into()))
 }
 
 pub async fn delete(
@@ -192,5 +195,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     state.store.delete_application(&app.id).await?;
+    state.apps.forget();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -94,7 +94,7 @@ pub async fn create(
     ApiJson(body): ApiJson<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     body.validate()?;
-    let app = match caller.application(&state, &app_id).await {
+    let app = match caller.application_to_publish(&state, &app_id).await {
         Err(ApiError::NotFound(_)) if body.application.is_some() => {
             caller.require_admin()?;
             let mut data = body.application.expect("checked above").into_data()?;
