@@ -15,7 +15,7 @@
 //! deliveries of a disabled endpoint are parked, not dropped.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,9 +64,10 @@ struct Lane {
     /// The endpoint's application's uid, for operational webhooks.
     app_uid: Option<Arc<str>>,
     loaded_at: Option<Instant>,
-    /// Attempts in flight; each ends once its result is handed to the recorder (once it is
-    /// written if it makes a delivery due), with the due time it created.
+    /// Attempts in flight; each ends once its result is written, with the due time it created.
     in_flight: JoinSet<Option<i64>>,
+    /// How many of those have their answer and only wait for the recorder.
+    recording: Arc<AtomicUsize>,
     /// What attempts found, sent as soon as the answer is in (before recording), so the lane
     /// slows down or stops before it starts anything else.
     reports_tx: mpsc::UnboundedSender<Report>,
@@ -99,6 +100,7 @@ impl Lane {
             app_uid: None,
             loaded_at: None,
             in_flight: JoinSet::new(),
+            recording: Arc::new(AtomicUsize::new(0)),
             reports_tx,
             reports,
             queue: VecDeque::new(),
@@ -269,9 +271,14 @@ impl Lane {
         }
     }
 
+    /// Attempts that may start now: a slot is free once its answer is in, while its result is
+    /// being written, but at most one more round of results may wait for the recorder (what a
+    /// node killed at that moment would send again).
     fn capacity(&self, endpoint: &Endpoint) -> usize {
         let cap = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
-        cap.saturating_sub(self.in_flight.len())
+        let recording = self.recording.load(Ordering::Relaxed);
+        let sending = self.in_flight.len().saturating_sub(recording);
+        cap.saturating_sub(sending).min((2 * cap).saturating_sub(self.in_flight.len()))
     }
 
     /// Claims more due deliveries when a slot is free and fewer than one round of starts are
@@ -348,6 +355,7 @@ impl Lane {
             let (delivery, _) = self.queue.pop_front().expect("front exists");
             self.pacer.consume();
             let (shared, endpoint, reports) = (self.shared.clone(), endpoint.clone(), self.reports_tx.clone());
+            let recording = self.recording.clone();
             let app_uid = self.app_uid.clone();
             let span = info_span!("attempt", msg_id = %delivery.msg_id);
             self.in_flight.spawn(
@@ -363,12 +371,10 @@ impl Lane {
                         DeliveryOutcome::RetryAt(at) => Some(at),
                         _ => None,
                     };
-                    let written = shared.recorder.submit(result).await;
-                    // Otherwise the slot is free at once; an operational event also follows
-                    // the record it reports on.
-                    if makes_due.is_some() || event.is_some() {
-                        written.wait().await;
-                    }
+                    recording.fetch_add(1, Ordering::Relaxed);
+                    shared.recorder.record(result).await;
+                    recording.fetch_sub(1, Ordering::Relaxed);
+                    // An operational event follows the record it reports on.
                     if let Some(event) = event {
                         shared.emit(event).await;
                     }

@@ -1,9 +1,8 @@
 //! The recorder: one task that writes attempt results in batches. Whatever arrives while a
 //! batch is being written goes into the next transaction, so under load many results share
-//! one commit. A lane hands a result over and moves on (its delivery stays leased until the
-//! record lands, so nothing is attempted twice meanwhile); the bounded queue is the
-//! back-pressure. Each result is also acknowledged once written, for those who must wait (FIFO
-//! lanes, whose next claim depends on it).
+//! one commit. Each result is acknowledged once it is written. A lane does not keep an
+//! attempt slot for the wait (the delivery stays leased until the record lands, so nothing is
+//! attempted twice meanwhile), but it bounds how many of its results may wait.
 
 use std::time::Duration;
 
@@ -28,26 +27,12 @@ impl Recorder {
         (Self { tx }, tokio::spawn(run(store, rx)))
     }
 
-    /// Queues a result for writing (waiting only while the queue is full); the returned
-    /// handle resolves once it is written.
-    pub async fn submit(&self, result: AttemptResult) -> Written {
-        let (ack, written) = oneshot::channel();
-        let _ = self.tx.send((result, ack)).await;
-        Written(written)
-    }
-
-    /// Records a result and waits until it is written.
+    /// Records a result and waits until it is written (or the recorder gave up on it).
     pub async fn record(&self, result: AttemptResult) {
-        self.submit(result).await.wait().await;
-    }
-}
-
-/// Resolves once a submitted result is written (or the recorder gave up on it).
-pub(crate) struct Written(oneshot::Receiver<()>);
-
-impl Written {
-    pub async fn wait(self) {
-        let _ = self.0.await;
+        let (ack, written) = oneshot::channel();
+        if self.tx.send((result, ack)).await.is_ok() {
+            let _ = written.await;
+        }
     }
 }
 
