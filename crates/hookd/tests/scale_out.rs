@@ -103,8 +103,9 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     println!("{} messages accepted by 3 nodes (one SIGKILLed), all delivered; {duplicates} duplicates", accepted.len());
     // Only attempts in flight on the killed node can repeat: sent but not yet recorded, at most
-    // two rounds of a lane's 8 attempts per endpoint (8 sending, 8 answered and being written).
-    assert!(duplicates <= ENDPOINTS * 16, "{duplicates} duplicates");
+    // a lane's 8 attempts sending plus 4 rounds of 8 answered ones waiting for the recorder,
+    // per endpoint.
+    assert!(duplicates <= ENDPOINTS * 8 * 5, "{duplicates} duplicates");
     for node in &mut nodes[1..] {
         node.signal("-TERM");
         assert_eq!(node.wait_exit().code(), Some(0));

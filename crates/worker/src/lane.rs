@@ -40,6 +40,11 @@ const SLOW_MAX: Duration = Duration::from_secs(60);
 /// (bounded, so memory stays flat however long the backlog on disk).
 const CLAIM_AHEAD: usize = 16;
 const MAX_CLAIM: usize = 128;
+/// Answered attempts whose results may wait for the recorder, in rounds of the endpoint's
+/// concurrency. Writes queue behind publishes on SQLite's one writer, so a fast endpoint needs
+/// a few rounds to keep sending meanwhile; the bound is what a node killed at the wrong moment
+/// sends twice.
+const RECORDING_ROUNDS: usize = 4;
 
 /// How the dispatcher reaches a lane.
 pub(crate) struct Signals {
@@ -272,13 +277,13 @@ impl Lane {
     }
 
     /// Attempts that may start now: a slot is free once its answer is in, while its result is
-    /// being written, but at most one more round of results may wait for the recorder (what a
-    /// node killed at that moment would send again).
+    /// being written, but at most `RECORDING_ROUNDS` rounds of results may wait for the
+    /// recorder (what a node killed at that moment would send again).
     fn capacity(&self, endpoint: &Endpoint) -> usize {
         let cap = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
         let recording = self.recording.load(Ordering::Relaxed);
         let sending = self.in_flight.len().saturating_sub(recording);
-        cap.saturating_sub(sending).min((2 * cap).saturating_sub(self.in_flight.len()))
+        cap.saturating_sub(sending).min(((1 + RECORDING_ROUNDS) * cap).saturating_sub(self.in_flight.len()))
     }
 
     /// Claims more due deliveries when a slot is free and fewer than one round of starts are
