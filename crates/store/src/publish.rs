@@ -25,10 +25,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::messages::{decode, COLUMNS};
 use crate::push::{Attached, Pushed};
-use crate::queue::{TOUCH_QUEUES_HEAD, TOUCH_QUEUES_TAIL};
+use crate::queue::touch_queues_sql;
 use crate::{
-    from_json_opt, is_foreign_key_violation, is_transient, placeholders, with_db, Backend, ClaimedDelivery, Message,
-    NewMessage, PoolRef, Result, Store, StoreError, ROWS_PER_STATEMENT,
+    from_json_opt, is_foreign_key_violation, is_transient, placeholders, with_db, ClaimedDelivery, Message, NewMessage,
+    Result, Store, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -65,16 +65,7 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             let lanes = store.local_lanes.read().await;
-            let mut outcome = publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await;
-            for _ in 0..3 {
-                match &outcome {
-                    Err(e) if is_transient(e) => {
-                        outcome = publish_batch(store.writer(), &jobs, store.is_sqlite(), &lanes).await;
-                    }
-                    _ => break,
-                }
-            }
-            match outcome {
+            match publish_retrying(&store, &jobs, &lanes).await {
                 Ok(results) => {
                     for (job, result) in jobs.drain(..).zip(results) {
                         let _ = job.reply.send(result);
@@ -85,7 +76,7 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
                 Err(_) => {
                     for job in jobs.drain(..) {
                         let one = std::slice::from_ref(&job);
-                        let result = publish_batch(store.writer(), one, store.is_sqlite(), &lanes).await;
+                        let result = publish_batch(&store, one, &lanes).await;
                         // Its application is gone (deleted since the request looked it up).
                         let result =
                             result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
@@ -98,22 +89,37 @@ pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
     tx
 }
 
+/// `publish_batch`, run again (a few times) when PostgreSQL failed it only to break a deadlock
+/// or a serialization conflict.
+async fn publish_retrying(
+    store: &Store,
+    jobs: &[PublishJob],
+    lanes: &HashMap<String, Attached>,
+) -> Result<Vec<Result<Published>>> {
+    let mut retries = 0;
+    loop {
+        match publish_batch(store, jobs, lanes).await {
+            Err(e) if is_transient(&e) && retries < 3 => retries += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Commits `jobs` in one transaction; the outer error means nothing was committed.
 ///
 /// A handful of statements per batch, not per message: the messages go in with one multi-row
 /// insert that skips duplicate `eventId`s (those publishes get a 409), then all their
 /// deliveries, then one touch per endpoint queue.
 async fn publish_batch(
-    pool: PoolRef<'_>,
+    store: &Store,
     jobs: &[PublishJob],
-    sqlite: bool,
     lanes: &HashMap<String, Attached>,
 ) -> Result<Vec<Result<Published>>> {
-    let backend = if sqlite { Backend::Sqlite } else { Backend::Postgres };
+    let (backend, sqlite) = (store.backend(), store.is_sqlite());
     let now = now_ms();
     let lease_token = new_body_at(now);
     let mut handover: Vec<(Permit<'_, Pushed>, ClaimedDelivery)> = Vec::new();
-    let results = with_db!(pool, p => {
+    let results = with_db!(store.writer(), p => {
         let mut conn = p.acquire().await?;
         if sqlite {
             // Other writes on this connection skip the sync to disk (a lost claim or attempt
@@ -237,7 +243,7 @@ async fn publish_batch(
         let mut touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
         touches.sort_unstable();
         for chunk in touches.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("{TOUCH_QUEUES_HEAD} {} {TOUCH_QUEUES_TAIL}", placeholders(backend, chunk.len(), 2, "1"));
+            let sql = touch_queues_sql(backend, chunk.len());
             let mut touch = sqlx::query(&sql);
             for (endpoint_id, due) in chunk {
                 touch = touch.bind(*endpoint_id).bind(due);

@@ -69,17 +69,16 @@ pub struct DeliveryClaim {
 }
 
 /// Lowers endpoint queues' due times (creating their rows) and bumps their versions, so a
-/// lease holder that is letting go notices the new work. Head and tail of a statement whose
-/// rows are `(endpoint_id, next_due_at, 1)`.
-pub(crate) const TOUCH_QUEUES_HEAD: &str = "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version) VALUES";
-pub(crate) const TOUCH_QUEUES_TAIL: &str =
-    "ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
-     next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > excluded.next_due_at \
-     THEN excluded.next_due_at ELSE endpoint_queues.next_due_at END";
-
-/// The same for one endpoint: `$1` endpoint id, `$2` due time.
-fn touch_queue_sql() -> String {
-    format!("{TOUCH_QUEUES_HEAD} ($1, $2, 1) {TOUCH_QUEUES_TAIL}")
+/// lease holder that is letting go notices the new work: a statement for `rows` rows of
+/// (endpoint id, due time), bound in that order.
+pub(crate) fn touch_queues_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version) VALUES {} \
+         ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
+         next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > excluded.next_due_at \
+         THEN excluded.next_due_at ELSE endpoint_queues.next_due_at END",
+        placeholders(backend, rows, 2, "1")
+    )
 }
 
 type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String);
@@ -488,7 +487,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -509,7 +508,7 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
-                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             }
             sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1")
                 .bind(endpoint_id)
@@ -541,7 +540,7 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
-                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             n
@@ -594,7 +593,7 @@ impl Store {
         let now = now_ms();
         let endpoints: Vec<String> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let endpoints: Vec<String> = sqlx::query_scalar(
+            let mut endpoints: Vec<String> = sqlx::query_scalar(
                 "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL \
                  WHERE status = 3 AND next_attempt_at IS NULL AND updated_at < $2 RETURNING endpoint_id",
             )
@@ -602,14 +601,19 @@ impl Store {
             .bind(now - lease_ms)
             .fetch_all(&mut *tx)
             .await?;
-            let mut unique = endpoints.clone();
-            unique.sort_unstable();
-            unique.dedup();
-            for endpoint_id in &unique {
-                sqlx::query(&touch_queue_sql()).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            // In endpoint order, as every transaction locks queue rows.
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            for chunk in endpoints.chunks(ROWS_PER_STATEMENT) {
+                let sql = touch_queues_sql(self.backend(), chunk.len());
+                let mut touch = sqlx::query(&sql);
+                for endpoint_id in chunk {
+                    touch = touch.bind(endpoint_id).bind(now);
+                }
+                touch.execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            unique
+            endpoints
         });
         Ok(endpoints)
     }
