@@ -64,9 +64,13 @@ impl Default for ServerConfig {
 /// `true`) that their settings changed.
 pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
 
-/// What every handler can reach.
+/// What every handler can reach. Cheap to clone (axum clones it for every request): the
+/// parts live behind one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// The parts of `AppState`, which derefs to them.
+pub struct AppParts {
     pub store: Store,
     pub auth: Authenticator,
     pub config: Arc<ServerConfig>,
@@ -79,16 +83,24 @@ pub struct AppState {
     pub apps: app_cache::AppCache,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<WakeFn>) -> Self {
-        Self {
+        Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),
             tester: tester::Tester::new(&config),
             config: Arc::new(config),
             wake,
             apps: app_cache::AppCache::default(),
-        }
+        }))
     }
 
     /// Publishes an operational webhook (a no-op unless operational endpoints exist). A

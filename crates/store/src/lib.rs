@@ -13,6 +13,7 @@
 
 mod apps;
 mod claim;
+mod commit;
 mod endpoints;
 mod event_types;
 mod idempotency;
@@ -201,8 +202,8 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// Hands publishes to the group-commit task.
-    publisher: tokio::sync::mpsc::Sender<publish::PublishJob>,
+    /// Hands publishes and attempt records to the group-commit task.
+    committer: tokio::sync::mpsc::Sender<commit::WriteJob>,
     claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
     /// Lanes of this node that take fresh deliveries straight from publishes.
     local_lanes: std::sync::Arc<push::LocalLanes>,
@@ -262,21 +263,21 @@ impl Store {
         }
     }
 
-    /// Migrates and starts the publish task.
+    /// Migrates and starts the group-commit and claim tasks.
     async fn start(db: Db) -> Result<Self> {
-        // The publish and claim tasks need a store to write through; they get one whose own
+        // The group-commit and claim tasks need a store to write through; they get one whose own
         // batching channels are never used.
         let local_lanes = std::sync::Arc::new(push::LocalLanes::default());
         let inner = Self {
             db: db.clone(),
-            publisher: tokio::sync::mpsc::channel(1).0,
+            committer: tokio::sync::mpsc::channel(1).0,
             claimer: tokio::sync::mpsc::channel(1).0,
             local_lanes: local_lanes.clone(),
         };
         inner.migrate().await?;
-        let publisher = publish::spawn_publisher(inner.clone());
+        let committer = commit::spawn_committer(inner.clone());
         let claimer = claim::spawn_claimer(inner);
-        Ok(Self { db, publisher, claimer, local_lanes })
+        Ok(Self { db, committer, claimer, local_lanes })
     }
 
     fn is_sqlite(&self) -> bool {

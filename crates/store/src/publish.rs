@@ -1,51 +1,39 @@
-//! Publishing, with group commit.
+//! Publishing: a message and one delivery per matching endpoint, stored together.
 //!
-//! A publish stores the message and one delivery per matching endpoint, and lowers those
-//! endpoints' queue due times, all in one transaction: when it commits, the deliveries are
-//! durable. Concurrent publishes are gathered by one task and committed together with one sync
-//! to disk per batch (a publish whose `eventId` is taken gets its 409 without failing the
-//! others). Under load that turns hundreds of fsyncs per second into a few.
+//! A publish stores the message, its deliveries, and lowers those endpoints' queue due times
+//! in the transaction of a group commit (see `commit.rs`): when it commits, the deliveries are
+//! durable. A publish whose `eventId` is taken gets its 409 without failing the others of its
+//! batch.
 //!
 //! Deliveries to endpoints whose lane runs on this node and has room are stored leased to it
 //! and handed over once committed (see `push.rs`); the others are stored due and their
 //! endpoints woken.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
-
-use hookd_core::id::new_body_at;
-use hookd_core::matching::{matches, Subscription};
-use hookd_core::time::now_ms;
-use sqlx::Acquire;
 use std::sync::atomic::Ordering;
 
+use hookd_core::matching::{matches, Subscription};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Permit;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use crate::commit::WriteJob;
 use crate::messages::{decode, COLUMNS};
 use crate::push::{Attached, Pushed};
-use crate::queue::touch_queues_sql;
-use crate::{
-    from_json_opt, is_foreign_key_violation, is_transient, placeholders, with_db, ClaimedDelivery, Message, NewMessage,
-    Result, Store, StoreError, ROWS_PER_STATEMENT,
-};
-
-/// Publishes gathered into one transaction at most.
-const MAX_BATCH: usize = 256;
+use crate::{from_json_opt, Backend, ClaimedDelivery, Message, NewMessage, Params, Result, Store, StoreError};
 
 /// The stored message, and the endpoints to wake: those with deliveries due now that were not
 /// handed to a lane.
 pub(crate) type Published = (Message, Vec<String>);
 
 pub(crate) struct PublishJob {
-    app_id: String,
-    msg: NewMessage,
-    reply: oneshot::Sender<Result<Published>>,
+    pub app_id: String,
+    pub msg: NewMessage,
+    pub reply: oneshot::Sender<Result<Published>>,
 }
 
 /// An application's endpoints as routing needs them: id, event types, channels.
-type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
+pub(crate) type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
 
 impl Store {
     /// Stores a message and its deliveries atomically; returns the message and the ids of the
@@ -53,224 +41,134 @@ impl Store {
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
         let (reply, answer) = oneshot::channel();
         let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
-        self.publisher.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.committer.send(WriteJob::Publish(job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-/// Starts the task that commits publishes in batches.
-pub(crate) fn spawn_publisher(store: Store) -> mpsc::Sender<PublishJob> {
-    let (tx, mut rx) = mpsc::channel::<PublishJob>(4 * MAX_BATCH);
-    tokio::spawn(async move {
-        let mut jobs = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let lanes = store.local_lanes.read().await;
-            match publish_retrying(&store, &jobs, &lanes).await {
-                Ok(results) => {
-                    for (job, result) in jobs.drain(..).zip(results) {
-                        let _ = job.reply.send(result);
-                    }
-                }
-                // The batch as a whole failed (e.g. its commit): each publish on its own gets
-                // its own, precise answer.
-                Err(_) => {
-                    for job in jobs.drain(..) {
-                        let one = std::slice::from_ref(&job);
-                        let result = publish_batch(&store, one, &lanes).await;
-                        // Its application is gone (deleted since the request looked it up).
-                        let result =
-                            result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
-                        let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
-                    }
-                }
-            }
-        }
-    });
-    tx
+/// `SELECT` of an application's enabled endpoints, as `Route`s.
+pub(crate) const ROUTES_SQL: &str =
+    "SELECT id, event_types, channels FROM endpoints WHERE app_id = $1 AND NOT disabled";
+
+pub(crate) fn decode_routes(rows: Vec<(String, Option<String>, Option<String>)>) -> Result<Vec<Route>> {
+    rows.into_iter().map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?))).collect()
 }
 
-/// `publish_batch`, run again (a few times) when PostgreSQL failed it only to break a deadlock
-/// or a serialization conflict.
-async fn publish_retrying(
-    store: &Store,
-    jobs: &[PublishJob],
-    lanes: &HashMap<String, Attached>,
-) -> Result<Vec<Result<Published>>> {
-    let mut retries = 0;
-    loop {
-        match publish_batch(store, jobs, lanes).await {
-            Err(e) if is_transient(&e) && retries < 3 => retries += 1,
-            outcome => return outcome,
-        }
-    }
+/// `INSERT` of `rows` messages that skips those whose `eventId` is taken and returns the ids
+/// of the others. Bound with `bind_message`'s columns, row after row.
+pub(crate) fn insert_messages_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+        Params::new(backend).rows(rows, 7, "")
+    )
 }
 
-/// Commits `jobs` in one transaction; the outer error means nothing was committed.
-///
-/// A handful of statements per batch, not per message: the messages go in with one multi-row
-/// insert that skips duplicate `eventId`s (those publishes get a 409), then all their
-/// deliveries, then one touch per endpoint queue.
-async fn publish_batch(
-    store: &Store,
-    jobs: &[PublishJob],
-    lanes: &HashMap<String, Attached>,
-) -> Result<Vec<Result<Published>>> {
-    let (backend, sqlite) = (store.backend(), store.is_sqlite());
-    let now = now_ms();
-    let lease_token = new_body_at(now);
-    let mut handover: Vec<(Permit<'_, Pushed>, ClaimedDelivery)> = Vec::new();
-    let results = with_db!(store.writer(), p => {
-        let mut conn = p.acquire().await?;
-        if sqlite {
-            // Other writes on this connection skip the sync to disk (a lost claim or attempt
-            // record only means a repeat); a publish's 202 must survive a power cut.
-            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+/// `INSERT` of `rows` deliveries, bound as `NewDelivery::columns` gives them.
+pub(crate) fn insert_deliveries_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, \
+         attempts, manual) VALUES {}",
+        Params::new(backend).rows(rows, 7, "0, FALSE")
+    )
+}
+
+/// What a batch of publishes writes once its messages are in: the delivery rows, the queue
+/// touches, the answers, and the hand-overs to send once committed.
+pub(crate) struct Routed<'a, 'l> {
+    pub deliveries: Vec<NewDelivery<'a>>,
+    /// (endpoint, earliest new due time), in endpoint order: the order in which every
+    /// transaction that locks several queue rows takes them, so that two never wait for each
+    /// other (a deadlock PostgreSQL would break by failing one).
+    pub touches: Vec<(&'a str, i64)>,
+    pub results: Vec<Result<Published>>,
+    pub handover: Vec<(Permit<'l, Pushed>, ClaimedDelivery)>,
+}
+
+/// Routes each stored message (`inserted`) to its endpoints; a message that was not stored
+/// lost its `eventId` to an earlier one and gets a conflict.
+pub(crate) fn route<'a, 'l>(
+    jobs: &'a [PublishJob],
+    inserted: &HashSet<String>,
+    routes: &'a HashMap<&str, Vec<Route>>,
+    lanes: &'l HashMap<String, Attached>,
+    now: i64,
+    lease_token: &'a str,
+) -> Routed<'a, 'l> {
+    // Each endpoint queue is touched once per batch, with its earliest new due time. (A
+    // delivery handed to a lane has none: it is sending, and made due again only if its node
+    // dies before recording it; see `release_expired_handovers`.)
+    let mut queue_due: HashMap<&str, i64> = HashMap::new();
+    let mut routed = Routed {
+        deliveries: Vec::new(),
+        touches: Vec::new(),
+        results: Vec::with_capacity(jobs.len()),
+        handover: Vec::new(),
+    };
+    for job in jobs {
+        let msg = &job.msg;
+        if !inserted.contains(&msg.id) {
+            // Message ids are fresh, so the only row it can collide with is one with its eventId.
+            let event_id = msg.event_id.as_deref().unwrap_or_default();
+            routed.results.push(Err(StoreError::Conflict(format!(
+                "a message with eventId '{event_id}' already exists in this application"
+            ))));
+            continue;
         }
-        let mut tx = conn.begin().await?;
-        let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
-        for job in jobs {
-            if !routes.contains_key(job.app_id.as_str()) {
-                let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-                    "SELECT id, event_types, channels FROM endpoints WHERE app_id = $1 AND NOT disabled",
-                )
-                .bind(&job.app_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                let decoded = rows
-                    .into_iter()
-                    .map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?)))
-                    .collect::<Result<Vec<Route>>>()?;
-                routes.insert(&job.app_id, decoded);
-            }
-        }
-        let mut inserted: HashSet<String> = HashSet::with_capacity(jobs.len());
-        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(backend, chunk.len(), 7, "")
-            );
-            let mut insert = sqlx::query_scalar(&sql);
-            for job in chunk {
-                let msg = &job.msg;
-                insert = insert
-                    .bind(&msg.id)
-                    .bind(&job.app_id)
-                    .bind(&msg.event_type)
-                    .bind(&msg.event_id)
-                    .bind(&msg.payload)
-                    .bind(msg.channels.as_ref().map(crate::to_json))
-                    .bind(msg.created_at);
-            }
-            let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
-            inserted.extend(ids);
-        }
-        // Each endpoint queue is touched once per batch, with its earliest new due time. (A
-        // delivery handed to a lane has none: it is sending, and made due again only if its
-        // node dies before recording it; see `release_expired_handovers`.)
-        let mut queue_due: HashMap<&str, i64> = HashMap::new();
-        let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
-        let mut results = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let msg = &job.msg;
-            if !inserted.contains(&msg.id) {
-                // Message ids are fresh, so the only row it can collide with is one with its eventId.
-                let event_id = msg.event_id.as_deref().unwrap_or_default();
-                results.push(Err(StoreError::Conflict(format!(
-                    "a message with eventId '{event_id}' already exists in this application"
-                ))));
-                continue;
-            }
-            let mut to_wake = Vec::new();
-            for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(_, types, channels)| {
-                let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
-                matches(&sub, &msg.event_type, msg.channels.as_deref())
-            }) {
-                let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
-                match lane.map(|lane| (lane, lane.tx.try_reserve())) {
-                    Some((_, Ok(permit))) => {
-                        handover.push((permit, claimed(job, endpoint_id)));
-                        deliveries.push(NewDelivery { job, endpoint_id, due: None });
-                        continue;
-                    }
-                    // The lane has all it can hold; it claims this from the database once it
-                    // has room. Waking it now would only make it look again.
-                    Some((lane, Err(TrySendError::Full(())))) => lane.overflowed.store(true, Ordering::Relaxed),
-                    _ => to_wake.push(endpoint_id.clone()),
+        let mut to_wake = Vec::new();
+        for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(_, types, channels)| {
+            let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
+            matches(&sub, &msg.event_type, msg.channels.as_deref())
+        }) {
+            let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
+            match lane.map(|lane| (lane, lane.tx.try_reserve())) {
+                Some((_, Ok(permit))) => {
+                    routed.handover.push((permit, claimed(job, endpoint_id)));
+                    routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: Some((lease_token, now)) });
+                    continue;
                 }
-                let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
-                *earliest = (*earliest).min(msg.deliver_at);
-                deliveries.push(NewDelivery { job, endpoint_id, due: Some(msg.deliver_at) });
+                // The lane has all it can hold; it claims this from the database once it has
+                // room. Waking it now would only make it look again.
+                Some((lane, Err(TrySendError::Full(())))) => lane.overflowed.store(true, Ordering::Relaxed),
+                _ => to_wake.push(endpoint_id.clone()),
             }
-            let stored = (
-                msg.id.clone(),
-                job.app_id.clone(),
-                msg.event_type.clone(),
-                msg.event_id.clone(),
-                msg.payload.clone(),
-                msg.channels.as_ref().map(crate::to_json),
-                msg.created_at,
-            );
-            results.push(decode(stored).map(|m| (m, to_wake)));
+            let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
+            *earliest = (*earliest).min(msg.deliver_at);
+            routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: None });
         }
-        for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, \
-                 attempts, manual) VALUES {}",
-                placeholders(backend, chunk.len(), 7, "0, FALSE")
-            );
-            let mut insert = sqlx::query(&sql);
-            for d in chunk {
-                let msg = &d.job.msg;
-                // Handed over: status 3 (sending), leased from `updated_at` on.
-                let (status, token, updated_at) = match d.due {
-                    Some(_) => (1_i64, None, msg.created_at),
-                    None => (3, Some(&lease_token), now),
-                };
-                insert = insert
-                    .bind(&msg.id)
-                    .bind(d.endpoint_id)
-                    .bind(&d.job.app_id)
-                    .bind(d.due)
-                    .bind(updated_at)
-                    .bind(status)
-                    .bind(token);
-            }
-            insert.execute(&mut *tx).await?;
-        }
-        // In endpoint order, as every transaction that locks several queue rows takes them, so
-        // that two of them never wait for each other (a deadlock PostgreSQL would break by
-        // failing one).
-        let mut touches: Vec<(&str, i64)> = queue_due.into_iter().collect();
-        touches.sort_unstable();
-        for chunk in touches.chunks(ROWS_PER_STATEMENT) {
-            let sql = touch_queues_sql(backend, chunk.len());
-            let mut touch = sqlx::query(&sql);
-            for (endpoint_id, due) in chunk {
-                touch = touch.bind(*endpoint_id).bind(due);
-            }
-            touch.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        if sqlite {
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-        }
-        results
-    });
-    // Committed: the lanes may start. (Had the batch failed, dropping the permits would have
-    // given their room back.)
-    let leased_at = Instant::now();
-    for (permit, delivery) in handover {
-        permit.send((delivery, leased_at));
+        let stored = (
+            msg.id.clone(),
+            job.app_id.clone(),
+            msg.event_type.clone(),
+            msg.event_id.clone(),
+            msg.payload.clone(),
+            msg.channels.as_ref().map(crate::to_json),
+            msg.created_at,
+        );
+        routed.results.push(decode(stored).map(|m| (m, to_wake)));
     }
-    Ok(results)
+    routed.touches = queue_due.into_iter().collect();
+    routed.touches.sort_unstable();
+    routed
 }
 
 /// A delivery row to insert.
-struct NewDelivery<'a> {
-    job: &'a PublishJob,
-    endpoint_id: &'a str,
-    /// When it is due; `None` when handed to a lane of this node by this publish.
-    due: Option<i64>,
+pub(crate) struct NewDelivery<'a> {
+    pub job: &'a PublishJob,
+    pub endpoint_id: &'a str,
+    /// Handed to a lane of this node by this publish: its lease token and start.
+    pub handed_over: Option<(&'a str, i64)>,
+}
+
+impl<'a> NewDelivery<'a> {
+    /// The values of `insert_deliveries_sql`'s columns: due, updated_at, status, lease_token
+    /// (after msg_id, endpoint_id, app_id). A delivery handed over is sending (status 3),
+    /// leased from `updated_at` on, and due never (until its lease runs out unrecorded).
+    pub fn columns(&self) -> (Option<i64>, i64, i64, Option<&'a str>) {
+        match self.handed_over {
+            None => (Some(self.job.msg.deliver_at), self.job.msg.created_at, 1, None),
+            Some((token, at)) => (None, at, 3, Some(token)),
+        }
+    }
 }
 
 /// A delivery as its lane receives it.

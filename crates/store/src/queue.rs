@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::{placeholders, with_db, Attempt, Backend, Params, Result, Store, ROWS_PER_STATEMENT};
+use crate::commit::WriteJob;
+use crate::{placeholders, with_db, Attempt, Backend, Params, Result, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// A claimed delivery with its message.
 #[derive(Debug, Clone)]
@@ -104,7 +105,10 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
 /// Claims and attempt records need not wait for their commit to reach the disk: one lost in
 /// a crash only means a delivery is attempted again, which at-least-once allows. (SQLite gets
 /// the same from `synchronous = NORMAL`; publishes, which must not be lost, sync.)
-async fn relax_durability<'c, DB: sqlx::Database>(tx: &mut sqlx::Transaction<'c, DB>, postgres: bool) -> Result<()>
+pub(crate) async fn relax_durability<'c, DB: sqlx::Database>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    postgres: bool,
+) -> Result<()>
 where
     for<'e> &'e mut <DB as sqlx::Database>::Connection: sqlx::Executor<'e, Database = DB>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
@@ -374,88 +378,17 @@ impl Store {
         Ok(claims)
     }
 
-    /// Records a batch of attempt results in one transaction, and keeps each endpoint's
-    /// "failing since" time (cleared by a success, set by the first failure after one).
-    pub async fn record_attempts(&self, results: &[AttemptResult]) -> Result<()> {
+    /// Records attempt results, and keeps each endpoint's "failing since" time (cleared by a
+    /// success, set by the first failure after one). They are written in the next group
+    /// commit, together with whatever else is waiting (see `commit.rs`).
+    pub async fn record_attempts(&self, results: Vec<AttemptResult>) -> Result<()> {
         if results.is_empty() {
             return Ok(());
         }
-        let now = now_ms();
-        // Each endpoint's "failing since": cleared by any success in the batch, else set by a
-        // failure. Sorted by endpoint, the order in which every transaction locks queue rows.
-        let mut failing: std::collections::BTreeMap<&str, bool> = std::collections::BTreeMap::new();
-        for r in results {
-            match (r.outcome, &r.attempt) {
-                (DeliveryOutcome::Succeeded, _) => {
-                    failing.insert(&r.endpoint_id, false);
-                }
-                (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => {
-                    failing.entry(&r.endpoint_id).or_insert(true);
-                }
-                _ => {}
-            }
-        }
-        let attempts: Vec<&Attempt> = results.iter().filter_map(|r| r.attempt.as_ref()).collect();
-        let pg = !self.is_sqlite();
-        with_db!(self.writer(), p => {
-            let mut tx = p.begin().await?;
-            relax_durability(&mut tx, pg).await?;
-            for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO attempts ({}) VALUES {}",
-                    crate::messages::ATTEMPT_COLUMNS,
-                    placeholders(self.backend(), chunk.len(), 12, "")
-                );
-                let mut insert = sqlx::query(&sql);
-                for a in chunk {
-                    insert = insert
-                        .bind(&a.id)
-                        .bind(&a.msg_id)
-                        .bind(&a.endpoint_id)
-                        .bind(&a.app_id)
-                        .bind(&a.url)
-                        .bind(a.status as i64)
-                        .bind(a.response_status_code)
-                        .bind(&a.response)
-                        .bind(a.duration_ms)
-                        .bind(a.trigger_type as i64)
-                        .bind(&a.error)
-                        .bind(a.created_at);
-                }
-                insert.execute(&mut *tx).await?;
-            }
-            for rows in delivery_updates(results, now) {
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut params = Params::new(self.backend());
-                    let sql = format!(
-                        "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
-                         UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
-                         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
-                         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
-                        params.rows(chunk.len(), 5, ""),
-                        params.next()
-                    );
-                    let mut update = sqlx::query(&sql);
-                    for row in chunk {
-                        update = update.bind(row.0).bind(row.1).bind(row.2).bind(row.3).bind(row.4);
-                    }
-                    update.bind(now).execute(&mut *tx).await?;
-                }
-            }
-            for (endpoint_id, failed) in &failing {
-                let update = if *failed {
-                    sqlx::query("UPDATE endpoint_queues SET failing_since = $2 WHERE endpoint_id = $1 AND failing_since IS NULL")
-                        .bind(endpoint_id)
-                        .bind(now)
-                } else {
-                    sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1 AND failing_since IS NOT NULL")
-                        .bind(endpoint_id)
-                };
-                update.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = RecordJob { results, reply };
+        self.committer.send(WriteJob::Record(job)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Since when the endpoint has failed without a single success, if it is failing.
@@ -629,15 +562,30 @@ impl Store {
     }
 }
 
+/// Attempt results waiting for the group commit that records them.
+pub(crate) struct RecordJob {
+    pub results: Vec<AttemptResult>,
+    pub reply: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// `INSERT` of `rows` attempts, bound as `ATTEMPT_COLUMNS` lists them.
+pub(crate) fn insert_attempts_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO attempts ({}) VALUES {}",
+        crate::messages::ATTEMPT_COLUMNS,
+        Params::new(backend).rows(rows, 12, "")
+    )
+}
+
 /// A delivery's new state after an attempt: msg id, endpoint id, status, next attempt time,
 /// attempts to add.
-type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64);
+pub(crate) type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64);
 
 /// The delivery updates of a batch of results, in groups that each name a delivery at most
 /// once (one multi-row update cannot apply two results to the same row in order; a delivery
 /// appears twice only if it was released and claimed again within one batch).
-fn delivery_updates(results: &[AttemptResult], now: i64) -> Vec<Vec<DeliveryUpdate<'_>>> {
-    let mut groups: Vec<Vec<DeliveryUpdate<'_>>> = vec![Vec::new()];
+pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> Vec<Vec<DeliveryUpdate<'a>>> {
+    let mut groups: Vec<Vec<DeliveryUpdate<'a>>> = vec![Vec::new()];
     let mut seen = std::collections::HashSet::new();
     for r in results {
         if !seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str())) {
@@ -656,4 +604,51 @@ fn delivery_updates(results: &[AttemptResult], now: i64) -> Vec<Vec<DeliveryUpda
         groups.last_mut().expect("one group at least").push((&r.msg_id, &r.endpoint_id, status, next, counted));
     }
     groups
+}
+
+/// `UPDATE` of `rows` deliveries from `DeliveryUpdate`s (bound in that order), then the time.
+pub(crate) fn update_deliveries_sql(backend: Backend, rows: usize) -> String {
+    let mut params = Params::new(backend);
+    format!(
+        "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
+         UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
+         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
+         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
+        params.rows(rows, 5, ""),
+        params.next()
+    )
+}
+
+/// Each endpoint's "failing" verdict in a batch of results (1: failing, 0: not): cleared by
+/// any success in the batch, else set by a failed attempt. In endpoint order.
+pub(crate) fn failing_updates<'a>(results: &[&'a AttemptResult]) -> Vec<(&'a str, i64)> {
+    let mut failing: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for r in results {
+        match (r.outcome, &r.attempt) {
+            (DeliveryOutcome::Succeeded, _) => {
+                failing.insert(&r.endpoint_id, 0);
+            }
+            (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => {
+                failing.entry(&r.endpoint_id).or_insert(1);
+            }
+            _ => {}
+        }
+    }
+    failing.into_iter().collect()
+}
+
+/// `UPDATE` of `rows` endpoint queues' "failing since" from (endpoint, failing) pairs, then
+/// the time: set if failing and not yet set, cleared if not failing. Rows whose state does not
+/// change are not written.
+pub(crate) fn update_failing_sql(backend: Backend, rows: usize) -> String {
+    let mut params = Params::new(backend);
+    format!(
+        "WITH v (endpoint_id, failing) AS (VALUES {}) \
+         UPDATE endpoint_queues SET failing_since = CASE WHEN v.failing = 1 THEN {} ELSE NULL END \
+         FROM v WHERE endpoint_queues.endpoint_id = v.endpoint_id AND \
+         ((v.failing = 1 AND endpoint_queues.failing_since IS NULL) OR \
+          (v.failing = 0 AND endpoint_queues.failing_since IS NOT NULL))",
+        params.rows(rows, 2, ""),
+        params.next()
+    )
 }

@@ -40,7 +40,7 @@ const SLOW_MAX: Duration = Duration::from_secs(60);
 /// (bounded, so memory stays flat however long the backlog on disk).
 const CLAIM_AHEAD: usize = 16;
 const MAX_CLAIM: usize = 128;
-/// Answered attempts whose results may wait for the recorder, in rounds of the endpoint's
+/// Answered attempts whose results may wait to be recorded, in rounds of the endpoint's
 /// concurrency. Writes queue behind publishes on SQLite's one writer, so a fast endpoint needs
 /// a few rounds to keep sending meanwhile; the bound is what a node killed at the wrong moment
 /// sends twice.
@@ -71,7 +71,7 @@ struct Lane {
     loaded_at: Option<Instant>,
     /// Attempts in flight; each ends once its result is written, with the due time it created.
     in_flight: JoinSet<Option<i64>>,
-    /// How many of those have their answer and only wait for the recorder.
+    /// How many of those have their answer and only wait to be recorded.
     recording: Arc<AtomicUsize>,
     /// What attempts found, sent as soon as the answer is in (before recording), so the lane
     /// slows down or stops before it starts anything else.
@@ -278,7 +278,7 @@ impl Lane {
 
     /// Attempts that may start now: a slot is free once its answer is in, while its result is
     /// being written, but at most `RECORDING_ROUNDS` rounds of results may wait for the
-    /// recorder (what a node killed at that moment would send again).
+    /// group commit (what a node killed at that moment would send again).
     fn capacity(&self, endpoint: &Endpoint) -> usize {
         let cap = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
         let recording = self.recording.load(Ordering::Relaxed);
@@ -347,9 +347,9 @@ impl Lane {
             }
             if endpoint.disabled {
                 let (delivery, _) = self.queue.pop_front().expect("front exists");
-                let recorder = self.shared.recorder.clone();
+                let shared = self.shared.clone();
                 self.in_flight.spawn(async move {
-                    recorder.record(unattempted(delivery, DeliveryOutcome::Parked)).await;
+                    shared.record(unattempted(delivery, DeliveryOutcome::Parked)).await;
                     None
                 });
                 continue;
@@ -377,7 +377,7 @@ impl Lane {
                         _ => None,
                     };
                     recording.fetch_add(1, Ordering::Relaxed);
-                    shared.recorder.record(result).await;
+                    shared.record(result).await;
                     recording.fetch_sub(1, Ordering::Relaxed);
                     // An operational event follows the record it reports on.
                     if let Some(event) = event {
@@ -448,7 +448,7 @@ impl Lane {
     async fn wind_down(&mut self) {
         self.detach().await;
         for (delivery, _) in self.queue.drain(..) {
-            self.shared.recorder.record(unattempted(delivery, DeliveryOutcome::Released)).await;
+            self.shared.record(unattempted(delivery, DeliveryOutcome::Released)).await;
         }
         while self.in_flight.join_next().await.is_some() {}
         let _ = self.shared.store.release_endpoint(&self.endpoint_id, &self.shared.config.node_id).await;

@@ -8,8 +8,8 @@
 //! ever occupies its own lane, never the others'.
 //!
 //! Each attempt goes through typed stages: claimed ([`hookd_store::ClaimedDelivery`]) →
-//! sent ([`HttpOutcome`]) → decided ([`hookd_store::DeliveryOutcome`]) → recorded by the
-//! recorder task, which writes results in batches. New messages wake their endpoints' lanes
+//! sent ([`HttpOutcome`]) → decided ([`hookd_store::DeliveryOutcome`]) → recorded in the
+//! store's next group commit, with the other results and publishes waiting. New messages wake their endpoints' lanes
 //! at once, so deliveries leave without polling delay; the database stays the source of
 //! truth, and a lane only holds a bounded batch in memory.
 
@@ -82,11 +82,15 @@ pub(crate) struct Shared {
     pub store: Store,
     pub sender: Sender,
     pub config: WorkerConfig,
-    pub recorder: recorder::Recorder,
     pub wake: WakeFn,
 }
 
 impl Shared {
+    /// Records an attempt's result (see `recorder`).
+    pub async fn record(&self, result: hookd_store::AttemptResult) {
+        recorder::record(&self.store, result).await;
+    }
+
     /// Publishes an operational webhook (a no-op unless operational endpoints exist).
     pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
         match self.store.publish_event(&event).await {
@@ -129,12 +133,10 @@ impl Dispatcher {
     /// Runs until `shutdown` resolves, then stops starting attempts, lets those in flight
     /// finish (bounded by the request timeout), records them and lets go of its endpoints.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        let (recorder, recorder_task) = recorder::Recorder::spawn(self.store.clone());
         let shared = Arc::new(Shared {
             store: self.store.clone(),
             sender: Sender::new(self.config.net_policy.clone(), self.config.request_timeout),
             config: self.config.clone(),
-            recorder,
             wake: self.waker(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -200,8 +202,6 @@ impl Dispatcher {
         if drained.is_err() {
             warn!("attempts still in flight at shutdown were abandoned; their leases will expire and they will be retried");
         }
-        drop(shared);
-        let _ = recorder_task.await;
     }
 
     /// Deliveries handed to a lane of a node that died before recording them are due again

@@ -1,0 +1,235 @@
+//! Group commit: one task writes what must be stored as it happens, publishes and attempt
+//! records, gathering whatever arrives while a transaction runs into the next one.
+//!
+//! Under load that turns hundreds of transactions a second into a few, each with one sync to
+//! disk. It matters most on SQLite, which has one writer: publishes and records in separate
+//! transactions would take turns at it, each waiting for the other's commit. One transaction
+//! for both writes them in a handful of multi-row statements: the messages (skipping taken
+//! `eventId`s), their deliveries, the endpoint queues to touch, the attempts, the deliveries'
+//! new states, and the endpoints' "failing since".
+//!
+//! A batch that fails as a whole is written again one job at a time, so that each publish gets
+//! its own precise answer and no job fails for another's fault.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use hookd_core::id::new_body_at;
+use hookd_core::time::now_ms;
+use sqlx::Connection;
+use tokio::sync::mpsc;
+
+use crate::publish::{
+    decode_routes, insert_deliveries_sql, insert_messages_sql, route, PublishJob, Published, Route, ROUTES_SQL,
+};
+use crate::push::Attached;
+use crate::queue::{
+    delivery_updates, failing_updates, insert_attempts_sql, relax_durability, touch_queues_sql, update_deliveries_sql,
+    update_failing_sql, RecordJob,
+};
+use crate::{
+    is_foreign_key_violation, is_transient, with_db, AttemptResult, Result, Store, StoreError, ROWS_PER_STATEMENT,
+};
+
+/// Jobs gathered into one transaction at most.
+const MAX_JOBS: usize = 256;
+
+/// Something to write in the next group commit.
+pub(crate) enum WriteJob {
+    Publish(PublishJob),
+    Record(RecordJob),
+}
+
+/// Starts the task that writes jobs in group commits.
+pub(crate) fn spawn_committer(store: Store) -> mpsc::Sender<WriteJob> {
+    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_JOBS);
+    tokio::spawn(async move {
+        let mut jobs = Vec::with_capacity(MAX_JOBS);
+        while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
+            let (mut publishes, mut records) = (Vec::new(), Vec::new());
+            for job in jobs.drain(..) {
+                match job {
+                    WriteJob::Publish(p) => publishes.push(p),
+                    WriteJob::Record(r) => records.push(r),
+                }
+            }
+            write_jobs(&store, publishes, records).await;
+        }
+    });
+    tx
+}
+
+/// Writes one batch of jobs and answers each.
+async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
+    let lanes = store.local_lanes.read().await;
+    let results: Vec<&AttemptResult> = records.iter().flat_map(|r| &r.results).collect();
+    if let Ok(published) = write_retrying(store, &publishes, &results, &lanes).await {
+        for (job, result) in publishes.into_iter().zip(published) {
+            let _ = job.reply.send(result);
+        }
+        for job in records {
+            let _ = job.reply.send(Ok(()));
+        }
+        return;
+    }
+    // The batch as a whole failed (e.g. its commit): each job on its own gets its own answer.
+    for job in publishes {
+        let result = write_batch(store, std::slice::from_ref(&job), &[], &lanes).await;
+        // Its application is gone (deleted since the request looked it up).
+        let result = result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
+        let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
+    }
+    for job in records {
+        let results: Vec<&AttemptResult> = job.results.iter().collect();
+        let _ = job.reply.send(write_batch(store, &[], &results, &lanes).await.map(|_| ()));
+    }
+}
+
+/// `write_batch`, run again (a few times) when PostgreSQL failed it only to break a deadlock
+/// or a serialization conflict.
+async fn write_retrying(
+    store: &Store,
+    publishes: &[PublishJob],
+    records: &[&AttemptResult],
+    lanes: &HashMap<String, Attached>,
+) -> Result<Vec<Result<Published>>> {
+    let mut retries = 0;
+    loop {
+        match write_batch(store, publishes, records, lanes).await {
+            Err(e) if is_transient(&e) && retries < 3 => retries += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Writes publishes and attempt records in one transaction and returns each publish's answer;
+/// the outer error means nothing was committed.
+async fn write_batch(
+    store: &Store,
+    publishes: &[PublishJob],
+    records: &[&AttemptResult],
+    lanes: &HashMap<String, Attached>,
+) -> Result<Vec<Result<Published>>> {
+    let backend = store.backend();
+    let now = now_ms();
+    let lease_token = new_body_at(now);
+    // A publish's 202 must survive a power cut. Records alone need not reach the disk before
+    // their commit returns: one lost in a crash only means a repeated attempt. (SQLite's
+    // writer otherwise runs with `synchronous = NORMAL`, which survives a process crash.)
+    let durable = !publishes.is_empty();
+    let sqlite_sync = store.is_sqlite() && durable;
+    let begin = if sqlite_sync { "PRAGMA synchronous = FULL; BEGIN" } else { "BEGIN" };
+    let (results, handover) = with_db!(store.writer(), p => {
+        let mut conn = p.acquire().await?;
+        let mut tx = conn.begin_with(begin).await?;
+        if !durable {
+            relax_durability(&mut tx, !store.is_sqlite()).await?;
+        }
+
+        // Publishes: the messages, then their deliveries and endpoint queues.
+        let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
+        for job in publishes {
+            if !routes.contains_key(job.app_id.as_str()) {
+                let rows = sqlx::query_as(ROUTES_SQL).bind(&job.app_id).fetch_all(&mut *tx).await?;
+                routes.insert(&job.app_id, decode_routes(rows)?);
+            }
+        }
+        let mut inserted: HashSet<String> = HashSet::with_capacity(publishes.len());
+        for chunk in publishes.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_messages_sql(backend, chunk.len());
+            let mut insert = sqlx::query_scalar(&sql);
+            for job in chunk {
+                let msg = &job.msg;
+                insert = insert
+                    .bind(&msg.id)
+                    .bind(&job.app_id)
+                    .bind(&msg.event_type)
+                    .bind(&msg.event_id)
+                    .bind(&msg.payload)
+                    .bind(msg.channels.as_ref().map(crate::to_json))
+                    .bind(msg.created_at);
+            }
+            let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
+            inserted.extend(ids);
+        }
+        let routed = route(publishes, &inserted, &routes, lanes, now, &lease_token);
+        for chunk in routed.deliveries.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_deliveries_sql(backend, chunk.len());
+            let mut insert = sqlx::query(&sql);
+            for d in chunk {
+                let (due, updated_at, status, token) = d.columns();
+                insert = insert
+                    .bind(&d.job.msg.id)
+                    .bind(d.endpoint_id)
+                    .bind(&d.job.app_id)
+                    .bind(due)
+                    .bind(updated_at)
+                    .bind(status)
+                    .bind(token);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        for chunk in routed.touches.chunks(ROWS_PER_STATEMENT) {
+            let sql = touch_queues_sql(backend, chunk.len());
+            let mut touch = sqlx::query(&sql);
+            for (endpoint_id, due) in chunk {
+                touch = touch.bind(*endpoint_id).bind(due);
+            }
+            touch.execute(&mut *tx).await?;
+        }
+
+        // Records: the attempts, the deliveries' new states, the endpoints' failing state.
+        let attempts: Vec<_> = records.iter().filter_map(|r| r.attempt.as_ref()).collect();
+        for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_attempts_sql(backend, chunk.len());
+            let mut insert = sqlx::query(&sql);
+            for a in chunk {
+                insert = insert
+                    .bind(&a.id)
+                    .bind(&a.msg_id)
+                    .bind(&a.endpoint_id)
+                    .bind(&a.app_id)
+                    .bind(&a.url)
+                    .bind(a.status as i64)
+                    .bind(a.response_status_code)
+                    .bind(&a.response)
+                    .bind(a.duration_ms)
+                    .bind(a.trigger_type as i64)
+                    .bind(&a.error)
+                    .bind(a.created_at);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        for rows in delivery_updates(records, now) {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let sql = update_deliveries_sql(backend, chunk.len());
+                let mut update = sqlx::query(&sql);
+                for row in chunk {
+                    update = update.bind(row.0).bind(row.1).bind(row.2).bind(row.3).bind(row.4);
+                }
+                update.bind(now).execute(&mut *tx).await?;
+            }
+        }
+        for chunk in failing_updates(records).chunks(ROWS_PER_STATEMENT) {
+            let sql = update_failing_sql(backend, chunk.len());
+            let mut update = sqlx::query(&sql);
+            for (endpoint_id, failing) in chunk {
+                update = update.bind(*endpoint_id).bind(failing);
+            }
+            update.bind(now).execute(&mut *tx).await?;
+        }
+
+        tx.commit().await?;
+        if sqlite_sync {
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+        }
+        (routed.results, routed.handover)
+    });
+    // Committed: the lanes may start. (Had the batch failed, dropping the permits would have
+    // given their room back.)
+    let leased_at = Instant::now();
+    for (permit, delivery) in handover {
+        permit.send((delivery, leased_at));
+    }
+    Ok(results)
+}
