@@ -1,12 +1,15 @@
-//! Group commit: one task writes what must be stored as it happens, publishes and attempt
-//! records, gathering whatever arrives while a transaction runs into the next one.
-//!
+//! Group commit: what must be stored as it happens, publishes and attempt records, is
+//! written by a task that gathers whatever arrives while a transaction runs into the next one.
 //! Under load that turns hundreds of transactions a second into a few, each with one sync to
-//! disk. It matters most on SQLite, which has one writer: publishes and records in separate
-//! transactions would take turns at it, each waiting for the other's commit. One transaction
-//! for both writes them in a handful of multi-row statements: the messages (skipping taken
-//! `eventId`s), their deliveries, the endpoint queues to touch, the attempts, the deliveries'
-//! new states, and the endpoints' "failing since".
+//! disk, and a handful of multi-row statements: the messages (skipping taken `eventId`s),
+//! their deliveries, the endpoint queues to touch, the attempts, the deliveries' new states,
+//! and the endpoints' "failing since".
+//!
+//! On SQLite, which has one writer, one task writes both in the same transactions: in
+//! separate ones they would take turns at the writer, each waiting for the other's commit
+//! (measured: 30% fewer deliveries per second). On PostgreSQL each has its own task, as
+//! transactions on different connections run side by side (measured: one task for both was
+//! 10% slower).
 //!
 //! A batch that fails as a whole is written again one job at a time, so that each publish gets
 //! its own precise answer and no job fails for another's fault.
@@ -19,13 +22,12 @@ use hookd_core::time::now_ms;
 use sqlx::Connection;
 use tokio::sync::mpsc;
 
-use crate::publish::{
-    decode_routes, insert_deliveries_sql, insert_messages_sql, route, PublishJob, Published, Route, ROUTES_SQL,
-};
+use crate::bulk::BulkInsert;
+use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL};
 use crate::push::Attached;
 use crate::queue::{
-    delivery_updates, failing_updates, insert_attempts_sql, relax_durability, touch_queues_sql, update_deliveries_sql,
-    update_failing_sql, RecordJob,
+    delivery_updates, failing_updates, relax_durability, touch_queues_sql, update_deliveries_sql, update_failing_sql,
+    RecordJob,
 };
 use crate::{
     is_foreign_key_violation, is_transient, with_db, AttemptResult, Result, Store, StoreError, ROWS_PER_STATEMENT,
@@ -40,8 +42,31 @@ pub(crate) enum WriteJob {
     Record(RecordJob),
 }
 
-/// Starts the task that writes jobs in group commits.
-pub(crate) fn spawn_committer(store: Store) -> mpsc::Sender<WriteJob> {
+/// Where publishes and attempt records go to be written.
+#[derive(Clone)]
+pub(crate) struct Committers {
+    pub publishes: mpsc::Sender<WriteJob>,
+    pub records: mpsc::Sender<WriteJob>,
+}
+
+impl Committers {
+    /// Senders whose jobs are never written (for the store the committers themselves use).
+    pub fn closed() -> Self {
+        let (tx, _) = mpsc::channel(1);
+        Self { publishes: tx.clone(), records: tx }
+    }
+}
+
+/// Starts the group-commit tasks. SQLite has one writer, so one task writes both kinds of
+/// job together. PostgreSQL runs transactions side by side, so publishes and records get a
+/// task each: their commits overlap, and records alone skip the wait for the disk.
+pub(crate) fn spawn_committers(store: Store) -> Committers {
+    let publishes = spawn_committer(store.clone());
+    let records = if store.is_sqlite() { publishes.clone() } else { spawn_committer(store) };
+    Committers { publishes, records }
+}
+
+fn spawn_committer(store: Store) -> mpsc::Sender<WriteJob> {
     let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_JOBS);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_JOBS);
@@ -134,40 +159,14 @@ async fn write_batch(
                 routes.insert(&job.app_id, decode_routes(rows)?);
             }
         }
-        let mut inserted: HashSet<String> = HashSet::with_capacity(publishes.len());
-        for chunk in publishes.chunks(ROWS_PER_STATEMENT) {
-            let sql = insert_messages_sql(backend, chunk.len());
-            let mut insert = sqlx::query_scalar(&sql);
-            for job in chunk {
-                let msg = &job.msg;
-                insert = insert
-                    .bind(&msg.id)
-                    .bind(&job.app_id)
-                    .bind(&msg.event_type)
-                    .bind(&msg.event_id)
-                    .bind(&msg.payload)
-                    .bind(msg.channels.as_ref().map(crate::to_json))
-                    .bind(msg.created_at);
-            }
-            let ids: Vec<String> = insert.fetch_all(&mut *tx).await?;
-            inserted.extend(ids);
-        }
+        let inserted: HashSet<String> = if publishes.is_empty() {
+            HashSet::new()
+        } else {
+            tx.insert_messages(publishes).await?.into_iter().collect()
+        };
         let routed = route(publishes, &inserted, &routes, lanes, now, &lease_token);
-        for chunk in routed.deliveries.chunks(ROWS_PER_STATEMENT) {
-            let sql = insert_deliveries_sql(backend, chunk.len());
-            let mut insert = sqlx::query(&sql);
-            for d in chunk {
-                let (due, updated_at, status, token) = d.columns();
-                insert = insert
-                    .bind(&d.job.msg.id)
-                    .bind(d.endpoint_id)
-                    .bind(&d.job.app_id)
-                    .bind(due)
-                    .bind(updated_at)
-                    .bind(status)
-                    .bind(token);
-            }
-            insert.execute(&mut *tx).await?;
+        if !routed.deliveries.is_empty() {
+            tx.insert_deliveries(&routed.deliveries).await?;
         }
         for chunk in routed.touches.chunks(ROWS_PER_STATEMENT) {
             let sql = touch_queues_sql(backend, chunk.len());
@@ -180,25 +179,8 @@ async fn write_batch(
 
         // Records: the attempts, the deliveries' new states, the endpoints' failing state.
         let attempts: Vec<_> = records.iter().filter_map(|r| r.attempt.as_ref()).collect();
-        for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
-            let sql = insert_attempts_sql(backend, chunk.len());
-            let mut insert = sqlx::query(&sql);
-            for a in chunk {
-                insert = insert
-                    .bind(&a.id)
-                    .bind(&a.msg_id)
-                    .bind(&a.endpoint_id)
-                    .bind(&a.app_id)
-                    .bind(&a.url)
-                    .bind(a.status as i64)
-                    .bind(a.response_status_code)
-                    .bind(&a.response)
-                    .bind(a.duration_ms)
-                    .bind(a.trigger_type as i64)
-                    .bind(&a.error)
-                    .bind(a.created_at);
-            }
-            insert.execute(&mut *tx).await?;
+        if !attempts.is_empty() {
+            tx.insert_attempts(&attempts).await?;
         }
         for rows in delivery_updates(records, now) {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {

@@ -12,6 +12,7 @@
 //! dynamic dispatch.
 
 mod apps;
+mod bulk;
 mod claim;
 mod commit;
 mod endpoints;
@@ -202,8 +203,8 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
-    /// Hands publishes and attempt records to the group-commit task.
-    committer: tokio::sync::mpsc::Sender<commit::WriteJob>,
+    /// Hands publishes and attempt records to the group-commit tasks.
+    committers: commit::Committers,
     claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
     /// Lanes of this node that take fresh deliveries straight from publishes.
     local_lanes: std::sync::Arc<push::LocalLanes>,
@@ -270,14 +271,14 @@ impl Store {
         let local_lanes = std::sync::Arc::new(push::LocalLanes::default());
         let inner = Self {
             db: db.clone(),
-            committer: tokio::sync::mpsc::channel(1).0,
+            committers: commit::Committers::closed(),
             claimer: tokio::sync::mpsc::channel(1).0,
             local_lanes: local_lanes.clone(),
         };
         inner.migrate().await?;
-        let committer = commit::spawn_committer(inner.clone());
+        let committers = commit::spawn_committers(inner.clone());
         let claimer = claim::spawn_claimer(inner);
-        Ok(Self { db, committer, claimer, local_lanes })
+        Ok(Self { db, committers, claimer, local_lanes })
     }
 
     fn is_sqlite(&self) -> bool {

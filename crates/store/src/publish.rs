@@ -18,9 +18,9 @@ use tokio::sync::mpsc::Permit;
 use tokio::sync::oneshot;
 
 use crate::commit::WriteJob;
-use crate::messages::{decode, COLUMNS};
+use crate::messages::decode;
 use crate::push::{Attached, Pushed};
-use crate::{from_json_opt, Backend, ClaimedDelivery, Message, NewMessage, Params, Result, Store, StoreError};
+use crate::{from_json_opt, ClaimedDelivery, Message, NewMessage, Result, Store, StoreError};
 
 /// The stored message, and the endpoints to wake: those with deliveries due now that were not
 /// handed to a lane.
@@ -41,7 +41,7 @@ impl Store {
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
         let (reply, answer) = oneshot::channel();
         let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
-        self.committer.send(WriteJob::Publish(job)).await.map_err(|_| StoreError::Closed)?;
+        self.committers.publishes.send(WriteJob::Publish(job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -52,24 +52,6 @@ pub(crate) const ROUTES_SQL: &str =
 
 pub(crate) fn decode_routes(rows: Vec<(String, Option<String>, Option<String>)>) -> Result<Vec<Route>> {
     rows.into_iter().map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?))).collect()
-}
-
-/// `INSERT` of `rows` messages that skips those whose `eventId` is taken and returns the ids
-/// of the others. Bound with `bind_message`'s columns, row after row.
-pub(crate) fn insert_messages_sql(backend: Backend, rows: usize) -> String {
-    format!(
-        "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-        Params::new(backend).rows(rows, 7, "")
-    )
-}
-
-/// `INSERT` of `rows` deliveries, bound as `NewDelivery::columns` gives them.
-pub(crate) fn insert_deliveries_sql(backend: Backend, rows: usize) -> String {
-    format!(
-        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, \
-         attempts, manual) VALUES {}",
-        Params::new(backend).rows(rows, 7, "0, FALSE")
-    )
 }
 
 /// What a batch of publishes writes once its messages are in: the delivery rows, the queue
@@ -160,8 +142,8 @@ pub(crate) struct NewDelivery<'a> {
 }
 
 impl<'a> NewDelivery<'a> {
-    /// The values of `insert_deliveries_sql`'s columns: due, updated_at, status, lease_token
-    /// (after msg_id, endpoint_id, app_id). A delivery handed over is sending (status 3),
+    /// The values of its columns after msg_id, endpoint_id and app_id: due, updated_at,
+    /// status, lease_token. A delivery handed over is sending (status 3),
     /// leased from `updated_at` on, and due never (until its lease runs out unrecorded).
     pub fn columns(&self) -> (Option<i64>, i64, i64, Option<&'a str>) {
         match self.handed_over {

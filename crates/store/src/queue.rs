@@ -387,7 +387,7 @@ impl Store {
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = RecordJob { results, reply };
-        self.committer.send(WriteJob::Record(job)).await.map_err(|_| StoreError::Closed)?;
+        self.committers.records.send(WriteJob::Record(job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -566,15 +566,6 @@ impl Store {
 pub(crate) struct RecordJob {
     pub results: Vec<AttemptResult>,
     pub reply: tokio::sync::oneshot::Sender<Result<()>>,
-}
-
-/// `INSERT` of `rows` attempts, bound as `ATTEMPT_COLUMNS` lists them.
-pub(crate) fn insert_attempts_sql(backend: Backend, rows: usize) -> String {
-    format!(
-        "INSERT INTO attempts ({}) VALUES {}",
-        crate::messages::ATTEMPT_COLUMNS,
-        Params::new(backend).rows(rows, 12, "")
-    )
 }
 
 /// A delivery's new state after an attempt: msg id, endpoint id, status, next attempt time,

@@ -1,0 +1,168 @@
+//! The group commit's multi-row inserts, one implementation per backend.
+//!
+//! SQLite takes multi-row `VALUES`, bound row by row in chunks (it has no arrays).
+//! PostgreSQL takes one array per column through `UNNEST`, so each statement has one text
+//! whatever the number of rows: it is parsed and planned once per connection, where `VALUES`
+//! lists of varying length would be prepared again for nearly every batch size.
+
+use sqlx::{PgConnection, SqliteConnection};
+
+use crate::messages::{ATTEMPT_COLUMNS, COLUMNS};
+use crate::publish::{NewDelivery, PublishJob};
+use crate::{placeholders, Attempt, Backend, Result, ROWS_PER_STATEMENT};
+
+/// The columns of a new delivery row: `NewDelivery`'s values, then attempts and manual.
+const DELIVERY_COLUMNS: &str =
+    "msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, attempts, manual";
+
+/// The inserts of a group commit, on a connection inside its transaction.
+pub(crate) trait BulkInsert {
+    /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
+    /// those inserted.
+    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>>;
+    async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()>;
+    async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()>;
+}
+
+impl BulkInsert for SqliteConnection {
+    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>> {
+        let mut inserted = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                placeholders(Backend::Sqlite, chunk.len(), 7, "")
+            );
+            let mut insert = sqlx::query_scalar(&sql);
+            for job in chunk {
+                let msg = &job.msg;
+                insert = insert
+                    .bind(&msg.id)
+                    .bind(&job.app_id)
+                    .bind(&msg.event_type)
+                    .bind(&msg.event_id)
+                    .bind(&msg.payload)
+                    .bind(msg.channels.as_ref().map(crate::to_json))
+                    .bind(msg.created_at);
+            }
+            inserted.extend(insert.fetch_all(&mut *self).await?);
+        }
+        Ok(inserted)
+    }
+
+    async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+                placeholders(Backend::Sqlite, chunk.len(), 7, "0, FALSE")
+            );
+            let mut insert = sqlx::query(&sql);
+            for d in chunk {
+                let (due, updated_at, status, token) = d.columns();
+                insert = insert
+                    .bind(&d.job.msg.id)
+                    .bind(d.endpoint_id)
+                    .bind(&d.job.app_id)
+                    .bind(due)
+                    .bind(updated_at)
+                    .bind(status)
+                    .bind(token);
+            }
+            insert.execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()> {
+        for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES {}",
+                placeholders(Backend::Sqlite, chunk.len(), 12, "")
+            );
+            let mut insert = sqlx::query(&sql);
+            for a in chunk {
+                insert = insert
+                    .bind(&a.id)
+                    .bind(&a.msg_id)
+                    .bind(&a.endpoint_id)
+                    .bind(&a.app_id)
+                    .bind(&a.url)
+                    .bind(a.status as i64)
+                    .bind(a.response_status_code)
+                    .bind(&a.response)
+                    .bind(a.duration_ms)
+                    .bind(a.trigger_type as i64)
+                    .bind(&a.error)
+                    .bind(a.created_at);
+            }
+            insert.execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One column of a batch, as the array PostgreSQL unnests.
+fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(f).collect()
+}
+
+impl BulkInsert for PgConnection {
+    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>> {
+        let sql = format!(
+            "INSERT INTO messages ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::int8[]) ON CONFLICT DO NOTHING RETURNING id"
+        );
+        Ok(sqlx::query_scalar(&sql)
+            .bind(column(jobs, |j| j.msg.id.as_str()))
+            .bind(column(jobs, |j| j.app_id.as_str()))
+            .bind(column(jobs, |j| j.msg.event_type.as_str()))
+            .bind(column(jobs, |j| j.msg.event_id.as_deref()))
+            .bind(column(jobs, |j| j.msg.payload.as_str()))
+            .bind(column(jobs, |j| j.msg.channels.as_ref().map(crate::to_json)))
+            .bind(column(jobs, |j| j.msg.created_at))
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()> {
+        let columns: Vec<_> = rows.iter().map(NewDelivery::columns).collect();
+        let sql = format!(
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT *, 0, FALSE FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])"
+        );
+        sqlx::query(&sql)
+            .bind(column(rows, |d| d.job.msg.id.as_str()))
+            .bind(column(rows, |d| d.endpoint_id))
+            .bind(column(rows, |d| d.job.app_id.as_str()))
+            .bind(column(&columns, |c| c.0))
+            .bind(column(&columns, |c| c.1))
+            .bind(column(&columns, |c| c.2))
+            .bind(column(&columns, |c| c.3))
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::text[], \
+             $12::int8[])"
+        );
+        sqlx::query(&sql)
+            .bind(column(attempts, |a| a.id.as_str()))
+            .bind(column(attempts, |a| a.msg_id.as_str()))
+            .bind(column(attempts, |a| a.endpoint_id.as_str()))
+            .bind(column(attempts, |a| a.app_id.as_str()))
+            .bind(column(attempts, |a| a.url.as_str()))
+            .bind(column(attempts, |a| a.status as i64))
+            .bind(column(attempts, |a| a.response_status_code))
+            .bind(column(attempts, |a| a.response.as_str()))
+            .bind(column(attempts, |a| a.duration_ms))
+            .bind(column(attempts, |a| a.trigger_type as i64))
+            .bind(column(attempts, |a| a.error.as_deref()))
+            .bind(column(attempts, |a| a.created_at))
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}
