@@ -15,6 +15,7 @@ on_both_backends!(
     fifo_endpoint_delivers_in_publish_order_through_retries,
     gone_410_disables_at_once_and_keeps_messages,
     too_many_requests_slows_the_endpoint_down,
+    a_hanging_endpoint_ties_up_one_connection_not_its_cap,
     endpoint_failing_for_too_long_is_disabled,
     recover_requeues_failed_deliveries,
     expired_leases_make_work_claimable_again,
@@ -142,6 +143,27 @@ async fn too_many_requests_slows_the_endpoint_down(backend: Backend) {
     let pause = got[1].at - got[0].at;
     assert!(pause >= Duration::from_millis(1900), "the endpoint was paused for its Retry-After, got {pause:?}");
     receiver.wait_for(3, WAIT).await;
+    app.stop().await;
+}
+
+/// A lane opens up to the endpoint's cap (8) only as answers come back: while the first
+/// attempt hangs, nothing else is sent; once answers flow, the rest follow.
+async fn a_hanging_endpoint_ties_up_one_connection_not_its_cap(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::Hang]).await;
+    let (app_id, _) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    for n in 0..10 {
+        publish(&app, &app_id, json!({"n": n})).await;
+    }
+    receiver.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "one attempt in flight while the endpoint hangs");
+    // The hang ends with the 2 s request timeout; the other nine then arrive.
+    let got = receiver.wait_for(10, WAIT).await;
+    let mut delivered: Vec<i64> = got[1..].iter().map(|r| r.json()["n"].as_i64().unwrap()).collect();
+    delivered.sort();
+    delivered.dedup();
+    assert!(delivered.len() >= 9, "the rest were delivered after the hang: {delivered:?}");
     app.stop().await;
 }
 

@@ -33,27 +33,24 @@ use crate::{
     is_foreign_key_violation, is_transient, with_db, AttemptResult, Result, Store, StoreError, ROWS_PER_STATEMENT,
 };
 
-/// Jobs gathered into one transaction at most.
-const MAX_JOBS: usize = 256;
-
-/// Something to write in the next group commit.
-pub(crate) enum WriteJob {
-    Publish(PublishJob),
-    Record(RecordJob),
-}
+/// Publishes gathered into one transaction at most.
+const MAX_PUBLISHES: usize = 256;
+/// Attempt results gathered into one transaction at most: fewer, and taken after the
+/// publishes, so that a burst of results (many endpoints timing out at once) is written over
+/// several short transactions that publishes join, not in a long one that they wait for.
+const MAX_RECORDS: usize = 128;
 
 /// Where publishes and attempt records go to be written.
 #[derive(Clone)]
 pub(crate) struct Committers {
-    pub publishes: mpsc::Sender<WriteJob>,
-    pub records: mpsc::Sender<WriteJob>,
+    pub publishes: mpsc::Sender<PublishJob>,
+    pub records: mpsc::Sender<RecordJob>,
 }
 
 impl Committers {
     /// Senders whose jobs are never written (for the store the committers themselves use).
     pub fn closed() -> Self {
-        let (tx, _) = mpsc::channel(1);
-        Self { publishes: tx.clone(), records: tx }
+        Self { publishes: mpsc::channel(1).0, records: mpsc::channel(1).0 }
     }
 }
 
@@ -61,27 +58,54 @@ impl Committers {
 /// job together. PostgreSQL runs transactions side by side, so publishes and records get a
 /// task each: their commits overlap, and records alone skip the wait for the disk.
 pub(crate) fn spawn_committers(store: Store) -> Committers {
-    let publishes = spawn_committer(store.clone());
-    let records = if store.is_sqlite() { publishes.clone() } else { spawn_committer(store) };
+    let (publishes, publish_rx) = mpsc::channel(4 * MAX_PUBLISHES);
+    let (records, record_rx) = mpsc::channel(4 * MAX_RECORDS);
+    if store.is_sqlite() {
+        tokio::spawn(commit_loop(store, Some(publish_rx), Some(record_rx)));
+    } else {
+        tokio::spawn(commit_loop(store.clone(), Some(publish_rx), None));
+        tokio::spawn(commit_loop(store, None, Some(record_rx)));
+    }
     Committers { publishes, records }
 }
 
-fn spawn_committer(store: Store) -> mpsc::Sender<WriteJob> {
-    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_JOBS);
-    tokio::spawn(async move {
-        let mut jobs = Vec::with_capacity(MAX_JOBS);
-        while rx.recv_many(&mut jobs, MAX_JOBS).await > 0 {
-            let (mut publishes, mut records) = (Vec::new(), Vec::new());
-            for job in jobs.drain(..) {
-                match job {
-                    WriteJob::Publish(p) => publishes.push(p),
-                    WriteJob::Record(r) => records.push(r),
-                }
-            }
-            write_jobs(&store, publishes, records).await;
+/// Waits for a job, takes whatever else is waiting (publishes first, up to the limits) and
+/// writes it all in one transaction; again until the store is dropped.
+async fn commit_loop(
+    store: Store,
+    mut publish_rx: Option<mpsc::Receiver<PublishJob>>,
+    mut record_rx: Option<mpsc::Receiver<RecordJob>>,
+) {
+    loop {
+        let (mut publishes, mut records) = (Vec::new(), Vec::new());
+        tokio::select! {
+            biased;
+            Some(job) = receive(&mut publish_rx) => publishes.push(job),
+            Some(job) = receive(&mut record_rx) => records.push(job),
+            else => return,
         }
-    });
-    tx
+        take_waiting(&mut publish_rx, &mut publishes, MAX_PUBLISHES);
+        take_waiting(&mut record_rx, &mut records, MAX_RECORDS);
+        write_jobs(&store, publishes, records).await;
+    }
+}
+
+async fn receive<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
+}
+
+fn take_waiting<T>(rx: &mut Option<mpsc::Receiver<T>>, into: &mut Vec<T>, max: usize) {
+    if let Some(rx) = rx {
+        while into.len() < max {
+            match rx.try_recv() {
+                Ok(job) => into.push(job),
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 /// Writes one batch of jobs and answers each.

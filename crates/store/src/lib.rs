@@ -13,6 +13,7 @@
 
 mod apps;
 mod bulk;
+mod checkpoint;
 mod claim;
 mod commit;
 mod endpoints;
@@ -230,7 +231,12 @@ impl Store {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(connect.clone().pragma("cache_size", "-32768"))
+            .connect_with(
+                connect
+                    .clone()
+                    .pragma("cache_size", "-32768")
+                    .pragma("wal_autocheckpoint", checkpoint::WRITER_AUTOCHECKPOINT),
+            )
             .await
             .map_err(StoreError::Unavailable)?;
         let reader = SqlitePoolOptions::new()
@@ -277,6 +283,9 @@ impl Store {
         };
         inner.migrate().await?;
         let committers = commit::spawn_committers(inner.clone());
+        if let Db::Sqlite { reader, .. } = &db {
+            checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
+        }
         let claimer = claim::spawn_claimer(inner);
         Ok(Self { db, committers, claimer, local_lanes })
     }

@@ -17,7 +17,6 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Permit;
 use tokio::sync::oneshot;
 
-use crate::commit::WriteJob;
 use crate::messages::decode;
 use crate::push::{Attached, Pushed};
 use crate::{from_json_opt, ClaimedDelivery, Message, NewMessage, Result, Store, StoreError};
@@ -41,7 +40,7 @@ impl Store {
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
         let (reply, answer) = oneshot::channel();
         let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
-        self.committers.publishes.send(WriteJob::Publish(job)).await.map_err(|_| StoreError::Closed)?;
+        self.committers.publishes.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

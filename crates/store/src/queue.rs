@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::commit::WriteJob;
 use crate::{placeholders, with_db, Attempt, Backend, Params, Result, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// A claimed delivery with its message.
@@ -387,7 +386,7 @@ impl Store {
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = RecordJob { results, reply };
-        self.committers.records.send(WriteJob::Record(job)).await.map_err(|_| StoreError::Closed)?;
+        self.committers.records.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -87,6 +87,11 @@ struct Lane {
     /// When a claim last came back short (it took every due delivery).
     took_all_due: Option<Instant>,
     pacer: Pacer,
+    /// Attempts this lane lets be in flight, up to the endpoint's cap: it starts at one, opens
+    /// by one with every answer and halves with every attempt that got none (a timeout, a
+    /// refused connection). An endpoint that hangs thus ties up one connection rather than
+    /// the whole cap, while a healthy one reaches the cap within its first few answers.
+    window: usize,
     slow_until: Option<Instant>,
     slow_step: Duration,
     lease_renewed: Instant,
@@ -113,6 +118,7 @@ impl Lane {
             next_due: None,
             took_all_due: None,
             pacer: Pacer::default(),
+            window: 1,
             slow_until: None,
             slow_step: Duration::ZERO,
             lease_renewed: Instant::now(),
@@ -283,7 +289,8 @@ impl Lane {
         let cap = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
         let recording = self.recording.load(Ordering::Relaxed);
         let sending = self.in_flight.len().saturating_sub(recording);
-        cap.saturating_sub(sending).min(((1 + RECORDING_ROUNDS) * cap).saturating_sub(self.in_flight.len()))
+        let window = self.window.min(cap);
+        window.saturating_sub(sending).min(((1 + RECORDING_ROUNDS) * cap).saturating_sub(self.in_flight.len()))
     }
 
     /// Claims more due deliveries when a slot is free and fewer than one round of starts are
@@ -399,6 +406,10 @@ impl Lane {
 
     /// Reacts to a finished attempt: slow down, recover, or disable the endpoint.
     async fn on_report(&mut self, report: Report) {
+        self.window = match report.status {
+            Some(_) => (self.window + 1).min(self.shared.config.endpoint_concurrency),
+            None => (self.window / 2).max(1),
+        };
         match report.status {
             Some(410) => return self.disable("answered 410 Gone").await,
             Some(429 | 502 | 504) => {
