@@ -41,9 +41,9 @@ const SLOW_MAX: Duration = Duration::from_secs(60);
 const CLAIM_AHEAD: usize = 16;
 const MAX_CLAIM: usize = 128;
 /// Answered attempts whose results may wait to be recorded, in rounds of the endpoint's
-/// concurrency. Writes queue behind publishes on SQLite's one writer, so a fast endpoint needs
-/// a few rounds to keep sending meanwhile; the bound is what a node killed at the wrong moment
-/// sends twice.
+/// concurrency. A result waits for the next group commit (on SQLite, with the publishes), so
+/// a fast endpoint needs a few rounds to keep sending meanwhile; the bound is what a node
+/// killed at the wrong moment sends twice.
 const RECORDING_ROUNDS: usize = 4;
 
 /// How the dispatcher reaches a lane.
