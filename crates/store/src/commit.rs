@@ -136,7 +136,10 @@ async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<Reco
     }
     for job in records {
         let results: Vec<&AttemptResult> = job.results.iter().collect();
-        let _ = job.reply.send(write_batch(store, &[], &results, &lanes).await.map(|_| ()));
+        let result = write_batch(store, &[], &results, &lanes).await.map(|_| ());
+        // Its endpoint was deleted (with its deliveries) while the attempt was in flight.
+        let result = result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
+        let _ = job.reply.send(result);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hookd_store::{AttemptResult, Store};
+use hookd_store::{AttemptResult, Store, StoreError};
 use tracing::warn;
 
 /// Records a result, retrying a failed write for a while (the database may be restarting).
@@ -17,6 +17,8 @@ pub(crate) async fn record(store: &Store, result: AttemptResult) {
     for _ in 0..20 {
         match store.record_attempts(vec![result.clone()]).await {
             Ok(()) => return,
+            // The endpoint was deleted meanwhile, and its deliveries with it: nothing to record.
+            Err(StoreError::NotFound) => return,
             Err(e) => {
                 warn!(error = %e, msg_id = %result.msg_id, "recording an attempt failed; retrying");
                 tokio::time::sleep(backoff).await;
