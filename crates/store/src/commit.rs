@@ -117,7 +117,7 @@ fn take_waiting<T>(rx: &mut Option<mpsc::Receiver<T>>, into: &mut Vec<T>, max: u
 /// Writes one batch of jobs and answers each.
 async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
     let lanes = store.local_lanes.read().await;
-    let results: Vec<&AttemptResult> = records.iter().flat_map(|r| &r.results).collect();
+    let results: Vec<&AttemptResult> = records.iter().map(|r| &r.result).collect();
     if let Ok(published) = write_retrying(store, &publishes, &results, &lanes).await {
         for (job, result) in publishes.into_iter().zip(published) {
             let _ = job.reply.send(result);
@@ -130,16 +130,21 @@ async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<Reco
     // The batch as a whole failed (e.g. its commit): each job on its own gets its own answer.
     for job in publishes {
         let result = write_batch(store, std::slice::from_ref(&job), &[], &lanes).await;
-        // Its application is gone (deleted since the request looked it up).
-        let result = result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
-        let _ = job.reply.send(result.and_then(|mut r| r.remove(0)));
+        let _ = job.reply.send(result.map_err(gone_as_not_found).and_then(|mut r| r.remove(0)));
     }
     for job in records {
-        let results: Vec<&AttemptResult> = job.results.iter().collect();
-        let result = write_batch(store, &[], &results, &lanes).await.map(|_| ());
-        // Its endpoint was deleted (with its deliveries) while the attempt was in flight.
-        let result = result.map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound } else { e });
-        let _ = job.reply.send(result);
+        let result = write_batch(store, &[], &[&job.result], &lanes).await;
+        let _ = job.reply.send(result.map(|_| ()).map_err(gone_as_not_found));
+    }
+}
+
+/// A job that fails alone on a foreign key names a row deleted since it was made: a publish's
+/// application, or an attempt's endpoint (deleted, with its deliveries, while in flight).
+fn gone_as_not_found(e: StoreError) -> StoreError {
+    if is_foreign_key_violation(&e) {
+        StoreError::NotFound
+    } else {
+        e
     }
 }
 

@@ -377,15 +377,12 @@ impl Store {
         Ok(claims)
     }
 
-    /// Records attempt results, and keeps each endpoint's "failing since" time (cleared by a
-    /// success, set by the first failure after one). They are written in the next group
-    /// commit, together with whatever else is waiting (see `commit.rs`).
-    pub async fn record_attempts(&self, results: Vec<AttemptResult>) -> Result<()> {
-        if results.is_empty() {
-            return Ok(());
-        }
+    /// Records an attempt's result, and keeps its endpoint's "failing since" time (cleared by
+    /// a success, set by the first failure after one). It is written in the next group commit,
+    /// together with whatever else is waiting (see `commit.rs`).
+    pub async fn record_attempt(&self, result: &AttemptResult) -> Result<()> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = RecordJob { results, reply };
+        let job = RecordJob { result: result.clone(), reply };
         self.committers.records.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -561,9 +558,9 @@ impl Store {
     }
 }
 
-/// Attempt results waiting for the group commit that records them.
+/// An attempt's result waiting for the group commit that records it.
 pub(crate) struct RecordJob {
-    pub results: Vec<AttemptResult>,
+    pub result: AttemptResult,
     pub reply: tokio::sync::oneshot::Sender<Result<()>>,
 }
 

@@ -15,7 +15,7 @@ use tracing::warn;
 pub(crate) async fn record(store: &Store, result: AttemptResult) {
     let mut backoff = Duration::from_millis(50);
     for _ in 0..20 {
-        match store.record_attempts(vec![result.clone()]).await {
+        match store.record_attempt(&result).await {
             Ok(()) => return,
             // The endpoint was deleted meanwhile, and its deliveries with it: nothing to record.
             Err(StoreError::NotFound) => return,
