@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            all targets
 #   scripts/bench.sh NAME...    some of: sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m
+#                               isolation-sqlite isolation-postgres
 #
 # PostgreSQL: HOOKD_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # the bench creates a scratch database there and drops it afterwards.
@@ -25,6 +26,8 @@ target() {
     steady-1k) run --messages 30000 --rate 1000 ;;
     postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;
     backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
+    isolation-sqlite) run --messages 6000 --rate 200 --hanging-endpoints 100 ;;
+    isolation-postgres) run --messages 6000 --rate 200 --hanging-endpoints 100 --database-url "$PG" ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
 }
@@ -32,5 +35,7 @@ target() {
 cargo build --release -p hookd
 echo "machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ $# -eq 0 ]; then set -- sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m; fi
+if [ $# -eq 0 ]; then
+  set -- sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m isolation-sqlite isolation-postgres
+fi
 for t in "$@"; do target "$t"; done

@@ -91,6 +91,20 @@ async fn backlog_mode_accepts_everything_and_delivers_nothing() {
     assert_eq!(report["endpoint_down"], true);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_mode_counts_only_the_endpoints_that_answer() {
+    // In process, where the bench stops the server gracefully: that must not wait for the
+    // held requests, which the bench lets answer once it has measured.
+    let args = ["--messages", "200", "--rate", "200", "--hanging-endpoints", "5", "--in-process"];
+    let (code, report, stderr) = bench(&args).await;
+    assert_complete(&report, 200, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["hanging"]["endpoints"], 5);
+    // Each hanging endpoint was tried (the lane holds one request open at a time).
+    assert!(report["hanging"]["attempts"].as_u64().unwrap() >= 5, "{report:#}");
+    assert_eq!(report["delivery"]["expected"], 200);
+}
+
 #[tokio::test]
 async fn refuses_targets_off_this_machine_and_unbounded_runs() {
     for args in [
@@ -98,6 +112,8 @@ async fn refuses_targets_off_this_machine_and_unbounded_runs() {
         &["--messages", "0"],
         &["--timeout", "2h"],
         &["--rate", "0"],
+        &["--hanging-endpoints", "1001"],
+        &["--hanging-endpoints", "1", "--endpoint-down"],
     ] {
         let (code, _, stderr) = bench(args).await;
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -228,8 +228,11 @@ impl Store {
         // writer's holds the queue's hot index pages (the default 2 MB is far too small under
         // load); readers keep little, as the OS caches the file for them anyway, so that
         // memory stays bounded however many readers are open.
+        // A connection to a local file does not go stale: testing it before each use would
+        // only add a round trip to its thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(
                 connect
@@ -241,6 +244,7 @@ impl Store {
             .map_err(StoreError::Unavailable)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.pragma("cache_size", "-4096"))
             .await

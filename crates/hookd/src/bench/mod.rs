@@ -37,6 +37,7 @@ const TICK: Duration = Duration::from_millis(200);
 /// Upper bounds that keep a run's memory and time bounded.
 const MAX_MESSAGES: u64 = 10_000_000;
 const MAX_ENDPOINTS: u64 = 100;
+const MAX_HANGING: u64 = 1000;
 const MAX_DELIVERIES: u64 = 20_000_000;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -83,6 +84,11 @@ pub struct BenchArgs {
     /// a queue that must live on disk.
     #[arg(long)]
     pub endpoint_down: bool,
+    /// Isolation mode: this many more endpoints get every message too, but never answer
+    /// (their requests hang until hookd's request timeout); the report is about the
+    /// `--endpoints` that do answer, which must not be slowed down by the others.
+    #[arg(long, default_value_t = 0, value_name = "H", conflicts_with = "endpoint_down")]
+    pub hanging_endpoints: u64,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -106,8 +112,11 @@ impl BenchArgs {
         if !(1..=MAX_ENDPOINTS).contains(&self.endpoints) {
             return bad("--endpoints: must be between 1 and 100");
         }
-        if self.messages * self.endpoints > MAX_DELIVERIES {
-            return bad("--messages x --endpoints: at most 20000000 deliveries per run");
+        if self.hanging_endpoints > MAX_HANGING {
+            return bad("--hanging-endpoints: must be between 0 and 1000");
+        }
+        if self.messages * (self.endpoints + self.hanging_endpoints) > MAX_DELIVERIES {
+            return bad("--messages x (--endpoints + --hanging-endpoints): at most 20000000 deliveries per run");
         }
         if !(1..=1024).contains(&self.concurrency) {
             return bad("--concurrency: must be between 1 and 1024");
@@ -299,7 +308,10 @@ async fn measure(
     }
     let publish_seconds = started.elapsed().as_secs_f64();
     let waited = wait_for_arrivals(args, &published, &recorder, running, deadline, progress);
-    let timed_out = !waited.await?;
+    let waited = waited.await;
+    // The hanging endpoints answer (503) from now on, so that the server stops at once.
+    recorder.release_hanging();
+    let timed_out = !waited?;
     Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out })
 }
 
@@ -313,6 +325,9 @@ async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> 
         let url =
             if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
         api.create_endpoint(&app, &url).await.map_err(failed)?;
+    }
+    for k in 0..args.hanging_endpoints {
+        api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}")).await.map_err(failed)?;
     }
     Ok(app)
 }
@@ -383,6 +398,8 @@ impl Measured {
             concurrency: args.concurrency,
             rate: args.rate,
             endpoint_down: args.endpoint_down,
+            hanging: (args.hanging_endpoints > 0)
+                .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {
                 accepted,
                 failed,

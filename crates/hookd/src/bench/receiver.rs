@@ -6,6 +6,9 @@
 //! duplicate. That keeps memory fixed by the run's size (1M messages: 125 KB) instead of a
 //! map of `webhook-id`s; the `webhook-id` header is still required, since a webhook without
 //! it is not one.
+//!
+//! In isolation mode, the hanging endpoints post to `/hang/{k}`, which holds every request
+//! open until the run is measured.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,7 @@ use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::histogram::Histogram;
 
@@ -43,6 +47,10 @@ pub struct Recorder {
     malformed: AtomicU64,
     /// Microseconds since the epoch of the latest first arrival.
     last_arrival: AtomicU64,
+    /// Requests to the hanging endpoints (isolation mode).
+    hung: AtomicU64,
+    /// Closed once the run is measured: the hanging endpoints then answer.
+    hanging_released: Semaphore,
 }
 
 impl Recorder {
@@ -58,6 +66,8 @@ impl Recorder {
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             last_arrival: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
+            hanging_released: Semaphore::new(0),
         }
     }
 
@@ -71,6 +81,15 @@ impl Recorder {
 
     pub fn malformed(&self) -> u64 {
         self.malformed.load(Ordering::Relaxed)
+    }
+
+    pub fn hung(&self) -> u64 {
+        self.hung.load(Ordering::Relaxed)
+    }
+
+    /// Lets the hanging endpoints answer: those waiting now, and any request after.
+    pub fn release_hanging(&self) {
+        self.hanging_released.close();
     }
 
     /// Microseconds since the epoch of the latest first arrival (0: none yet).
@@ -102,7 +121,7 @@ impl Recorder {
 
 /// Starts the receiver on 127.0.0.1 port 0; it runs until the process ends.
 pub async fn start(recorder: Arc<Recorder>) -> std::io::Result<SocketAddr> {
-    let app = Router::new().route("/e/{k}", post(arrive)).with_state(recorder);
+    let app = Router::new().route("/e/{k}", post(arrive)).route("/hang/{k}", post(hang)).with_state(recorder);
     serve(app).await
 }
 
@@ -114,6 +133,14 @@ async fn arrive(
 ) -> StatusCode {
     recorder.record(endpoint, headers.contains_key("webhook-id"), &body);
     StatusCode::OK
+}
+
+/// A hanging endpoint: holds the request open until the run is measured (hookd's request
+/// timeout usually ends it first), then answers 503.
+async fn hang(State(recorder): State<Arc<Recorder>>) -> StatusCode {
+    recorder.hung.fetch_add(1, Ordering::Relaxed);
+    let _ = recorder.hanging_released.acquire().await;
+    StatusCode::SERVICE_UNAVAILABLE
 }
 
 /// The ceiling's server: accepts any POST with 202 and a small JSON body, as the API does,

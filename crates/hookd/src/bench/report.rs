@@ -16,6 +16,8 @@ pub struct Report {
     pub rate: Option<f64>,
     /// Backlog mode: the endpoints refused every connection.
     pub endpoint_down: bool,
+    /// Isolation mode: the endpoints that never answered, besides those measured.
+    pub hanging: Option<Hanging>,
     pub publish: Publish,
     pub delivery: Delivery,
     pub latency_ms: Latency,
@@ -25,6 +27,13 @@ pub struct Report {
     pub timed_out: bool,
     /// Every message accepted and every delivery arrived (backlog mode: every message accepted).
     pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Hanging {
+    pub endpoints: u64,
+    /// Requests they received (each held open until hookd gave up on it).
+    pub attempts: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +98,14 @@ impl Report {
             self.endpoints,
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" }
         );
+        if let Some(h) = &self.hanging {
+            let _ = writeln!(
+                t,
+                "  hanging     {} more endpoints get every message but never answer ({} requests held open); \
+                 the figures below are for the {} that answer",
+                h.endpoints, h.attempts, self.endpoints
+            );
+        }
         let p = &self.publish;
         let _ = writeln!(
             t,
