@@ -133,6 +133,9 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
+/// Idle keep-alive connections kept per host, at most.
+const MAX_IDLE_PER_HOST: usize = 1024;
+
 /// Sends webhooks. One instance (one connection pool) per process.
 #[derive(Clone)]
 pub struct Sender {
@@ -150,7 +153,12 @@ impl Sender {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
+            // Many endpoints often share a host (a SaaS receiving its customers' webhooks), each
+            // with up to `--endpoint-concurrency` attempts in flight. With at most 64 idle
+            // connections per host, every attempt beyond 64 in flight to one host opened a new
+            // connection and closed it after (measured: 9,900 connections for 100,000
+            // deliveries to 10 endpoints on one host). Idle ones still close after a minute.
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .user_agent(USER_AGENT_VALUE)
             .build()
             .expect("TLS backend initialises");
@@ -182,10 +190,11 @@ impl Sender {
     /// Sends one signed webhook and reports what happened; never fails.
     pub async fn send(&self, req: &SignedRequest<'_>) -> HttpOutcome {
         let started = Instant::now();
-        if let Err(reason) = self.check_literal_host(req.url) {
-            return failure(started, reason);
-        }
-        let sent = self.client.post(req.url).headers(Self::headers(req)).body(req.payload.to_owned()).send().await;
+        let url = match self.checked_url(req.url) {
+            Ok(url) => url,
+            Err(reason) => return failure(started, reason),
+        };
+        let sent = self.client.post(url).headers(Self::headers(req)).body(req.payload.to_owned()).send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return failure(started, self.describe(&e)),
@@ -211,9 +220,10 @@ impl Sender {
             duration: started.elapsed(),
             error: Some(error),
         };
-        if let Err(reason) = self.check_literal_host(req.url) {
-            return no_response(reason);
-        }
+        let url = match self.checked_url(req.url) {
+            Ok(url) => url,
+            Err(reason) => return no_response(reason),
+        };
         let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
             Ok(m) => m,
             Err(_) => return no_response(format!("'{}' is not an HTTP method", req.method)),
@@ -224,7 +234,7 @@ impl Sender {
                 headers.append(k, v);
             }
         }
-        let sent = self.client.request(method, req.url).headers(headers).body(req.body.to_vec()).send().await;
+        let sent = self.client.request(method, url).headers(headers).body(req.body.to_vec()).send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return no_response(self.describe(&e)),
@@ -244,16 +254,17 @@ impl Sender {
         }
     }
 
-    /// Hosts written as IP literals never reach the resolver, so they are checked here.
-    fn check_literal_host(&self, url: &str) -> Result<(), String> {
+    /// Parses the URL (once: the request takes it parsed) and checks a host written as an IP
+    /// literal, which never reaches the resolver.
+    fn checked_url(&self, url: &str) -> Result<url::Url, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         let ip = match parsed.host() {
             Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-            Some(url::Host::Domain(_)) => return Ok(()),
+            Some(url::Host::Domain(_)) => return Ok(parsed),
             None => return Err("URL has no host".into()),
         };
-        self.policy.check(ip)
+        self.policy.check(ip).map(|()| parsed)
     }
 
     /// A one-line reason for a request that got no response.
@@ -357,6 +368,73 @@ mod tests {
         }
         assert!(is_hop_by_hop("Transfer-Encoding") && is_hop_by_hop("host"));
         assert!(!is_hop_by_hop("content-type"));
+    }
+
+    /// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers every POST with 200 after
+    /// `delay`, and counts the connections it accepted.
+    async fn counting_server(delay: Duration) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let (mut line, mut length) = (String::new(), 0);
+                        while stream.read_line(&mut line).await.unwrap_or(0) > 2 {
+                            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            line.clear();
+                        }
+                        if line.is_empty() {
+                            return; // closed
+                        }
+                        let mut body = vec![0; length];
+                        stream.read_exact(&mut body).await.unwrap();
+                        tokio::time::sleep(delay).await;
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if stream.get_mut().write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_to_one_host_are_kept_for_many_endpoints() {
+        // 100 attempts in flight to one host, as 13 endpoints of a SaaS receiver would have at
+        // 8 each, five times over: once open, the connections are all reused.
+        let (url, accepted) = counting_server(Duration::from_millis(50)).await;
+        let sender = Sender::new(NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]), Duration::from_secs(10));
+        let headers = Default::default();
+        let secrets = [EndpointSecret::generate()];
+        let request = SignedRequest {
+            url: &url,
+            msg_id: "msg_x",
+            payload: "{}",
+            secrets: &secrets,
+            extra_headers: &headers,
+            timestamp: 1,
+        };
+        for round in 0..5 {
+            let attempts = (0..100).map(|_| sender.send(&request));
+            for out in futures_util::future::join_all(attempts).await {
+                assert_eq!(out.status, Some(200), "round {round}: {:?}", out.error);
+            }
+        }
+        let opened = accepted.load(std::sync::atomic::Ordering::Relaxed);
+        // At most one per attempt in flight (a few more if the client raced a connect against
+        // a connection coming free); with too small an idle pool it was 244.
+        assert!(opened <= 110, "{opened} connections for 100 in flight");
     }
 
     #[tokio::test]
