@@ -117,7 +117,7 @@ fn take_waiting<T>(rx: &mut Option<mpsc::Receiver<T>>, into: &mut Vec<T>, max: u
 /// Writes one batch of jobs and answers each.
 async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
     let lanes = store.local_lanes.read().await;
-    let results: Vec<&AttemptResult> = records.iter().map(|r| &r.result).collect();
+    let results: Vec<&AttemptResult> = records.iter().map(|r| r.result.as_ref()).collect();
     if let Ok(published) = write_retrying(store, &publishes, &results, &lanes).await {
         for (job, result) in publishes.into_iter().zip(published) {
             let _ = job.reply.send(result);
@@ -133,7 +133,7 @@ async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<Reco
         let _ = job.reply.send(result.map_err(gone_as_not_found).and_then(|mut r| r.remove(0)));
     }
     for job in records {
-        let result = write_batch(store, &[], &[&job.result], &lanes).await;
+        let result = write_batch(store, &[], &[job.result.as_ref()], &lanes).await;
         let _ = job.reply.send(result.map(|_| ()).map_err(gone_as_not_found));
     }
 }

@@ -228,8 +228,9 @@ impl Store {
         // writer's holds the queue's hot index pages (the default 2 MB is far too small under
         // load); readers keep little, as the OS caches the file for them anyway, so that
         // memory stays bounded however many readers are open.
-        // A connection to a local file does not go stale: testing it before each use would
-        // only add a round trip to its thread.
+        //
+        // Neither pool tests a connection before handing it out: one to a local file does not
+        // go stale, and the test would add a round trip to its thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)

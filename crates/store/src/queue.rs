@@ -12,6 +12,7 @@
 //! transaction is held open while an HTTP request is in flight.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
@@ -379,10 +380,11 @@ impl Store {
 
     /// Records an attempt's result, and keeps its endpoint's "failing since" time (cleared by
     /// a success, set by the first failure after one). It is written in the next group commit,
-    /// together with whatever else is waiting (see `commit.rs`).
-    pub async fn record_attempt(&self, result: &AttemptResult) -> Result<()> {
+    /// together with whatever else is waiting (see `commit.rs`). Shared rather than borrowed,
+    /// so that a caller that retries keeps its result without copying it for every try.
+    pub async fn record_attempt(&self, result: Arc<AttemptResult>) -> Result<()> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = RecordJob { result: result.clone(), reply };
+        let job = RecordJob { result, reply };
         self.committers.records.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -560,7 +562,7 @@ impl Store {
 
 /// An attempt's result waiting for the group commit that records it.
 pub(crate) struct RecordJob {
-    pub result: AttemptResult,
+    pub result: Arc<AttemptResult>,
     pub reply: tokio::sync::oneshot::Sender<Result<()>>,
 }
 

@@ -9,9 +9,9 @@
 //!
 //! Each attempt goes through typed stages: claimed ([`hookd_store::ClaimedDelivery`]) →
 //! sent ([`HttpOutcome`]) → decided ([`hookd_store::DeliveryOutcome`]) → recorded in the
-//! store's next group commit, with the other results and publishes waiting. New messages wake their endpoints' lanes
-//! at once, so deliveries leave without polling delay; the database stays the source of
-//! truth, and a lane only holds a bounded batch in memory.
+//! store's next group commit, with the other results and publishes waiting. New messages
+//! wake their endpoints' lanes at once, so deliveries leave without polling delay; the
+//! database stays the source of truth, and a lane only holds a bounded batch in memory.
 
 mod attempt;
 mod lane;

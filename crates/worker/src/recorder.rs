@@ -4,6 +4,7 @@
 //! the wait (the delivery stays leased until the record lands, so nothing is attempted twice
 //! meanwhile), but it bounds how many of its results may wait.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_store::{AttemptResult, Store, StoreError};
@@ -13,9 +14,10 @@ use tracing::warn;
 /// If it never succeeds the delivery stays leased, its lease expires and it is attempted
 /// again: at least once, never lost.
 pub(crate) async fn record(store: &Store, result: AttemptResult) {
+    let result = Arc::new(result);
     let mut backoff = Duration::from_millis(50);
     for _ in 0..20 {
-        match store.record_attempt(&result).await {
+        match store.record_attempt(result.clone()).await {
             Ok(()) => return,
             // The endpoint was deleted meanwhile, and its deliveries with it: nothing to record.
             Err(StoreError::NotFound) => return,
