@@ -1,7 +1,6 @@
 //! A slow or dead endpoint never delays the others: 100 endpoints that hang until the request
 //! timeout and one healthy endpoint, all subscribed to every message, published at 200 msg/s.
-//! The goal: the healthy endpoint's publish-to-arrival p99 stays under 100 ms (see `bound`
-//! for what is asserted).
+//! The healthy endpoint's publish-to-arrival p99 must stay under 100 ms, on each backend.
 //!
 //! One test binary with one test, running the backends one after the other, so that nothing
 //! else loads the machine while it measures.
@@ -26,6 +25,12 @@ use serde_json::json;
 const DEAD_ENDPOINTS: usize = 100;
 const RATE: u64 = 200;
 const MESSAGES: usize = 400;
+/// The p99 asserted: the engine issue's goal. Measured on the 2-core CI machine: SQLite
+/// 11–15 ms, PostgreSQL 5–15 ms (fifth session); the figures are printed with `--nocapture`.
+/// Runs after the PostgreSQL-heavy test binaries once measured 512 ms there (an earlier
+/// session), which is why `measure` first has the kernel and PostgreSQL write out what those
+/// left dirty.
+const P99_GOAL: Duration = Duration::from_millis(100);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_endpoints_do_not_delay_a_healthy_one() {
@@ -37,29 +42,20 @@ async fn hanging_endpoints_do_not_delay_a_healthy_one() {
         }
     }
     for (backend, p99) in measured {
-        assert!(p99 < bound(backend), "{backend:?}: p99 {p99:?}");
-    }
-}
-
-/// The p99 asserted: a guard against losing isolation (a healthy endpoint stuck behind
-/// hanging ones measured 3–5 s), looser than the 100 ms goal, which most runs meet but not
-/// all on the shared 2-core CI machine: SQLite measured 29–83 ms, PostgreSQL (whose server
-/// shares the cores) 25–72 ms in most runs and up to 512 ms in some that followed the other
-/// PostgreSQL-heavy test binaries, for a cause not found yet. A timing test must not fail on
-/// a busy machine; the measured figures are printed with `--nocapture`.
-fn bound(backend: Backend) -> Duration {
-    match backend {
-        Backend::Sqlite => Duration::from_millis(200),
-        Backend::Postgres => Duration::from_secs(1),
+        assert!(p99 < P99_GOAL, "{backend:?}: p99 {p99:?}, the goal is {P99_GOAL:?}");
     }
 }
 
 async fn measure(backend: Backend) -> Option<Duration> {
     // The test binaries before this one leave hundreds of MB of dirty pages (PostgreSQL
-    // databases created and dropped, SQLite files); the kernel writing them back would slow
-    // this test's syncs to disk. Flushed first, so the measurement is of this load alone.
+    // databases created and dropped, SQLite files) and PostgreSQL a checkpoint to make; the
+    // kernel writing them back would slow this test's syncs to disk. Flushed first, so the
+    // measurement is of this load alone.
     let synced = std::process::Command::new("sync").status();
     assert!(synced.as_ref().is_ok_and(|s| s.success()), "sync failed: {synced:?}");
+    if backend == Backend::Postgres {
+        common::checkpoint_postgres().await;
+    }
     // The dead endpoints hang until the 2 s request timeout; their retries follow hookd's
     // default schedule (the first after 5 s), as in production.
     let app = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("5s,5m")).await?;

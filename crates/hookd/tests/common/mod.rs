@@ -177,6 +177,19 @@ pub async fn create_database() -> Option<(String, String)> {
     Some((url, name))
 }
 
+/// Has PostgreSQL write its dirty buffers out now (`CHECKPOINT`), so that a checkpoint left
+/// due by earlier tests does not run in the middle of a measurement. Says why when it cannot.
+pub async fn checkpoint_postgres() {
+    use sqlx::Connection;
+    let done = match sqlx::PgConnection::connect(&admin_url()).await {
+        Ok(mut conn) => sqlx::query("CHECKPOINT").execute(&mut conn).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        eprintln!("CHECKPOINT before the measurement failed (measuring anyway): {e}");
+    }
+}
+
 pub async fn drop_database(name: &str) {
     use sqlx::Connection;
     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
