@@ -7,12 +7,14 @@
 //! - [`retry`]: the retry schedule and the pure `next_delay` policy.
 //! - [`matching`]: which endpoints a message goes to.
 //! - [`net`]: the SSRF policy, i.e. which destination addresses are refused.
+//! - [`metrics`]: what a node counts for `/metrics` (in memory, no database reads).
 //!
 //! The store, server and worker crates build on these types; keeping them pure makes them
 //! cheap to test and to benchmark.
 
 pub mod id;
 pub mod matching;
+pub mod metrics;
 pub mod names;
 pub mod net;
 pub mod operational;

@@ -7,8 +7,10 @@
 use std::future::Future;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
 use hookd_core::time::now_ms;
 use hookd_server::{generate_token, AppState, ServerConfig};
@@ -89,7 +91,8 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     worker_config.endpoint_concurrency = config.endpoint_concurrency;
     worker_config.max_lanes = config.max_active_endpoints;
     worker_config.disable_after = config.disable_after;
-    let dispatcher = (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config));
+    let metrics = Arc::new(Metrics::new());
+    let dispatcher = (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config, metrics.clone()));
     let server_config = ServerConfig {
         max_body_bytes: config.max_body_size,
         public_url: config.public_url.clone(),
@@ -98,7 +101,8 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         replay_timeout: config.request_timeout,
         ..Default::default()
     };
-    let state = AppState::new(store.clone(), &admin_token, server_config, dispatcher.as_ref().map(Dispatcher::waker));
+    let waker = dispatcher.as_ref().map(Dispatcher::waker);
+    let state = AppState::new(store.clone(), &admin_token, server_config, waker, metrics);
     Ok(App {
         store,
         state,

@@ -478,6 +478,7 @@ async fn tokens_and_scopes(backend: Backend) {
         "/api/v1/app/app_doesnotexist".to_string(),
         "/api/v1/app".to_string(),
         "/api/v1/event-type".to_string(),
+        "/metrics".to_string(),
     ] {
         let res = app.http.get(app.url(&path)).bearer_auth(&token).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");

@@ -21,6 +21,7 @@ on_both_backends!(
     ssrf_guard_refuses_private_destinations,
     disabled_endpoints_keep_their_messages,
     scheduled_delivery_waits_for_deliver_at,
+    metrics_count_publishes_attempts_and_requests,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -368,5 +369,65 @@ async fn scheduled_delivery_waits_for_deliver_at(backend: Backend) {
     publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert!(got[0].at - published >= Duration::from_millis(500), "{:?}", got[0].at - published);
+    app.stop().await;
+}
+
+/// The value of the series `name` (with its labels, as rendered) in a `/metrics` text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let res = app.request(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    res.text().await.unwrap()
+}
+
+async fn metrics_count_publishes_attempts_and_requests(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("50ms")).await else { return };
+    let res = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the counts cover every application: a token is needed");
+
+    // Three endpoints: one answers 200; one answers 500 once, then 200; at the third's address
+    // nothing listens (no answer), so each of its deliveries exhausts the one-retry schedule.
+    let ok = Receiver::start().await;
+    let failing = Receiver::start_with(vec![Reply::Status(500)]).await;
+    let (app_id, _, _) = app_with_endpoint(&app, ok.url("/"), None).await;
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap() // dropped: nothing listens there any more
+    };
+    for url in [failing.url("/"), format!("http://{refused}/")] {
+        let res = app
+            .request(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"))
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    ok.wait_for(2, WAIT).await;
+
+    // Two messages, 9 attempts: 2 successes at the first endpoint; a failure and 2 successes
+    // at the second; 2 unanswered attempts per message at the third, which gives up on both.
+    let text = eventually(WAIT, "every attempt counted", || async {
+        let text = scrape(&app).await;
+        let attempts = metric(&text, "hookd_delivery_attempt_duration_seconds_count");
+        (attempts == Some(9.0) && metric(&text, "hookd_deliveries_failed_total") == Some(2.0)).then_some(text)
+    })
+    .await;
+    assert_eq!(metric(&text, "hookd_messages_published_total"), Some(2.0), "{text}");
+    assert_eq!(metric(&text, r#"hookd_delivery_attempts_total{result="success"}"#), Some(4.0), "{text}");
+    assert_eq!(metric(&text, r#"hookd_delivery_attempts_total{result="failure"}"#), Some(1.0), "{text}");
+    assert_eq!(metric(&text, r#"hookd_delivery_attempts_total{result="no_response"}"#), Some(4.0), "{text}");
+    assert_eq!(metric(&text, "hookd_delivery_attempt_duration_seconds_count"), Some(9.0), "{text}");
+    assert_eq!(metric(&text, "hookd_delivery_attempts_in_flight"), Some(0.0), "{text}");
+    let publishes = r#"hookd_http_requests_total{method="POST",route="/api/v1/app/{app_id}/msg",status="202"}"#;
+    assert_eq!(metric(&text, publishes), Some(2.0), "{text}");
+    assert!(text.contains(r#"hookd_build_info{version=""#), "{text}");
     app.stop().await;
 }

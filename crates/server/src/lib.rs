@@ -1,5 +1,5 @@
 //! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
-//! idempotency keys, health, and the webhook tester ([`tester`]: capture URLs, inbox API,
+//! idempotency keys, health, Prometheus metrics (`/metrics`), and the webhook tester ([`tester`]: capture URLs, inbox API,
 //! live stream and page).
 //!
 //! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod idempotency;
+mod metrics;
 pub mod tester;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
+use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
 use hookd_store::Store;
 
@@ -81,6 +83,8 @@ pub struct AppParts {
     pub tester: tester::Tester,
     /// Applications as publishes name them, for a moment.
     pub apps: app_cache::AppCache,
+    /// What this node counts for `/metrics` (shared with its worker).
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,7 +96,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, admin_token: &str, config: ServerConfig, wake: Option<WakeFn>) -> Self {
+    pub fn new(
+        store: Store,
+        admin_token: &str,
+        config: ServerConfig,
+        wake: Option<WakeFn>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),
@@ -100,6 +110,7 @@ impl AppState {
             config: Arc::new(config),
             wake,
             apps: app_cache::AppCache::default(),
+            metrics,
         }))
     }
 
@@ -142,17 +153,26 @@ pub fn router(state: AppState) -> Router {
     let tester_public = tester::public_routes()
         .with_state(state.clone())
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()));
-    health_router(state.clone())
+    let metrics = state.metrics.clone();
+    ops_routes(state.clone())
         .merge(api.with_state(state))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .merge(tester_public)
+        .route_layer(middleware::from_fn_with_state(metrics, metrics::count_request))
 }
 
-/// Only the health routes: what a worker-only node serves.
+/// Only the health and metrics routes: what a worker-only node serves.
 pub fn health_router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
+    ops_routes(state).route_layer(middleware::from_fn_with_state(metrics, metrics::count_request))
+}
+
+/// Health, metrics, and the answer to unknown routes.
+fn ops_routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/health/ping", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/metrics", get(metrics::scrape))
         .fallback(not_found)
         .with_state(state)
 }

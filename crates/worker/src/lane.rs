@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hookd_core::metrics::AttemptResult;
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
 use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, LaneInbox, Pushed, StoreError};
@@ -373,8 +374,12 @@ impl Lane {
             self.in_flight.spawn(
                 async move {
                     let schedule = &shared.config.retry_schedule;
+                    shared.metrics.attempt_started();
+                    let started = Instant::now();
                     let (result, report, event) =
                         attempt(&shared.sender, schedule, &endpoint, app_uid.as_deref(), delivery).await;
+                    let gave_up = result.outcome == DeliveryOutcome::Failed;
+                    shared.metrics.attempt_finished(AttemptResult::of(report.status), started.elapsed(), gave_up);
                     let _ = reports.send(report);
                     // What this result makes due, for the lane to claim once it is written: a
                     // FIFO endpoint's next head, or this delivery's retry.
@@ -441,6 +446,7 @@ impl Lane {
         match self.shared.store.disable_endpoint(&self.endpoint_id).await {
             Ok(true) => {
                 info!(reason = why, "endpoint disabled; its undelivered messages are kept");
+                self.shared.metrics.endpoint_disabled();
                 if let Some(endpoint) = &self.endpoint {
                     let since = self.shared.store.endpoint_failing_since(&self.endpoint_id).await.ok().flatten();
                     let about = crate::attempt::endpoint_ref(endpoint, self.app_uid.as_deref());

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
 use hookd_core::retry::RetrySchedule;
 use hookd_core::time::now_ms;
@@ -83,6 +84,7 @@ pub(crate) struct Shared {
     pub sender: Sender,
     pub config: WorkerConfig,
     pub wake: WakeFn,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl Shared {
 pub struct Dispatcher {
     store: Store,
     config: WorkerConfig,
+    metrics: Arc<Metrics>,
     wake_tx: mpsc::UnboundedSender<(Vec<String>, bool)>,
     wake_rx: mpsc::UnboundedReceiver<(Vec<String>, bool)>,
 }
@@ -117,9 +120,9 @@ struct LaneHandle {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, config: WorkerConfig) -> Self {
+    pub fn new(store: Store, config: WorkerConfig, metrics: Arc<Metrics>) -> Self {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-        Self { store, config, wake_tx, wake_rx }
+        Self { store, config, metrics, wake_tx, wake_rx }
     }
 
     /// A function that tells the dispatcher that endpoints have new due deliveries.
@@ -138,6 +141,7 @@ impl Dispatcher {
             sender: Sender::new(self.config.net_policy.clone(), self.config.request_timeout),
             config: self.config.clone(),
             wake: self.waker(),
+            metrics: self.metrics.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut lanes: HashMap<String, LaneHandle> = HashMap::new();
@@ -165,6 +169,7 @@ impl Dispatcher {
                     (endpoint_id, run)
                 });
             }
+            self.metrics.set_endpoint_lanes(lanes.len());
             if full {
                 continue;
             }
@@ -189,6 +194,7 @@ impl Dispatcher {
                     if let Ok((endpoint_id, run)) = done {
                         if lanes.get(&endpoint_id).is_some_and(|lane| lane.run == run) {
                             lanes.remove(&endpoint_id);
+                            self.metrics.set_endpoint_lanes(lanes.len());
                         }
                     }
                 }

@@ -115,6 +115,7 @@ pub async fn create(
         deliver_at: body.deliver_at.map_or(now, |t| t.timestamp_millis().max(now)),
     };
     let (stored, endpoints) = state.store.create_message(&app.id, &message).await?;
+    state.metrics.message_published();
     state.wake_endpoints(&endpoints);
     tracing::debug!(msg_id = %stored.id, app_id = %app.id, fanout = endpoints.len(), "message accepted");
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(stored, params.with_content.unwrap_or(true)))))

@@ -40,6 +40,7 @@ async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response
         StoreError::NotFound => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
         other => other.into(),
     })?;
+    state.metrics.inbox_request_captured();
     Ok(answer(state, &inbox, captured).await)
 }
 
