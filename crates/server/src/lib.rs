@@ -1,6 +1,6 @@
 //! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
-//! idempotency keys, health, Prometheus metrics (`/metrics`), and the webhook tester ([`tester`]: capture URLs, inbox API,
-//! live stream and page).
+//! idempotency keys, health, Prometheus metrics (`/metrics`), the dashboard (`/`), and the
+//! webhook tester ([`tester`]: capture URLs, inbox API, live stream and page).
 //!
 //! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
 //! integration tests run exactly the same wiring.
@@ -8,8 +8,10 @@
 pub mod api;
 pub mod app_cache;
 pub mod auth;
+mod dashboard;
 pub mod error;
 pub mod extract;
+mod html;
 mod idempotency;
 mod metrics;
 pub mod tester;
@@ -155,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http().on_failure(()));
     let metrics = state.metrics.clone();
     ops_routes(state.clone())
+        .route("/", get(dashboard::page))
         .merge(api.with_state(state))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .merge(tester_public)

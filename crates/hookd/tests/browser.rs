@@ -1,10 +1,14 @@
-//! The inbox page in real headless Chromium, driven over WebDriver (`chromedriver`, plain HTTP):
-//! a webhook sent to the capture URL appears on the already open page without a reload, with
-//! its method, path, signature verdict and pretty-printed JSON body, and the replay button
-//! sends it on.
+//! hookd's web pages in real headless Chromium, driven over WebDriver (`chromedriver`, plain
+//! HTTP):
+//! - the inbox page: a webhook sent to the capture URL appears on the already open page
+//!   without a reload, with its method, path, signature verdict and pretty-printed JSON body,
+//!   and the replay button sends it on;
+//! - the dashboard: signing in with a token, going from an application to its endpoints and
+//!   messages, from a message to its attempts, and resending it and disabling an endpoint
+//!   from there.
 //!
 //! Chromium comes from Debian's `chromium` and `chromium-driver` packages
-//! (`scripts/install-browser.sh`). Without them the test is skipped with a message, except
+//! (`scripts/install-browser.sh`). Without them the tests are skipped with a message, except
 //! under `CI=true`, where that is a failure.
 
 mod common;
@@ -221,6 +225,107 @@ async fn captured_webhooks_appear_live_on_the_inbox_page() {
     let got = receiver.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(got[0].body.as_ref(), body.as_bytes());
     assert_eq!(got[0].header("webhook-id"), "msg_browser");
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The texts of the elements matching `css`.
+async fn texts(browser: &Browser, css: &str) -> Vec<String> {
+    let script = format!(
+        "return Array.from(document.querySelectorAll({})).map(function (e) {{ return e.textContent; }});",
+        serde_json::to_string(css).unwrap()
+    );
+    serde_json::from_value(browser.eval(&script).await).unwrap()
+}
+
+/// Waits until the dashboard shows `view` with some element matching `css`.
+async fn wait_for_view(browser: &Browser, view: &str, css: &str) {
+    let script = format!(
+        "return document.body.dataset.view === {} && document.querySelector({}) !== null;",
+        serde_json::to_string(view).unwrap(),
+        serde_json::to_string(css).unwrap()
+    );
+    eventually(Duration::from_secs(20), view, || async { (browser.eval(&script).await == true).then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_browses_messages_and_resends_them() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let res = app.request(Method::POST, "/api/v1/app").json(&json!({"name": "Shop <b>", "uid": "shop"})).send().await;
+    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    let res =
+        app.request(Method::POST, "/api/v1/app/shop/endpoint").json(&json!({"url": receiver.url("/hook")})).send();
+    let endpoint: Value = res.await.unwrap().json().await.unwrap();
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let res = app
+        .request(Method::POST, "/api/v1/app/shop/msg")
+        .json(&json!({"eventType": "order.paid", "eventId": "evt-1", "payload": {"order": 7}}))
+        .send()
+        .await
+        .unwrap();
+    let msg: Value = res.json().await.unwrap();
+    let msg_id = msg["id"].as_str().unwrap().to_owned();
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&app.url("/")).await;
+    wait_for_view(&browser, "signin", "#token").await;
+    let token = browser.find("#token").await;
+    browser.type_into(&token, &app.token).await;
+    browser.click(&browser.find("#signin-form button").await).await;
+
+    // Applications: the name is shown as text, not markup.
+    wait_for_view(&browser, "apps", "#app-rows tr").await;
+    assert_eq!(texts(&browser, "#app-rows tr td:first-child").await, vec!["Shop <b>"]);
+    browser.click(&browser.find("#app-rows a").await).await;
+
+    // The application: its endpoint with its delivery counts, and the message.
+    wait_for_view(&browser, "app", "#message-rows tr").await;
+    assert_eq!(texts(&browser, "#message-rows a").await, vec![msg_id.clone()]);
+    assert_eq!(texts(&browser, "#endpoint-rows td:first-child").await, vec![receiver.url("/hook")]);
+    let stats = eventually(Duration::from_secs(10), "the endpoint's counts", || async {
+        let cells = texts(&browser, "#endpoint-rows td:nth-child(3)").await;
+        cells.into_iter().find(|c| c.contains("delivered"))
+    })
+    .await;
+    assert!(stats.starts_with("1 delivered"), "{stats}");
+    browser.click(&browser.find("#message-rows a").await).await;
+
+    // The message: payload, the destination, and the attempt.
+    wait_for_view(&browser, "msg", "#attempt-rows tr[data-id]").await;
+    let payload: Value = serde_json::from_str(&texts(&browser, "#msg-payload").await[0]).unwrap();
+    assert_eq!(payload, json!({"order": 7}));
+    assert_eq!(texts(&browser, "#destination-rows td:nth-child(2)").await, vec!["success"]);
+    assert_eq!(texts(&browser, "#attempt-rows .code").await, vec!["HTTP 200"]);
+
+    // Resend: a second attempt reaches the receiver and the page shows it.
+    browser.click(&browser.find("#destination-rows button.resend").await).await;
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    let triggers = eventually(Duration::from_secs(10), "the resend on the page", || async {
+        let cells = texts(&browser, "#attempt-rows td:last-child").await;
+        (cells.len() == 2).then_some(cells)
+    })
+    .await;
+    assert!(triggers.contains(&"manual".to_owned()), "{triggers:?}");
+
+    // Back to the application, where the endpoint can be disabled.
+    browser.goto(&app.url("/#/app/shop")).await;
+    wait_for_view(&browser, "app", "#endpoint-rows button.toggle").await;
+    browser.click(&browser.find("#endpoint-rows button.toggle").await).await;
+    eventually(Duration::from_secs(10), "the endpoint disabled", || async {
+        let states = texts(&browser, "#endpoint-rows td:nth-child(2)").await;
+        (states == ["disabled"]).then_some(())
+    })
+    .await;
+    let res = app.request(Method::GET, &format!("/api/v1/app/shop/endpoint/{endpoint_id}")).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["disabled"], true);
 
     browser.quit().await;
     app.stop().await;
