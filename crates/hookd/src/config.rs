@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Disable an endpoint that has failed this long without a single success [default: 5d].
     #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DUR")]
     pub disable_after: Option<String>,
+    /// Delete messages this old, with their attempts, once every delivery of them is finished
+    /// (delivered or failed for good); `off` keeps them forever [default: 90d].
+    #[arg(long, env = "HOOKD_RETENTION", value_name = "DUR")]
+    pub retention: Option<String>,
     /// Send operational webhooks (endpoint.disabled, message.attempt.exhausted, …) to this URL.
     #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_URL", value_name = "URL")]
     pub operational_webhook_url: Option<String>,
@@ -99,6 +103,7 @@ struct FileConfig {
     endpoint_concurrency: Option<usize>,
     max_active_endpoints: Option<usize>,
     disable_after: Option<String>,
+    retention: Option<String>,
     operational_webhook_url: Option<String>,
     role: Option<Role>,
     max_body_size: Option<usize>,
@@ -121,6 +126,11 @@ pub struct Config {
     pub endpoint_concurrency: usize,
     pub max_active_endpoints: usize,
     pub disable_after: Duration,
+    /// `None`: messages are kept forever.
+    pub retention: Option<Duration>,
+    /// How long an idempotency key (and the response kept with it) is remembered. Not a flag:
+    /// a day, as clients expect; the tests shorten it.
+    pub idempotency_key_ttl: Duration,
     pub operational_webhook_url: Option<String>,
     pub role: Role,
     pub max_body_size: usize,
@@ -213,6 +223,14 @@ impl ServeArgs {
         let disable_after = self.disable_after.or(file.disable_after).unwrap_or_else(|| "5d".into());
         let disable_after = humantime::parse_duration(&disable_after)
             .map_err(|e| bad(format!("--disable-after: '{disable_after}': {e}")))?;
+        let retention = match self.retention.or(file.retention).unwrap_or_else(|| "90d".into()).as_str() {
+            "off" => None,
+            text => match humantime::parse_duration(text) {
+                Ok(d) if d >= Duration::from_secs(1) => Some(d),
+                Ok(_) => return Err(bad("--retention: must be at least 1s, or off")),
+                Err(e) => return Err(bad(format!("--retention: '{text}': {e} (or off)"))),
+            },
+        };
         let operational_webhook_url = self.operational_webhook_url.or(file.operational_webhook_url);
         if let Some(url) = &operational_webhook_url {
             match url::Url::parse(url) {
@@ -241,6 +259,8 @@ impl ServeArgs {
             endpoint_concurrency,
             max_active_endpoints,
             disable_after,
+            retention,
+            idempotency_key_ttl: Duration::from_secs(24 * 3600),
             operational_webhook_url,
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,
@@ -304,6 +324,9 @@ mod tests {
         assert_eq!(c.retry_schedule.max_attempts(), 8);
         assert_eq!(c.request_timeout, Duration::from_secs(15));
         assert_eq!(c.role, Role::All);
+        assert_eq!(c.retention, Some(Duration::from_secs(90 * 24 * 3600)));
+        let off = ServeArgs { retention: Some("off".into()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(off.retention, None);
     }
 
     #[test]
@@ -337,6 +360,10 @@ mod tests {
         assert!(err(ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() })
             .starts_with("--database-url"));
         assert!(err(ServeArgs { admin_token: Some("short".into()), ..Default::default() }).starts_with("--admin-token"));
+        for bad_retention in ["0s", "forever"] {
+            assert!(err(ServeArgs { retention: Some(bad_retention.into()), ..Default::default() })
+                .starts_with("--retention"));
+        }
         for bad_url in ["ftp://x", "https://x/?a=1", "not a url"] {
             assert!(
                 err(ServeArgs { public_url: Some(bad_url.into()), ..Default::default() }).starts_with("--public-url")

@@ -22,6 +22,7 @@ on_both_backends!(
     disabled_endpoints_keep_their_messages,
     scheduled_delivery_waits_for_deliver_at,
     metrics_count_publishes_attempts_and_requests,
+    retention_deletes_finished_messages_and_old_idempotency_keys,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -429,5 +430,77 @@ async fn metrics_count_publishes_attempts_and_requests(backend: Backend) {
     let publishes = r#"hookd_http_requests_total{method="POST",route="/api/v1/app/{app_id}/msg",status="202"}"#;
     assert_eq!(metric(&text, publishes), Some(2.0), "{text}");
     assert!(text.contains(r#"hookd_build_info{version=""#), "{text}");
+    app.stop().await;
+}
+
+async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: Backend) {
+    let keep_for = Duration::from_secs(2);
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.retention = Some(keep_for);
+        c.idempotency_key_ttl = keep_for;
+        c.retry_schedule = common::schedule("1h");
+    })
+    .await
+    else {
+        return;
+    };
+    // Application a's message is delivered at once; b's endpoint fails, so its message stays
+    // pending (next try in an hour) however old it gets.
+    let ok = Receiver::start().await;
+    let failing = Receiver::start_with(vec![Reply::Status(500)]).await;
+    let (a, ok_endpoint, _) = app_with_endpoint(&app, ok.url("/"), None).await;
+    let (b, _, _) = app_with_endpoint(&app, failing.url("/"), None).await;
+    let publish_once = || async {
+        let res = app
+            .request(Method::POST, &format!("/api/v1/app/{a}/msg"))
+            .header("idempotency-key", "order-7")
+            .json(&json!({"eventType": "a.b", "payload": {"order": 7}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    // Published first: the sweep that deletes the later one has looked at it too.
+    let pending = publish(&app, &b, json!({"eventType": "a.b", "payload": {"order": 8}})).await;
+    let delivered = publish_once().await;
+    ok.wait_for(1, WAIT).await;
+    failing.wait_for(1, WAIT).await;
+    assert_eq!(publish_once().await, delivered, "within its lifetime the key answers the first response");
+
+    eventually(WAIT, "the delivered message to be deleted", || async {
+        let res = app.request(Method::GET, &format!("/api/v1/app/{a}/msg/{delivered}")).send().await.unwrap();
+        (res.status() == 404).then_some(())
+    })
+    .await;
+    // Its attempts went with it; the pending message, as old, is kept with its attempt.
+    let attempts: Value = app
+        .request(Method::GET, &format!("/api/v1/app/{a}/attempt/endpoint/{ok_endpoint}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(attempts["data"], json!([]), "{attempts}");
+    let res = app.request(Method::GET, &format!("/api/v1/app/{b}/msg/{pending}")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a message with a pending delivery is never deleted");
+    let attempts: Value = app
+        .request(Method::GET, &format!("/api/v1/app/{b}/attempt/msg/{pending}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
+
+    // The idempotency key is forgotten too: the same request now publishes anew.
+    let again = eventually(WAIT, "the idempotency key to be forgotten", || async {
+        let id = publish_once().await;
+        (id != delivered).then_some(id)
+    })
+    .await;
+    assert!(again.starts_with("msg_"));
     app.stop().await;
 }

@@ -27,6 +27,7 @@ mod operational;
 mod publish;
 mod push;
 mod queue;
+mod retention;
 mod tokens;
 
 use std::path::Path;

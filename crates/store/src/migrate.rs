@@ -10,11 +10,13 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_inboxes.sql")),
     (3, include_str!("../migrations/sqlite/0003_handed_over.sql")),
+    (4, include_str!("../migrations/sqlite/0004_retention.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_inboxes.sql")),
     (3, include_str!("../migrations/postgres/0003_handed_over.sql")),
+    (4, include_str!("../migrations/postgres/0004_retention.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

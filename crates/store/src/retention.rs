@@ -1,0 +1,83 @@
+//! Retention: deleting what is old enough to go, in small batches so that publishes and
+//! attempt records (which share SQLite's one writer) never wait long behind a deletion.
+//!
+//! A message goes, with its deliveries and attempts (foreign keys cascade), only once every
+//! delivery of it is finished: delivered, or failed for good. One still pending, retrying,
+//! sending, or parked on a disabled endpoint keeps it, whatever its age, so retention never
+//! drops an undelivered message.
+
+use std::time::Duration;
+
+use hookd_core::id::{min_body_at, MessageId};
+
+use crate::{with_db, Result, Store};
+
+/// Messages looked at per statement.
+const BATCH: i64 = 500;
+/// Pause between two batches: room for the group commit.
+const PAUSE: Duration = Duration::from_millis(20);
+
+impl Store {
+    /// Deletes the messages created before `before` (ms) whose deliveries are all finished,
+    /// with their deliveries and attempts; returns how many messages went.
+    pub async fn delete_finished_messages_before(&self, before: i64) -> Result<u64> {
+        // Message ids sort by creation time, so the age bound is an id bound, on the key.
+        let bound = format!("{}{}", MessageId::PREFIX, min_body_at(before));
+        let mut after = String::new();
+        let mut deleted = 0;
+        loop {
+            // The last id of the next batch; kept messages are stepped over, not looked at again.
+            let last: Option<(String,)> = with_db!(self.reader(), p => sqlx::query_as(
+                "SELECT id FROM messages WHERE id > $1 AND id < $2 ORDER BY id LIMIT 1 OFFSET $3",
+            )
+            .bind(&after)
+            .bind(&bound)
+            .bind(BATCH - 1)
+            .fetch_optional(p)
+            .await?);
+            // (The bound itself would be a message created in that very millisecond with a
+            // random part of zeros: taking it along is harmless.)
+            let upto = last.map_or_else(|| bound.clone(), |(id,)| id);
+            deleted += with_db!(self.writer(), p => sqlx::query(
+                "DELETE FROM messages WHERE id > $1 AND id <= $2 AND NOT EXISTS \
+                 (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.status IN (1, 3))",
+            )
+            .bind(&after)
+            .bind(&upto)
+            .execute(p)
+            .await?
+            .rows_affected());
+            if upto == bound {
+                return Ok(deleted);
+            }
+            after = upto;
+            tokio::time::sleep(PAUSE).await;
+        }
+    }
+
+    /// Deletes idempotency keys (and the responses kept with them) created before `before`
+    /// (ms); returns how many.
+    pub async fn delete_idempotency_keys_before(&self, before: i64) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            // The age of the BATCH-th oldest key, so each statement deletes about a batch.
+            let nth: Option<(i64,)> = with_db!(self.reader(), p => sqlx::query_as(
+                "SELECT created_at FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT 1 OFFSET $2",
+            )
+            .bind(before)
+            .bind(BATCH - 1)
+            .fetch_optional(p)
+            .await?);
+            let upto = nth.map_or(before, |(at,)| at + 1);
+            deleted += with_db!(self.writer(), p => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(upto)
+                .execute(p)
+                .await?
+                .rows_affected());
+            if upto == before {
+                return Ok(deleted);
+            }
+            tokio::time::sleep(PAUSE).await;
+        }
+    }
+}
