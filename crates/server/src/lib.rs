@@ -1,6 +1,7 @@
 //! The HTTP surface of hookd: the Svix-compatible API under `/api/v1`, bearer-token auth,
-//! idempotency keys, health, Prometheus metrics (`/metrics`), the dashboard (`/`), and the
-//! webhook tester ([`tester`]: capture URLs, inbox API, live stream and page).
+//! idempotency keys, health, Prometheus metrics (`/metrics`), the dashboard (`/`), the API's
+//! OpenAPI description (`/api/v1/openapi.json`), and the webhook tester ([`tester`]: capture
+//! URLs, inbox API, live stream and page).
 //!
 //! [`router`] builds the whole axum router from an [`AppState`]; the binary serves it and the
 //! integration tests run exactly the same wiring.
@@ -14,6 +15,7 @@ pub mod extract;
 mod html;
 mod idempotency;
 mod metrics;
+mod openapi;
 pub mod tester;
 
 use std::sync::Arc;
@@ -158,6 +160,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     ops_routes(state.clone())
         .route("/", get(dashboard::page))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(api.with_state(state))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .merge(tester_public)

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -126,21 +126,33 @@ pub struct ListMessageParams {
     channel: Option<String>,
     before: Option<DateTime<Utc>>,
     after: Option<DateTime<Utc>>,
-    /// Comma-separated.
-    event_types: Option<String>,
     with_content: Option<bool>,
+}
+
+/// The `event_types` filter, comma-separated (`event_types=a,b`, as the Rust SDK sends it) or
+/// repeated (`event_types=a&event_types=b`), or both; `None` without one.
+fn event_types_filter(query: Option<&str>) -> Option<Vec<String>> {
+    let values: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "event_types")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(values.iter().flat_map(|v| v.split(',')).filter(|t| !t.is_empty()).map(str::to_owned).collect())
 }
 
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(app_id): Path<String>,
+    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
     ApiQuery(params): ApiQuery<ListMessageParams>,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let filter = MessageFilter {
-        event_types: params.event_types.map(|s| s.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect()),
+        event_types: event_types_filter(query.as_deref()),
         channel: params.channel,
         before: params.before.map(|t| t.timestamp_millis()),
         after: params.after.map(|t| t.timestamp_millis()),
