@@ -327,6 +327,28 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     let res = app.request(Method::GET, &format!("/api/v1/app/shop/endpoint/{endpoint_id}")).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["disabled"], true);
 
+    // An application token, as `hookd token create --app` makes it: it must name its
+    // application, and then sees it.
+    let app_token = hookd_server::generate_token("sk_app_");
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    let shop = store.get_application("shop").await.unwrap();
+    store.create_app_token(&shop.id, &hookd_server::hash_token(&app_token)).await.unwrap();
+    store.close().await;
+    browser.click(&browser.find("#signout").await).await;
+    wait_for_view(&browser, "signin", "#token").await;
+    browser.type_into(&browser.find("#token").await, &app_token).await;
+    browser.click(&browser.find("#signin-form button").await).await;
+    let error = eventually(Duration::from_secs(10), "the scope explained", || async {
+        texts(&browser, "#error").await.into_iter().find(|t| !t.is_empty())
+    })
+    .await;
+    assert!(error.contains("scoped to one application"), "{error}");
+    browser.type_into(&browser.find("#token").await, &app_token).await;
+    browser.type_into(&browser.find("#app-hint").await, "shop").await;
+    browser.click(&browser.find("#signin-form button").await).await;
+    wait_for_view(&browser, "app", "#message-rows tr").await;
+    assert_eq!(texts(&browser, "#app-title").await, vec!["Shop <b>"]);
+
     browser.quit().await;
     app.stop().await;
 }
