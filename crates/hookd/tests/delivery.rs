@@ -474,25 +474,11 @@ async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: B
     })
     .await;
     // Its attempts went with it; the pending message, as old, is kept with its attempt.
-    let attempts: Value = app
-        .request(Method::GET, &format!("/api/v1/app/{a}/attempt/endpoint/{ok_endpoint}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let attempts = app.get_json(&format!("/api/v1/app/{a}/attempt/endpoint/{ok_endpoint}")).await;
     assert_eq!(attempts["data"], json!([]), "{attempts}");
     let res = app.request(Method::GET, &format!("/api/v1/app/{b}/msg/{pending}")).send().await.unwrap();
     assert_eq!(res.status(), 200, "a message with a pending delivery is never deleted");
-    let attempts: Value = app
-        .request(Method::GET, &format!("/api/v1/app/{b}/attempt/msg/{pending}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let attempts = app.get_json(&format!("/api/v1/app/{b}/attempt/msg/{pending}")).await;
     assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
 
     // The idempotency key is forgotten too: the same request now publishes anew.

@@ -41,14 +41,7 @@ fn id_of(v: &Value) -> String {
 
 /// The inbox's requests, newest first (first page).
 async fn requests(app: &TestApp, inbox_id: &str) -> Vec<Value> {
-    let page: Value = app
-        .request(Method::GET, &format!("/api/v1/inbox/{inbox_id}/request"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json(&format!("/api/v1/inbox/{inbox_id}/request")).await;
     page["data"].as_array().unwrap().clone()
 }
 

@@ -71,6 +71,13 @@ impl TestApp {
         self.http.request(method, self.url(path)).bearer_auth(&self.token)
     }
 
+    /// `GET path` with the admin token, answered 200 with JSON: that JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.request(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
     pub fn svix_with_token(&self, token: &str) -> Svix {
         svix_client(self.addr, token)
     }
