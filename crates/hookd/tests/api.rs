@@ -383,6 +383,17 @@ async fn message_validation_and_conflicts(backend: Backend) {
     }
     let res = app.request(Method::POST, &path).body("{not json").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A timestamp that does not parse names the format expected, in the body and in a query.
+    let body = json!({"eventType": "a.b", "payload": {}, "deliverAt": "tomorrow"});
+    let res = app.request(Method::POST, &path).json(&body).send().await.unwrap();
+    let problem = &res.json::<Value>().await.unwrap()["detail"][0];
+    assert_eq!(problem["loc"], json!(["body", "deliverAt"]), "{problem}");
+    assert!(problem["msg"].as_str().unwrap().contains("RFC 3339"), "{problem}");
+    let res = app.request(Method::GET, &format!("{path}?before=2026-13-01")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = &res.json::<Value>().await.unwrap()["detail"][0];
+    assert_eq!(problem["loc"], json!(["query", "before"]), "{problem}");
+    assert!(problem["msg"].as_str().unwrap().contains("RFC 3339"), "{problem}");
 
     let first = app
         .request(Method::POST, &path)
@@ -458,6 +469,23 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(created.id, repeated.id);
+
+    // A key that cannot be kept is refused rather than ignored: going ahead without the
+    // protection asked for could create twice.
+    let before = app.svix.application().list(None).await.unwrap().data.len();
+    for bad_key in ["k".repeat(257), String::new()] {
+        let res = app
+            .request(Method::POST, "/api/v1/app")
+            .header("idempotency-key", &bad_key)
+            .json(&json!({"name": "D"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["detail"][0]["loc"], json!(["header", "idempotency-key"]), "{body}");
+    }
+    assert_eq!(app.svix.application().list(None).await.unwrap().data.len(), before, "nothing created");
     app.stop().await;
 }
 

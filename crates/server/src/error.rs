@@ -28,6 +28,11 @@ impl ValidationItem {
     pub fn query(param: &str, msg: impl Into<String>) -> Self {
         Self { loc: vec!["query".into(), param.into()], msg: msg.into(), kind: "value_error".into() }
     }
+
+    /// An invalid request header.
+    pub fn header(name: &str, msg: impl Into<String>) -> Self {
+        Self { loc: vec!["header".into(), name.into()], msg: msg.into(), kind: "value_error".into() }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

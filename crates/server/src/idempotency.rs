@@ -9,17 +9,25 @@ use axum::response::{IntoResponse, Response};
 use hookd_store::IdempotentResponse;
 
 use crate::auth::hash_token;
-use crate::error::ApiError;
+use crate::error::{ApiError, ValidationItem};
 use crate::extract::bearer;
 use crate::AppState;
 
 /// Remembered responses are at most this large (larger ones are not remembered).
 const MAX_REMEMBERED: usize = 1024 * 1024;
+/// Longest key accepted.
+const MAX_KEY_LEN: usize = 256;
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = match req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(k) if req.method() == Method::POST && !k.is_empty() && k.len() <= 256 => k.to_owned(),
-        _ => return next.run(req).await,
+    let header = req.headers().get("idempotency-key").filter(|_| req.method() == Method::POST);
+    let key = match header.map(|v| v.to_str()) {
+        None => return next.run(req).await,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k.to_owned(),
+        // Going ahead without the protection the caller asked for could create twice.
+        Some(_) => {
+            let why = format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters");
+            return ApiError::validation(ValidationItem::header("idempotency-key", why)).into_response();
+        }
     };
     // The scope keeps callers apart: the hash of their token, and the path they posted to.
     let caller = bearer(req.headers().get(axum::http::header::AUTHORIZATION)).unwrap_or_default();
