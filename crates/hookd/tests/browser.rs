@@ -327,6 +327,35 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     let res = app.request(Method::GET, &format!("/api/v1/app/shop/endpoint/{endpoint_id}")).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["disabled"], true);
 
+    // Adding an endpoint: a refused one says why; an accepted one is listed, and its secret
+    // can be shown.
+    browser.type_into(&browser.find("#endpoint-url").await, "ftp://example.com/hook").await;
+    browser.click(&browser.find("#endpoint-form button").await).await;
+    let error = eventually(Duration::from_secs(10), "the refusal", || async {
+        texts(&browser, "#error").await.into_iter().find(|t| !t.is_empty())
+    })
+    .await;
+    assert!(error.starts_with("422: url: "), "{error}");
+    browser.eval("document.getElementById('endpoint-url').value = ''; return null;").await;
+    browser.type_into(&browser.find("#endpoint-url").await, &receiver.url("/second")).await;
+    browser.click(&browser.find("#endpoint-form button").await).await;
+    let urls = eventually(Duration::from_secs(10), "the new endpoint", || async {
+        let urls = texts(&browser, "#endpoint-rows td:first-child").await;
+        (urls.len() == 2).then_some(urls)
+    })
+    .await;
+    assert!(urls.contains(&receiver.url("/second")), "{urls:?}");
+    browser.click(&browser.find(&format!("#endpoint-rows tr[data-id='{endpoint_id}'] button.reveal")).await).await;
+    let shown = eventually(Duration::from_secs(10), "the secret", || async {
+        texts(&browser, &format!("#endpoint-rows tr[data-id='{endpoint_id}'] code.secret"))
+            .await
+            .into_iter()
+            .find(|t| t.starts_with("whsec_"))
+    })
+    .await;
+    let secret = app.get_json(&format!("/api/v1/app/shop/endpoint/{endpoint_id}/secret")).await;
+    assert_eq!(secret["key"], shown.as_str());
+
     // An application token, as `hookd token create --app` makes it: it must name its
     // application, and then sees it.
     let app_token = hookd_server::generate_token("sk_app_");

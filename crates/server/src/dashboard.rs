@@ -1,7 +1,7 @@
 //! `GET /`: the dashboard, one HTML page with a little plain JavaScript (no build step) that
-//! browses the API: applications, their endpoints (with delivery counts, and a switch to
-//! disable or enable each), their messages, and a message's payload, destinations and
-//! attempts, with a resend button per destination.
+//! browses the API: applications, their endpoints (with delivery counts, a switch to disable
+//! or enable each, its secret on demand, and a form to add one), their messages, and a
+//! message's payload, destinations and attempts, with a resend button per destination.
 //!
 //! The page itself holds no data and needs no token; the user signs in with a token that the
 //! script keeps in the tab's session storage and sends only to this server's API, so what a
