@@ -20,6 +20,7 @@ on_both_backends!(
     recover_requeues_failed_deliveries,
     expired_leases_make_work_claimable_again,
     operational_webhooks_report_endpoint_and_delivery_events,
+    an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -319,5 +320,53 @@ async fn operational_webhooks_report_endpoint_and_delivery_events(backend: Backe
     .await;
     assert_eq!(disabled["data"]["endpointId"], ep_id.as_str());
     assert!(ops.received().iter().any(|r| r.json()["type"] == "endpoint.updated"));
+    app.stop().await;
+}
+
+/// An endpoint deleted while an attempt to it is in flight takes its deliveries with it, so
+/// the attempt's result has nothing left to be recorded against (a foreign-key failure in the
+/// group commit). That result is dropped; the results committed alongside it are not.
+async fn an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let hanging = Receiver::start_with(vec![Reply::Hang]).await;
+    let ok = Receiver::start().await;
+    let (app_id, hanging_id) = app_and_endpoint(&app, json!({"url": hanging.url("/")})).await;
+    let res = app
+        .request(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"))
+        .json(&json!({"url": ok.url("/")}))
+        .send()
+        .await
+        .unwrap();
+    let ok_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let first = publish(&app, &app_id, json!({"n": 0})).await;
+    hanging.wait_for(1, WAIT).await;
+    let res = app.request(Method::DELETE, &format!("/api/v1/app/{app_id}/endpoint/{hanging_id}")).send().await;
+    assert_eq!(res.unwrap().status(), 204);
+    // Publishes all through the hang's end (the 2 s request timeout), so that results to the
+    // healthy endpoint are written while the orphaned one fails.
+    for n in 1..=30 {
+        publish(&app, &app_id, json!({"n": n})).await;
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    let got = ok.wait_for(31, WAIT).await;
+    let mut seen: Vec<i64> = got.iter().map(|r| r.json()["n"].as_i64().unwrap()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 31, "each message arrived once");
+    let attempts = eventually(WAIT, "every healthy attempt recorded", || async {
+        let page = app.get_json(&format!("/api/v1/app/{app_id}/attempt/endpoint/{ok_id}?limit=250")).await;
+        let data = page["data"].as_array().unwrap().clone();
+        (data.len() == 31).then_some(data)
+    })
+    .await;
+    assert!(attempts.iter().all(|a| a["status"] == 0), "{attempts:?}");
+    let destinations = app.get_json(&format!("/api/v1/app/{app_id}/msg/{first}/endpoint")).await;
+    let destinations = destinations["data"].as_array().unwrap();
+    assert_eq!(destinations.len(), 1, "the deleted endpoint's delivery went with it: {destinations:?}");
+    assert_eq!(destinations[0]["id"], ok_id.as_str());
+    assert_eq!(destinations[0]["status"], 0);
+    // And the node goes on.
+    publish(&app, &app_id, json!({"n": 31})).await;
+    ok.wait_for(32, WAIT).await;
     app.stop().await;
 }
