@@ -267,6 +267,9 @@ async fn endpoints_crud_and_validation(backend: Backend) {
         (json!({"url": "https://example.com", "channels": ["ok", "not ok"]}), json!(["body", "channels", "1"])),
         (json!({"url": 5}), json!(["body", "url"])),
         (json!({}), json!(["body"])),
+        // A rate limit out of range is named as the caller spelled it.
+        (json!({"url": "https://example.com", "rateLimit": 0}), json!(["body", "rateLimit"])),
+        (json!({"url": "https://example.com", "throttleRate": 70000}), json!(["body", "throttleRate"])),
     ];
     for (body, loc) in cases {
         let res =
@@ -276,6 +279,19 @@ async fn endpoints_crud_and_validation(backend: Backend) {
         assert_eq!(err["detail"][0]["loc"], loc, "{body}: {err}");
         assert!(!err["detail"][0]["msg"].as_str().unwrap().is_empty());
     }
+
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/app/{}/endpoint/{}", a.id, ep.id))
+        .json(&json!({"rateLimit": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body", "rateLimit"]));
+    let res =
+        app.request(Method::POST, "/api/v1/app").json(&json!({"name": "R", "rateLimit": 0})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body", "rateLimit"]));
 
     eps.delete(a.id.clone(), ep.id.clone()).await.unwrap();
     let res = app.request(Method::GET, &format!("/api/v1/app/{}/endpoint/{}", a.id, ep.id)).send().await.unwrap();

@@ -8,7 +8,7 @@ use hookd_core::{ApplicationId, Uid};
 use hookd_store::{Application, ApplicationData, Metadata};
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, time, ListResponse, Problems};
+use super::{nullable, time, ListResponse, Problems, RateLimit};
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams};
@@ -21,7 +21,7 @@ pub struct ApplicationIn {
     pub uid: Option<String>,
     pub metadata: Option<Metadata>,
     #[serde(alias = "rateLimit")]
-    pub throttle_rate: Option<i64>,
+    pub throttle_rate: Option<RateLimit>,
 }
 
 #[derive(Deserialize)]
@@ -32,7 +32,7 @@ pub struct ApplicationPatch {
     uid: Option<Option<String>>,
     metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
-    throttle_rate: Option<Option<i64>>,
+    throttle_rate: Option<Option<RateLimit>>,
 }
 
 #[derive(Serialize)]
@@ -64,7 +64,7 @@ impl From<Application> for ApplicationOut {
 }
 
 /// Validates the writable fields of an application.
-pub fn validate(name: &str, uid: Option<&str>, throttle_rate: Option<i64>) -> ApiResult<()> {
+pub fn validate(name: &str, uid: Option<&str>) -> ApiResult<()> {
     let mut p = Problems::default();
     if name.trim().is_empty() {
         p.add("name", "must not be empty");
@@ -74,22 +74,17 @@ pub fn validate(name: &str, uid: Option<&str>, throttle_rate: Option<i64>) -> Ap
             p.add("uid", "must not look like an application id (app_…)");
         }
     }
-    if let Some(rate) = throttle_rate {
-        if !(1..=65535).contains(&rate) {
-            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
-        }
-    }
     p.finish()
 }
 
 impl ApplicationIn {
     pub fn into_data(self) -> ApiResult<ApplicationData> {
-        validate(&self.name, self.uid.as_deref(), self.throttle_rate)?;
+        validate(&self.name, self.uid.as_deref())?;
         Ok(ApplicationData {
             uid: self.uid,
             name: self.name,
             metadata: self.metadata.unwrap_or_default(),
-            throttle_rate: self.throttle_rate,
+            throttle_rate: self.throttle_rate.map(RateLimit::get),
         })
     }
 }
@@ -160,7 +155,7 @@ pub async fn put(
         None => {
             caller.require_admin()?;
             if data.uid.is_none() && !ApplicationId::looks_like(&app_id) {
-                validate(&data.name, Some(&app_id), None)?;
+                validate(&data.name, Some(&app_id))?;
                 data.uid = Some(app_id);
             }
             let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
@@ -180,9 +175,9 @@ pub async fn patch(
         name: body.name.unwrap_or(app.name),
         uid: body.uid.unwrap_or(app.uid),
         metadata: body.metadata.unwrap_or(app.metadata),
-        throttle_rate: body.throttle_rate.unwrap_or(app.throttle_rate),
+        throttle_rate: body.throttle_rate.map_or(app.throttle_rate, |rate| rate.map(RateLimit::get)),
     };
-    validate(&data.name, data.uid.as_deref(), data.throttle_rate)?;
+    validate(&data.name, data.uid.as_deref())?;
     let app = state.store.update_application(&app.id, &data).await?;
     state.apps.forget();
     Ok(Json(app.into()))

@@ -13,7 +13,7 @@ use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, time, ListResponse, Problems};
+use super::{nullable, time, ListResponse, Problems, RateLimit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
@@ -36,7 +36,7 @@ pub struct EndpointIn {
     disabled: bool,
     metadata: Option<Metadata>,
     #[serde(alias = "rateLimit")]
-    throttle_rate: Option<i64>,
+    throttle_rate: Option<RateLimit>,
     /// hookd extension: deliver strictly in publish order (see the README).
     #[serde(default)]
     fifo: bool,
@@ -58,7 +58,7 @@ pub struct EndpointPatch {
     disabled: Option<bool>,
     metadata: Option<Metadata>,
     #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
-    throttle_rate: Option<Option<i64>>,
+    throttle_rate: Option<Option<RateLimit>>,
     fifo: Option<bool>,
 }
 
@@ -122,11 +122,6 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
             p.add("channels", format!("at most {MAX_CHANNELS} channels"));
         }
         p.names("channels", channels, Channel::parse);
-    }
-    if let Some(rate) = data.throttle_rate {
-        if !(1..=65535).contains(&rate) {
-            p.add("throttleRate", "must be between 1 and 65535 deliveries per second");
-        }
     }
     check_headers(&mut p, &data.headers);
     if let Some(types) = &data.event_types {
@@ -195,7 +190,7 @@ impl EndpointIn {
             channels: non_empty(self.channels),
             disabled: self.disabled,
             metadata: self.metadata.unwrap_or_default(),
-            throttle_rate: self.throttle_rate,
+            throttle_rate: self.throttle_rate.map(RateLimit::get),
             fifo: self.fifo,
             headers: self.headers.unwrap_or_default(),
         };
@@ -318,7 +313,7 @@ pub async fn patch(
         channels: body.channels.map_or(c.channels, non_empty),
         disabled: body.disabled.unwrap_or(c.disabled),
         metadata: body.metadata.unwrap_or(c.metadata),
-        throttle_rate: body.throttle_rate.unwrap_or(c.throttle_rate),
+        throttle_rate: body.throttle_rate.map_or(c.throttle_rate, |rate| rate.map(RateLimit::get)),
         fifo: body.fifo.unwrap_or(c.fifo),
         headers: c.headers,
     };

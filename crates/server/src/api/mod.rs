@@ -82,6 +82,30 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Deliveries per second (`rateLimit`, or its alias `throttleRate`), 1 to 65535. Checked while
+/// the body is read, so that a refusal names the field as the caller spelled it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct RateLimit(i64);
+
+impl TryFrom<i64> for RateLimit {
+    type Error = &'static str;
+
+    fn try_from(per_second: i64) -> Result<Self, Self::Error> {
+        if (1..=65535).contains(&per_second) {
+            Ok(Self(per_second))
+        } else {
+            Err("must be between 1 and 65535 deliveries per second")
+        }
+    }
+}
+
+impl RateLimit {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 /// Collects validation problems so a request gets all of them in one 422.
 #[derive(Default)]
 pub struct Problems(pub Vec<ValidationItem>);
