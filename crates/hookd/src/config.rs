@@ -20,7 +20,7 @@ pub enum Role {
     All,
     /// Only the HTTP API; deliveries are left to worker nodes.
     Api,
-    /// Only the delivery worker (and /api/v1/health).
+    /// Only the delivery worker (and /api/v1/health, /metrics).
     Worker,
 }
 
