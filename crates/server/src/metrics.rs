@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hookd_core::metrics::{self, Metrics};
@@ -24,9 +25,29 @@ pub async fn scrape(State(state): State<AppState>, caller: Caller) -> ApiResult<
 /// series), with its status and how long the answer took to start.
 pub async fn count_request(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
-    metrics.http_request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
+    metrics.http_request(method, &route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The method as a label. Capture URLs take any method, and a method is any token the client
+/// likes: unknown ones share one label, so that nobody can grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 7] =
+        [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"PURGE").unwrap()), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"X-RANDOM-123").unwrap()), "other");
+    }
 }
