@@ -373,6 +373,19 @@ async fn messages_are_accepted_with_svix_fields(backend: Backend) {
     };
     let by_type = app.svix.message().list(a.id.clone(), Some(options)).await.unwrap();
     assert_eq!(by_type.data.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec![msg.id.as_str()]);
+    // `application` creates the application under the path's uid, which must be a valid uid.
+    let publish_creating = |path: &str| {
+        app.request(Method::POST, &format!("/api/v1/app/{path}/msg"))
+            .json(&json!({"eventType": "a.b", "payload": {}, "application": {"name": "Created"}}))
+            .send()
+    };
+    assert_eq!(publish_creating("new-shop").await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(app.get_json("/api/v1/app/new-shop").await["name"], "Created");
+    let res = publish_creating("has%20space").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body", "uid"]));
+    let res = publish_creating("app_00000000000000000000000000").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "an id cannot be chosen");
     for query in ["event_types=x.y&event_types=invoice.paid", "event_types=x.y,invoice.paid"] {
         let res = app.request(Method::GET, &format!("/api/v1/app/{}/msg?{query}", a.id)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{query}");
@@ -460,6 +473,15 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
     assert_eq!(second.json::<Value>().await.unwrap(), first);
     let listed = app.svix.message().list(a.id.clone(), None).await.unwrap();
     assert_eq!(listed.data.len(), 1, "the repeat created nothing");
+
+    // A refused request is not remembered: it did nothing, so its key serves the corrected one.
+    let with_key =
+        |body: Value| app.request(Method::POST, &path).header("idempotency-key", "fix-me").json(&body).send();
+    let refused = with_key(json!({"eventType": "a.b", "payload": [1]})).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let fixed = with_key(json!({"eventType": "a.b", "payload": {"fixed": true}})).await.unwrap();
+    assert_eq!(fixed.status(), StatusCode::ACCEPTED);
+    assert_eq!(fixed.json::<Value>().await.unwrap()["payload"], json!({"fixed": true}));
 
     // Through the SDK too.
     let opts = || Some(MessageCreateOptions { idempotency_key: Some("sdk-key".into()), with_content: None });

@@ -50,7 +50,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             return ApiError::BadRequest("response too large to remember".into()).into_response();
         }
     };
-    let remember = parts.status.is_success() || parts.status.is_client_error();
+    // Only what was done is remembered. A refused request (4xx) changed nothing, so the same
+    // key stays free for the corrected request, as clients expect when they fix and retry.
+    let remember = parts.status.is_success();
     let stored = if remember {
         state
             .store
