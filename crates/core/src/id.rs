@@ -8,6 +8,7 @@
 //! the same 10-character time prefix it carries a full 128 random bits.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use rand::RngCore;
 
@@ -148,6 +149,9 @@ prefixed_id!(
 /// Characters of the time prefix of an [`InboxId`] (48 bits of milliseconds).
 const TIME_LEN: usize = 10;
 
+/// The time part of the last inbox id this process made (see [`InboxId::generate_at`]).
+static LAST_INBOX_MS: AtomicI64 = AtomicI64::new(0);
+
 /// Identifies a webhook tester inbox: `inb_`, 10 characters of creation time (so inboxes list
 /// newest first like everything else), then 26 characters of 128 random bits. Anyone who knows
 /// the id can post to the inbox, so the random part must be unguessable on its own.
@@ -162,7 +166,13 @@ impl InboxId {
     }
 
     pub fn generate_at(ms: i64) -> Self {
-        let time = &min_body_at(ms)[..TIME_LEN];
+        // Two inboxes made in the same millisecond would order by their random parts; the time
+        // part is therefore kept strictly increasing within the process (a millisecond ahead at
+        // most, for each inbox made in the same one), and the 128 random bits stay whole.
+        let previous = LAST_INBOX_MS
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(ms.max(last + 1)))
+            .expect("the update always succeeds");
+        let time = &min_body_at(ms.max(previous + 1))[..TIME_LEN];
         let mut random = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut random);
         Self(format!("{}{time}{}", Self::PREFIX, encode(u128::from_be_bytes(random))))
@@ -243,5 +253,13 @@ mod tests {
         let set: std::collections::HashSet<_> =
             (0..1000).map(|_| InboxId::generate_at(5).into_string()[4 + TIME_LEN..].to_owned()).collect();
         assert_eq!(set.len(), 1000);
+    }
+
+    #[test]
+    fn inbox_ids_made_in_one_millisecond_keep_their_order() {
+        let ms = 1_700_000_000_000;
+        let ids: Vec<InboxId> = (0..50).map(|_| InboxId::generate_at(ms)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids.iter().all(|id| InboxId::parse(id.as_str()).is_ok()));
     }
 }

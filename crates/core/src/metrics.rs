@@ -51,7 +51,7 @@ impl AttemptResult {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     /// The route's template (`/api/v1/app/{app_id}/msg`), never the concrete path, so that the
     /// number of series stays bounded.
     route: String,
@@ -60,7 +60,7 @@ struct RequestLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -188,11 +188,11 @@ impl Metrics {
         self.inbox_requests.inc();
     }
 
-    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        let (method, route) = (method.to_owned(), route.to_owned());
-        self.http_duration
-            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
-            .observe(took.as_secs_f64());
+    /// `method` is one of a fixed set (the caller maps the rest to one label), so that clients
+    /// cannot grow the series without bound.
+    pub fn http_request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
+        let route = route.to_owned();
+        self.http_duration.get_or_create(&RouteLabels { method, route: route.clone() }).observe(took.as_secs_f64());
         self.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
     }
 
