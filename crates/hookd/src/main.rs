@@ -84,7 +84,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|_| Failure::Usage(format!("no application '{app}' in {}", database.describe())))?;
             let token = hookd_server::generate_token("sk_app_");
             store
-                .create_app_token(&application.id, &hookd_server::hash_token(&token))
+                .create_app_token(&application.id, &hookd_server::hash_token(&token), None)
                 .await
                 .map_err(|e| Failure::Runtime(one_line(&e)))?;
             store.close().await;

@@ -24,6 +24,7 @@ on_both_backends!(
     publishes_see_application_changes_at_once,
     idempotency_key_returns_the_first_response,
     tokens_and_scopes,
+    portal_links_reach_one_application_until_logged_out_or_expired,
     oversized_bodies_get_413,
 );
 
@@ -543,7 +544,7 @@ async fn tokens_and_scopes(backend: Backend) {
     // An application token, as `hookd token create --app` makes it.
     let token = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
-    store.create_app_token(&mine.id, &hookd_server::hash_token(&token)).await.unwrap();
+    store.create_app_token(&mine.id, &hookd_server::hash_token(&token), None).await.unwrap();
     store.close().await;
 
     let scoped = app.svix_with_token(&token);
@@ -706,5 +707,59 @@ async fn the_openapi_document_names_exactly_the_routes_served() {
             }
         }
     }
+    app.stop().await;
+}
+
+async fn portal_links_reach_one_application_until_logged_out_or_expired(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mine = app.svix.application().create(ApplicationIn::new("Mine".into()), None).await.unwrap();
+    let other = app.svix.application().create(ApplicationIn::new("Other".into()), None).await.unwrap();
+    let access = svix::models::AppPortalAccessIn::new();
+    let link = app.svix.authentication().app_portal_access(mine.id.clone(), access, None).await.unwrap();
+    assert!(link.url.starts_with(&format!("http://{}/#key=", app.addr)), "{}", link.url);
+    assert!(link.url.ends_with(&format!("{}&app={}", link.token, mine.id)), "{}", link.url);
+
+    // The token reaches that application only.
+    let get = |path: String, token: String| app.http.get(app.url(&path)).bearer_auth(token).send();
+    let res = get(format!("/api/v1/app/{}", mine.id), link.token.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = get(format!("/api/v1/app/{}", other.id), link.token.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let scoped = app.svix_with_token(&link.token);
+    let again =
+        scoped.authentication().app_portal_access(mine.id.clone(), svix::models::AppPortalAccessIn::new(), None).await;
+    assert!(again.is_err(), "only the admin token makes links");
+
+    // An expiry outside 1 hour to 7 days is refused; a missing application can be created.
+    let path = format!("/api/v1/auth/app-portal-access/{}", mine.id);
+    let res = app.request(Method::POST, &path).json(&json!({"expiry": 60})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body", "expiry"]));
+    let res = app
+        .request(Method::POST, "/api/v1/auth/app-portal-access/portal-made")
+        .json(&json!({"application": {"name": "Made for the portal"}, "expiry": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.get_json("/api/v1/app/portal-made").await["name"], "Made for the portal");
+
+    // Logging out ends the token at once; the admin token cannot be logged out.
+    scoped.authentication().logout(None).await.unwrap();
+    let res = get(format!("/api/v1/app/{}", mine.id), link.token.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app.request(Method::POST, "/api/v1/auth/logout").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // An expired token is refused.
+    let expired = hookd_server::generate_token("sk_app_");
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    let past = chrono::Utc::now().timestamp_millis() - 1;
+    store.create_app_token(&mine.id, &hookd_server::hash_token(&expired), Some(past)).await.unwrap();
+    store.close().await;
+    let res = get(format!("/api/v1/app/{}", mine.id), expired).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

@@ -361,7 +361,7 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     let app_token = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
     let shop = store.get_application("shop").await.unwrap();
-    store.create_app_token(&shop.id, &hookd_server::hash_token(&app_token)).await.unwrap();
+    store.create_app_token(&shop.id, &hookd_server::hash_token(&app_token), None).await.unwrap();
     store.close().await;
     browser.click(&browser.find("#signout").await).await;
     wait_for_view(&browser, "signin", "#token").await;
@@ -377,6 +377,19 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     browser.click(&browser.find("#signin-form button").await).await;
     wait_for_view(&browser, "app", "#message-rows tr").await;
     assert_eq!(texts(&browser, "#app-title").await, vec!["Shop <b>"]);
+
+    // A consumer portal link, as an admin makes it through the API, signs in by itself, shows
+    // its one application, and leaves no token in the address bar.
+    browser.click(&browser.find("#signout").await).await;
+    wait_for_view(&browser, "signin", "#token").await;
+    let res = app.request(Method::POST, "/api/v1/auth/app-portal-access/shop").json(&json!({})).send().await.unwrap();
+    let link: Value = res.json().await.unwrap();
+    browser.goto(link["url"].as_str().unwrap()).await;
+    wait_for_view(&browser, "app", "#message-rows tr").await;
+    assert_eq!(texts(&browser, "#app-title").await, vec!["Shop <b>"]);
+    assert_eq!(texts(&browser, "#crumbs a").await, Vec::<String>::new(), "no list of applications to go up to");
+    let address = browser.eval("return location.href;").await;
+    assert!(!address.as_str().unwrap().contains("key="), "{address}");
 
     browser.quit().await;
     app.stop().await;

@@ -177,7 +177,7 @@ async fn inbox_crud_and_validation(backend: Backend) {
     let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let token = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
-    store.create_app_token(&a.id, &hookd_server::hash_token(&token)).await.unwrap();
+    store.create_app_token(&a.id, &hookd_server::hash_token(&token), None).await.unwrap();
     store.close().await;
     let res = app.http.get(app.url("/api/v1/inbox")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);

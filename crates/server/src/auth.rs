@@ -6,9 +6,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use hookd_core::time::now_ms;
 use hookd_store::{Application, Scope};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -30,12 +32,24 @@ pub fn generate_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-/// Resolves tokens to scopes, caching the stored ones (tokens are never edited, so a cached
-/// scope stays right for as long as the token exists).
+/// How long a stored token's scope is trusted from the cache before it is read again: a
+/// token logged out through another node stops working within this.
+const RECHECK_AFTER: Duration = Duration::from_secs(10);
+
+/// A stored token's scope as last read: when, and until when the token is valid (ms).
+#[derive(Clone)]
+struct Cached {
+    scope: Scope,
+    read_at: Instant,
+    expires_at: Option<i64>,
+}
+
+/// Resolves tokens to scopes, caching the stored ones for a few seconds (a token's scope never
+/// changes; it only expires or is deleted).
 #[derive(Clone)]
 pub struct Authenticator {
     admin_token: Arc<str>,
-    cache: Arc<RwLock<HashMap<String, Scope>>>,
+    cache: Arc<RwLock<HashMap<String, Cached>>>,
 }
 
 impl Authenticator {
@@ -44,16 +58,31 @@ impl Authenticator {
     }
 
     pub async fn scope_of(&self, token: &str, state: &AppState) -> Result<Scope, ApiError> {
-        if bool::from(token.as_bytes().ct_eq(self.admin_token.as_bytes())) {
+        if self.is_admin_token(token) {
             return Ok(Scope::Admin);
         }
         let hash = hash_token(token);
-        if let Some(scope) = self.cache.read().expect("cache lock").get(&hash) {
-            return Ok(scope.clone());
+        let fresh = |c: &Cached| c.read_at.elapsed() < RECHECK_AFTER && c.expires_at.is_none_or(|at| at > now_ms());
+        if let Some(cached) = self.cache.read().expect("cache lock").get(&hash).filter(|c| fresh(c)) {
+            return Ok(cached.scope.clone());
         }
-        let scope = state.store.token_scope(&hash).await?.ok_or(ApiError::Unauthorized("invalid token"))?;
-        self.cache.write().expect("cache lock").insert(hash, scope.clone());
+        let Some((scope, expires_at)) = state.store.token_scope(&hash).await? else {
+            self.forget(token);
+            return Err(ApiError::Unauthorized("invalid or expired token"));
+        };
+        let cached = Cached { scope: scope.clone(), read_at: Instant::now(), expires_at };
+        self.cache.write().expect("cache lock").insert(hash, cached);
         Ok(scope)
+    }
+
+    /// Drops a token from the cache (it was just deleted).
+    pub fn forget(&self, token: &str) {
+        self.cache.write().expect("cache lock").remove(&hash_token(token));
+    }
+
+    /// Whether `token` is the admin token.
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        bool::from(token.as_bytes().ct_eq(self.admin_token.as_bytes()))
     }
 }
 

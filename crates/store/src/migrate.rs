@@ -11,12 +11,14 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_inboxes.sql")),
     (3, include_str!("../migrations/sqlite/0003_handed_over.sql")),
     (4, include_str!("../migrations/sqlite/0004_retention.sql")),
+    (5, include_str!("../migrations/sqlite/0005_token_expiry.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_inboxes.sql")),
     (3, include_str!("../migrations/postgres/0003_handed_over.sql")),
     (4, include_str!("../migrations/postgres/0004_retention.sql")),
+    (5, include_str!("../migrations/postgres/0005_token_expiry.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{nullable, time, ListResponse, Problems, RateLimit};
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
@@ -192,4 +192,20 @@ pub async fn delete(
     state.store.delete_application(&app.id).await?;
     state.apps.forget();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates the application a request names by `path` (an id or uid) and did not find, as a
+/// publish or a portal link may ask (Svix's `application` field): under the path's uid, which
+/// must then be a valid one, unless `new` has its own. An id cannot be chosen, so a path that
+/// looks like an application id stays a 404.
+pub async fn create_at_path(state: &AppState, path: &str, new: ApplicationIn) -> ApiResult<Application> {
+    if ApplicationId::looks_like(path) {
+        return Err(ApiError::not_found("application"));
+    }
+    let mut data = new.into_data()?;
+    if data.uid.is_none() {
+        validate(&data.name, Some(path))?;
+        data.uid = Some(path.to_owned());
+    }
+    Ok(state.store.create_application(ApplicationId::generate().as_str(), &data).await?)
 }

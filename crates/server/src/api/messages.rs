@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
-use hookd_core::{ApplicationId, Channel, EventTypeName, MessageId};
+use hookd_core::{Channel, EventTypeName, MessageId};
 use hookd_store::{Message, MessageFilter, NewMessage};
 use serde::{Deserialize, Serialize};
 
@@ -94,23 +94,12 @@ pub async fn create(
     ApiJson(body): ApiJson<MessageIn>,
 ) -> ApiResult<(StatusCode, Json<MessageOut>)> {
     body.validate()?;
-    let app = match caller.application_to_publish(&state, &app_id).await {
-        // The application is created under the path's uid; an id cannot be chosen, so a path
-        // that names an id which does not exist stays a 404.
-        Err(ApiError::NotFound(e)) if body.application.is_some() && ApplicationId::looks_like(&app_id) => {
-            return Err(ApiError::NotFound(e));
-        }
-        Err(ApiError::NotFound(_)) if body.application.is_some() => {
+    let app = match (caller.application_to_publish(&state, &app_id).await, body.application) {
+        (Err(ApiError::NotFound(_)), Some(new)) => {
             caller.require_admin()?;
-            let mut data = body.application.expect("checked above").into_data()?;
-            if data.uid.is_none() {
-                super::applications::validate(&data.name, Some(&app_id))?;
-                data.uid = Some(app_id);
-            }
-            let id = ApplicationId::generate();
-            state.store.create_application(id.as_str(), &data).await?
+            super::applications::create_at_path(&state, &app_id, new).await?
         }
-        other => other?,
+        (found, _) => found?,
     };
     let now = now_ms();
     let message = NewMessage {

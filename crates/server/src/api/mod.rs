@@ -3,6 +3,7 @@
 
 mod applications;
 mod attempts;
+mod authentication;
 mod endpoints;
 mod event_types;
 mod messages;
@@ -48,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(att::get))
         .route("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(att::list_by_message))
         .route("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(att::list_by_endpoint))
+        .route("/api/v1/auth/app-portal-access/{app_id}", post(authentication::app_portal_access))
+        .route("/api/v1/auth/logout", post(authentication::logout))
 }
 
 /// Svix's list envelope.

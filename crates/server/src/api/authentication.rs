@@ -1,0 +1,79 @@
+//! Consumer portal access (Svix's authentication routes): an admin asks for a link that lets
+//! one application's owner into the dashboard, and that owner can log the link's token out.
+//!
+//! The link carries an application token that expires (1 hour to 7 days, 7 by default) in its
+//! URL fragment (`/#key=…&app=…`), which browsers never send to the server, so it does not end
+//! up in access logs; the dashboard moves it into the tab's session storage and out of the URL.
+
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, HOST};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use hookd_core::time::now_ms;
+use hookd_store::Scope;
+use serde::{Deserialize, Serialize};
+
+use super::applications::{create_at_path, ApplicationIn};
+use crate::auth::{generate_token, hash_token, Caller};
+use crate::error::{ApiError, ApiResult, ValidationItem};
+use crate::extract::{bearer, ApiJson};
+use crate::AppState;
+
+/// Lifetime of a portal token, in seconds: Svix's bounds and default.
+const MIN_EXPIRY: u64 = 3600;
+const MAX_EXPIRY: u64 = 7 * 24 * 3600;
+
+/// What Svix's SDKs send. `capabilities`, `featureFlags`, `readOnly` and `sessionId` are
+/// accepted and not enforced: the token reaches the whole application, like one made with
+/// `hookd token create --app`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPortalAccessIn {
+    application: Option<ApplicationIn>,
+    expiry: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct AppPortalAccessOut {
+    url: String,
+    token: String,
+}
+
+/// `POST /api/v1/auth/app-portal-access/{app_id}`: a link into the dashboard for one
+/// application, with a new token scoped to it. Admin token only.
+pub async fn app_portal_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AppPortalAccessIn>,
+) -> ApiResult<Json<AppPortalAccessOut>> {
+    caller.require_admin()?;
+    let expiry = body.expiry.unwrap_or(MAX_EXPIRY);
+    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&expiry) {
+        let why = format!("must be between {MIN_EXPIRY} (1 hour) and {MAX_EXPIRY} (7 days) seconds");
+        return Err(ApiError::validation(ValidationItem::body("expiry", why)));
+    }
+    let app = match (caller.application(&state, &app_id).await, body.application) {
+        (Err(ApiError::NotFound(_)), Some(new)) => create_at_path(&state, &app_id, new).await?,
+        (found, _) => found?,
+    };
+    let token = generate_token("sk_app_");
+    let expires_at = now_ms() + expiry as i64 * 1000;
+    state.store.create_app_token(&app.id, &hash_token(&token), Some(expires_at)).await?;
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    let url = format!("{}/#key={token}&app={}", state.tester.base_url(&state.config, host), app.id);
+    Ok(Json(AppPortalAccessOut { url, token }))
+}
+
+/// `POST /api/v1/auth/logout`: deletes the application token the request carries. The admin
+/// token is configuration, not a session: it cannot be logged out.
+pub async fn logout(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<StatusCode> {
+    if caller.0 == Scope::Admin {
+        return Err(ApiError::Forbidden("the admin token cannot be logged out; only application tokens can"));
+    }
+    let token = bearer(headers.get(AUTHORIZATION)).ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    state.store.delete_token(&hash_token(&token)).await?;
+    state.auth.forget(&token);
+    Ok(StatusCode::NO_CONTENT)
+}
