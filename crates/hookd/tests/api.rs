@@ -413,6 +413,10 @@ async fn message_validation_and_conflicts(backend: Backend) {
     }
     let res = app.request(Method::POST, &path).body("{not json").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A struct's fields in an array, which serde alone would take, are refused too.
+    let res = app.request(Method::POST, &path).json(&json!(["a.b", {}])).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["detail"][0]["loc"], json!(["body"]));
     // A timestamp that does not parse names the format expected, in the body and in a query.
     let body = json!({"eventType": "a.b", "payload": {}, "deliverAt": "tomorrow"});
     let res = app.request(Method::POST, &path).json(&body).send().await.unwrap();

@@ -33,6 +33,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 /// Parses a JSON body into `T`, reporting the path of the first bad field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object; serde would also fill a struct from an array of its fields in
+    // order, which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let mut item = ValidationItem::body("", "must be a JSON object, not an array");
+        item.kind = "type_error".into();
+        return Err(ApiError::validation(item));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
