@@ -21,7 +21,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 /// How a delivery attempt ended, as the `result` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptResult {
+pub enum AttemptAnswer {
     /// A 2xx answer.
     Success,
     /// Any other answer.
@@ -31,7 +31,7 @@ pub enum AttemptResult {
     NoResponse,
 }
 
-impl AttemptResult {
+impl AttemptAnswer {
     pub fn of(status: Option<u16>) -> Self {
         match status {
             Some(200..=299) => Self::Success,
@@ -167,7 +167,7 @@ impl Metrics {
     }
 
     /// An attempt got its answer (or none); `gave_up` when the delivery will not be retried.
-    pub fn attempt_finished(&self, result: AttemptResult, took: Duration, gave_up: bool) {
+    pub fn attempt_finished(&self, result: AttemptAnswer, took: Duration, gave_up: bool) {
         self.attempts_in_flight.dec();
         self.attempts.get_or_create(&[("result", result.label())]).inc();
         self.attempt_duration.observe(took.as_secs_f64());
@@ -190,8 +190,7 @@ impl Metrics {
 
     /// `method` is one of a fixed set (the caller maps the rest to one label), so that clients
     /// cannot grow the series without bound.
-    pub fn http_request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
-        let route = route.to_owned();
+    pub fn http_request(&self, method: &'static str, route: String, status: u16, took: Duration) {
         self.http_duration.get_or_create(&RouteLabels { method, route: route.clone() }).observe(took.as_secs_f64());
         self.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
     }
@@ -213,10 +212,10 @@ mod tests {
         let m = Metrics::new();
         m.message_published();
         m.attempt_started();
-        m.attempt_finished(AttemptResult::of(Some(200)), Duration::from_millis(3), false);
+        m.attempt_finished(AttemptAnswer::of(Some(200)), Duration::from_millis(3), false);
         m.attempt_started();
-        m.attempt_finished(AttemptResult::of(None), Duration::from_secs(15), true);
-        m.http_request("POST", "/api/v1/app/{app_id}/msg", 202, Duration::from_millis(2));
+        m.attempt_finished(AttemptAnswer::of(None), Duration::from_secs(15), true);
+        m.http_request("POST", "/api/v1/app/{app_id}/msg".into(), 202, Duration::from_millis(2));
         let text = m.render();
         for line in [
             "hookd_messages_published_total 1",
@@ -235,9 +234,9 @@ mod tests {
 
     #[test]
     fn results_follow_the_status() {
-        assert_eq!(AttemptResult::of(Some(204)), AttemptResult::Success);
-        assert_eq!(AttemptResult::of(Some(410)), AttemptResult::Failure);
-        assert_eq!(AttemptResult::of(Some(302)), AttemptResult::Failure);
-        assert_eq!(AttemptResult::of(None), AttemptResult::NoResponse);
+        assert_eq!(AttemptAnswer::of(Some(204)), AttemptAnswer::Success);
+        assert_eq!(AttemptAnswer::of(Some(410)), AttemptAnswer::Failure);
+        assert_eq!(AttemptAnswer::of(Some(302)), AttemptAnswer::Failure);
+        assert_eq!(AttemptAnswer::of(None), AttemptAnswer::NoResponse);
     }
 }

@@ -228,12 +228,17 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// for less than 4 hours).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
+/// How often to look for what is kept for `kept`.
+fn sweep_period(kept: Duration) -> Duration {
+    (kept / 4).min(RETENTION_EVERY)
+}
+
 /// Deletes, now and then, what has outlived its keeping: expired tester inboxes, messages
 /// older than the retention period whose deliveries are all finished, and idempotency keys.
 async fn housekeeping(store: Store, retention: Option<Duration>, key_ttl: Duration, stop: impl Future<Output = ()>) {
     let mut inboxes = tokio::time::interval(SWEEP_EVERY);
-    let mut keys = tokio::time::interval(key_ttl.div_f64(4.0).min(RETENTION_EVERY));
-    let mut messages = tokio::time::interval(retention.unwrap_or(RETENTION_EVERY).div_f64(4.0).min(RETENTION_EVERY));
+    let mut keys = tokio::time::interval(sweep_period(key_ttl));
+    let mut messages = retention.map(|kept| (kept, tokio::time::interval(sweep_period(kept))));
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -243,11 +248,22 @@ async fn housekeeping(store: Store, retention: Option<Duration>, key_ttl: Durati
                 let before = now_ms() - key_ttl.as_millis() as i64;
                 log_deleted("old idempotency keys", store.delete_idempotency_keys_before(before).await);
             }
-            _ = messages.tick(), if retention.is_some() => {
-                let before = now_ms() - retention.unwrap_or_default().as_millis() as i64;
+            Some(kept) = next_tick(&mut messages) => {
+                let before = now_ms() - kept.as_millis() as i64;
                 log_deleted("messages past the retention period", store.delete_finished_messages_before(before).await);
             }
         }
+    }
+}
+
+/// The next tick of an optional timer, with what it carries; never, without one.
+async fn next_tick<T: Copy>(timer: &mut Option<(T, tokio::time::Interval)>) -> Option<T> {
+    match timer {
+        Some((value, interval)) => {
+            interval.tick().await;
+            Some(*value)
+        }
+        None => std::future::pending().await,
     }
 }
 

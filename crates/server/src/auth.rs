@@ -37,7 +37,6 @@ pub fn generate_token(prefix: &str) -> String {
 const RECHECK_AFTER: Duration = Duration::from_secs(10);
 
 /// A stored token's scope as last read: when, and until when the token is valid (ms).
-#[derive(Clone)]
 struct Cached {
     scope: Scope,
     read_at: Instant,
@@ -81,7 +80,7 @@ impl Authenticator {
     }
 
     /// Whether `token` is the admin token.
-    pub fn is_admin_token(&self, token: &str) -> bool {
+    fn is_admin_token(&self, token: &str) -> bool {
         bool::from(token.as_bytes().ct_eq(self.admin_token.as_bytes()))
     }
 }

@@ -45,29 +45,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let kind = if inner.is_syntax() || inner.is_eof() { "json_invalid" } else { "type_error" };
-        let mut item = ValidationItem::body(if path == "." { "" } else { &path }, explain(inner.to_string()));
+        let mut item = ValidationItem::body(if path == "." { "" } else { &path }, inner.to_string());
         item.kind = kind.into();
         ApiError::validation(item)
     })
-}
-
-/// What chrono says of a timestamp it cannot parse ("premature end of input"…) names no
-/// format; the answer then says which one is expected.
-fn explain(message: String) -> String {
-    const CHRONO: [&str; 7] = [
-        "input is out of range",
-        "no possible date and time matching input",
-        "input is not enough for unique date and time",
-        "input contains invalid characters",
-        "premature end of input",
-        "trailing input",
-        "bad or unsupported format string",
-    ];
-    if CHRONO.iter().any(|m| message.starts_with(m)) {
-        format!("must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z ({message})")
-    } else {
-        message
-    }
 }
 
 /// `limit` and `iterator` of every list.
@@ -131,7 +112,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
             let param = e.path().to_string();
-            ApiError::validation(ValidationItem::query(&param, explain(e.into_inner().to_string())))
+            ApiError::validation(ValidationItem::query(&param, e.into_inner().to_string()))
         })
     }
 }

@@ -28,7 +28,7 @@ pub async fn count_request(State(metrics): State<Arc<Metrics>>, req: Request, ne
     let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
-    metrics.http_request(method, &route, response.status().as_u16(), started.elapsed());
+    metrics.http_request(method, route, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookd_core::metrics::AttemptResult;
+use hookd_core::metrics::AttemptAnswer;
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
 use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, LaneInbox, Pushed, StoreError};
@@ -379,7 +379,7 @@ impl Lane {
                     let (result, report, event) =
                         attempt(&shared.sender, schedule, &endpoint, app_uid.as_deref(), delivery).await;
                     let gave_up = result.outcome == DeliveryOutcome::Failed;
-                    shared.metrics.attempt_finished(AttemptResult::of(report.status), started.elapsed(), gave_up);
+                    shared.metrics.attempt_finished(AttemptAnswer::of(report.status), started.elapsed(), gave_up);
                     let _ = reports.send(report);
                     // What this result makes due, for the lane to claim once it is written: a
                     // FIFO endpoint's next head, or this delivery's retry.

@@ -13,7 +13,7 @@ use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, time, ListResponse, Problems, RateLimit};
+use super::{nullable, time, ListResponse, Problems, RateLimit, Timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
@@ -467,8 +467,8 @@ pub async fn stats(
 
 #[derive(Deserialize)]
 pub struct RecoverIn {
-    since: DateTime<Utc>,
-    until: Option<DateTime<Utc>>,
+    since: Timestamp,
+    until: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -496,8 +496,8 @@ pub async fn recover(
     if body.until.is_some_and(|until| until <= body.since) {
         return Err(ApiError::validation(crate::error::ValidationItem::body("until", "must be after since")));
     }
-    let since = body.since.timestamp_millis();
-    let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(|t| t.timestamp_millis())).await?;
+    let since = body.since.millis();
+    let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(Timestamp::millis)).await?;
     if recovered > 0 {
         state.wake_endpoints(std::slice::from_ref(&endpoint.id));
     }

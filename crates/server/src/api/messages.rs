@@ -13,7 +13,7 @@ use hookd_store::{Message, MessageFilter, NewMessage};
 use serde::{Deserialize, Serialize};
 
 use super::applications::ApplicationIn;
-use super::{time, ListResponse, Problems};
+use super::{time, ListResponse, Problems, Timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
@@ -31,7 +31,7 @@ pub struct MessageIn {
     /// Creates the application if it does not exist yet (Svix semantics).
     application: Option<ApplicationIn>,
     /// Scheduled delivery: the first attempt is not made before this time.
-    deliver_at: Option<DateTime<Utc>>,
+    deliver_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -109,7 +109,7 @@ pub async fn create(
         payload: body.payload.to_string(),
         channels: body.channels.filter(|c| !c.is_empty()).map(|c| c.into_iter().collect()),
         created_at: now,
-        deliver_at: body.deliver_at.map_or(now, |t| t.timestamp_millis().max(now)),
+        deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
     };
     let (stored, endpoints) = state.store.create_message(&app.id, &message).await?;
     state.metrics.message_published();
@@ -121,8 +121,8 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct ListMessageParams {
     channel: Option<String>,
-    before: Option<DateTime<Utc>>,
-    after: Option<DateTime<Utc>>,
+    before: Option<Timestamp>,
+    after: Option<Timestamp>,
     with_content: Option<bool>,
 }
 
@@ -151,8 +151,8 @@ pub async fn list(
     let filter = MessageFilter {
         event_types: event_types_filter(query.as_deref()),
         channel: params.channel,
-        before: params.before.map(|t| t.timestamp_millis()),
-        after: params.after.map(|t| t.timestamp_millis()),
+        before: params.before.map(Timestamp::millis),
+        after: params.after.map(Timestamp::millis),
     };
     if let Some(c) = &filter.channel {
         Channel::parse(c).map_err(|e| ApiError::validation(ValidationItem::query("channel", e.to_string())))?;

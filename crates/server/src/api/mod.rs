@@ -85,6 +85,28 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A date-time in a request, as chrono reads it (RFC 3339). Parsed here rather than by chrono's
+/// own serde support so that a refusal names the format expected: chrono alone says only
+/// "premature end of input" and the like.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Timestamp(DateTime<Utc>);
+
+impl TryFrom<String> for Timestamp {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse().map(Self).map_err(|e| format!("must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z ({e})"))
+    }
+}
+
+impl Timestamp {
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+}
+
 /// Deliveries per second (`rateLimit`, or its alias `throttleRate`), 1 to 65535. Checked while
 /// the body is read, so that a refusal names the field as the caller spelled it.
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -16,7 +16,7 @@ use hookd_worker::{is_hop_by_hop, RawRequest};
 use serde::{Deserialize, Serialize};
 
 use super::RelayedResponse;
-use crate::api::{nullable, time, ListResponse, Problems};
+use crate::api::{nullable, time, ListResponse, Problems, Timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
@@ -58,7 +58,7 @@ pub struct InboxIn {
     endpoint_id: Option<String>,
     response: Option<ResponseIn>,
     max_requests: Option<i64>,
-    expires_at: Option<DateTime<Utc>>,
+    expires_at: Option<Timestamp>,
 }
 
 /// Absent fields are kept; `null` clears `name`, `secret` and `endpointId`; `response` fields
@@ -74,7 +74,7 @@ pub struct InboxPatch {
     endpoint_id: Option<Option<String>>,
     response: Option<ResponseIn>,
     max_requests: Option<i64>,
-    expires_at: Option<DateTime<Utc>>,
+    expires_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -316,7 +316,7 @@ pub async fn create(
         endpoint_id: body.endpoint_id,
         response,
         max_requests: body.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS),
-        expires_at: body.expires_at.map_or(now_ms() + DEFAULT_TTL_MS, |t| t.timestamp_millis()),
+        expires_at: body.expires_at.map_or(now_ms() + DEFAULT_TTL_MS, Timestamp::millis),
     };
     validate(&state, &mut p, &mut data).await?;
     p.finish()?;
@@ -356,7 +356,7 @@ pub async fn patch(
         endpoint_id: body.endpoint_id.unwrap_or(c.endpoint_id),
         response,
         max_requests: body.max_requests.unwrap_or(c.max_requests),
-        expires_at: body.expires_at.map_or(c.expires_at, |t| t.timestamp_millis()),
+        expires_at: body.expires_at.map_or(c.expires_at, Timestamp::millis),
     };
     validate(&state, &mut p, &mut data).await?;
     p.finish()?;
