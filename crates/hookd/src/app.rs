@@ -13,6 +13,7 @@ use std::time::Duration;
 use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
 use hookd_core::time::now_ms;
+use hookd_http::Egress;
 use hookd_server::{generate_token, AppState, ServerConfig};
 use hookd_store::{Store, StoreError, StoreOptions};
 use hookd_worker::{Dispatcher, WorkerConfig};
@@ -84,11 +85,8 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         Database::Sqlite(path) => Some(lock_sqlite(path, &store).await?),
         Database::Postgres(_) => None,
     };
-    let mut worker_config = WorkerConfig::new(
-        config.retry_schedule.clone(),
-        config.request_timeout,
-        NetPolicy::new(config.allow_subnets.clone()),
-    );
+    let egress = Egress { policy: NetPolicy::new(config.allow_subnets.clone()), proxy: config.proxy.clone() };
+    let mut worker_config = WorkerConfig::new(config.retry_schedule.clone(), config.request_timeout, egress.clone());
     worker_config.lease = config.lease;
     worker_config.endpoint_concurrency = config.endpoint_concurrency;
     worker_config.max_lanes = config.max_active_endpoints;
@@ -99,7 +97,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         max_body_bytes: config.max_body_size,
         public_url: config.public_url.clone(),
         capture_max_body_bytes: config.max_body_size,
-        net_policy: NetPolicy::new(config.allow_subnets.clone()),
+        egress,
         replay_timeout: config.request_timeout,
         ..Default::default()
     };

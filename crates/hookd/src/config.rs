@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// (delivered or failed for good); `off` keeps them forever [default: 90d].
     #[arg(long, env = "HOOKD_RETENTION", value_name = "DUR")]
     pub retention: Option<String>,
+    /// Egress proxy for deliveries and replays (http:// or https://), e.g. an egress filter;
+    /// proxy variables of the environment (HTTP_PROXY, …) are never used [default: none].
+    #[arg(long, env = "HOOKD_PROXY", value_name = "URL")]
+    pub proxy: Option<String>,
     /// Send operational webhooks (endpoint.disabled, message.attempt.exhausted, …) to this URL.
     #[arg(long, env = "HOOKD_OPERATIONAL_WEBHOOK_URL", value_name = "URL")]
     pub operational_webhook_url: Option<String>,
@@ -104,6 +108,7 @@ struct FileConfig {
     max_active_endpoints: Option<usize>,
     disable_after: Option<String>,
     retention: Option<String>,
+    proxy: Option<String>,
     operational_webhook_url: Option<String>,
     role: Option<Role>,
     max_body_size: Option<usize>,
@@ -131,6 +136,8 @@ pub struct Config {
     /// How long an idempotency key (and the response kept with it) is remembered. Not a flag:
     /// a day, as clients expect; the tests shorten it.
     pub idempotency_key_ttl: Duration,
+    /// The egress proxy outbound requests go through; `None`: they connect directly.
+    pub proxy: Option<url::Url>,
     pub operational_webhook_url: Option<String>,
     pub role: Role,
     pub max_body_size: usize,
@@ -231,6 +238,12 @@ impl ServeArgs {
                 Err(e) => return Err(bad(format!("--retention: '{text}': {e} (or off)"))),
             },
         };
+        let proxy = self
+            .proxy
+            .or(file.proxy)
+            .map(|p| hookd_http::parse_proxy(&p))
+            .transpose()
+            .map_err(|e| bad(format!("--proxy: {e}")))?;
         let operational_webhook_url = self.operational_webhook_url.or(file.operational_webhook_url);
         if let Some(url) = &operational_webhook_url {
             match url::Url::parse(url) {
@@ -261,6 +274,7 @@ impl ServeArgs {
             disable_after,
             retention,
             idempotency_key_ttl: Duration::from_secs(24 * 3600),
+            proxy,
             operational_webhook_url,
             role: self.role.or(file.role).unwrap_or(Role::All),
             max_body_size,

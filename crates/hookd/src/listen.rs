@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::Args;
-use hookd_worker::is_hop_by_hop;
+use hookd_http::is_hop_by_hop;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -99,16 +99,10 @@ pub async fn run(args: ListenArgs) -> Result<(), ListenError> {
     let forward = parse_http_url("--forward", &args.forward)?;
     let server = parse_http_url("--server", &args.server)?;
     let token = resolve_token(args.token.as_deref(), &args.data_dir)?;
-    let api = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| ListenError::Runtime(format!("HTTP client: {e}")))?;
-    // Redirects are passed back to the sender, not followed.
-    let local = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(args.timeout)
-        .build()
-        .map_err(|e| ListenError::Runtime(format!("HTTP client: {e}")))?;
+    // Neither takes a proxy from the environment (the local app is on this machine); redirects
+    // are passed back to the sender, not followed.
+    let api = hookd_http::plain_client(None, Some(Duration::from_secs(5)));
+    let local = hookd_http::plain_client(Some(args.timeout), None);
     let inbox = open_inbox(&api, &server, &token, args.inbox.as_deref(), &forward).await?;
     let state_dir = args.state_dir.clone().unwrap_or_else(default_state_dir);
     let state_file = state_dir.join(format!("listen-{}", inbox.id));

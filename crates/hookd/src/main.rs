@@ -68,7 +68,7 @@ fn init_logging(default: &str) {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(store) => {
             let database = store.database().map_err(|e| Failure::Usage(e.0))?;
             open_store(&database, 2).await?.close().await;

@@ -64,9 +64,14 @@ async fn rate_limit_spaces_deliveries_and_fails_none(backend: Backend) {
     }
     let got = receiver.wait_for(30, WAIT).await;
     let span = got[29].at - got[0].at;
-    let rate = 29.0 / span.as_secs_f64();
-    println!("30 deliveries in {span:?}: {rate:.1}/s");
-    assert!((16.0..=22.0).contains(&rate), "measured {rate:.1} deliveries/s for a limit of 20");
+    println!("30 deliveries in {span:?}: {:.1}/s", 29.0 / span.as_secs_f64());
+    // The limit holds in every window of 10 consecutive arrivals: 9 gaps at 20/s take 450 ms
+    // (10 % allowed for arrival jitter). Only an upper bound on the rate: a slower machine may
+    // deliver below the limit, never above it.
+    for (i, window) in got.windows(10).enumerate() {
+        let took = window[9].at - window[0].at;
+        assert!(took >= Duration::from_millis(405), "arrivals {i}..{} took {took:?}: faster than 20/s", i + 9);
+    }
     let stats = eventually(WAIT, "all recorded", || async {
         let s = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
         (s.pending == 0 && s.sending == 0).then_some(s)

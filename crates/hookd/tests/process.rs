@@ -17,11 +17,13 @@ on_both_backends!(sigkill_during_a_burst_loses_no_accepted_message);
 fn bad_usage_and_config_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let cases: [&[&str]; 5] = [
+    let cases: [&[&str]; 7] = [
         &["serve", "--listen", "nope", "--data-dir", data],
         &["serve", "--retry-schedule", "5s,whenever", "--data-dir", data],
         &["serve", "--allow-subnet", "300.0.0.0/8", "--data-dir", data],
         &["serve", "--database-url", "postgres://postgres@127.0.0.1:1/none", "--data-dir", data],
+        &["serve", "--proxy", "socks5://127.0.0.1:1080", "--data-dir", data],
+        &["serve", "--proxy", "not a url", "--data-dir", data],
         &["serve", "--no-such-flag"],
     ];
     for args in cases {

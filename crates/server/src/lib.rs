@@ -27,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use hookd_core::metrics::Metrics;
-use hookd_core::net::NetPolicy;
 use hookd_store::Store;
 
 pub use auth::{generate_token, hash_token, Authenticator};
@@ -46,8 +45,9 @@ pub struct ServerConfig {
     pub capture_max_body_bytes: usize,
     /// How long a capture waits for an attached `hookd listen` to relay the local response.
     pub relay_timeout: Duration,
-    /// Which destinations the tester's replay may reach.
-    pub net_policy: NetPolicy,
+    /// How the tester's replay leaves the process: which destinations it may reach, and any
+    /// egress proxy.
+    pub egress: hookd_http::Egress,
     /// Time limit of one replay.
     pub replay_timeout: Duration,
 }
@@ -60,7 +60,7 @@ impl Default for ServerConfig {
             public_url: None,
             capture_max_body_bytes: 1024 * 1024,
             relay_timeout: Duration::from_secs(10),
-            net_policy: NetPolicy::default(),
+            egress: hookd_http::Egress::default(),
             replay_timeout: Duration::from_secs(15),
         }
     }

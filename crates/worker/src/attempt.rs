@@ -9,7 +9,7 @@ use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
 use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Endpoint, TriggerType};
 
-use crate::sender::{HttpOutcome, Sender, SignedRequest};
+use hookd_http::{HttpOutcome, Sender, SignedRequest};
 
 /// What the lane needs to know about a finished attempt.
 #[derive(Debug)]

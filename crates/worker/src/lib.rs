@@ -16,7 +16,6 @@
 mod attempt;
 mod lane;
 mod recorder;
-mod sender;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,17 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::metrics::Metrics;
-use hookd_core::net::NetPolicy;
 use hookd_core::retry::RetrySchedule;
 use hookd_core::time::now_ms;
+use hookd_http::{Egress, Sender};
 use hookd_store::Store;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::warn;
-
-pub use sender::{
-    is_hop_by_hop, HttpOutcome, RawRequest, RawResponse, Sender, SignedRequest, MAX_RESPONSE_BYTES, USER_AGENT_VALUE,
-};
 
 /// Tells the dispatcher that these endpoints have new due deliveries, or (with `true`) that
 /// their settings changed and must be read again.
@@ -45,7 +40,8 @@ pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
 pub struct WorkerConfig {
     pub retry_schedule: RetrySchedule,
     pub request_timeout: Duration,
-    pub net_policy: NetPolicy,
+    /// How attempts leave the process: the SSRF guard's policy and any egress proxy.
+    pub egress: Egress,
     /// Attempts in flight at once to one endpoint.
     pub endpoint_concurrency: usize,
     /// Endpoints worked at once by this node (each has at most `endpoint_concurrency` attempts
@@ -62,11 +58,11 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub fn new(retry_schedule: RetrySchedule, request_timeout: Duration, net_policy: NetPolicy) -> Self {
+    pub fn new(retry_schedule: RetrySchedule, request_timeout: Duration, egress: Egress) -> Self {
         Self {
             retry_schedule,
             request_timeout,
-            net_policy,
+            egress,
             endpoint_concurrency: 8,
             max_lanes: 1024,
             // Long enough that an attempt finishes and is recorded well inside its lease.
@@ -138,7 +134,7 @@ impl Dispatcher {
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         let shared = Arc::new(Shared {
             store: self.store.clone(),
-            sender: Sender::new(self.config.net_policy.clone(), self.config.request_timeout),
+            sender: Sender::new(self.config.egress.clone(), self.config.request_timeout),
             config: self.config.clone(),
             wake: self.waker(),
             metrics: self.metrics.clone(),

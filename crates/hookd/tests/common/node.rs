@@ -19,13 +19,23 @@ pub struct Node {
 
 impl Node {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(BIN)
+        Self::start_with_env(data_dir, extra, &[], &[])
+    }
+
+    /// Starts a node with these environment variables set and those named in `unset` removed.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], unset: &[&str]) -> Node {
+        let mut command = Command::new(BIN);
+        for name in unset {
+            command.env_remove(name);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(["--allow-subnet", "127.0.0.0/8", "--retry-schedule", "200ms,200ms,200ms"])
             .args(["--request-timeout", "2s", "--lease", "4s"])
             .args(extra)
             .env("HOOKD_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

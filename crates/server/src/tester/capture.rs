@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 use hookd_core::signing::{verify, EndpointSecret};
 use hookd_core::time::now_ms;
 use hookd_core::InboxRequestId;
+use hookd_http::is_hop_by_hop;
 use hookd_store::{CapturedRequest, Inbox, SignatureCheck, StoreError};
-use hookd_worker::is_hop_by_hop;
 
 use super::inbox_api::find_inbox;
 use super::RelayedResponse;

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
 use hookd_core::{InboxId, InboxRequestId};
+use hookd_http::{is_hop_by_hop, RawRequest};
 use hookd_store::{CapturedRequest, Inbox, InboxData, InboxResponse, Metadata, SignatureCheck, StoreError};
-use hookd_worker::{is_hop_by_hop, RawRequest};
 use serde::{Deserialize, Serialize};
 
 use super::RelayedResponse;

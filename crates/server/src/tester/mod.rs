@@ -30,8 +30,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{any, get, post};
 use axum::Router;
+use hookd_http::Sender;
 use hookd_store::{CapturedRequest, Scope};
-use hookd_worker::Sender;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::ApiError;
@@ -56,7 +56,7 @@ impl Tester {
     pub fn new(config: &ServerConfig) -> Self {
         Self {
             hub: Arc::new(Hub::new()),
-            sender: Sender::new(config.net_policy.clone(), config.replay_timeout),
+            sender: Sender::new(config.egress.clone(), config.replay_timeout),
             local_addr: Default::default(),
         }
     }

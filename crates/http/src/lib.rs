@@ -1,6 +1,20 @@
-//! The outbound HTTP side of a delivery: one pooled client, the SSRF guard, signing headers.
-//! [`Sender::send_raw`] passes any captured request on through the same client and guard
-//! (the webhook tester's replay).
+//! Outbound HTTP for all of hookd: deliveries (the worker), the tester's replay (the server)
+//! and `hookd listen`'s forwarding. One place decides what leaves the process:
+//!
+//! - **The SSRF guard.** Names are resolved by [`GuardedResolver`], which drops every address
+//!   the [`NetPolicy`] refuses; reqwest connects only to what it returns, so a name cannot
+//!   resolve to a public address when checked and a private one when connecting (no
+//!   DNS-rebinding window). A host written as an IP literal never reaches a resolver and is
+//!   checked on its own.
+//! - **No redirects**: a 3xx is the endpoint's answer, not an instruction to go elsewhere
+//!   (which would step around the guard).
+//! - **No implicit proxy.** reqwest would otherwise take `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`
+//!   from the environment, and then the guard would only ever see the proxy's address: every
+//!   private target would be reachable through it. A proxy is used only when configured
+//!   ([`Egress::proxy`], `--proxy`); see [`Egress`] for what the guard still does then.
+//! - **Hop-by-hop headers** are never passed on ([`is_hop_by_hop`]).
+//! - **Timeouts and one pool** per process, with enough idle connections per host for many
+//!   endpoints on one host.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,6 +30,44 @@ pub const MAX_RESPONSE_BYTES: usize = 20 * 1024;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+/// How requests leave this process.
+#[derive(Debug, Clone, Default)]
+pub struct Egress {
+    /// Which destinations the SSRF guard lets through.
+    pub policy: NetPolicy,
+    /// An explicit egress proxy (`http://` or `https://`), e.g. a smokescreen-style filter.
+    /// Every request then goes to the proxy, which resolves and connects to the target. The
+    /// guard still refuses IP literals it does not allow, and resolves a name itself to
+    /// refuse it when any of its addresses is refused; but the proxy resolves the name again
+    /// to connect, so between the two lookups a name could change (DNS rebinding). Under a
+    /// proxy, the proxy's own filter is the guard that counts. The proxy's address is not
+    /// checked against the policy: it is the operator's choice.
+    pub proxy: Option<url::Url>,
+}
+
+/// A proxy URL hookd can use: `http://` or `https://`, with a host.
+pub fn parse_proxy(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("'{value}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("'{value}' must be an http:// or https:// URL with a host"));
+    }
+    Ok(url)
+}
+
+/// A plain client for a destination the user chose on their own machine (`hookd listen`
+/// forwarding to a local app, or reaching a hookd server): no redirects followed, no proxy
+/// from the environment, and `timeout` per request when given.
+pub fn plain_client(timeout: Option<Duration>, connect_timeout: Option<Duration>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(t) = connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    builder.build().expect("TLS backend initialises")
+}
 
 /// A DNS resolver that drops every address the SSRF policy refuses. reqwest connects only to
 /// the addresses returned here, so a name cannot resolve to a public address when checked and
@@ -136,19 +188,27 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 /// Idle keep-alive connections kept per host, at most.
 const MAX_IDLE_PER_HOST: usize = 1024;
 
-/// Sends webhooks. One instance (one connection pool) per process.
+/// Sends webhooks and passes captured requests on. One instance (one connection pool) per
+/// process and purpose.
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
     policy: Arc<NetPolicy>,
+    /// Requests go through a proxy, which resolves names itself.
+    proxied: bool,
     timeout: Duration,
 }
 
 impl Sender {
-    pub fn new(policy: NetPolicy, timeout: Duration) -> Self {
-        let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+    pub fn new(egress: Egress, timeout: Duration) -> Self {
+        let policy = Arc::new(egress.policy);
+        // Never a proxy from the environment; the configured one, if any.
+        let mut builder = reqwest::Client::builder().no_proxy();
+        builder = match &egress.proxy {
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).expect("proxy URL checked at start-up")),
+            None => builder.dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() })),
+        };
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -162,7 +222,7 @@ impl Sender {
             .user_agent(USER_AGENT_VALUE)
             .build()
             .expect("TLS backend initialises");
-        Self { client, policy, timeout }
+        Self { client, policy, proxied: egress.proxy.is_some(), timeout }
     }
 
     /// The headers of a signed webhook: the endpoint's own first, so they cannot override the
@@ -190,7 +250,7 @@ impl Sender {
     /// Sends one signed webhook and reports what happened; never fails.
     pub async fn send(&self, req: &SignedRequest<'_>) -> HttpOutcome {
         let started = Instant::now();
-        let url = match self.checked_url(req.url) {
+        let url = match self.checked_url(req.url).await {
             Ok(url) => url,
             Err(reason) => return failure(started, reason),
         };
@@ -220,7 +280,7 @@ impl Sender {
             duration: started.elapsed(),
             error: Some(error),
         };
-        let url = match self.checked_url(req.url) {
+        let url = match self.checked_url(req.url).await {
             Ok(url) => url,
             Err(reason) => return no_response(reason),
         };
@@ -255,12 +315,22 @@ impl Sender {
     }
 
     /// Parses the URL (once: the request takes it parsed) and checks a host written as an IP
-    /// literal, which never reaches the resolver.
-    fn checked_url(&self, url: &str) -> Result<url::Url, String> {
+    /// literal, which never reaches the resolver. Under a proxy, which resolves names itself,
+    /// a name is resolved here too and refused when any of its addresses is (see [`Egress`]).
+    async fn checked_url(&self, url: &str) -> Result<url::Url, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         let ip = match parsed.host() {
             Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
             Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+            Some(url::Host::Domain(name)) if self.proxied => {
+                let addrs = tokio::net::lookup_host((name, 0))
+                    .await
+                    .map_err(|e| format!("DNS lookup of {name} failed: {e}"))?;
+                for addr in addrs {
+                    self.policy.check(addr.ip())?;
+                }
+                return Ok(parsed);
+            }
             Some(url::Host::Domain(_)) => return Ok(parsed),
             None => return Err("URL has no host".into()),
         };
@@ -336,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn literal_private_hosts_are_refused_before_connecting() {
-        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let sender = Sender::new(Egress::default(), Duration::from_secs(1));
         let headers = Default::default();
         let secrets = [EndpointSecret::generate()];
         for url in
@@ -359,7 +429,7 @@ mod tests {
 
     #[tokio::test]
     async fn raw_requests_go_through_the_guard_too() {
-        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let sender = Sender::new(Egress::default(), Duration::from_secs(1));
         let headers = vec![("x-a".to_string(), "1".to_string())];
         for url in ["http://127.0.0.1:1/", "http://localhost:9/"] {
             let out = sender.send_raw(&RawRequest { method: "PUT", url, headers: &headers, body: b"x" }).await;
@@ -414,7 +484,10 @@ mod tests {
         // 100 attempts in flight to one host, as 13 endpoints of a SaaS receiver would have at
         // 8 each, five times over: once open, the connections are all reused.
         let (url, accepted) = counting_server(Duration::from_millis(50)).await;
-        let sender = Sender::new(NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]), Duration::from_secs(10));
+        let sender = Sender::new(
+            Egress { policy: NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]), proxy: None },
+            Duration::from_secs(10),
+        );
         let headers = Default::default();
         let secrets = [EndpointSecret::generate()];
         let request = SignedRequest {
@@ -439,7 +512,7 @@ mod tests {
 
     #[tokio::test]
     async fn names_resolving_to_private_addresses_are_refused() {
-        let sender = Sender::new(NetPolicy::default(), Duration::from_secs(1));
+        let sender = Sender::new(Egress::default(), Duration::from_secs(1));
         let headers = Default::default();
         let secrets = [EndpointSecret::generate()];
         let out = sender
