@@ -15,8 +15,8 @@ use hookd_core::net::NetPolicy;
 use hookd_core::time::now_ms;
 use hookd_http::Egress;
 use hookd_server::{generate_token, AppState, ServerConfig};
-use hookd_store::{Store, StoreError, StoreOptions};
-use hookd_worker::{Dispatcher, WorkerConfig};
+use hookd_store::{DeliveryListener, Store, StoreError, StoreOptions};
+use hookd_worker::{Dispatcher, Lanes, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -52,9 +52,14 @@ pub struct App {
     _data_dir_lock: Option<std::fs::File>,
 }
 
-/// Opens the store described by `database`, applying migrations.
+/// Opens the store described by `database`, applying migrations, for a command that delivers
+/// nothing (migrate, token, tests reading the database).
 pub async fn open_store(database: &Database, pool_size: u32) -> Result<Store, StartError> {
-    let options = StoreOptions { max_connections: pool_size, ..Default::default() };
+    open_store_with(database, StoreOptions { max_connections: pool_size, ..Default::default() }).await
+}
+
+/// Opens the store described by `database` with these options, applying migrations.
+pub async fn open_store_with(database: &Database, options: StoreOptions) -> Result<Store, StartError> {
     let opened = match database {
         Database::Sqlite(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -70,7 +75,12 @@ pub async fn open_store(database: &Database, pool_size: u32) -> Result<Store, St
 
 /// Builds a node from its configuration.
 pub async fn build(config: Config) -> Result<App, StartError> {
-    let store = open_store(&config.database, config.db_pool_size).await?;
+    // The worker's lane registry hears what the store commits (see hookd_store's notify.rs);
+    // an API-only node delivers nothing, and the workers elsewhere find its work by polling.
+    let lanes = (config.role != Role::Api).then(Lanes::new);
+    let listener = lanes.clone().map(|lanes| lanes as Arc<dyn DeliveryListener>);
+    let options = StoreOptions { max_connections: config.db_pool_size, listener, ..Default::default() };
+    let store = open_store_with(&config.database, options).await?;
     let (admin_token, generated) = match config.admin_token.clone() {
         Some(token) => (token, false),
         None => admin_token_from_data_dir(&config.data_dir)?,
@@ -92,7 +102,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     worker_config.max_lanes = config.max_active_endpoints;
     worker_config.disable_after = config.disable_after;
     let metrics = Arc::new(Metrics::new());
-    let dispatcher = (config.role != Role::Api).then(|| Dispatcher::new(store.clone(), worker_config, metrics.clone()));
+    let dispatcher = lanes.map(|lanes| Dispatcher::new(store.clone(), worker_config, metrics.clone(), lanes));
     let server_config = ServerConfig {
         max_body_bytes: config.max_body_size,
         public_url: config.public_url.clone(),
@@ -101,8 +111,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         replay_timeout: config.request_timeout,
         ..Default::default()
     };
-    let waker = dispatcher.as_ref().map(Dispatcher::waker);
-    let state = AppState::new(store.clone(), &admin_token, server_config, waker, metrics);
+    let state = AppState::new(store.clone(), &admin_token, server_config, metrics);
     Ok(App {
         store,
         state,

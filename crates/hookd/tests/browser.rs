@@ -118,8 +118,22 @@ impl Browser {
         self.command(Method::POST, &format!("/element/{element}/value"), json!({"text": text})).await;
     }
 
-    async fn click(&self, element: &str) {
-        self.command(Method::POST, &format!("/element/{element}/click"), json!({})).await;
+    /// Finds the element `css` selects and clicks it. The dashboard renders its lists again
+    /// shortly after an action (300 ms, 1 s and 3 s later, to show what the action caused),
+    /// which replaces the element between finding and clicking; then it is found again, a few
+    /// times at most.
+    async fn click_on(&self, css: &str) {
+        for _ in 0..5 {
+            let element = self.find(css).await;
+            let url = format!("{}/session/{}/element/{element}/click", self.base, self.session);
+            let res: Value = self.http.post(url).json(&json!({})).send().await.unwrap().json().await.unwrap();
+            match res["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(_) => panic!("WebDriver click on {css}: {res}"),
+            }
+        }
+        panic!("{css} was replaced every time it was found");
     }
 
     async fn quit(self) {
@@ -210,8 +224,7 @@ async fn captured_webhooks_appear_live_on_the_inbox_page() {
     let receiver = Receiver::start().await;
     let input = browser.find(".request form.replay input").await;
     browser.type_into(&input, &receiver.url("/replayed")).await;
-    let button = browser.find(".request form.replay button").await;
-    browser.click(&button).await;
+    browser.click_on(".request form.replay button").await;
     let result = eventually(Duration::from_secs(20), "the replay result", || async {
         let text = browser.eval("return document.querySelector('.replay-result').textContent;").await;
         text.as_str().filter(|t| t.starts_with("HTTP")).map(str::to_owned)
@@ -275,12 +288,12 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     wait_for_view(&browser, "signin", "#token").await;
     let token = browser.find("#token").await;
     browser.type_into(&token, &app.token).await;
-    browser.click(&browser.find("#signin-form button").await).await;
+    browser.click_on("#signin-form button").await;
 
     // Applications: the name is shown as text, not markup.
     wait_for_view(&browser, "apps", "#app-rows tr").await;
     assert_eq!(texts(&browser, "#app-rows tr td:first-child").await, vec!["Shop <b>"]);
-    browser.click(&browser.find("#app-rows a").await).await;
+    browser.click_on("#app-rows a").await;
 
     // The application: its endpoint with its delivery counts, and the message.
     wait_for_view(&browser, "app", "#message-rows tr").await;
@@ -292,7 +305,7 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     })
     .await;
     assert!(stats.starts_with("1 delivered"), "{stats}");
-    browser.click(&browser.find("#message-rows a").await).await;
+    browser.click_on("#message-rows a").await;
 
     // The message: payload, the destination, and the attempt.
     wait_for_view(&browser, "msg", "#attempt-rows tr[data-id]").await;
@@ -302,7 +315,7 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     assert_eq!(texts(&browser, "#attempt-rows .code").await, vec!["HTTP 200"]);
 
     // Resend: a second attempt reaches the receiver and the page shows it.
-    browser.click(&browser.find("#destination-rows button.resend").await).await;
+    browser.click_on("#destination-rows button.resend").await;
     receiver.wait_for(2, Duration::from_secs(10)).await;
     let triggers = eventually(Duration::from_secs(10), "the resend on the page", || async {
         let cells = texts(&browser, "#attempt-rows td:last-child").await;
@@ -314,7 +327,7 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     // Back to the application, where the endpoint can be disabled.
     browser.goto(&app.url("/#/app/shop")).await;
     wait_for_view(&browser, "app", "#endpoint-rows button.toggle").await;
-    browser.click(&browser.find("#endpoint-rows button.toggle").await).await;
+    browser.click_on("#endpoint-rows button.toggle").await;
     eventually(Duration::from_secs(10), "the endpoint disabled", || async {
         let states = texts(&browser, "#endpoint-rows td:nth-child(2)").await;
         (states == ["disabled"]).then_some(())
@@ -326,7 +339,7 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     // Adding an endpoint: a refused one says why; an accepted one is listed, and its secret
     // can be shown.
     browser.type_into(&browser.find("#endpoint-url").await, "ftp://example.com/hook").await;
-    browser.click(&browser.find("#endpoint-form button").await).await;
+    browser.click_on("#endpoint-form button").await;
     let error = eventually(Duration::from_secs(10), "the refusal", || async {
         texts(&browser, "#error").await.into_iter().find(|t| !t.is_empty())
     })
@@ -334,14 +347,14 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     assert!(error.starts_with("422: url: "), "{error}");
     browser.eval("document.getElementById('endpoint-url').value = ''; return null;").await;
     browser.type_into(&browser.find("#endpoint-url").await, &receiver.url("/second")).await;
-    browser.click(&browser.find("#endpoint-form button").await).await;
+    browser.click_on("#endpoint-form button").await;
     let urls = eventually(Duration::from_secs(10), "the new endpoint", || async {
         let urls = texts(&browser, "#endpoint-rows td:first-child").await;
         (urls.len() == 2).then_some(urls)
     })
     .await;
     assert!(urls.contains(&receiver.url("/second")), "{urls:?}");
-    browser.click(&browser.find(&format!("#endpoint-rows tr[data-id='{endpoint_id}'] button.reveal")).await).await;
+    browser.click_on(&format!("#endpoint-rows tr[data-id='{endpoint_id}'] button.reveal")).await;
     let shown = eventually(Duration::from_secs(10), "the secret", || async {
         texts(&browser, &format!("#endpoint-rows tr[data-id='{endpoint_id}'] code.secret"))
             .await
@@ -359,10 +372,10 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     let shop = store.get_application("shop").await.unwrap();
     store.create_app_token(&shop.id, &hookd_server::hash_token(&app_token), None).await.unwrap();
     store.close().await;
-    browser.click(&browser.find("#signout").await).await;
+    browser.click_on("#signout").await;
     wait_for_view(&browser, "signin", "#token").await;
     browser.type_into(&browser.find("#token").await, &app_token).await;
-    browser.click(&browser.find("#signin-form button").await).await;
+    browser.click_on("#signin-form button").await;
     let error = eventually(Duration::from_secs(10), "the scope explained", || async {
         texts(&browser, "#error").await.into_iter().find(|t| !t.is_empty())
     })
@@ -370,13 +383,13 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     assert!(error.contains("scoped to one application"), "{error}");
     browser.type_into(&browser.find("#token").await, &app_token).await;
     browser.type_into(&browser.find("#app-hint").await, "shop").await;
-    browser.click(&browser.find("#signin-form button").await).await;
+    browser.click_on("#signin-form button").await;
     wait_for_view(&browser, "app", "#message-rows tr").await;
     assert_eq!(texts(&browser, "#app-title").await, vec!["Shop <b>"]);
 
     // A consumer portal link, as an admin makes it through the API, signs in by itself, shows
     // its one application, and leaves no token in the address bar.
-    browser.click(&browser.find("#signout").await).await;
+    browser.click_on("#signout").await;
     wait_for_view(&browser, "signin", "#token").await;
     let res = app.request(Method::POST, "/api/v1/auth/app-portal-access/shop").json(&json!({})).send().await.unwrap();
     let link: Value = res.json().await.unwrap();

@@ -66,10 +66,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Tells the local delivery worker that these endpoints have new due deliveries, or (with
-/// `true`) that their settings changed.
-pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
-
 /// What every handler can reach. Cheap to clone (axum clones it for every request): the
 /// parts live behind one reference count.
 #[derive(Clone)]
@@ -80,9 +76,6 @@ pub struct AppParts {
     pub store: Store,
     pub auth: Authenticator,
     pub config: Arc<ServerConfig>,
-    /// Wakes the local worker when deliveries become due (absent on API-only nodes, where
-    /// the workers elsewhere find new work by polling).
-    pub wake: Option<WakeFn>,
     /// The webhook tester's live state (broadcast of captures, attached relays).
     pub tester: tester::Tester,
     /// Applications as publishes name them, for a moment.
@@ -100,19 +93,12 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        admin_token: &str,
-        config: ServerConfig,
-        wake: Option<WakeFn>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(store: Store, admin_token: &str, config: ServerConfig, metrics: Arc<Metrics>) -> Self {
         Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),
             tester: tester::Tester::new(&config),
             config: Arc::new(config),
-            wake,
             apps: app_cache::AppCache::default(),
             metrics,
         }))
@@ -121,25 +107,8 @@ impl AppState {
     /// Publishes an operational webhook (a no-op unless operational endpoints exist). A
     /// failure is logged, not returned: the change it reports has already happened.
     pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
-        match self.store.publish_event(&event).await {
-            Ok(endpoints) => self.wake_endpoints(&endpoints),
-            Err(e) => {
-                tracing::warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed")
-            }
-        }
-    }
-
-    /// Tells the local worker that these endpoints have due deliveries.
-    pub fn wake_endpoints(&self, endpoint_ids: &[String]) {
-        if let (Some(wake), false) = (&self.wake, endpoint_ids.is_empty()) {
-            wake(endpoint_ids, false);
-        }
-    }
-
-    /// Tells the local worker to read an endpoint's settings again (URL, secret, limits…).
-    pub fn endpoint_changed(&self, endpoint_id: &str) {
-        if let Some(wake) = &self.wake {
-            wake(&[endpoint_id.to_owned()], true);
+        if let Err(e) = self.store.publish_event(&event).await {
+            tracing::warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed")
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::queue::{ClaimRequest, DeliveryClaim};
-use crate::{Result, Store, StoreError};
+use crate::{Database, Result, Store, StoreError};
 
 /// Claims gathered into one transaction at most (each adds a sub-select to one statement;
 /// SQLite allows 500 terms in a compound select).
@@ -30,13 +30,13 @@ pub(crate) async fn submit(store: &Store, request: ClaimRequest) -> Result<Deliv
 }
 
 /// Starts the task that runs claims in batches.
-pub(crate) fn spawn_claimer(store: Store) -> mpsc::Sender<ClaimJob> {
+pub(crate) fn spawn_claimer(db: Database) -> mpsc::Sender<ClaimJob> {
     let (tx, mut rx) = mpsc::channel::<ClaimJob>(4 * MAX_BATCH);
     tokio::spawn(async move {
         let mut waiting: Vec<ClaimJob> = Vec::with_capacity(MAX_BATCH);
         while !waiting.is_empty() || rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
             let batch = take_batch(&mut waiting);
-            run_batch(&store, batch).await;
+            run_batch(&db, batch).await;
         }
     });
     tx
@@ -54,9 +54,9 @@ fn take_batch(waiting: &mut Vec<ClaimJob>) -> Vec<ClaimJob> {
     batch
 }
 
-async fn run_batch(store: &Store, batch: Vec<ClaimJob>) {
+async fn run_batch(db: &Database, batch: Vec<ClaimJob>) {
     let requests: Vec<ClaimRequest> = batch.iter().map(|job| job.request.clone()).collect();
-    match store.claim_for_endpoints(&requests).await {
+    match db.claim_for_endpoints(&requests).await {
         Ok(claims) => {
             for (job, claim) in batch.into_iter().zip(claims) {
                 let _ = job.reply.send(Ok(claim));
@@ -65,7 +65,7 @@ async fn run_batch(store: &Store, batch: Vec<ClaimJob>) {
         // Each claim on its own gets its own answer (and its own error).
         Err(_) => {
             for job in batch {
-                let result = store.claim_for_endpoints(std::slice::from_ref(&job.request)).await;
+                let result = db.claim_for_endpoints(std::slice::from_ref(&job.request)).await;
                 let _ = job.reply.send(result.map(|mut claims| claims.remove(0)));
             }
         }

@@ -23,14 +23,14 @@ use sqlx::Connection;
 use tokio::sync::mpsc;
 
 use crate::bulk::BulkInsert;
+use crate::notify::Handover;
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL};
-use crate::push::Attached;
 use crate::queue::{
     delivery_updates, failing_updates, relax_durability, touch_queues_sql, update_deliveries_sql, update_failing_sql,
     RecordJob,
 };
 use crate::{
-    is_foreign_key_violation, is_transient, with_db, AttemptResult, Result, Store, StoreError, ROWS_PER_STATEMENT,
+    is_foreign_key_violation, is_transient, with_db, AttemptResult, Database, Result, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -52,17 +52,10 @@ pub(crate) struct Committers {
     pub records: mpsc::Sender<RecordJob>,
 }
 
-impl Committers {
-    /// Senders whose jobs are never written (for the store the committers themselves use).
-    pub fn closed() -> Self {
-        Self { publishes: mpsc::channel(1).0, records: mpsc::channel(1).0 }
-    }
-}
-
 /// Starts the group-commit tasks. SQLite has one writer, so one task writes both kinds of
 /// job together. PostgreSQL runs transactions side by side, so publishes and records get a
 /// task each: their commits overlap, and records alone skip the wait for the disk.
-pub(crate) fn spawn_committers(store: Store) -> Committers {
+pub(crate) fn spawn_committers(store: Database) -> Committers {
     let (publishes, publish_rx) = mpsc::channel(4 * MAX_PUBLISHES);
     let (records, record_rx) = mpsc::channel(4 * MAX_RECORDS_SQLITE);
     if store.is_sqlite() {
@@ -77,7 +70,7 @@ pub(crate) fn spawn_committers(store: Store) -> Committers {
 /// Waits for a job, takes whatever else is waiting (publishes first, up to the limits) and
 /// writes it all in one transaction; again until the store is dropped.
 async fn commit_loop(
-    store: Store,
+    store: Database,
     mut publish_rx: Option<mpsc::Receiver<PublishJob>>,
     mut record_rx: Option<mpsc::Receiver<RecordJob>>,
     max_records: usize,
@@ -115,10 +108,15 @@ fn take_waiting<T>(rx: &mut Option<mpsc::Receiver<T>>, into: &mut Vec<T>, max: u
 }
 
 /// Writes one batch of jobs and answers each.
-async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
-    let lanes = store.local_lanes.read().await;
+async fn write_jobs(store: &Database, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
+    // Held until the batch's deliveries are handed over (see `notify.rs`).
+    let handover = match &store.listener {
+        Some(listener) if !publishes.is_empty() => Some(listener.begin_handover().await),
+        _ => None,
+    };
+    let handover = handover.as_deref();
     let results: Vec<&AttemptResult> = records.iter().map(|r| r.result.as_ref()).collect();
-    if let Ok(published) = write_retrying(store, &publishes, &results, &lanes).await {
+    if let Ok(published) = write_retrying(store, &publishes, &results, handover).await {
         for (job, result) in publishes.into_iter().zip(published) {
             let _ = job.reply.send(result);
         }
@@ -129,11 +127,11 @@ async fn write_jobs(store: &Store, publishes: Vec<PublishJob>, records: Vec<Reco
     }
     // The batch as a whole failed (e.g. its commit): each job on its own gets its own answer.
     for job in publishes {
-        let result = write_batch(store, std::slice::from_ref(&job), &[], &lanes).await;
+        let result = write_batch(store, std::slice::from_ref(&job), &[], handover).await;
         let _ = job.reply.send(result.map_err(gone_as_not_found).and_then(|mut r| r.remove(0)));
     }
     for job in records {
-        let result = write_batch(store, &[], &[job.result.as_ref()], &lanes).await;
+        let result = write_batch(store, &[], &[job.result.as_ref()], handover).await;
         let _ = job.reply.send(result.map(|_| ()).map_err(gone_as_not_found));
     }
 }
@@ -151,14 +149,14 @@ fn gone_as_not_found(e: StoreError) -> StoreError {
 /// `write_batch`, run again (a few times) when PostgreSQL failed it only to break a deadlock
 /// or a serialization conflict.
 async fn write_retrying(
-    store: &Store,
+    store: &Database,
     publishes: &[PublishJob],
     records: &[&AttemptResult],
-    lanes: &HashMap<String, Attached>,
+    handover: Option<&dyn Handover>,
 ) -> Result<Vec<Result<Published>>> {
     let mut retries = 0;
     loop {
-        match write_batch(store, publishes, records, lanes).await {
+        match write_batch(store, publishes, records, handover).await {
             Err(e) if is_transient(&e) && retries < 3 => retries += 1,
             outcome => return outcome,
         }
@@ -168,10 +166,10 @@ async fn write_retrying(
 /// Writes publishes and attempt records in one transaction and returns each publish's answer;
 /// the outer error means nothing was committed.
 async fn write_batch(
-    store: &Store,
+    store: &Database,
     publishes: &[PublishJob],
     records: &[&AttemptResult],
-    lanes: &HashMap<String, Attached>,
+    handover: Option<&dyn Handover>,
 ) -> Result<Vec<Result<Published>>> {
     let backend = store.backend();
     let now = now_ms();
@@ -202,7 +200,7 @@ async fn write_batch(
         } else {
             tx.insert_messages(publishes).await?.into_iter().collect()
         };
-        let routed = route(publishes, &inserted, &routes, lanes, now, &lease_token);
+        let routed = route(publishes, &inserted, &routes, handover, now, &lease_token);
         if !routed.deliveries.is_empty() {
             tx.insert_deliveries(&routed.deliveries).await?;
         }

@@ -110,11 +110,15 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        let updated = decode(row.ok_or(StoreError::NotFound)?)?;
+        self.notify_endpoint_changed(id);
+        Ok(updated)
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        self.delete_by_id("endpoints", id).await
+        self.delete_by_id("endpoints", id).await?;
+        self.notify_endpoint_changed(id);
+        Ok(())
     }
 
     pub async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> Result<Page<Endpoint>> {
@@ -149,7 +153,9 @@ impl Store {
             .bind(now)
             .fetch_optional(p)
             .await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        let rotated = decode(row.ok_or(StoreError::NotFound)?)?;
+        self.notify_endpoint_changed(id);
+        Ok(rotated)
     }
 
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {

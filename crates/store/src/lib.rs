@@ -10,6 +10,10 @@
 //! The [`with_db!`] macro is what keeps the logic written once: it expands a block for each
 //! concrete pool type, so every query is type-checked against both drivers without a layer of
 //! dynamic dispatch.
+//!
+//! What follows a commit (deliveries became due, an endpoint changed, fresh deliveries handed
+//! to this node's lanes) reaches the worker through one interface, [`DeliveryListener`]
+//! (`notify.rs`), which the store defines and the worker implements.
 
 mod apps;
 mod bulk;
@@ -23,15 +27,16 @@ mod inboxes;
 mod messages;
 mod migrate;
 mod models;
+mod notify;
 mod operational;
 mod publish;
-mod push;
 mod queue;
 mod retention;
 mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -39,7 +44,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use messages::MessageFilter;
 pub use models::*;
-pub use push::{LaneInbox, Pushed};
+pub use notify::{DeliveryListener, Handover, Pushed, Room};
 pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
 
 /// Errors of the store, mapped from database errors where they mean something to the caller.
@@ -187,29 +192,38 @@ macro_rules! with_db {
 pub(crate) use with_db;
 
 /// Options for opening a store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreOptions {
     /// PostgreSQL pool size (SQLite uses one writer and this many readers).
     pub max_connections: u32,
     /// How long a request waits for a connection before failing.
     pub acquire_timeout: Duration,
+    /// Told what follows each commit (the worker of this node); `None` on a node that
+    /// delivers nothing.
+    pub listener: Option<Arc<dyn DeliveryListener>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), listener: None }
     }
+}
+
+/// The pools and the listener: what every statement runs on. The group-commit and claim
+/// tasks own one; [`Store`] adds the channels to those tasks.
+#[derive(Clone)]
+pub(crate) struct Database {
+    db: Db,
+    listener: Option<Arc<dyn DeliveryListener>>,
 }
 
 /// The store. Cheap to clone (pools are reference counted).
 #[derive(Clone)]
 pub struct Store {
-    db: Db,
+    base: Database,
     /// Hands publishes and attempt records to the group-commit tasks.
     committers: commit::Committers,
     claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
-    /// Lanes of this node that take fresh deliveries straight from publishes.
-    local_lanes: std::sync::Arc<push::LocalLanes>,
 }
 
 impl Store {
@@ -251,7 +265,7 @@ impl Store {
             .connect_with(connect.pragma("cache_size", "-4096"))
             .await
             .map_err(StoreError::Unavailable)?;
-        Self::start(Db::Sqlite { writer, reader }).await
+        Self::start(Db::Sqlite { writer, reader }, options).await
     }
 
     /// Connects to PostgreSQL and applies migrations.
@@ -263,7 +277,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        Self::start(Db::Postgres(pool)).await
+        Self::start(Db::Postgres(pool), options).await
     }
 
     /// Opens the store a `--database-url` names: `postgres://…`, `postgresql://…` or
@@ -277,30 +291,67 @@ impl Store {
     }
 
     /// Migrates and starts the group-commit and claim tasks.
-    async fn start(db: Db) -> Result<Self> {
-        // The group-commit and claim tasks need a store to write through; they get one whose own
-        // batching channels are never used.
-        let local_lanes = std::sync::Arc::new(push::LocalLanes::default());
-        let inner = Self {
-            db: db.clone(),
-            committers: commit::Committers::closed(),
-            claimer: tokio::sync::mpsc::channel(1).0,
-            local_lanes: local_lanes.clone(),
-        };
-        inner.migrate().await?;
-        let committers = commit::spawn_committers(inner.clone());
-        if let Db::Sqlite { reader, .. } = &db {
+    async fn start(db: Db, options: &StoreOptions) -> Result<Self> {
+        let base = Database { db, listener: options.listener.clone() };
+        base.migrate().await?;
+        let committers = commit::spawn_committers(base.clone());
+        if let Db::Sqlite { reader, .. } = &base.db {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
         }
-        let claimer = claim::spawn_claimer(inner);
-        Ok(Self { db, committers, claimer, local_lanes })
+        let claimer = claim::spawn_claimer(base.clone());
+        Ok(Self { base, committers, claimer })
     }
 
+    pub fn backend(&self) -> Backend {
+        self.base.backend()
+    }
+
+    fn writer(&self) -> PoolRef<'_> {
+        self.base.writer()
+    }
+
+    fn reader(&self) -> PoolRef<'_> {
+        self.base.reader()
+    }
+
+    /// Tells the listener that these endpoints have deliveries due now.
+    fn notify_due(&self, endpoint_ids: &[String]) {
+        if let (Some(listener), false) = (&self.base.listener, endpoint_ids.is_empty()) {
+            listener.deliveries_due(endpoint_ids);
+        }
+    }
+
+    /// Tells the listener that an endpoint's settings changed.
+    fn notify_endpoint_changed(&self, endpoint_id: &str) {
+        if let Some(listener) = &self.base.listener {
+            listener.endpoint_changed(endpoint_id);
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        with_db!(self.reader(), p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Closes all connections (waits for in-use ones to be returned).
+    pub async fn close(&self) {
+        match &self.base.db {
+            Db::Sqlite { writer, reader } => {
+                writer.close().await;
+                reader.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl Database {
     fn is_sqlite(&self) -> bool {
         matches!(self.db, Db::Sqlite { .. })
     }
 
-    pub fn backend(&self) -> Backend {
+    fn backend(&self) -> Backend {
         match self.db {
             Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
@@ -320,23 +371,6 @@ impl Store {
         match &self.db {
             Db::Sqlite { reader, .. } => PoolRef::Sqlite(reader),
             Db::Postgres(p) => PoolRef::Postgres(p),
-        }
-    }
-
-    /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        with_db!(self.reader(), p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
-        Ok(())
-    }
-
-    /// Closes all connections (waits for in-use ones to be returned).
-    pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite { writer, reader } => {
-                writer.close().await;
-                reader.close().await;
-            }
-            Db::Postgres(p) => p.close().await,
         }
     }
 }

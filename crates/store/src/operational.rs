@@ -13,15 +13,14 @@ const FLAG_ENDPOINT_UID: &str = "operational-webhook-url";
 
 impl Store {
     /// Publishes an operational event to the reserved application's endpoints, if it has any.
-    /// Returns the endpoints it goes to.
-    pub async fn publish_event(&self, event: &OperationalEvent) -> Result<Vec<String>> {
+    pub async fn publish_event(&self, event: &OperationalEvent) -> Result<()> {
         let app = match self.get_application(APP_UID).await {
             Ok(app) => app,
-            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e),
         };
         if app.id == event.app_id() {
-            return Ok(Vec::new()); // never about itself: no loops
+            return Ok(()); // never about itself: no loops
         }
         let now = now_ms();
         let message = NewMessage {
@@ -33,7 +32,7 @@ impl Store {
             created_at: now,
             deliver_at: now,
         };
-        Ok(self.create_message(&app.id, &message).await?.1)
+        self.create_message(&app.id, &message).await.map(|_| ())
     }
 
     /// Makes sure the reserved application exists with an endpoint at `url`

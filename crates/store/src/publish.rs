@@ -6,23 +6,21 @@
 //! batch.
 //!
 //! Deliveries to endpoints whose lane runs on this node and has room are stored leased to it
-//! and handed over once committed (see `push.rs`); the others are stored due and their
-//! endpoints woken.
+//! and handed over once committed (see `notify.rs`); the others are stored due, and the
+//! listener is told which endpoints have deliveries due.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 
 use hookd_core::matching::{matches, Subscription};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::Permit;
+use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
 use crate::messages::decode;
-use crate::push::{Attached, Pushed};
+use crate::notify::{Handover, Pushed, Room};
 use crate::{from_json_opt, ClaimedDelivery, Message, NewMessage, Result, Store, StoreError};
 
-/// The stored message, and the endpoints to wake: those with deliveries due now that were not
-/// handed to a lane.
+/// The stored message, and the endpoints whose lanes must be told: those with deliveries due
+/// now that were not handed to a lane.
 pub(crate) type Published = (Message, Vec<String>);
 
 pub(crate) struct PublishJob {
@@ -35,13 +33,15 @@ pub(crate) struct PublishJob {
 pub(crate) type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
 
 impl Store {
-    /// Stores a message and its deliveries atomically; returns the message and the ids of the
-    /// endpoints whose lanes must be woken to deliver it.
-    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Published> {
+    /// Stores a message and its deliveries atomically (a 202 may follow: they are durable),
+    /// then tells the listener which endpoints have deliveries due.
+    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Message> {
         let (reply, answer) = oneshot::channel();
         let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
         self.committers.publishes.send(job).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let (message, due) = answer.await.map_err(|_| StoreError::Closed)??;
+        self.notify_due(&due);
+        Ok(message)
     }
 }
 
@@ -55,26 +55,26 @@ pub(crate) fn decode_routes(rows: Vec<(String, Option<String>, Option<String>)>)
 
 /// What a batch of publishes writes once its messages are in: the delivery rows, the queue
 /// touches, the answers, and the hand-overs to send once committed.
-pub(crate) struct Routed<'a, 'l> {
+pub(crate) struct Routed<'a> {
     pub deliveries: Vec<NewDelivery<'a>>,
     /// (endpoint, earliest new due time), in endpoint order: the order in which every
     /// transaction that locks several queue rows takes them, so that two never wait for each
     /// other (a deadlock PostgreSQL would break by failing one).
     pub touches: Vec<(&'a str, i64)>,
     pub results: Vec<Result<Published>>,
-    pub handover: Vec<(Permit<'l, Pushed>, ClaimedDelivery)>,
+    pub handover: Vec<(OwnedPermit<Pushed>, ClaimedDelivery)>,
 }
 
 /// Routes each stored message (`inserted`) to its endpoints; a message that was not stored
 /// lost its `eventId` to an earlier one and gets a conflict.
-pub(crate) fn route<'a, 'l>(
+pub(crate) fn route<'a>(
     jobs: &'a [PublishJob],
     inserted: &HashSet<String>,
     routes: &'a HashMap<&str, Vec<Route>>,
-    lanes: &'l HashMap<String, Attached>,
+    handover: Option<&dyn Handover>,
     now: i64,
     lease_token: &'a str,
-) -> Routed<'a, 'l> {
+) -> Routed<'a> {
     // Each endpoint queue is touched once per batch, with its earliest new due time. (A
     // delivery handed to a lane has none: it is sending, and made due again only if its node
     // dies before recording it; see `release_expired_handovers`.)
@@ -100,17 +100,20 @@ pub(crate) fn route<'a, 'l>(
             let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
             matches(&sub, &msg.event_type, msg.channels.as_deref())
         }) {
-            let lane = lanes.get(endpoint_id).filter(|_| msg.deliver_at <= now);
-            match lane.map(|lane| (lane, lane.tx.try_reserve())) {
-                Some((_, Ok(permit))) => {
+            let room = match handover {
+                Some(handover) if msg.deliver_at <= now => handover.reserve(endpoint_id),
+                _ => Room::None,
+            };
+            match room {
+                Room::Reserved(permit) => {
                     routed.handover.push((permit, claimed(job, endpoint_id)));
                     routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: Some((lease_token, now)) });
                     continue;
                 }
                 // The lane has all it can hold; it claims this from the database once it has
                 // room. Waking it now would only make it look again.
-                Some((lane, Err(TrySendError::Full(())))) => lane.overflowed.store(true, Ordering::Relaxed),
-                _ => to_wake.push(endpoint_id.clone()),
+                Room::Full => {}
+                Room::None => to_wake.push(endpoint_id.clone()),
             }
             let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
             *earliest = (*earliest).min(msg.deliver_at);

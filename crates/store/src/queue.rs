@@ -17,7 +17,7 @@ use std::sync::Arc;
 use hookd_core::id::{min_body_at, new_body_at};
 use hookd_core::time::now_ms;
 
-use crate::{placeholders, with_db, Attempt, Backend, Params, Result, Store, StoreError, ROWS_PER_STATEMENT};
+use crate::{placeholders, with_db, Attempt, Backend, Database, Params, Result, Store, StoreError, ROWS_PER_STATEMENT};
 
 /// A claimed delivery with its message.
 #[derive(Debug, Clone)]
@@ -127,14 +127,15 @@ pub(crate) struct ClaimRequest {
     pub lease_ms: i64,
 }
 
-impl Store {
-    fn row_lock(&self) -> &'static str {
-        match self.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        }
+/// Locks the rows a claim selects on PostgreSQL, skipping those another claim holds.
+fn row_lock(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
     }
+}
 
+impl Store {
     /// Leases up to `limit` endpoints whose queue is due and not leased by anyone.
     pub async fn claim_endpoints(&self, limit: i64, lease_ms: i64, owner: &str) -> Result<Vec<String>> {
         let now = now_ms();
@@ -142,7 +143,7 @@ impl Store {
             "UPDATE endpoint_queues SET lease_until = $1, lease_owner = $2 WHERE endpoint_id IN \
              (SELECT endpoint_id FROM endpoint_queues WHERE next_due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY next_due_at LIMIT $4{}) RETURNING endpoint_id",
-            self.row_lock()
+            row_lock(self.backend())
         );
         let rows: Vec<(String,)> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(now + lease_ms)
@@ -278,7 +279,9 @@ impl Store {
         let next_due = if rows.is_empty() { self.next_due_for_endpoint(endpoint_id).await? } else { None };
         Ok(DeliveryClaim { deliveries: rows.into_iter().map(claimed_delivery).collect(), next_due })
     }
+}
 
+impl Database {
     /// Claims for several endpoints (each named once) in one transaction: one statement
     /// leases every endpoint's earliest due deliveries, one reads them back, and one tells,
     /// for the claims that came back short, when the endpoint's next delivery is due.
@@ -303,7 +306,7 @@ impl Store {
                 format!(
                     "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = {endpoint} \
                      AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}{}) AS c{i}",
-                    self.row_lock()
+                    row_lock(self.backend())
                 )
             })
             .collect();
@@ -377,7 +380,9 @@ impl Store {
         }
         Ok(claims)
     }
+}
 
+impl Store {
     /// Records an attempt's result, and keeps its endpoint's "failing since" time (cleared by
     /// a success, set by the first failure after one). It is written in the next group commit,
     /// together with whatever else is waiting (see `commit.rs`). Shared rather than borrowed,
@@ -421,6 +426,7 @@ impl Store {
             sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
+        self.notify_due(&[endpoint_id.to_owned()]);
         Ok(())
     }
 
@@ -448,6 +454,9 @@ impl Store {
             tx.commit().await?;
             n
         });
+        if n > 0 {
+            self.notify_due(&[endpoint_id.to_owned()]);
+        }
         Ok(n)
     }
 
@@ -476,6 +485,9 @@ impl Store {
             tx.commit().await?;
             n
         });
+        if n > 0 {
+            self.notify_due(&[endpoint_id.to_owned()]);
+        }
         Ok(n)
     }
 
@@ -517,9 +529,9 @@ impl Store {
         Ok(n)
     }
 
-    /// Makes due again the deliveries handed over to a lane (see `push.rs`) whose lease
+    /// Makes due again the deliveries handed over to a lane (see `notify.rs`) whose lease
     /// (`lease_ms` from their hand-over) is over without a record: their node died. Returns
-    /// the endpoints that have work again.
+    /// the endpoints that have work again (the listener is told too).
     pub async fn release_expired_handovers(&self, lease_ms: i64) -> Result<Vec<String>> {
         let now = now_ms();
         let endpoints: Vec<String> = with_db!(self.writer(), p => {
@@ -546,6 +558,7 @@ impl Store {
             tx.commit().await?;
             endpoints
         });
+        self.notify_due(&endpoints);
         Ok(endpoints)
     }
 

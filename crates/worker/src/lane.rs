@@ -22,12 +22,13 @@ use std::time::{Duration, Instant};
 use hookd_core::metrics::AttemptAnswer;
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
-use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, LaneInbox, Pushed, StoreError};
+use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, Pushed, StoreError};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::attempt::{attempt, unattempted, Report};
+use crate::lanes::{LaneInbox, LaneSignals};
 use crate::Shared;
 
 /// How often a lane re-reads its endpoint (URL, secrets, limits, disabled).
@@ -47,18 +48,16 @@ const MAX_CLAIM: usize = 128;
 /// killed at the wrong moment sends twice.
 const RECORDING_ROUNDS: usize = 4;
 
-/// How the dispatcher reaches a lane.
-pub(crate) struct Signals {
-    /// New due work.
-    pub wake: Arc<Notify>,
-    /// Set (with a wake) when the endpoint's settings changed.
-    pub changed: Arc<AtomicBool>,
-    /// The node is stopping.
-    pub stop: watch::Receiver<bool>,
+/// How the dispatcher and the store reach a lane, and whether the node is stopping.
+struct Signals {
+    wake: Arc<Notify>,
+    changed: Arc<AtomicBool>,
+    stop: watch::Receiver<bool>,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, signals: Signals) {
+pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, signals: LaneSignals, stop: watch::Receiver<bool>) {
     let span = info_span!("lane", endpoint_id = %endpoint_id);
+    let signals = Signals { wake: signals.wake, changed: signals.changed, stop };
     Lane::new(shared, endpoint_id, signals).run().instrument(span).await
 }
 
@@ -205,7 +204,7 @@ impl Lane {
     async fn sync_inbox(&mut self, endpoint: &Endpoint) {
         let wanted = !endpoint.fifo && !endpoint.disabled;
         if wanted && self.inbox.is_none() {
-            self.inbox = Some(self.shared.store.attach_lane(&self.endpoint_id, MAX_CLAIM).await);
+            self.inbox = Some(self.shared.lanes.attach(&self.endpoint_id, MAX_CLAIM).await);
         } else if !wanted {
             self.detach().await;
         }
@@ -214,7 +213,7 @@ impl Lane {
     /// Stops taking pushed deliveries; those already handed over join the queue.
     async fn detach(&mut self) {
         if let Some(mut inbox) = self.inbox.take() {
-            self.shared.store.detach_lane(&self.endpoint_id, &mut inbox).await;
+            self.shared.lanes.detach(&self.endpoint_id, &mut inbox).await;
             while let Ok(pushed) = inbox.deliveries.try_recv() {
                 self.queue.push_back(pushed);
             }

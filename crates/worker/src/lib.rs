@@ -9,16 +9,17 @@
 //!
 //! Each attempt goes through typed stages: claimed ([`hookd_store::ClaimedDelivery`]) →
 //! sent ([`HttpOutcome`]) → decided ([`hookd_store::DeliveryOutcome`]) → recorded in the
-//! store's next group commit, with the other results and publishes waiting. New messages
-//! wake their endpoints' lanes at once, so deliveries leave without polling delay; the
-//! database stays the source of truth, and a lane only holds a bounded batch in memory.
+//! store's next group commit, with the other results and publishes waiting. The store tells
+//! [`Lanes`] (its `DeliveryListener`) what each commit made due, so deliveries leave without
+//! polling delay; the database stays the source of truth, and a lane only holds a bounded
+//! batch in memory.
 
 mod attempt;
 mod lane;
+mod lanes;
 mod recorder;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +28,11 @@ use hookd_core::retry::RetrySchedule;
 use hookd_core::time::now_ms;
 use hookd_http::{Egress, Sender};
 use hookd_store::Store;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::warn;
 
-/// Tells the dispatcher that these endpoints have new due deliveries, or (with `true`) that
-/// their settings changed and must be read again.
-pub type WakeFn = Arc<dyn Fn(&[String], bool) + Send + Sync>;
+pub use lanes::Lanes;
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -79,7 +78,7 @@ pub(crate) struct Shared {
     pub store: Store,
     pub sender: Sender,
     pub config: WorkerConfig,
-    pub wake: WakeFn,
+    pub lanes: Arc<Lanes>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -91,9 +90,8 @@ impl Shared {
 
     /// Publishes an operational webhook (a no-op unless operational endpoints exist).
     pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
-        match self.store.publish_event(&event).await {
-            Ok(endpoints) => (self.wake)(&endpoints, false),
-            Err(e) => warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed"),
+        if let Err(e) = self.store.publish_event(&event).await {
+            warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed");
         }
     }
 }
@@ -103,44 +101,29 @@ pub struct Dispatcher {
     store: Store,
     config: WorkerConfig,
     metrics: Arc<Metrics>,
-    wake_tx: mpsc::UnboundedSender<(Vec<String>, bool)>,
-    wake_rx: mpsc::UnboundedReceiver<(Vec<String>, bool)>,
-}
-
-/// A running lane: what wakes it, and which run of the endpoint's lane it is (an endpoint can
-/// be let go and claimed again before the old lane's end is noticed).
-struct LaneHandle {
-    wake: Arc<Notify>,
-    changed: Arc<AtomicBool>,
-    run: u64,
+    /// The registry the store was opened with as its listener.
+    lanes: Arc<Lanes>,
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, config: WorkerConfig, metrics: Arc<Metrics>) -> Self {
-        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-        Self { store, config, metrics, wake_tx, wake_rx }
-    }
-
-    /// A function that tells the dispatcher that endpoints have new due deliveries.
-    pub fn waker(&self) -> WakeFn {
-        let tx = self.wake_tx.clone();
-        Arc::new(move |ids: &[String], changed: bool| {
-            let _ = tx.send((ids.to_vec(), changed));
-        })
+    /// `lanes` must be the listener `store` was opened with: it is how the store's commits
+    /// reach the lanes this dispatcher runs.
+    pub fn new(store: Store, config: WorkerConfig, metrics: Arc<Metrics>, lanes: Arc<Lanes>) -> Self {
+        Self { store, config, metrics, lanes }
     }
 
     /// Runs until `shutdown` resolves, then stops starting attempts, lets those in flight
     /// finish (bounded by the request timeout), records them and lets go of its endpoints.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let shared = Arc::new(Shared {
             store: self.store.clone(),
             sender: Sender::new(self.config.egress.clone(), self.config.request_timeout),
             config: self.config.clone(),
-            wake: self.waker(),
+            lanes: self.lanes.clone(),
             metrics: self.metrics.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut lanes: HashMap<String, LaneHandle> = HashMap::new();
+        let lanes = &self.lanes;
         let mut running: JoinSet<(String, u64)> = JoinSet::new();
         let mut runs = 0u64;
         let mut swept = tokio::time::Instant::now();
@@ -149,49 +132,43 @@ impl Dispatcher {
         loop {
             if swept.elapsed() >= self.config.lease / 4 {
                 swept = tokio::time::Instant::now();
-                self.release_expired_handovers(&shared).await;
+                self.release_expired_handovers().await;
             }
-            let free = self.config.max_lanes.saturating_sub(lanes.len());
+            let free = self.config.max_lanes.saturating_sub(lanes.count());
             let claimed = if free == 0 { Vec::new() } else { self.claim(free).await };
             let full = !claimed.is_empty() && claimed.len() == free;
             for endpoint_id in claimed {
                 runs += 1;
-                let (wake, changed, run) = (Arc::new(Notify::new()), Arc::new(AtomicBool::new(false)), runs);
-                lanes.insert(endpoint_id.clone(), LaneHandle { wake: wake.clone(), changed: changed.clone(), run });
-                let signals = lane::Signals { wake, changed, stop: stop_rx.clone() };
-                let lane = lane::run(shared.clone(), endpoint_id.clone(), signals);
+                let signals = lanes::LaneSignals {
+                    wake: Arc::new(Notify::new()),
+                    changed: Arc::new(AtomicBool::new(false)),
+                    run: runs,
+                };
+                lanes.started(&endpoint_id, signals.clone());
+                let lane = lane::run(shared.clone(), endpoint_id.clone(), signals, stop_rx.clone());
+                let run = runs;
                 running.spawn(async move {
                     lane.await;
                     (endpoint_id, run)
                 });
             }
-            self.metrics.set_endpoint_lanes(lanes.len());
+            self.metrics.set_endpoint_lanes(lanes.count());
             if full {
                 continue;
             }
-            let sleep = if lanes.len() >= self.config.max_lanes {
+            let sleep = if lanes.count() >= self.config.max_lanes {
                 self.config.poll_interval
             } else {
                 self.time_to_next_due().await
             };
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some((ids, changed)) = self.wake_rx.recv() => {
-                    for id in ids {
-                        if let Some(lane) = lanes.get(&id) {
-                            if changed {
-                                lane.changed.store(true, Ordering::Relaxed);
-                            }
-                            lane.wake.notify_one();
-                        }
-                    }
-                }
+                // An endpoint without a lane here has work: claim again.
+                _ = lanes.dispatcher_woken() => {}
                 Some(done) = running.join_next() => {
                     if let Ok((endpoint_id, run)) = done {
-                        if lanes.get(&endpoint_id).is_some_and(|lane| lane.run == run) {
-                            lanes.remove(&endpoint_id);
-                            self.metrics.set_endpoint_lanes(lanes.len());
-                        }
+                        lanes.ended(&endpoint_id, run);
+                        self.metrics.set_endpoint_lanes(lanes.count());
                     }
                 }
                 _ = tokio::time::sleep(sleep) => {}
@@ -207,12 +184,11 @@ impl Dispatcher {
     }
 
     /// Deliveries handed to a lane of a node that died before recording them are due again
-    /// once their lease is over (any node may find them; see `hookd_store`'s `push`).
-    async fn release_expired_handovers(&self, shared: &Shared) {
+    /// once their lease is over (any node may find them; see `hookd_store`'s `notify`).
+    async fn release_expired_handovers(&self) {
         match self.store.release_expired_handovers(self.config.lease.as_millis() as i64).await {
             Ok(endpoints) if !endpoints.is_empty() => {
                 warn!(endpoints = endpoints.len(), "deliveries handed to a lane were never recorded; due again");
-                (shared.wake)(&endpoints, false);
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "looking for expired hand-overs failed"),

@@ -160,7 +160,6 @@ pub async fn resend(
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
     state.store.queue_resend(&app.id, &message.id, &endpoint_id).await?;
-    state.wake_endpoints(std::slice::from_ref(&endpoint_id));
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 

@@ -233,10 +233,9 @@ fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
 async fn save(state: &AppState, app: &Application, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
     validate(state, &data).await?;
     let updated = state.store.update_endpoint(&current.id, &data).await?;
-    state.endpoint_changed(&updated.id);
     state.emit(OperationalEvent::EndpointUpdated(about(app, &updated))).await;
-    if current.disabled && !updated.disabled && state.store.unpark_endpoint(&updated.id).await? > 0 {
-        state.wake_endpoints(std::slice::from_ref(&updated.id));
+    if current.disabled && !updated.disabled {
+        state.store.unpark_endpoint(&updated.id).await?;
     }
     Ok(updated)
 }
@@ -376,7 +375,6 @@ pub async fn rotate_secret(
     }
     let secret = parse_secret(body.key.as_deref())?;
     let rotated = state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
-    state.endpoint_changed(&endpoint.id);
     // Newer Svix SDKs read the new key from the response; older ones ignore the body.
     Ok(Json(EndpointSecretOut { key: rotated.secret }))
 }
@@ -498,9 +496,6 @@ pub async fn recover(
     }
     let since = body.since.millis();
     let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(Timestamp::millis)).await?;
-    if recovered > 0 {
-        state.wake_endpoints(std::slice::from_ref(&endpoint.id));
-    }
     let task = RecoverOut {
         id: format!("qtask_{}", hookd_core::id::new_body_at(hookd_core::time::now_ms())),
         status: "finished",

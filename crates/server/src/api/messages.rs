@@ -111,10 +111,9 @@ pub async fn create(
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
     };
-    let (stored, endpoints) = state.store.create_message(&app.id, &message).await?;
+    let stored = state.store.create_message(&app.id, &message).await?;
     state.metrics.message_published();
-    state.wake_endpoints(&endpoints);
-    tracing::debug!(msg_id = %stored.id, app_id = %app.id, fanout = endpoints.len(), "message accepted");
+    tracing::debug!(msg_id = %stored.id, app_id = %app.id, "message accepted");
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(stored, params.with_content.unwrap_or(true)))))
 }
 
