@@ -18,7 +18,6 @@
 mod apps;
 mod bulk;
 mod checkpoint;
-mod claim;
 mod commit;
 mod endpoints;
 mod event_types;
@@ -223,7 +222,7 @@ pub struct Store {
     base: Database,
     /// Hands publishes and attempt records to the group-commit tasks.
     committers: commit::Committers,
-    claimer: tokio::sync::mpsc::Sender<claim::ClaimJob>,
+    claimer: tokio::sync::mpsc::Sender<queue::ClaimJob>,
 }
 
 impl Store {
@@ -298,7 +297,7 @@ impl Store {
         if let Db::Sqlite { reader, .. } = &base.db {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
         }
-        let claimer = claim::spawn_claimer(base.clone());
+        let claimer = queue::spawn_claimer(base.clone());
         Ok(Self { base, committers, claimer })
     }
 

@@ -1,0 +1,272 @@
+//! Claiming deliveries, gathered across endpoints.
+//!
+//! Each lane claims its own endpoint's due deliveries. A publish that fans out to many
+//! endpoints wakes all their lanes at once; one claim transaction per lane would then queue
+//! up behind SQLite's single writer (and cost PostgreSQL a round trip each). Instead one task
+//! takes every claim waiting at that moment and runs them together as a transaction of three
+//! statements, much as publishes are group-committed.
+//!
+//! A claim leases an endpoint's earliest due deliveries (its `next_attempt_at` moves to the
+//! end of the lease) and reads them back with their messages.
+
+use std::collections::{HashMap, HashSet};
+
+use hookd_core::id::new_body_at;
+use hookd_core::time::now_ms;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{relax_durability, row_lock, ClaimedDelivery, DeliveryClaim};
+use crate::{with_db, Backend, Database, Params, Result, Store, StoreError};
+
+/// One lane's request to claim its endpoint's due deliveries.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRequest {
+    pub endpoint_id: String,
+    pub limit: i64,
+    pub lease_ms: i64,
+}
+
+type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String);
+
+/// Reads claimed deliveries with their messages (a `WHERE` follows).
+const CLAIMED_COLUMNS: &str =
+    "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
+     FROM deliveries d JOIN messages m ON m.id = d.msg_id";
+
+fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
+    ClaimedDelivery {
+        msg_id: r.0,
+        endpoint_id: r.1,
+        app_id: r.2,
+        attempts: r.3,
+        manual: r.4,
+        event_type: r.5,
+        event_id: r.6,
+        payload: r.7,
+    }
+}
+
+/// Claims gathered into one transaction at most (each adds a sub-select to one statement;
+/// SQLite allows 500 terms in a compound select).
+const MAX_BATCH: usize = 128;
+
+pub(crate) struct ClaimJob {
+    request: ClaimRequest,
+    reply: oneshot::Sender<Result<DeliveryClaim>>,
+}
+
+/// Hands a claim to the claim task and waits for its answer.
+pub(crate) async fn submit(store: &Store, request: ClaimRequest) -> Result<DeliveryClaim> {
+    let (reply, answer) = oneshot::channel();
+    store.claimer.send(ClaimJob { request, reply }).await.map_err(|_| StoreError::Closed)?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
+/// Starts the task that runs claims in batches.
+pub(crate) fn spawn_claimer(db: Database) -> mpsc::Sender<ClaimJob> {
+    let (tx, mut rx) = mpsc::channel::<ClaimJob>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        let mut waiting: Vec<ClaimJob> = Vec::with_capacity(MAX_BATCH);
+        while !waiting.is_empty() || rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+            let batch = take_batch(&mut waiting);
+            run_batch(&db, batch).await;
+        }
+    });
+    tx
+}
+
+/// Takes the waiting claims that can share a transaction: each endpoint once, one lease
+/// length. The rest wait for the next round.
+fn take_batch(waiting: &mut Vec<ClaimJob>) -> Vec<ClaimJob> {
+    let lease_ms = waiting[0].request.lease_ms;
+    let mut endpoints = HashSet::new();
+    let (batch, rest): (Vec<ClaimJob>, Vec<ClaimJob>) = std::mem::take(waiting)
+        .into_iter()
+        .partition(|job| job.request.lease_ms == lease_ms && endpoints.insert(job.request.endpoint_id.clone()));
+    *waiting = rest;
+    batch
+}
+
+async fn run_batch(db: &Database, batch: Vec<ClaimJob>) {
+    let requests: Vec<ClaimRequest> = batch.iter().map(|job| job.request.clone()).collect();
+    match db.claim_for_endpoints(&requests).await {
+        Ok(claims) => {
+            for (job, claim) in batch.into_iter().zip(claims) {
+                let _ = job.reply.send(Ok(claim));
+            }
+        }
+        // Each claim on its own gets its own answer (and its own error).
+        Err(_) => {
+            for job in batch {
+                let result = db.claim_for_endpoints(std::slice::from_ref(&job.request)).await;
+                let _ = job.reply.send(result.map(|mut claims| claims.remove(0)));
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Claims up to `limit` due deliveries of one endpoint for `lease_ms`. With `in_order`
+    /// (FIFO endpoints) only the oldest pending delivery is a candidate, and only once due.
+    ///
+    /// Claims of different endpoints made at the same time (a fan-out wakes many lanes at
+    /// once) are gathered into one transaction; see `claim.rs`.
+    pub async fn claim_endpoint_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+        lease_ms: i64,
+        in_order: bool,
+    ) -> Result<DeliveryClaim> {
+        if in_order {
+            return self.claim_fifo_head(endpoint_id, lease_ms).await;
+        }
+        submit(self, ClaimRequest { endpoint_id: endpoint_id.to_owned(), limit, lease_ms }).await
+    }
+
+    /// Leases a FIFO endpoint's oldest pending delivery, if it is due.
+    async fn claim_fifo_head(&self, endpoint_id: &str, lease_ms: i64) -> Result<DeliveryClaim> {
+        let now = now_ms();
+        let lease_until = now + lease_ms;
+        let token = new_body_at(now);
+        let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL \
+             ORDER BY msg_id LIMIT 1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(p)
+        .await?);
+        let (msg_id, due) = match head {
+            None => return Ok(DeliveryClaim::default()),
+            Some((_, due)) if due > now => return Ok(DeliveryClaim { deliveries: vec![], next_due: Some(due) }),
+            Some(head) => head,
+        };
+        // The head is leased only if nobody changed it since it was read.
+        let claim_head = "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
+             WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5";
+        let fetch =
+            format!("{CLAIMED_COLUMNS} WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3");
+        let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let claimed = sqlx::query(claim_head)
+                .bind(lease_until)
+                .bind(&token)
+                .bind(endpoint_id)
+                .bind(&msg_id)
+                .bind(due)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let rows = if claimed == 0 {
+                Vec::new()
+            } else {
+                sqlx::query_as(&fetch).bind(endpoint_id).bind(lease_until).bind(&token).fetch_all(&mut *tx).await?
+            };
+            tx.commit().await?;
+            rows
+        });
+        let next_due = if rows.is_empty() { self.next_due_for_endpoint(endpoint_id).await? } else { None };
+        Ok(DeliveryClaim { deliveries: rows.into_iter().map(claimed_delivery).collect(), next_due })
+    }
+}
+
+impl Database {
+    /// Claims for several endpoints (each named once) in one transaction: one statement
+    /// leases every endpoint's earliest due deliveries, one reads them back, and one tells,
+    /// for the claims that came back short, when the endpoint's next delivery is due.
+    pub(crate) async fn claim_for_endpoints(&self, requests: &[ClaimRequest]) -> Result<Vec<DeliveryClaim>> {
+        let pg = !self.is_sqlite();
+        let now = now_ms();
+        let lease_ms = requests.first().map_or(0, |r| r.lease_ms);
+        let lease_until = now + lease_ms;
+        let token = new_body_at(now);
+        // SQLite does not turn a row-value IN into key lookups (it scans the table), so there
+        // the rows are named by rowid.
+        let (row_key, inner_key, outer_key) = match self.backend() {
+            Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id", "msg_id, endpoint_id"),
+            Backend::Sqlite => ("rowid", "rowid AS k", "k"),
+        };
+        // Bound in this order: lease end, token, then per endpoint its id, now, and limit.
+        let mut params = Params::new(self.backend());
+        let (lease_param, token_param) = (params.next(), params.next());
+        let per_endpoint: Vec<String> = (0..requests.len())
+            .map(|i| {
+                let (endpoint, now, limit) = (params.next(), params.next(), params.next());
+                format!(
+                    "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = {endpoint} \
+                     AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}{}) AS c{i}",
+                    row_lock(self.backend())
+                )
+            })
+            .collect();
+        let lease = format!(
+            "UPDATE deliveries SET status = 3, next_attempt_at = {lease_param}, lease_token = {token_param} \
+             WHERE {row_key} IN ({})",
+            per_endpoint.join(" UNION ALL ")
+        );
+        let mut params = Params::new(self.backend());
+        let fetch = format!(
+            "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
+            params.next(),
+            params.next(),
+            (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
+        );
+        let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            relax_durability(&mut tx, pg).await?;
+            let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token);
+            for r in requests {
+                leasing = leasing.bind(&r.endpoint_id).bind(now).bind(r.limit);
+            }
+            let claimed = leasing.execute(&mut *tx).await?.rows_affected();
+            let rows = if claimed == 0 {
+                Vec::new()
+            } else {
+                let mut reading = sqlx::query_as(&fetch).bind(lease_until).bind(&token);
+                for r in requests {
+                    reading = reading.bind(&r.endpoint_id);
+                }
+                reading.fetch_all(&mut *tx).await?
+            };
+            tx.commit().await?;
+            rows
+        });
+        // Sorted here: an ORDER BY leads SQLite to walk all the endpoints' deliveries,
+        // finished ones included, instead of the few just leased.
+        rows.sort_unstable_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        let mut claims: Vec<DeliveryClaim> = requests.iter().map(|_| DeliveryClaim::default()).collect();
+        let index: HashMap<&str, usize> =
+            requests.iter().enumerate().map(|(i, r)| (r.endpoint_id.as_str(), i)).collect();
+        for row in rows {
+            let i = index[row.1.as_str()];
+            claims[i].deliveries.push(claimed_delivery(row));
+        }
+        // A short claim took everything due: say when the rest is due.
+        let short: Vec<usize> =
+            (0..requests.len()).filter(|&i| (claims[i].deliveries.len() as i64) < requests[i].limit).collect();
+        if !short.is_empty() {
+            let mut params = Params::new(self.backend());
+            let sql = (0..short.len())
+                .map(|n| {
+                    format!(
+                        "SELECT CAST({n} AS BIGINT), (SELECT MIN(next_attempt_at) FROM deliveries \
+                         WHERE endpoint_id = {} AND next_attempt_at IS NOT NULL)",
+                        params.next()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            let due: Vec<(i64, Option<i64>)> = with_db!(self.reader(), p => {
+                let mut query = sqlx::query_as(&sql);
+                for &i in &short {
+                    query = query.bind(&requests[i].endpoint_id);
+                }
+                query.fetch_all(p).await?
+            });
+            for (n, next_due) in due {
+                claims[short[n as usize]].next_due = next_due;
+            }
+        }
+        Ok(claims)
+    }
+}

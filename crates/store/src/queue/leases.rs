@@ -1,0 +1,90 @@
+//! Endpoint leases: a node claims the endpoints whose queue is due and works each in a lane
+//! of its own, renews the lease while it works, and lets go when nothing is due soon.
+
+use hookd_core::time::now_ms;
+
+use super::row_lock;
+use crate::{with_db, Result, Store};
+
+impl Store {
+    /// Leases up to `limit` endpoints whose queue is due and not leased by anyone.
+    pub async fn claim_endpoints(&self, limit: i64, lease_ms: i64, owner: &str) -> Result<Vec<String>> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE endpoint_queues SET lease_until = $1, lease_owner = $2 WHERE endpoint_id IN \
+             (SELECT endpoint_id FROM endpoint_queues WHERE next_due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY next_due_at LIMIT $4{}) RETURNING endpoint_id",
+            row_lock(self.backend())
+        );
+        let rows: Vec<(String,)> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+            .bind(now + lease_ms)
+            .bind(owner)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Extends an endpoint lease; `false` when `owner` no longer holds it.
+    pub async fn renew_endpoint_lease(&self, endpoint_id: &str, owner: &str, lease_ms: i64) -> Result<bool> {
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoint_queues SET lease_until = $3 WHERE endpoint_id = $1 AND lease_owner = $2",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .bind(now_ms() + lease_ms)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Lets go of an endpoint, recording when its next delivery is due. Returns `false` (and
+    /// keeps the lease) when work arrived meanwhile, so the caller carries on.
+    pub async fn release_endpoint(&self, endpoint_id: &str, owner: &str) -> Result<bool> {
+        let held: Option<(i64,)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT version FROM endpoint_queues WHERE endpoint_id = $1 AND lease_owner = $2",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .fetch_optional(p)
+        .await?);
+        let Some((version,)) = held else { return Ok(true) };
+        let next_due = self.next_due_for_endpoint(endpoint_id).await?;
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoint_queues SET next_due_at = $3, lease_until = NULL, lease_owner = NULL \
+             WHERE endpoint_id = $1 AND lease_owner = $2 AND version = $4",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .bind(next_due)
+        .bind(version)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// When the endpoint's earliest pending delivery is due (ms), if it has one.
+    pub async fn next_due_for_endpoint(&self, endpoint_id: &str) -> Result<Option<i64>> {
+        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
+        )
+        .bind(endpoint_id)
+        .fetch_one(p)
+        .await?);
+        Ok(row.0)
+    }
+
+    /// When the earliest unleased endpoint queue is due (ms), if any.
+    pub async fn next_due_endpoint_at(&self) -> Result<Option<i64>> {
+        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT MIN(next_due_at) FROM endpoint_queues WHERE next_due_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now_ms())
+        .fetch_one(p)
+        .await?);
+        Ok(row.0)
+    }
+}

@@ -1,0 +1,114 @@
+//! What an attempt's result writes: the attempt, the delivery's new state and the endpoint's
+//! "failing since". Results are written by the group commit (`commit.rs`) together with
+//! whatever else is waiting; this module has the statements it runs.
+
+use std::sync::Arc;
+
+use super::{AttemptResult, DeliveryOutcome};
+use crate::{with_db, Backend, Params, Result, Store, StoreError};
+
+impl Store {
+    /// Records an attempt's result, and keeps its endpoint's "failing since" time (cleared by
+    /// a success, set by the first failure after one). It is written in the next group commit,
+    /// together with whatever else is waiting (see `commit.rs`). Shared rather than borrowed,
+    /// so that a caller that retries keeps its result without copying it for every try.
+    pub async fn record_attempt(&self, result: Arc<AttemptResult>) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = RecordJob { result, reply };
+        self.committers.records.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Since when the endpoint has failed without a single success, if it is failing.
+    pub async fn endpoint_failing_since(&self, endpoint_id: &str) -> Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT failing_since FROM endpoint_queues WHERE endpoint_id = $1",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.and_then(|r| r.0))
+    }
+}
+
+/// An attempt's result waiting for the group commit that records it.
+pub(crate) struct RecordJob {
+    pub result: Arc<AttemptResult>,
+    pub reply: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// A delivery's new state after an attempt: msg id, endpoint id, status, next attempt time,
+/// attempts to add.
+pub(crate) type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64);
+
+/// The delivery updates of a batch of results, in groups that each name a delivery at most
+/// once (one multi-row update cannot apply two results to the same row in order; a delivery
+/// appears twice only if it was released and claimed again within one batch).
+pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> Vec<Vec<DeliveryUpdate<'a>>> {
+    let mut groups: Vec<Vec<DeliveryUpdate<'a>>> = vec![Vec::new()];
+    let mut seen = std::collections::HashSet::new();
+    for r in results {
+        if !seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str())) {
+            groups.push(Vec::new());
+            seen.clear();
+            seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str()));
+        }
+        let (status, next) = match r.outcome {
+            DeliveryOutcome::Succeeded => (0, None),
+            DeliveryOutcome::RetryAt(at) => (1, Some(at)),
+            DeliveryOutcome::Failed => (2, None),
+            DeliveryOutcome::Parked => (1, None),
+            DeliveryOutcome::Released => (1, Some(now)),
+        };
+        let counted = i64::from(r.attempt.is_some());
+        groups.last_mut().expect("one group at least").push((&r.msg_id, &r.endpoint_id, status, next, counted));
+    }
+    groups
+}
+
+/// `UPDATE` of `rows` deliveries from `DeliveryUpdate`s (bound in that order), then the time.
+pub(crate) fn update_deliveries_sql(backend: Backend, rows: usize) -> String {
+    let mut params = Params::new(backend);
+    format!(
+        "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
+         UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
+         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
+         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
+        params.rows(rows, 5, ""),
+        params.next()
+    )
+}
+
+/// Each endpoint's "failing" verdict in a batch of results (1: failing, 0: not): cleared by
+/// any success in the batch, else set by a failed attempt. In endpoint order.
+pub(crate) fn failing_updates<'a>(results: &[&'a AttemptResult]) -> Vec<(&'a str, i64)> {
+    let mut failing: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for r in results {
+        match (r.outcome, &r.attempt) {
+            (DeliveryOutcome::Succeeded, _) => {
+                failing.insert(&r.endpoint_id, 0);
+            }
+            (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => {
+                failing.entry(&r.endpoint_id).or_insert(1);
+            }
+            _ => {}
+        }
+    }
+    failing.into_iter().collect()
+}
+
+/// `UPDATE` of `rows` endpoint queues' "failing since" from (endpoint, failing) pairs, then
+/// the time: set if failing and not yet set, cleared if not failing. Rows whose state does not
+/// change are not written.
+pub(crate) fn update_failing_sql(backend: Backend, rows: usize) -> String {
+    let mut params = Params::new(backend);
+    format!(
+        "WITH v (endpoint_id, failing) AS (VALUES {}) \
+         UPDATE endpoint_queues SET failing_since = CASE WHEN v.failing = 1 THEN {} ELSE NULL END \
+         FROM v WHERE endpoint_queues.endpoint_id = v.endpoint_id AND \
+         ((v.failing = 1 AND endpoint_queues.failing_since IS NULL) OR \
+          (v.failing = 0 AND endpoint_queues.failing_since IS NOT NULL))",
+        params.rows(rows, 2, ""),
+        params.next()
+    )
+}

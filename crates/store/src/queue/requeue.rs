@@ -1,0 +1,168 @@
+//! Making deliveries due again: a manual resend, recovering failed deliveries, unparking an
+//! endpoint that was re-enabled, releasing leases of a node that died or stopped. Each tells
+//! the listener (`notify.rs`) which endpoints have work again.
+
+use hookd_core::id::min_body_at;
+use hookd_core::time::now_ms;
+
+use super::touch_queues_sql;
+use crate::{with_db, Result, Store, ROWS_PER_STATEMENT};
+
+impl Store {
+    /// Queues a manual resend of a message to an endpoint: one attempt, as soon as possible,
+    /// never retried. A delivery still in its retry schedule is simply brought forward.
+    pub async fn queue_resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> Result<()> {
+        let now = now_ms();
+        with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, $3, 1, 0, TRUE, $4, $4) \
+                 ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_attempt_at = $4, updated_at = $4, \
+                 manual = CASE WHEN deliveries.status IN (0, 2) THEN TRUE ELSE deliveries.manual END",
+            )
+            .bind(msg_id)
+            .bind(endpoint_id)
+            .bind(app_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.notify_due(&[endpoint_id.to_owned()]);
+        Ok(())
+    }
+
+    /// Makes an endpoint's parked deliveries due again (after it was re-enabled).
+    pub async fn unpark_endpoint(&self, endpoint_id: &str) -> Result<u64> {
+        let now = now_ms();
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2 \
+                 WHERE endpoint_id = $1 AND status = 1 AND next_attempt_at IS NULL",
+            )
+            .bind(endpoint_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE endpoint_queues SET failing_since = NULL WHERE endpoint_id = $1")
+                .bind(endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            n
+        });
+        if n > 0 {
+            self.notify_due(&[endpoint_id.to_owned()]);
+        }
+        Ok(n)
+    }
+
+    /// Re-queues an endpoint's failed deliveries of messages created in `[since, until)`
+    /// (ms), each with a fresh retry schedule. Returns how many.
+    pub async fn recover_endpoint(&self, endpoint_id: &str, since: i64, until: Option<i64>) -> Result<u64> {
+        let now = now_ms();
+        let from = format!("msg_{}", min_body_at(since));
+        let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE deliveries SET status = 1, attempts = 0, manual = FALSE, next_attempt_at = $4, updated_at = $4 \
+                 WHERE endpoint_id = $1 AND status = 2 AND msg_id >= $2 AND msg_id < $3",
+            )
+            .bind(endpoint_id)
+            .bind(&from)
+            .bind(&to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
+        if n > 0 {
+            self.notify_due(&[endpoint_id.to_owned()]);
+        }
+        Ok(n)
+    }
+
+    /// Disables an endpoint (410 Gone, or failing for too long). `true` if it was enabled.
+    pub async fn disable_endpoint(&self, endpoint_id: &str) -> Result<bool> {
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled",
+        )
+        .bind(endpoint_id)
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Makes every lease due now. Only for a node that knows it is the only one using this
+    /// database (SQLite, under the data-dir lock).
+    pub async fn release_all_leases(&self) -> Result<u64> {
+        let now = now_ms();
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL WHERE status = 3")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, \
+                 next_due_at = CASE WHEN next_due_at IS NULL OR next_due_at > $1 THEN $1 ELSE next_due_at END \
+                 WHERE lease_owner IS NOT NULL",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// Makes due again the deliveries handed over to a lane (see `notify.rs`) whose lease
+    /// (`lease_ms` from their hand-over) is over without a record: their node died. Returns
+    /// the endpoints that have work again (the listener is told too).
+    pub async fn release_expired_handovers(&self, lease_ms: i64) -> Result<Vec<String>> {
+        let now = now_ms();
+        let endpoints: Vec<String> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let mut endpoints: Vec<String> = sqlx::query_scalar(
+                "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL \
+                 WHERE status = 3 AND next_attempt_at IS NULL AND updated_at < $2 RETURNING endpoint_id",
+            )
+            .bind(now)
+            .bind(now - lease_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+            // In endpoint order, as every transaction locks queue rows.
+            endpoints.sort_unstable();
+            endpoints.dedup();
+            for chunk in endpoints.chunks(ROWS_PER_STATEMENT) {
+                let sql = touch_queues_sql(self.backend(), chunk.len());
+                let mut touch = sqlx::query(&sql);
+                for endpoint_id in chunk {
+                    touch = touch.bind(endpoint_id).bind(now);
+                }
+                touch.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            endpoints
+        });
+        self.notify_due(&endpoints);
+        Ok(endpoints)
+    }
+}
