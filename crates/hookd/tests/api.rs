@@ -488,6 +488,56 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
     assert_eq!(fixed.status(), StatusCode::ACCEPTED);
     assert_eq!(fixed.json::<Value>().await.unwrap()["payload"], json!({"fixed": true}));
 
+    // A publish refused because its eventId is taken is not remembered either.
+    let dup = |event_id: &str| {
+        app.request(Method::POST, &path)
+            .header("idempotency-key", "event-key")
+            .json(&json!({"eventType": "a.b", "eventId": event_id, "payload": {}}))
+            .send()
+    };
+    assert_eq!(
+        app.request(Method::POST, &path)
+            .json(&json!({"eventType": "a.b", "eventId": "evt-1", "payload": {}}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(dup("evt-1").await.unwrap().status(), StatusCode::CONFLICT);
+    let corrected = dup("evt-2").await.unwrap();
+    assert_eq!(corrected.status(), StatusCode::ACCEPTED);
+    assert_eq!(corrected.json::<Value>().await.unwrap()["eventId"], "evt-2");
+
+    // Concurrent repeats of one publish: one message; every answer is that message's 202, or
+    // a 409 while the first is still being written.
+    let before = app.svix.message().list(a.id.clone(), None).await.unwrap().data.len();
+    let mut repeats = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let request = app
+            .request(Method::POST, &path)
+            .header("idempotency-key", "raced")
+            .json(&json!({"eventType": "a.b", "payload": {"try": i}}));
+        repeats.spawn(async move {
+            let res = request.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap())
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(answer) = repeats.join_next().await {
+        match answer.unwrap() {
+            (StatusCode::ACCEPTED, body) => {
+                ids.insert(body["id"].as_str().unwrap().to_owned());
+            }
+            (StatusCode::CONFLICT, _) => {}
+            (other, body) => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "one message answered: {ids:?}");
+    let after = app.svix.message().list(a.id.clone(), None).await.unwrap().data.len();
+    assert_eq!(after, before + 1, "one message stored");
+
     // Through the SDK too.
     let opts = || Some(MessageCreateOptions { idempotency_key: Some("sdk-key".into()), with_content: None });
     let m1 = app.svix.message().create(a.id.clone(), MessageIn::new("a.b".into(), json!({})), opts()).await.unwrap();

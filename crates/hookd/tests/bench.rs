@@ -39,16 +39,18 @@ async fn sqlite_child_process_loses_nothing() {
     assert_complete(&report, 2000, &stderr);
     assert_eq!(code, 0);
     assert_eq!(report["database"], "sqlite");
+    assert_eq!(report["idempotency_key"], true, "a key per publish by default, as the SDKs send");
     assert!(report["server_memory"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
     assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_in_process_at_a_fixed_rate_loses_nothing() {
-    let args = ["--messages", "2000", "--endpoints", "3", "--in-process"];
+    let args = ["--messages", "2000", "--endpoints", "3", "--in-process", "--no-idempotency-key"];
     let (code, report, stderr) = bench(&[&args[..], &["--rate", "1000"]].concat()).await;
     assert_complete(&report, 6000, &stderr);
     assert_eq!(code, 0);
+    assert_eq!(report["idempotency_key"], false);
     assert_eq!(report["rate"], 1000.0);
 }
 

@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "process-test-admin-token";
 
-on_both_backends!(sigkill_during_a_burst_loses_no_accepted_message);
+on_both_backends!(
+    sigkill_during_a_burst_loses_no_accepted_message,
+    a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice
+);
 
 #[test]
 fn bad_usage_and_config_exit_2_with_one_line() {
@@ -213,6 +216,61 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
         total,
         total - accepted.len()
     );
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+    if let Some((_, name)) = pg {
+        common::drop_database(&name).await;
+    }
+}
+
+/// The node dies after a publish's commit and before its answer (a test-only failpoint,
+/// `HOOKD_FAILPOINT=publish-committed`): the client got no answer and retries with its
+/// idempotency key, as the SDKs do. The retry gets the message that was stored, and no second
+/// one is made. Without a key the same retry publishes again, which shows the failpoint sits
+/// where a lost answer can cause a duplicate.
+async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = vec!["--admin-token", TOKEN];
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match common::create_database().await {
+            Some(db) => Some(db),
+            None => return,
+        },
+    };
+    if let Some((url, _)) = &pg {
+        extra.extend(["--database-url", url.as_str()]);
+    }
+    let client = reqwest::Client::new();
+    let publish = |node: &Node, key: Option<&str>| {
+        let mut req = client.post(node.url("/api/v1/app/a/msg")).bearer_auth(TOKEN);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        req.json(&json!({"eventType": "order.paid", "payload": {"order": 7}})).send()
+    };
+
+    let mut node = Node::start_with_env(dir.path(), &extra, &[("HOOKD_FAILPOINT", "publish-committed")], &[]);
+    let res = client.post(node.url("/api/v1/app")).bearer_auth(TOKEN).json(&json!({"name": "A", "uid": "a"})).send();
+    assert_eq!(res.await.unwrap().status(), 201);
+    assert!(publish(&node, Some("order-7")).await.is_err(), "the node died before answering");
+    assert!(!node.wait_exit().success());
+
+    let mut node = Node::start_with_env(dir.path(), &extra, &[("HOOKD_FAILPOINT", "publish-committed")], &[]);
+    assert!(publish(&node, None).await.is_err(), "the keyless publish was committed, then the node died");
+    node.wait_exit();
+
+    let mut node = Node::start(dir.path(), &extra);
+    let retried = publish(&node, Some("order-7")).await.unwrap();
+    assert_eq!(retried.status(), 202);
+    let retried: Value = retried.json().await.unwrap();
+    let listed: Value =
+        client.get(node.url("/api/v1/app/a/msg")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "the keyed publish once, the keyless one once: {ids:?}");
+    assert!(ids.contains(&retried["id"].as_str().unwrap()), "the retry answered with the stored message");
+    let again = publish(&node, None).await.unwrap();
+    assert_eq!(again.status(), 202);
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
     if let Some((_, name)) = pg {

@@ -738,7 +738,8 @@ async fn expired_inboxes_answer_404_and_are_swept(backend: Backend) {
     })
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(chrono::Utc::now() >= soon);
+    // Not before its time, at the millisecond precision hookd keeps times in.
+    assert!(chrono::Utc::now().timestamp_millis() >= soon.timestamp_millis());
     let res = app.request(Method::GET, &format!("/api/v1/inbox/{id}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let listed: Value = app.request(Method::GET, "/api/v1/inbox").send().await.unwrap().json().await.unwrap();

@@ -66,6 +66,17 @@ impl Default for ServerConfig {
     }
 }
 
+/// A crash point for tests: when `HOOKD_FAILPOINT` names `point`, the process aborts there,
+/// as a crash or a kill would stop it (no answer, no clean-up). `tests/process.rs` uses it to
+/// stop a node between a publish's commit and its answer. Read once; unset in production.
+pub fn failpoint(point: &str) {
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if ARMED.get_or_init(|| std::env::var("HOOKD_FAILPOINT").ok()).as_deref() == Some(point) {
+        eprintln!("hookd: failpoint {point} reached (HOOKD_FAILPOINT): aborting");
+        std::process::abort();
+    }
+}
+
 /// What every handler can reach. Cheap to clone (axum clones it for every request): the
 /// parts live behind one reference count.
 #[derive(Clone)]

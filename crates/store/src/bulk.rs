@@ -19,13 +19,13 @@ const DELIVERY_COLUMNS: &str =
 pub(crate) trait BulkInsert {
     /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
     /// those inserted.
-    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>>;
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>>;
     async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()>;
     async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()>;
 }
 
 impl BulkInsert for SqliteConnection {
-    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
         let mut inserted = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
@@ -106,7 +106,7 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 }
 
 impl BulkInsert for PgConnection {
-    async fn insert_messages(&mut self, jobs: &[PublishJob]) -> Result<Vec<String>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
         let sql = format!(
             "INSERT INTO messages ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
              $5::text[], $6::text[], $7::int8[]) ON CONFLICT DO NOTHING RETURNING id"

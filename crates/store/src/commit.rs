@@ -30,7 +30,8 @@ use crate::queue::{
     RecordJob,
 };
 use crate::{
-    is_foreign_key_violation, is_transient, with_db, AttemptResult, Database, Result, StoreError, ROWS_PER_STATEMENT,
+    is_foreign_key_violation, is_transient, placeholders, with_db, AttemptResult, Database, IdempotentResponse,
+    PublishKey, Result, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -146,6 +147,26 @@ fn gone_as_not_found(e: StoreError) -> StoreError {
     }
 }
 
+/// The publishes that carry an idempotency key, each key once: a later publish in the same
+/// batch with a key already there is a concurrent repeat, answered as still in progress.
+fn keyed_publishes<'a>(
+    publishes: &'a [PublishJob],
+    repeats: &mut HashMap<usize, IdempotentResponse>,
+) -> Vec<(usize, &'a PublishKey)> {
+    let mut seen = HashSet::new();
+    let mut keyed = Vec::new();
+    for (i, job) in publishes.iter().enumerate() {
+        if let Some(k) = &job.key {
+            if seen.insert((k.scope.as_str(), k.key.as_str())) {
+                keyed.push((i, k));
+            } else {
+                repeats.insert(i, IdempotentResponse::InProgress);
+            }
+        }
+    }
+    keyed
+}
+
 /// `write_batch`, run again (a few times) when PostgreSQL failed it only to break a deadlock
 /// or a serialization conflict.
 async fn write_retrying(
@@ -187,6 +208,47 @@ async fn write_batch(
             relax_durability(&mut tx, !store.is_sqlite()).await?;
         }
 
+        // Publishes' idempotency keys first: a publish whose key is taken stores nothing and
+        // answers with what the key's first request got. The key and the message commit
+        // together, so no crash can leave one without the other.
+        let mut repeats: HashMap<usize, IdempotentResponse> = HashMap::new();
+        let keyed = keyed_publishes(publishes, &mut repeats);
+        let mut stored_keys: HashSet<(&str, &str)> = HashSet::new();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO idempotency_keys (scope, key, status_code, body, created_at) VALUES {} \
+                 ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key",
+                placeholders(backend, chunk.len(), 5, "")
+            );
+            let mut insert = sqlx::query_as::<_, (String, String)>(&sql);
+            for (_, k) in chunk {
+                insert = insert.bind(&k.scope).bind(&k.key).bind(i64::from(k.status_code)).bind(&k.body).bind(now);
+            }
+            let rows = insert.fetch_all(&mut *tx).await?;
+            for (scope, key) in rows {
+                if let Some((_, k)) = chunk.iter().find(|(_, k)| k.scope == scope && k.key == key) {
+                    stored_keys.insert((&k.scope, &k.key));
+                }
+            }
+        }
+        for (i, k) in &keyed {
+            if !stored_keys.contains(&(k.scope.as_str(), k.key.as_str())) {
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                )
+                .bind(&k.scope)
+                .bind(&k.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                repeats.insert(*i, match row {
+                    Some((code, body)) if code > 0 => IdempotentResponse::Done { status_code: code as u16, body },
+                    _ => IdempotentResponse::InProgress,
+                });
+            }
+        }
+        let fresh: Vec<&PublishJob> =
+            publishes.iter().enumerate().filter(|(i, _)| !repeats.contains_key(i)).map(|(_, j)| j).collect();
+
         // Publishes: the messages, then their deliveries and endpoint queues.
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
@@ -195,12 +257,26 @@ async fn write_batch(
                 routes.insert(&job.app_id, decode_routes(rows)?);
             }
         }
-        let inserted: HashSet<String> = if publishes.is_empty() {
+        let inserted: HashSet<String> = if fresh.is_empty() {
             HashSet::new()
         } else {
-            tx.insert_messages(publishes).await?.into_iter().collect()
+            tx.insert_messages(&fresh).await?.into_iter().collect()
         };
-        let routed = route(publishes, &inserted, &routes, handover, now, &lease_token);
+        let mut routed = route(publishes, &inserted, &routes, handover, now, &lease_token);
+        for (i, response) in repeats.drain() {
+            routed.results[i] = Ok(Published::Repeated(response));
+        }
+        // A refused publish (its eventId was taken) changed nothing, so its key stays free for
+        // the corrected request.
+        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(&publishes[*i].msg.id)) {
+            if stored_keys.contains(&(k.scope.as_str(), k.key.as_str())) {
+                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
+                    .bind(&k.scope)
+                    .bind(&k.key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         if !routed.deliveries.is_empty() {
             tx.insert_deliveries(&routed.deliveries).await?;
         }

@@ -155,6 +155,21 @@ pub struct Message {
     pub created_at: i64,
 }
 
+impl NewMessage {
+    /// The message as stored in `app_id`.
+    pub fn stored(&self, app_id: &str) -> Message {
+        Message {
+            id: self.id.clone(),
+            app_id: app_id.to_owned(),
+            event_type: self.event_type.clone(),
+            event_id: self.event_id.clone(),
+            payload: self.payload.clone(),
+            channels: self.channels.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
 /// A message to publish.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -256,6 +271,27 @@ pub enum Scope {
     Admin,
     /// One application (by id) and nothing else.
     App(String),
+}
+
+/// An idempotency key stored with a publish, in the same transaction as its message, and the
+/// response that repeats of the request get.
+#[derive(Debug, Clone)]
+pub struct PublishKey {
+    /// Who may repeat it where (the caller's token hash and the path).
+    pub scope: String,
+    pub key: String,
+    pub status_code: u16,
+    pub body: String,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone)]
+pub enum Publish {
+    /// The message and its deliveries are stored.
+    Created(Message),
+    /// Its idempotency key was taken: nothing was stored; this is what the key's first request
+    /// got (or that it is still running).
+    Repeated(IdempotentResponse),
 }
 
 /// A response remembered for an idempotency key.

@@ -15,17 +15,26 @@ use hookd_core::matching::{matches, Subscription};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
-use crate::messages::decode;
 use crate::notify::{Handover, Pushed, Room};
-use crate::{from_json_opt, ClaimedDelivery, Message, NewMessage, Result, Store, StoreError};
+use crate::{
+    from_json_opt, ClaimedDelivery, IdempotentResponse, Message, NewMessage, Publish, PublishKey, Result, Store,
+    StoreError,
+};
 
-/// The stored message, and the endpoints whose lanes must be told: those with deliveries due
-/// now that were not handed to a lane.
-pub(crate) type Published = (Message, Vec<String>);
+/// What a publish job did.
+pub(crate) enum Published {
+    /// The stored message, and the endpoints whose lanes must be told: those with deliveries
+    /// due now that were not handed to a lane.
+    Stored(Message, Vec<String>),
+    /// Its idempotency key was taken (see `commit.rs`).
+    Repeated(IdempotentResponse),
+}
 
 pub(crate) struct PublishJob {
     pub app_id: String,
     pub msg: NewMessage,
+    /// Stored with the message, in its transaction.
+    pub key: Option<PublishKey>,
     pub reply: oneshot::Sender<Result<Published>>,
 }
 
@@ -36,12 +45,27 @@ impl Store {
     /// Stores a message and its deliveries atomically (a 202 may follow: they are durable),
     /// then tells the listener which endpoints have deliveries due.
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Message> {
+        match self.publish(app_id, msg, None).await? {
+            Publish::Created(message) => Ok(message),
+            Publish::Repeated(_) => unreachable!("a publish without an idempotency key is never a repeat"),
+        }
+    }
+
+    /// Like [`Store::create_message`], storing `key` in the same transaction: either both
+    /// are stored or neither, so a crash between the commit and the answer cannot let a retry
+    /// with the same key publish twice. When the key is taken, nothing is stored and the
+    /// answer is what the key's first request got.
+    pub async fn publish(&self, app_id: &str, msg: &NewMessage, key: Option<PublishKey>) -> Result<Publish> {
         let (reply, answer) = oneshot::channel();
-        let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), reply };
+        let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), key, reply };
         self.committers.publishes.send(job).await.map_err(|_| StoreError::Closed)?;
-        let (message, due) = answer.await.map_err(|_| StoreError::Closed)??;
-        self.notify_due(&due);
-        Ok(message)
+        match answer.await.map_err(|_| StoreError::Closed)?? {
+            Published::Stored(message, due) => {
+                self.notify_due(&due);
+                Ok(Publish::Created(message))
+            }
+            Published::Repeated(response) => Ok(Publish::Repeated(response)),
+        }
     }
 }
 
@@ -119,16 +143,7 @@ pub(crate) fn route<'a>(
             *earliest = (*earliest).min(msg.deliver_at);
             routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: None });
         }
-        let stored = (
-            msg.id.clone(),
-            job.app_id.clone(),
-            msg.event_type.clone(),
-            msg.event_id.clone(),
-            msg.payload.clone(),
-            msg.channels.as_ref().map(crate::to_json),
-            msg.created_at,
-        );
-        routed.results.push(decode(stored).map(|m| (m, to_wake)));
+        routed.results.push(Ok(Published::Stored(msg.stored(&job.app_id), to_wake)));
     }
     routed.touches = queue_due.into_iter().collect();
     routed.touches.sort_unstable();

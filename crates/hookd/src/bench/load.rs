@@ -117,6 +117,8 @@ pub struct Target {
     pub token: String,
     /// Times in payloads are microseconds since this instant.
     pub epoch: Instant,
+    /// Each publish carries the idempotency key `{prefix}{seq}`, as the SDKs send one.
+    pub key_prefix: Option<String>,
 }
 
 impl Target {
@@ -124,14 +126,11 @@ impl Target {
     async fn publish(&self, seq: u64, out: &Published) {
         let t = self.epoch.elapsed().as_micros() as u64;
         let body = format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#);
-        let sent = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
+        let mut request = self.http.post(&self.url).bearer_auth(&self.token).header("content-type", "application/json");
+        if let Some(prefix) = &self.key_prefix {
+            request = request.header("idempotency-key", format!("{prefix}{seq}"));
+        }
+        let sent = request.body(body).send().await;
         match sent {
             Ok(res) if res.status() == 202 => {
                 // Read the body so the connection goes back to the pool.

@@ -89,6 +89,10 @@ pub struct BenchArgs {
     /// `--endpoints` that do answer, which must not be slowed down by the others.
     #[arg(long, default_value_t = 0, value_name = "H", conflicts_with = "endpoint_down")]
     pub hanging_endpoints: u64,
+    /// Publish without an `Idempotency-Key`. By default every publish carries a fresh one, as
+    /// every official Svix SDK sends it.
+    #[arg(long)]
+    pub no_idempotency_key: bool,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -239,7 +243,8 @@ async fn measure_ceiling(
     let addr = receiver::start_trivial()
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
-    let target = Target { http: http.clone(), url: format!("http://{addr}/"), token: "ceiling".into(), epoch };
+    let target =
+        Target { http: http.clone(), url: format!("http://{addr}/"), token: "ceiling".into(), epoch, key_prefix: None };
     let count = args.messages.min(CEILING_REQUESTS);
     let out = Arc::new(Published::default());
     let start = Instant::now();
@@ -291,6 +296,8 @@ async fn measure(
         url: format!("{}/api/v1/app/{app}/msg", running.base),
         token: running.token.clone(),
         epoch,
+        // Unique to this run, so that runs against one server never share keys.
+        key_prefix: (!args.no_idempotency_key).then(|| format!("bench-{app}-")),
     };
     let publish_start = epoch.elapsed().as_micros() as u64;
     let started = Instant::now();
@@ -398,6 +405,7 @@ impl Measured {
             concurrency: args.concurrency,
             rate: args.rate,
             endpoint_down: args.endpoint_down,
+            idempotency_key: !args.no_idempotency_key,
             hanging: (args.hanging_endpoints > 0)
                 .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {

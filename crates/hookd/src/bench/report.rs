@@ -16,6 +16,8 @@ pub struct Report {
     pub rate: Option<f64>,
     /// Backlog mode: the endpoints refused every connection.
     pub endpoint_down: bool,
+    /// Every publish carried a fresh `Idempotency-Key`, as the SDKs send.
+    pub idempotency_key: bool,
     /// Isolation mode: the endpoints that never answered, besides those measured.
     pub hanging: Option<Hanging>,
     pub publish: Publish,
@@ -93,9 +95,10 @@ impl Report {
         let _ = writeln!(t, "hookd bench: {} ({})", self.server, self.database);
         let _ = writeln!(
             t,
-            "  load        {} messages x {} endpoints, {pace}{}",
+            "  load        {} messages x {} endpoints, {pace}{}{}",
             self.messages,
             self.endpoints,
+            if self.idempotency_key { ", an idempotency key per publish" } else { ", no idempotency keys" },
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" }
         );
         if let Some(h) = &self.hanging {

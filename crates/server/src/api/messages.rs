@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
 use hookd_core::{Channel, EventTypeName, MessageId};
-use hookd_store::{Message, MessageFilter, NewMessage};
+use hookd_store::{IdempotentResponse, Message, MessageFilter, NewMessage, Publish, PublishKey};
 use serde::{Deserialize, Serialize};
 
 use super::applications::ApplicationIn;
@@ -17,6 +18,7 @@ use super::{time, ListResponse, Problems, Timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::idempotency::PublishOnce;
 use crate::AppState;
 
 const MAX_MESSAGE_CHANNELS: usize = 5;
@@ -91,8 +93,9 @@ pub async fn create(
     caller: Caller,
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<ContentParams>,
+    once: Option<Extension<PublishOnce>>,
     ApiJson(body): ApiJson<MessageIn>,
-) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+) -> ApiResult<Response> {
     body.validate()?;
     let app = match (caller.application_to_publish(&state, &app_id).await, body.application) {
         (Err(ApiError::NotFound(_)), Some(new)) => {
@@ -111,10 +114,31 @@ pub async fn create(
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
     };
-    let stored = state.store.create_message(&app.id, &message).await?;
-    state.metrics.message_published();
-    tracing::debug!(msg_id = %stored.id, app_id = %app.id, "message accepted");
-    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(stored, params.with_content.unwrap_or(true)))))
+    // The answer is known before the commit, so an idempotency key is stored with it there.
+    let out = MessageOut::new(message.stored(&app.id), params.with_content.unwrap_or(true));
+    let key = match once {
+        Some(Extension(once)) => Some(PublishKey {
+            scope: once.scope,
+            key: once.key,
+            status_code: StatusCode::ACCEPTED.as_u16(),
+            body: serde_json::to_string(&out).expect("a message serializes"),
+        }),
+        None => None,
+    };
+    match state.store.publish(&app.id, &message, key).await? {
+        Publish::Created(stored) => {
+            crate::failpoint("publish-committed");
+            state.metrics.message_published();
+            tracing::debug!(msg_id = %stored.id, app_id = %app.id, "message accepted");
+            Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+        }
+        Publish::Repeated(IdempotentResponse::Done { status_code, body }) => {
+            Ok(crate::idempotency::replay(status_code, body))
+        }
+        Publish::Repeated(IdempotentResponse::InProgress) => {
+            Err(ApiError::Conflict("a request with this idempotency-key is still being processed".into()))
+        }
+    }
 }
 
 #[derive(Deserialize)]
