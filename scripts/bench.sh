@@ -4,7 +4,9 @@
 #
 #   scripts/bench.sh            all targets
 #   scripts/bench.sh NAME...    some of: sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m
-#                               isolation-sqlite isolation-postgres
+#                               isolation-sqlite isolation-postgres publish-keyed publish-keyless
+#
+# Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
 # PostgreSQL: HOOKD_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # the bench creates a scratch database there and drops it afterwards.
@@ -28,6 +30,8 @@ target() {
     backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
     isolation-sqlite) run --messages 6000 --rate 200 --hanging-endpoints 100 ;;
     isolation-postgres) run --messages 6000 --rate 200 --hanging-endpoints 100 --database-url "$PG" ;;
+    publish-keyed) run --messages 20000 --endpoint-down ;;
+    publish-keyless) run --messages 20000 --endpoint-down --no-idempotency-key ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
 }
