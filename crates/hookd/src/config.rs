@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use hookd_core::retry::{RetrySchedule, DEFAULT_SCHEDULE};
+use hookd_core::retry::RetrySchedule;
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -24,18 +24,44 @@ pub enum Role {
     Worker,
 }
 
-/// Flags of `hookd serve`. Each is optional here so that "not given" can fall through to the
-/// config file and then to the default.
-#[derive(Debug, Clone, Default, Args)]
+/// Every default of `hookd serve`, in one place: the help text and [`ServeArgs::resolve`] both
+/// read them (the README's configuration table lists the same values).
+pub mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8071";
+    pub const DATA_DIR: &str = "./hookd-data";
+    pub const RETRY_SCHEDULE: &str = hookd_core::retry::DEFAULT_SCHEDULE;
+    pub const REQUEST_TIMEOUT: &str = "15s";
+    /// The lease is the request timeout plus this.
+    pub const LEASE_BEYOND_TIMEOUT: &str = "15s";
+    pub const ENDPOINT_CONCURRENCY: usize = 8;
+    pub const MAX_ACTIVE_ENDPOINTS: usize = 1024;
+    pub const DISABLE_AFTER: &str = "5d";
+    pub const RETENTION: &str = "90d";
+    pub const MAX_BODY_SIZE: usize = 1024 * 1024;
+    pub const DB_POOL_SIZE: u32 = 16;
+}
+
+/// A flag's help line with its default.
+fn with_default(help: &str, default: impl std::fmt::Display) -> String {
+    format!("{help} [default: {default}]")
+}
+
+/// The settings of `hookd serve`, declared once: clap reads them from flags and then `HOOKD_*`
+/// environment variables, serde from the TOML file given with `--config` (snake_case keys, e.g.
+/// `data_dir`). Each is optional here so that "not given" falls through to the file and then
+/// to the default ([`ServeArgs::or`], [`ServeArgs::resolve`]).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeArgs {
     /// TOML file with any of the settings below (snake_case keys, e.g. `data_dir`).
     #[arg(long, env = "HOOKD_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address for the API, dashboard and capture URLs [default: 127.0.0.1:8071].
-    #[arg(long, env = "HOOKD_LISTEN", value_name = "ADDR")]
+    #[arg(long, env = "HOOKD_LISTEN", value_name = "ADDR",
+          help = with_default("Address for the API, dashboard and capture URLs", defaults::LISTEN))]
     pub listen: Option<String>,
-    /// Directory of the embedded SQLite store and generated secrets [default: ./hookd-data].
-    #[arg(long, env = "HOOKD_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = "HOOKD_DATA_DIR", value_name = "DIR",
+          help = with_default("Directory of the embedded SQLite store and generated secrets", defaults::DATA_DIR))]
     pub data_dir: Option<PathBuf>,
     /// `postgres://…` to use PostgreSQL, or `sqlite://PATH` [default: SQLite in the data dir].
     #[arg(long, env = "HOOKD_DATABASE_URL", value_name = "URL")]
@@ -45,29 +71,30 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
     /// Destination range allowed past the SSRF guard; repeatable.
     #[arg(long = "allow-subnet", env = "HOOKD_ALLOW_SUBNETS", value_delimiter = ',', value_name = "CIDR")]
+    #[serde(default)]
     pub allow_subnets: Vec<String>,
-    /// Delays before each retry; total attempts = 1 + entries [default: 5s,5m,30m,2h,5h,10h,10h].
-    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_name = "LIST")]
+    #[arg(long, env = "HOOKD_RETRY_SCHEDULE", value_name = "LIST",
+          help = with_default("Delays before each retry; total attempts = 1 + entries", defaults::RETRY_SCHEDULE))]
     pub retry_schedule: Option<String>,
-    /// Time limit of one delivery attempt [default: 15s].
-    #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", value_name = "DUR")]
+    #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", value_name = "DUR",
+          help = with_default("Time limit of one delivery attempt", defaults::REQUEST_TIMEOUT))]
     pub request_timeout: Option<String>,
-    /// How long a claimed delivery stays reserved for its node; when a node dies its
-    /// deliveries are taken over after this [default: request timeout + 15s].
-    #[arg(long, env = "HOOKD_LEASE", value_name = "DUR")]
+    #[arg(long, env = "HOOKD_LEASE", value_name = "DUR", help = with_default(
+        "How long a claimed delivery stays reserved for its node; when a node dies its deliveries are taken over after this",
+        format!("request timeout + {}", defaults::LEASE_BEYOND_TIMEOUT)))]
     pub lease: Option<String>,
-    /// Attempts in flight at once to one endpoint [default: 8].
-    #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY", value_name = "N")]
+    #[arg(long, env = "HOOKD_ENDPOINT_CONCURRENCY", value_name = "N",
+          help = with_default("Attempts in flight at once to one endpoint", defaults::ENDPOINT_CONCURRENCY))]
     pub endpoint_concurrency: Option<usize>,
-    /// Endpoints this node works at once; with the above, bounds its connections [default: 1024].
-    #[arg(long, env = "HOOKD_MAX_ACTIVE_ENDPOINTS", value_name = "N")]
+    #[arg(long, env = "HOOKD_MAX_ACTIVE_ENDPOINTS", value_name = "N", help = with_default(
+        "Endpoints this node works at once; with the above, bounds its connections", defaults::MAX_ACTIVE_ENDPOINTS))]
     pub max_active_endpoints: Option<usize>,
-    /// Disable an endpoint that has failed this long without a single success [default: 5d].
-    #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DUR")]
+    #[arg(long, env = "HOOKD_DISABLE_AFTER", value_name = "DUR", help = with_default(
+        "Disable an endpoint that has failed this long without a single success", defaults::DISABLE_AFTER))]
     pub disable_after: Option<String>,
-    /// Delete messages this old, with their attempts, once every delivery of them is finished
-    /// (delivered or failed for good); `off` keeps them forever [default: 90d].
-    #[arg(long, env = "HOOKD_RETENTION", value_name = "DUR")]
+    #[arg(long, env = "HOOKD_RETENTION", value_name = "DUR", help = with_default(
+        "Delete messages this old, with their attempts, once every delivery of them is finished \
+         (delivered or failed for good); `off` keeps them forever", defaults::RETENTION))]
     pub retention: Option<String>,
     /// Egress proxy for deliveries and replays (http:// or https://), e.g. an egress filter;
     /// proxy variables of the environment (HTTP_PROXY, …) are never used [default: none].
@@ -79,12 +106,11 @@ pub struct ServeArgs {
     /// Which parts this node runs [default: all].
     #[arg(long, env = "HOOKD_ROLE", value_enum)]
     pub role: Option<Role>,
-    /// Largest accepted body in bytes, of API requests and of requests to capture URLs
-    /// [default: 1048576].
-    #[arg(long, env = "HOOKD_MAX_BODY_SIZE", value_name = "BYTES")]
+    #[arg(long, env = "HOOKD_MAX_BODY_SIZE", value_name = "BYTES", help = with_default(
+        "Largest accepted body in bytes, of API requests and of requests to capture URLs", defaults::MAX_BODY_SIZE))]
     pub max_body_size: Option<usize>,
-    /// Database connection pool size [default: 16].
-    #[arg(long, env = "HOOKD_DB_POOL_SIZE", value_name = "N")]
+    #[arg(long, env = "HOOKD_DB_POOL_SIZE", value_name = "N",
+          help = with_default("Database connection pool size", defaults::DB_POOL_SIZE))]
     pub db_pool_size: Option<u32>,
     /// Base URL the webhook tester's capture and page URLs are built on, as senders reach this
     /// server, e.g. https://hooks.example.com [default: http://{listen}].
@@ -92,28 +118,32 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 }
 
-/// The same settings as read from a TOML file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    admin_token: Option<String>,
-    allow_subnets: Option<Vec<String>>,
-    retry_schedule: Option<String>,
-    request_timeout: Option<String>,
-    lease: Option<String>,
-    endpoint_concurrency: Option<usize>,
-    max_active_endpoints: Option<usize>,
-    disable_after: Option<String>,
-    retention: Option<String>,
-    proxy: Option<String>,
-    operational_webhook_url: Option<String>,
-    role: Option<Role>,
-    max_body_size: Option<usize>,
-    db_pool_size: Option<u32>,
-    public_url: Option<String>,
+impl ServeArgs {
+    /// These settings, with what they leave unset taken from `file`. Every field is named, so
+    /// a setting added to the struct cannot be forgotten here.
+    fn or(self, file: ServeArgs) -> ServeArgs {
+        ServeArgs {
+            config: self.config,
+            listen: self.listen.or(file.listen),
+            data_dir: self.data_dir.or(file.data_dir),
+            database_url: self.database_url.or(file.database_url),
+            admin_token: self.admin_token.or(file.admin_token),
+            allow_subnets: if self.allow_subnets.is_empty() { file.allow_subnets } else { self.allow_subnets },
+            retry_schedule: self.retry_schedule.or(file.retry_schedule),
+            request_timeout: self.request_timeout.or(file.request_timeout),
+            lease: self.lease.or(file.lease),
+            endpoint_concurrency: self.endpoint_concurrency.or(file.endpoint_concurrency),
+            max_active_endpoints: self.max_active_endpoints.or(file.max_active_endpoints),
+            disable_after: self.disable_after.or(file.disable_after),
+            retention: self.retention.or(file.retention),
+            proxy: self.proxy.or(file.proxy),
+            operational_webhook_url: self.operational_webhook_url.or(file.operational_webhook_url),
+            role: self.role.or(file.role),
+            max_body_size: self.max_body_size.or(file.max_body_size),
+            db_pool_size: self.db_pool_size.or(file.db_pool_size),
+            public_url: self.public_url.or(file.public_url),
+        }
+    }
 }
 
 /// Validated settings of a node.
@@ -180,91 +210,82 @@ impl ServeArgs {
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let file = match &self.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => ServeArgs::default(),
         };
-        let listen = self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8071".into());
+        let s = self.or(file);
+        let listen = s.listen.unwrap_or_else(|| defaults::LISTEN.into());
         let listen =
             listen.parse().map_err(|_| bad(format!("--listen: '{listen}' is not an address like 127.0.0.1:8071")))?;
-        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./hookd-data"));
-        let database = match self.database_url.or(file.database_url) {
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
+        let database = match s.database_url {
             None => Database::Sqlite(data_dir.join("hookd.db")),
             Some(url) => parse_database_url(&url)?,
         };
-        let admin_token = self.admin_token.or(file.admin_token);
-        if let Some(token) = &admin_token {
+        if let Some(token) = &s.admin_token {
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(bad("--admin-token: must be at least 16 characters without spaces"));
             }
         }
-        let subnets =
-            if self.allow_subnets.is_empty() { file.allow_subnets.unwrap_or_default() } else { self.allow_subnets };
-        let allow_subnets = subnets
+        let allow_subnets = s
+            .allow_subnets
             .iter()
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .map(parse_subnet)
             .collect::<Result<Vec<_>, _>>()?;
-        let schedule = self.retry_schedule.or(file.retry_schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.into());
-        let retry_schedule = RetrySchedule::parse(&schedule).map_err(|e| bad(format!("--retry-schedule: {e}")))?;
-        let timeout = self.request_timeout.or(file.request_timeout).unwrap_or_else(|| "15s".into());
-        let request_timeout =
-            humantime::parse_duration(&timeout).map_err(|e| bad(format!("--request-timeout: '{timeout}': {e}")))?;
+        let schedule = s.retry_schedule.as_deref().unwrap_or(defaults::RETRY_SCHEDULE);
+        let retry_schedule = RetrySchedule::parse(schedule).map_err(|e| bad(format!("--retry-schedule: {e}")))?;
+        let request_timeout = duration("--request-timeout", s.request_timeout.as_deref(), defaults::REQUEST_TIMEOUT)?;
         if request_timeout.is_zero() || request_timeout > Duration::from_secs(300) {
             return Err(bad("--request-timeout: must be more than 0 and at most 5m"));
         }
-        let lease = match self.lease.or(file.lease) {
-            None => request_timeout + Duration::from_secs(15),
-            Some(text) => humantime::parse_duration(&text).map_err(|e| bad(format!("--lease: '{text}': {e}")))?,
+        let lease = match s.lease.as_deref() {
+            None => request_timeout + duration("--lease", None, defaults::LEASE_BEYOND_TIMEOUT)?,
+            Some(text) => duration("--lease", Some(text), "")?,
         };
         if lease < request_timeout + Duration::from_secs(1) {
             return Err(bad("--lease: must be at least 1s longer than --request-timeout"));
         }
-        let endpoint_concurrency = self.endpoint_concurrency.or(file.endpoint_concurrency).unwrap_or(8);
+        let endpoint_concurrency = s.endpoint_concurrency.unwrap_or(defaults::ENDPOINT_CONCURRENCY);
         if !(1..=1000).contains(&endpoint_concurrency) {
             return Err(bad("--endpoint-concurrency: must be between 1 and 1000"));
         }
-        let max_active_endpoints = self.max_active_endpoints.or(file.max_active_endpoints).unwrap_or(1024);
+        let max_active_endpoints = s.max_active_endpoints.unwrap_or(defaults::MAX_ACTIVE_ENDPOINTS);
         if !(1..=100_000).contains(&max_active_endpoints) {
             return Err(bad("--max-active-endpoints: must be between 1 and 100000"));
         }
-        let disable_after = self.disable_after.or(file.disable_after).unwrap_or_else(|| "5d".into());
-        let disable_after = humantime::parse_duration(&disable_after)
-            .map_err(|e| bad(format!("--disable-after: '{disable_after}': {e}")))?;
-        let retention = match self.retention.or(file.retention).unwrap_or_else(|| "90d".into()).as_str() {
+        let disable_after = duration("--disable-after", s.disable_after.as_deref(), defaults::DISABLE_AFTER)?;
+        let retention = match s.retention.as_deref().unwrap_or(defaults::RETENTION) {
             "off" => None,
-            text => match humantime::parse_duration(text) {
+            text => match duration("--retention", Some(text), "") {
                 Ok(d) if d >= Duration::from_secs(1) => Some(d),
                 Ok(_) => return Err(bad("--retention: must be at least 1s, or off")),
-                Err(e) => return Err(bad(format!("--retention: '{text}': {e} (or off)"))),
+                Err(e) => return Err(bad(format!("{e} (or off)"))),
             },
         };
-        let proxy = self
-            .proxy
-            .or(file.proxy)
-            .map(|p| hookd_http::parse_proxy(&p))
-            .transpose()
-            .map_err(|e| bad(format!("--proxy: {e}")))?;
-        let operational_webhook_url = self.operational_webhook_url.or(file.operational_webhook_url);
+        let proxy =
+            s.proxy.map(|p| hookd_http::parse_proxy(&p)).transpose().map_err(|e| bad(format!("--proxy: {e}")))?;
+        let operational_webhook_url = s.operational_webhook_url;
         if let Some(url) = &operational_webhook_url {
             match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
                 _ => return Err(bad(format!("--operational-webhook-url: '{url}' is not an http(s) URL"))),
             }
         }
-        let max_body_size = self.max_body_size.or(file.max_body_size).unwrap_or(1024 * 1024);
+        let max_body_size = s.max_body_size.unwrap_or(defaults::MAX_BODY_SIZE);
         if max_body_size < 1024 {
             return Err(bad("--max-body-size: must be at least 1024 bytes"));
         }
-        let db_pool_size = self.db_pool_size.or(file.db_pool_size).unwrap_or(16);
+        let db_pool_size = s.db_pool_size.unwrap_or(defaults::DB_POOL_SIZE);
         if db_pool_size == 0 {
             return Err(bad("--db-pool-size: must be at least 1"));
         }
-        let public_url = self.public_url.or(file.public_url).map(|u| parse_public_url(&u)).transpose()?;
+        let public_url = s.public_url.map(|u| parse_public_url(&u)).transpose()?;
         Ok(Config {
             listen,
             data_dir,
             database,
-            admin_token,
+            admin_token: s.admin_token,
             allow_subnets,
             retry_schedule,
             request_timeout,
@@ -276,12 +297,19 @@ impl ServeArgs {
             idempotency_key_ttl: Duration::from_secs(24 * 3600),
             proxy,
             operational_webhook_url,
-            role: self.role.or(file.role).unwrap_or(Role::All),
+            role: s.role.unwrap_or(Role::All),
             max_body_size,
             db_pool_size,
             public_url,
         })
     }
+}
+
+/// The one duration parser of the configuration (`500ms`, `15s`, `5m`, `2h`, `5d`): `text`, or
+/// `default` when not given; an error names the flag.
+fn duration(flag: &str, text: Option<&str>, default: &str) -> Result<Duration, ConfigError> {
+    let text = text.unwrap_or(default);
+    humantime::parse_duration(text).map_err(|e| bad(format!("{flag}: '{text}': {e}")))
 }
 
 /// An http(s) URL without query or fragment; returned without its trailing slash so paths can
@@ -297,7 +325,7 @@ fn parse_public_url(url: &str) -> Result<String, ConfigError> {
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+fn read_file(path: &Path) -> Result<ServeArgs, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("--config {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
         let first_line = e.message().lines().next().unwrap_or_default().to_owned();
