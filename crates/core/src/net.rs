@@ -9,6 +9,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
+/// Longest destination URL accepted (an endpoint's, a replay's).
+pub const MAX_URL_LEN: usize = 65536;
+
+/// The rule for a URL hookd sends requests to (an endpoint, a replay target): at most
+/// [`MAX_URL_LEN`] characters, `http` or `https`, with a host. Where it may connect is the
+/// SSRF guard's business ([`NetPolicy`]), checked when connecting.
+pub fn parse_destination_url(url: &str) -> Result<url::Url, String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    match url::Url::parse(url) {
+        Err(e) => Err(format!("not a valid URL: {e}")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => Err("must use http or https".into()),
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Err("must have a host".into()),
+        Ok(u) => Ok(u),
+    }
+}
+
 /// Addresses allowed past the guard despite being non-public.
 #[derive(Debug, Clone, Default)]
 pub struct NetPolicy {

@@ -271,6 +271,16 @@ async fn endpoints_crud_and_validation(backend: Backend) {
         // A rate limit out of range is named as the caller spelled it.
         (json!({"url": "https://example.com", "rateLimit": 0}), json!(["body", "rateLimit"])),
         (json!({"url": "https://example.com", "throttleRate": 70000}), json!(["body", "throttleRate"])),
+        // Headers hookd sets itself: the signature's, and those of the connection.
+        (
+            json!({"url": "https://example.com", "headers": {"webhook-signature": "v1,x"}}),
+            json!(["body", "headers", "webhook-signature"]),
+        ),
+        (
+            json!({"url": "https://example.com", "headers": {"Transfer-Encoding": "chunked"}}),
+            json!(["body", "headers", "Transfer-Encoding"]),
+        ),
+        (json!({"url": "https://example.com", "headers": {"bad name": "x"}}), json!(["body", "headers", "bad name"])),
     ];
     for (body, loc) in cases {
         let res =

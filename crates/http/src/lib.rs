@@ -185,6 +185,21 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
+/// The rule for a header hookd sends (an endpoint's extra headers, an inbox's configured
+/// response): a valid name, a value without control characters, and not a header that
+/// describes the connection ([`is_hop_by_hop`]), which the sender sets itself.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if HeaderName::try_from(name).is_err() {
+        Err(format!("'{name}' is not a valid header name"))
+    } else if HeaderValue::try_from(value).is_err() {
+        Err("not a valid header value (no control characters)".into())
+    } else if is_hop_by_hop(name) {
+        Err(format!("'{name}' describes the connection and is set by the server"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Idle keep-alive connections kept per host, at most.
 const MAX_IDLE_PER_HOST: usize = 1024;
 

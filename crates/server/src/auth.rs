@@ -98,6 +98,19 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The caller of an admin-only route: extracting it refuses an application token (403) before
+/// the handler runs, so such a handler cannot forget to check.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Caller::from_request_parts(parts, state).await?.require_admin()?;
+        Ok(Admin)
+    }
+}
+
 impl Caller {
     /// Only the admin token may do this.
     pub fn require_admin(&self) -> Result<(), ApiError> {
@@ -122,11 +135,11 @@ impl Caller {
         match (&self.0, found) {
             (Scope::Admin, Ok(app)) => Ok(app),
             (Scope::Admin, Err(e)) => Err(match e {
-                hookd_store::StoreError::NotFound => ApiError::not_found("application"),
+                hookd_store::StoreError::NotFound(_) => ApiError::not_found("application"),
                 other => other.into(),
             }),
             (Scope::App(allowed), Ok(app)) if *allowed == app.id => Ok(app),
-            (Scope::App(_), Err(e)) if !matches!(e, hookd_store::StoreError::NotFound) => Err(e.into()),
+            (Scope::App(_), Err(e)) if !matches!(e, hookd_store::StoreError::NotFound(_)) => Err(e.into()),
             (Scope::App(_), _) => Err(ApiError::Forbidden("this token does not reach that application")),
         }
     }

@@ -84,7 +84,8 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Self::NotFound("entity not found".into()),
+            // The store says what it did not find ("endpoint not found").
+            StoreError::NotFound(what) => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => Self::Conflict(msg),
             StoreError::Unavailable(_) | StoreError::Closed => Self::Unavailable,
             other => Self::Internal(other),

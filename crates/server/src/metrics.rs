@@ -10,14 +10,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hookd_core::metrics::{self, Metrics};
 
-use crate::auth::Caller;
+use crate::auth::Admin;
 use crate::error::ApiResult;
 use crate::AppState;
 
 /// The node's metrics for Prometheus. Admin token only: the counts describe every
 /// application on the node.
-pub async fn scrape(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require_admin()?;
+pub async fn scrape(State(state): State<AppState>, _admin: Admin) -> ApiResult<Response> {
     Ok(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
 }
 

@@ -2,6 +2,7 @@
 
 use hookd_core::time::now_ms;
 
+use crate::Entity;
 use crate::{
     conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData, ListQuery, Page,
     Result, Store, StoreError,
@@ -49,7 +50,7 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1 OR uid = $1");
         let row: Option<Row> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id_or_uid).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Application))?)
     }
 
     pub async fn update_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
@@ -67,12 +68,12 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(&data.uid)))?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Application))?)
     }
 
     /// Deletes an application with its endpoints, messages and attempts.
     pub async fn delete_application(&self, id: &str) -> Result<()> {
-        self.delete_by_id("applications", id).await
+        self.delete_by_id("applications", Entity::Application, id).await
     }
 
     /// Lists applications, newest first; `only` restricts the list to one application (for

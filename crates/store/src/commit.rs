@@ -30,7 +30,7 @@ use crate::queue::{
     RecordJob,
 };
 use crate::{
-    is_foreign_key_violation, is_transient, placeholders, with_db, AttemptResult, Database, IdempotentResponse,
+    is_foreign_key_violation, is_transient, placeholders, with_db, AttemptResult, Database, Entity, IdempotentResponse,
     PublishKey, Result, StoreError, ROWS_PER_STATEMENT,
 };
 
@@ -129,19 +129,20 @@ async fn write_jobs(store: &Database, publishes: Vec<PublishJob>, records: Vec<R
     // The batch as a whole failed (e.g. its commit): each job on its own gets its own answer.
     for job in publishes {
         let result = write_batch(store, std::slice::from_ref(&job), &[], handover).await;
-        let _ = job.reply.send(result.map_err(gone_as_not_found).and_then(|mut r| r.remove(0)));
+        let _ =
+            job.reply.send(result.map_err(|e| gone_as_not_found(e, Entity::Application)).and_then(|mut r| r.remove(0)));
     }
     for job in records {
         let result = write_batch(store, &[], &[job.result.as_ref()], handover).await;
-        let _ = job.reply.send(result.map(|_| ()).map_err(gone_as_not_found));
+        let _ = job.reply.send(result.map(|_| ()).map_err(|e| gone_as_not_found(e, Entity::Endpoint)));
     }
 }
 
 /// A job that fails alone on a foreign key names a row deleted since it was made: a publish's
 /// application, or an attempt's endpoint (deleted, with its deliveries, while in flight).
-fn gone_as_not_found(e: StoreError) -> StoreError {
+fn gone_as_not_found(e: StoreError, what: Entity) -> StoreError {
     if is_foreign_key_violation(&e) {
-        StoreError::NotFound
+        StoreError::NotFound(what)
     } else {
         e
     }

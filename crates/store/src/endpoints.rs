@@ -2,6 +2,7 @@
 
 use hookd_core::time::now_ms;
 
+use crate::Entity;
 use crate::{
     conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
     EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
@@ -85,7 +86,7 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
         let row: Option<Row> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
     pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
@@ -110,13 +111,13 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
-        let updated = decode(row.ok_or(StoreError::NotFound)?)?;
+        let updated = decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
         self.notify_endpoint_changed(id);
         Ok(updated)
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        self.delete_by_id("endpoints", id).await?;
+        self.delete_by_id("endpoints", Entity::Endpoint, id).await?;
         self.notify_endpoint_changed(id);
         Ok(())
     }
@@ -153,7 +154,7 @@ impl Store {
             .bind(now)
             .fetch_optional(p)
             .await?);
-        let rotated = decode(row.ok_or(StoreError::NotFound)?)?;
+        let rotated = decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
         self.notify_endpoint_changed(id);
         Ok(rotated)
     }
@@ -161,7 +162,7 @@ impl Store {
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
     /// Counts of the endpoint's deliveries by status.

@@ -2,6 +2,7 @@
 
 use hookd_core::time::now_ms;
 
+use crate::Entity;
 use crate::{
     conflict_or, finish_page, from_json_opt, page_sql, with_db, EventType, EventTypeData, ListQuery, Page, Result,
     Store, StoreError,
@@ -44,7 +45,7 @@ impl Store {
     pub async fn get_event_type(&self, name: &str) -> Result<EventType> {
         let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = $1");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(name).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::EventType))?)
     }
 
     pub async fn update_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
@@ -62,7 +63,7 @@ impl Store {
             .bind(now_ms())
             .fetch_optional(p)
             .await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::EventType))?)
     }
 
     /// Lists event types by name; archived ones only when asked for.

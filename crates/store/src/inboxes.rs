@@ -7,6 +7,7 @@
 
 use hookd_core::time::now_ms;
 
+use crate::Entity;
 use crate::{
     finish_page, from_json, page_sql, to_json, with_db, Backend, CapturedRequest, Inbox, InboxData, InboxResponse,
     ListQuery, Page, Result, SignatureCheck, Store, StoreError,
@@ -111,7 +112,7 @@ impl Store {
             .bind(now_ms())
             .fetch_optional(p)
             .await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Inbox))?)
     }
 
     /// Saves new fields; a lowered cap drops the oldest requests at once.
@@ -141,12 +142,12 @@ impl Store {
             tx.commit().await?;
             row
         });
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Inbox))?)
     }
 
     /// Deletes an inbox and its requests.
     pub async fn delete_inbox(&self, id: &str) -> Result<()> {
-        self.delete_by_id("inboxes", id).await
+        self.delete_by_id("inboxes", Entity::Inbox, id).await
     }
 
     /// Inboxes that have not expired, newest first.
@@ -200,7 +201,7 @@ impl Store {
                 .bind(req.created_at)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let (cap,) = cap.ok_or(StoreError::NotFound)?;
+            let (cap,) = cap.ok_or(StoreError::NotFound(Entity::Inbox))?;
             sqlx::query(&insert)
                 .bind(&req.id)
                 .bind(&req.inbox_id)
@@ -261,7 +262,7 @@ impl Store {
             .bind(id)
             .fetch_optional(p)
             .await?);
-        decode_request(row.ok_or(StoreError::NotFound)?)
+        decode_request(row.ok_or(StoreError::NotFound(Entity::InboxRequest))?)
     }
 
     pub async fn delete_inbox_request(&self, inbox_id: &str, id: &str) -> Result<()> {
@@ -274,7 +275,7 @@ impl Store {
         .await?
         .rows_affected());
         if done == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound(Entity::InboxRequest));
         }
         Ok(())
     }

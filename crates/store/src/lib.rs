@@ -46,11 +46,40 @@ pub use models::*;
 pub use notify::{DeliveryListener, Handover, Pushed, Room};
 pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
 
+/// What a lookup did not find, so that a "not found" says what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Application,
+    EventType,
+    Endpoint,
+    Message,
+    Attempt,
+    Inbox,
+    InboxRequest,
+    /// A row a statement expected (no more precise name applies).
+    Row,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Entity::Application => "application",
+            Entity::EventType => "event type",
+            Entity::Endpoint => "endpoint",
+            Entity::Message => "message",
+            Entity::Attempt => "attempt",
+            Entity::Inbox => "inbox",
+            Entity::InboxRequest => "request",
+            Entity::Row => "entity",
+        })
+    }
+}
+
 /// Errors of the store, mapped from database errors where they mean something to the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found")]
-    NotFound,
+    #[error("{0} not found")]
+    NotFound(Entity),
     #[error("{0}")]
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
@@ -72,7 +101,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::RowNotFound => StoreError::NotFound(Entity::Row),
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
             other => StoreError::Database(other),
         }
@@ -377,11 +406,11 @@ impl Database {
 impl Store {
     /// Deletes the row of `table` with this id (its dependants go with it, by cascade);
     /// `NotFound` when there was none.
-    async fn delete_by_id(&self, table: &'static str, id: &str) -> Result<()> {
+    async fn delete_by_id(&self, table: &'static str, entity: Entity, id: &str) -> Result<()> {
         let sql = format!("DELETE FROM {table} WHERE id = $1");
         let deleted = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
         if deleted == 0 {
-            return Err(StoreError::NotFound);
+            return Err(StoreError::NotFound(entity));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Messages and their attempts. Publishing writes the message and one delivery per matching
 //! endpoint in a single transaction: when it commits, the deliveries are durable.
 
+use crate::Entity;
 use crate::{
     finish_page, from_json_opt, page_sql, with_db, Attempt, DeliveryStatus, Destination, ListQuery, Message, Page,
     Result, Store, StoreError, TriggerType,
@@ -57,7 +58,7 @@ impl Store {
     pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Message> {
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND (id = $2 OR event_id = $2)");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_event_id).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound)?)
+        decode(row.ok_or(StoreError::NotFound(Entity::Message))?)
     }
 
     pub async fn list_messages(&self, app_id: &str, filter: &MessageFilter, q: &ListQuery) -> Result<Page<Message>> {
@@ -126,7 +127,7 @@ impl Store {
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE msg_id = $1 AND id = $2");
         let row: Option<AttemptRow> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(msg_id).bind(attempt_id).fetch_optional(p).await?);
-        Ok(decode_attempt(row.ok_or(StoreError::NotFound)?))
+        Ok(decode_attempt(row.ok_or(StoreError::NotFound(Entity::Attempt))?))
     }
 
     /// The endpoints a message was routed to, with each delivery's state, newest endpoint first.

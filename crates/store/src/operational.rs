@@ -16,7 +16,7 @@ impl Store {
     pub async fn publish_event(&self, event: &OperationalEvent) -> Result<()> {
         let app = match self.get_application(APP_UID).await {
             Ok(app) => app,
-            Err(StoreError::NotFound) => return Ok(()),
+            Err(StoreError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
         if app.id == event.app_id() {
@@ -40,7 +40,7 @@ impl Store {
     pub async fn ensure_operational_endpoint(&self, url: &str) -> Result<()> {
         let app = match self.get_application(APP_UID).await {
             Ok(app) => app,
-            Err(StoreError::NotFound) => {
+            Err(StoreError::NotFound(_)) => {
                 let data = ApplicationData {
                     uid: Some(APP_UID.into()),
                     name: "hookd operational webhooks".into(),
@@ -56,7 +56,7 @@ impl Store {
                 self.update_endpoint(&endpoint.id, &EndpointData { url: url.into(), ..endpoint.data() }).await?;
                 Ok(())
             }
-            Err(StoreError::NotFound) => {
+            Err(StoreError::NotFound(_)) => {
                 let data = EndpointData {
                     uid: Some(FLAG_ENDPOINT_UID.into()),
                     url: url.into(),

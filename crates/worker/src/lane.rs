@@ -274,7 +274,7 @@ impl Lane {
                 self.loaded_at = Some(Instant::now());
                 Some(ep)
             }
-            Err(StoreError::NotFound) => None, // deleted, with its deliveries
+            Err(StoreError::NotFound(_)) => None, // deleted, with its deliveries
             Err(e) => {
                 warn!(error = %e, "reading the endpoint failed");
                 self.endpoint.clone()

@@ -20,7 +20,7 @@ pub(crate) async fn record(store: &Store, result: AttemptResult) {
         match store.record_attempt(result.clone()).await {
             Ok(()) => return,
             // The endpoint was deleted meanwhile, and its deliveries with it: nothing to record.
-            Err(StoreError::NotFound) => return,
+            Err(StoreError::NotFound(_)) => return,
             Err(e) => {
                 warn!(error = %e, msg_id = %result.msg_id, "recording an attempt failed; retrying");
                 tokio::time::sleep(backoff).await;

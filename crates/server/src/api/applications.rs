@@ -9,7 +9,7 @@ use hookd_store::{Application, ApplicationData, Metadata};
 use serde::{Deserialize, Serialize};
 
 use super::{nullable, time, ListResponse, Problems, RateLimit};
-use crate::auth::Caller;
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
@@ -97,21 +97,19 @@ pub struct CreateParams {
 
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
-    caller.require_admin()?;
     let page = state.store.list_applications(&params.to_query()?, None).await?;
     Ok(Json(ListResponse::from_page(page, ApplicationOut::from)))
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiQuery(params): ApiQuery<CreateParams>,
     ApiJson(body): ApiJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
-    caller.require_admin()?;
     let data = body.into_data()?;
     if params.get_if_exists {
         if let Some(uid) = &data.uid {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{time, ListResponse};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiQuery, ListParams};
 use crate::AppState;
 
@@ -92,10 +92,7 @@ pub async fn get(
 ) -> ApiResult<Json<MessageAttemptOut>> {
     let app = caller.application(&state, &app_id).await?;
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    let attempt = state.store.get_attempt(&message.id, &attempt_id).await.map_err(|e| match e {
-        hookd_store::StoreError::NotFound => ApiError::not_found("attempt"),
-        other => other.into(),
-    })?;
+    let attempt = state.store.get_attempt(&message.id, &attempt_id).await?;
     Ok(Json(attempt.into()))
 }
 
@@ -165,9 +162,5 @@ pub async fn resend(
 
 /// An endpoint's id from its id or uid.
 async fn endpoint(state: &AppState, app_id: &str, id_or_uid: &str) -> ApiResult<String> {
-    match state.store.get_endpoint(app_id, id_or_uid).await {
-        Ok(e) => Ok(e.id),
-        Err(hookd_store::StoreError::NotFound) => Err(ApiError::not_found("endpoint")),
-        Err(e) => Err(e.into()),
-    }
+    Ok(state.store.get_endpoint(app_id, id_or_uid).await?.id)
 }

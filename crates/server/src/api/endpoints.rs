@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, State};
-use axum::http::header::HeaderName;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::operational::{EndpointRef, OperationalEvent};
@@ -20,7 +19,6 @@ use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
 const MAX_CHANNELS: usize = 10;
-const MAX_URL_LEN: usize = 65536;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,30 +141,20 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
 }
 
 fn check_url(p: &mut Problems, url: &str) {
-    if url.len() > MAX_URL_LEN {
-        return p.add("url", format!("must be at most {MAX_URL_LEN} characters"));
-    }
-    match url::Url::parse(url) {
-        Err(e) => p.add("url", format!("not a valid URL: {e}")),
-        Ok(u) if !matches!(u.scheme(), "http" | "https") => p.add("url", "must use http or https"),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => p.add("url", "must have a host"),
-        Ok(_) => {}
+    if let Err(why) = hookd_core::net::parse_destination_url(url) {
+        p.add("url", why);
     }
 }
 
-/// Headers the endpoint adds to each delivery; the signature headers cannot be overridden.
+/// Headers the endpoint adds to each delivery: any header hookd may send, except those it
+/// sets itself (the signature headers and the body's type).
 fn check_headers(p: &mut Problems, headers: &Metadata) {
     for (name, value) in headers {
         let field = format!("headers.{name}");
-        if HeaderName::try_from(name.as_str()).is_err() {
-            p.add(&field, "not a valid header name");
-        } else if HeaderValue::try_from(value.as_str()).is_err() {
-            p.add(&field, "not a valid header value");
-        }
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with("webhook-")
-            || matches!(lower.as_str(), "content-type" | "content-length" | "host" | "user-agent")
-        {
+        if let Err(why) = hookd_http::check_header(name, value) {
+            p.add(&field, why);
+        } else if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "user-agent") {
             p.add(&field, "this header is set by hookd and cannot be overridden");
         }
     }
@@ -199,10 +187,7 @@ impl EndpointIn {
 }
 
 async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
-    state.store.get_endpoint(&app.id, endpoint_id).await.map_err(|e| match e {
-        hookd_store::StoreError::NotFound => ApiError::not_found("endpoint"),
-        other => other.into(),
-    })
+    Ok(state.store.get_endpoint(&app.id, endpoint_id).await?)
 }
 
 async fn insert(

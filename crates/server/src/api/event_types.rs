@@ -9,8 +9,8 @@ use hookd_store::{EventType, EventTypeData};
 use serde::{Deserialize, Serialize};
 
 use super::{nullable, time, ListResponse, Problems};
-use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::auth::Admin;
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
@@ -115,21 +115,19 @@ pub struct ListEventTypeParams {
 
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiQuery(list): ApiQuery<ListParams>,
     ApiQuery(params): ApiQuery<ListEventTypeParams>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
-    caller.require_admin()?;
     let page = state.store.list_event_types(&list.to_query()?, params.include_archived).await?;
     Ok(Json(ListResponse::from_page(page, EventTypeOut::from)))
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     ApiJson(body): ApiJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
-    caller.require_admin()?;
     parse_name(&body.name, "name")?;
     let data = body.update.into_data()?;
     let created = state.store.create_event_type(&body.name, &data).await?;
@@ -138,25 +136,23 @@ pub async fn create(
 
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    caller.require_admin()?;
-    Ok(Json(state.store.get_event_type(&name).await.map_err(not_found)?.into()))
+    Ok(Json(state.store.get_event_type(&name).await?.into()))
 }
 
 /// Updates an event type, or creates it (201).
 pub async fn put(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<EventTypeUpdate>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
-    caller.require_admin()?;
     let data = body.into_data()?;
     match state.store.update_event_type(&name, &data).await {
         Ok(updated) => Ok((StatusCode::OK, Json(updated.into()))),
-        Err(hookd_store::StoreError::NotFound) => {
+        Err(hookd_store::StoreError::NotFound(_)) => {
             parse_name(&name, "name")?;
             Ok((StatusCode::CREATED, Json(state.store.create_event_type(&name, &data).await?.into())))
         }
@@ -166,12 +162,11 @@ pub async fn put(
 
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<EventTypePatch>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    caller.require_admin()?;
-    let current = state.store.get_event_type(&name).await.map_err(not_found)?;
+    let current = state.store.get_event_type(&name).await?;
     let data = EventTypeData {
         description: body.description.unwrap_or(current.description),
         schemas: body.schemas.unwrap_or(current.schemas),
@@ -185,9 +180,8 @@ pub async fn patch(
 
 /// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
 /// subscribe to it, and messages of that type are still delivered.
-pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
-    let current = state.store.get_event_type(&name).await.map_err(not_found)?;
+pub async fn delete(State(state): State<AppState>, _admin: Admin, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let current = state.store.get_event_type(&name).await?;
     let data = EventTypeData {
         description: current.description,
         schemas: current.schemas,
@@ -197,11 +191,4 @@ pub async fn delete(State(state): State<AppState>, caller: Caller, Path(name): P
     };
     state.store.update_event_type(&name, &data).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(e: hookd_store::StoreError) -> ApiError {
-    match e {
-        hookd_store::StoreError::NotFound => ApiError::not_found("event type"),
-        other => other.into(),
-    }
 }

@@ -198,8 +198,5 @@ pub async fn get(
 
 /// A message of an application, by id or eventId.
 pub async fn find(state: &AppState, app_id: &str, msg_id: &str) -> ApiResult<Message> {
-    state.store.get_message(app_id, msg_id).await.map_err(|e| match e {
-        hookd_store::StoreError::NotFound => ApiError::not_found("message"),
-        other => other.into(),
-    })
+    Ok(state.store.get_message(app_id, msg_id).await?)
 }

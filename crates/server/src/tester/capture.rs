@@ -37,7 +37,7 @@ async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response
     let inbox = find_inbox(state, &inbox_id).await?;
     let captured = record(state, &inbox, sub_path, req).await?;
     state.store.insert_inbox_request(&captured).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
+        StoreError::NotFound(_) => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
         other => other.into(),
     })?;
     state.metrics.inbox_request_captured();
@@ -143,7 +143,7 @@ async fn check_signature(
     if let Some(endpoint_id) = &inbox.endpoint_id {
         match state.store.get_endpoint_by_id(endpoint_id).await {
             Ok(endpoint) => keys.extend(endpoint.signing_keys(now).filter_map(|k| EndpointSecret::parse(k).ok())),
-            Err(StoreError::NotFound) => {}
+            Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }

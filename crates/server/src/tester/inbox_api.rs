@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::header::HOST;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
 use hookd_core::{InboxId, InboxRequestId};
-use hookd_http::{is_hop_by_hop, RawRequest};
+use hookd_http::RawRequest;
 use hookd_store::{CapturedRequest, Inbox, InboxData, InboxResponse, Metadata, SignatureCheck, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::RelayedResponse;
 use crate::api::{nullable, time, ListResponse, Problems, Timestamp};
-use crate::auth::Caller;
+use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
@@ -29,7 +29,6 @@ const MAX_MAX_REQUESTS: i64 = 10_000;
 const MAX_NAME_LEN: usize = 256;
 const MAX_DELAY_MS: i64 = 30_000;
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
-const MAX_URL_LEN: usize = 65536;
 
 /// The configured response of a new inbox: 200 with a small JSON body.
 pub fn default_response() -> InboxResponse {
@@ -193,7 +192,7 @@ pub(crate) async fn find_inbox(state: &AppState, inbox_id: &str) -> ApiResult<In
         return Err(not_found());
     }
     state.store.get_inbox(inbox_id).await.map_err(|e| match e {
-        StoreError::NotFound => not_found(),
+        StoreError::NotFound(_) => not_found(),
         other => other.into(),
     })
 }
@@ -203,19 +202,15 @@ async fn find_request(state: &AppState, inbox: &Inbox, request_id: &str) -> ApiR
         return Err(ApiError::not_found("request"));
     }
     state.store.get_inbox_request(&inbox.id, request_id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("request"),
+        StoreError::NotFound(_) => ApiError::not_found("request"),
         other => other.into(),
     })
 }
 
 /// Checks `[name, value]` header pairs that hookd will send; `field` prefixes the error path.
 fn check_header(p: &mut Problems, field: &str, name: &str, value: &str) {
-    if HeaderName::try_from(name).is_err() {
-        p.add(field, format!("'{name}' is not a valid header name"));
-    } else if HeaderValue::try_from(value).is_err() {
-        p.add(field, "not a valid header value (no control characters)");
-    } else if is_hop_by_hop(name) {
-        p.add(field, format!("'{name}' describes the connection and is set by the server"));
+    if let Err(why) = hookd_http::check_header(name, value) {
+        p.add(field, why);
     }
 }
 
@@ -269,7 +264,7 @@ async fn validate(state: &AppState, p: &mut Problems, data: &mut InboxData) -> A
     if let Some(endpoint_id) = &data.endpoint_id {
         match state.store.get_endpoint_by_id(endpoint_id).await {
             Ok(_) => {}
-            Err(StoreError::NotFound) => {
+            Err(StoreError::NotFound(_)) => {
                 p.add("endpointId", format!("no endpoint '{endpoint_id}' (link an existing endpoint by its ep_… id)"))
             }
             Err(e) => return Err(e.into()),
@@ -289,22 +284,20 @@ async fn validate(state: &AppState, p: &mut Problems, data: &mut InboxData) -> A
 
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<InboxOut>>> {
-    caller.require_admin()?;
     let page = state.store.list_inboxes(&params.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, |i| InboxOut::new(&state, &headers, i))))
 }
 
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<InboxOut>)> {
-    caller.require_admin()?;
     // The body is optional: an empty one creates an inbox with every default.
     let body: InboxIn =
         if body.iter().all(u8::is_ascii_whitespace) { InboxIn::default() } else { crate::extract::parse_json(&body)? };
@@ -326,23 +319,21 @@ pub async fn create(
 
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     headers: HeaderMap,
     Path(inbox_id): Path<String>,
 ) -> ApiResult<Json<InboxOut>> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     Ok(Json(InboxOut::new(&state, &headers, inbox)))
 }
 
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     headers: HeaderMap,
     Path(inbox_id): Path<String>,
     ApiJson(body): ApiJson<InboxPatch>,
 ) -> ApiResult<Json<InboxOut>> {
-    caller.require_admin()?;
     let current = find_inbox(&state, &inbox_id).await?;
     let c = current.data();
     let mut p = Problems::default();
@@ -366,10 +357,9 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(inbox_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     state.store.delete_inbox(&inbox.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -377,11 +367,10 @@ pub async fn delete(
 
 pub async fn list_requests(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(inbox_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<InboxRequestOut>>> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     let page = state.store.list_inbox_requests(&inbox.id, &params.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, InboxRequestOut::from)))
@@ -389,10 +378,9 @@ pub async fn list_requests(
 
 pub async fn clear_requests(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path(inbox_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     state.store.clear_inbox_requests(&inbox.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -400,20 +388,18 @@ pub async fn clear_requests(
 
 pub async fn get_request(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path((inbox_id, request_id)): Path<(String, String)>,
 ) -> ApiResult<Json<InboxRequestOut>> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     Ok(Json(find_request(&state, &inbox, &request_id).await?.into()))
 }
 
 pub async fn delete_request(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path((inbox_id, request_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     let request = find_request(&state, &inbox, &request_id).await?;
     state.store.delete_inbox_request(&inbox.id, &request.id).await?;
@@ -443,11 +429,10 @@ pub struct ReplayOut {
 /// returns what came back. The captured sub-path and query are not added: `url` is used as is.
 pub async fn replay(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path((inbox_id, request_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ReplayIn>,
 ) -> ApiResult<Json<ReplayOut>> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     let request = find_request(&state, &inbox, &request_id).await?;
     check_url(&body.url)?;
@@ -476,15 +461,8 @@ pub async fn replay(
 
 fn check_url(url: &str) -> ApiResult<()> {
     let mut p = Problems::default();
-    if url.len() > MAX_URL_LEN {
-        p.add("url", format!("must be at most {MAX_URL_LEN} characters"));
-    } else {
-        match url::Url::parse(url) {
-            Err(e) => p.add("url", format!("not a valid URL: {e}")),
-            Ok(u) if !matches!(u.scheme(), "http" | "https") => p.add("url", "must use http or https"),
-            Ok(u) if u.host_str().is_none_or(str::is_empty) => p.add("url", "must have a host"),
-            Ok(_) => {}
-        }
+    if let Err(why) = hookd_core::net::parse_destination_url(url) {
+        p.add("url", why);
     }
     p.finish()
 }
@@ -504,11 +482,10 @@ pub struct RelayedResponseIn {
 /// was handed over; 404 when nobody waits for it (it timed out or was already answered).
 pub async fn relay_response(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
     Path((inbox_id, request_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<RelayedResponseIn>,
 ) -> ApiResult<StatusCode> {
-    caller.require_admin()?;
     let inbox = find_inbox(&state, &inbox_id).await?;
     let mut p = Problems::default();
     let status =
