@@ -124,19 +124,38 @@ async fn token_create_makes_an_application_scoped_token() {
     assert_eq!(node.wait_exit().code(), Some(0));
 }
 
+/// The database of a test's nodes: SQLite in their data dir, or a fresh PostgreSQL database.
+struct TestDb(Option<(String, String)>);
+
+impl TestDb {
+    /// `None` when the backend is not there (the test is then skipped).
+    async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self(None)),
+            Backend::Postgres => common::create_database().await.map(|db| Self(Some(db))),
+        }
+    }
+
+    /// `hookd serve` flags: the admin token and, on PostgreSQL, the database URL.
+    fn flags(&self) -> Vec<&str> {
+        let mut flags = vec!["--admin-token", TOKEN];
+        if let Some((url, _)) = &self.0 {
+            flags.extend(["--database-url", url.as_str()]);
+        }
+        flags
+    }
+
+    async fn drop(self) {
+        if let Some((_, name)) = self.0 {
+            common::drop_database(&name).await;
+        }
+    }
+}
+
 async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut extra = vec!["--admin-token", TOKEN];
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match common::create_database().await {
-            Some(db) => Some(db),
-            None => return,
-        },
-    };
-    if let Some((url, _)) = &pg {
-        extra.extend(["--database-url", url.as_str()]);
-    }
+    let Some(db) = TestDb::new(backend).await else { return };
+    let extra = db.flags();
     let receiver = Receiver::start().await;
     let mut node = Node::start(dir.path(), &extra);
     let client = reqwest::Client::new();
@@ -218,9 +237,7 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
     );
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
-    if let Some((_, name)) = pg {
-        common::drop_database(&name).await;
-    }
+    db.drop().await;
 }
 
 /// The node dies after a publish's commit and before its answer (a test-only failpoint,
@@ -230,17 +247,8 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
 /// where a lost answer can cause a duplicate.
 async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut extra = vec!["--admin-token", TOKEN];
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match common::create_database().await {
-            Some(db) => Some(db),
-            None => return,
-        },
-    };
-    if let Some((url, _)) = &pg {
-        extra.extend(["--database-url", url.as_str()]);
-    }
+    let Some(db) = TestDb::new(backend).await else { return };
+    let extra = db.flags();
     let client = reqwest::Client::new();
     let publish = |node: &Node, key: Option<&str>| {
         let mut req = client.post(node.url("/api/v1/app/a/msg")).bearer_auth(TOKEN);
@@ -273,7 +281,5 @@ async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(b
     assert_eq!(again.status(), 202);
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
-    if let Some((_, name)) = pg {
-        common::drop_database(&name).await;
-    }
+    db.drop().await;
 }
