@@ -13,6 +13,9 @@
 //! It also carries out what the answers ask for: 410 Gone disables the endpoint at once, and
 //! an endpoint failing without a single success for `disable_after` is disabled too. The
 //! deliveries of a disabled endpoint are parked, not dropped.
+//!
+//! What those limits decide lives in `policy.rs` ([`Policy`]: pure, unit-tested under paused
+//! time); this file carries the decisions out against the store and the network.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,24 +32,13 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::attempt::{attempt, unattempted, Report};
 use crate::lanes::{LaneInbox, LaneSignals};
+use crate::policy::{failing_too_long, Policy, Verdict, MAX_CLAIM};
 use crate::Shared;
 
 /// How often a lane re-reads its endpoint (URL, secrets, limits, disabled).
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// A lane keeps its endpoint while the next delivery is due within this; otherwise it lets go.
 const HOLD_IDLE_MS: i64 = 1_000;
-/// Slow-down after 429/502/504: doubles from the first value up to the second.
-const SLOW_FIRST: Duration = Duration::from_secs(1);
-const SLOW_MAX: Duration = Duration::from_secs(60);
-/// Deliveries claimed at a time, per attempt the endpoint may have in flight, up to a cap
-/// (bounded, so memory stays flat however long the backlog on disk).
-const CLAIM_AHEAD: usize = 16;
-const MAX_CLAIM: usize = 128;
-/// Answered attempts whose results may wait to be recorded, in rounds of the endpoint's
-/// concurrency. A result waits for the next group commit (on SQLite, with the publishes), so
-/// a fast endpoint needs a few rounds to keep sending meanwhile; the bound is what a node
-/// killed at the wrong moment sends twice.
-const RECORDING_ROUNDS: usize = 4;
 
 /// How the dispatcher and the store reach a lane, and whether the node is stopping.
 struct Signals {
@@ -86,14 +78,8 @@ struct Lane {
     next_due: Option<i64>,
     /// When a claim last came back short (it took every due delivery).
     took_all_due: Option<Instant>,
-    pacer: Pacer,
-    /// Attempts this lane lets be in flight, up to the endpoint's cap: it starts at one, opens
-    /// by one with every answer and halves with every attempt that got none (a timeout, a
-    /// refused connection). An endpoint that hangs thus ties up one connection rather than
-    /// the whole cap, while a healthy one reaches the cap within its first few answers.
-    window: usize,
-    slow_until: Option<Instant>,
-    slow_step: Duration,
+    /// The endpoint's limits and their state: what may start, when, and what answers mean.
+    policy: Policy,
     lease_renewed: Instant,
     /// Since when the lane has had nothing to do.
     idle_since: Option<Instant>,
@@ -102,6 +88,7 @@ struct Lane {
 impl Lane {
     fn new(shared: Arc<Shared>, endpoint_id: String, signals: Signals) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
+        let policy = Policy::new(shared.config.endpoint_concurrency);
         Self {
             shared,
             endpoint_id,
@@ -117,10 +104,7 @@ impl Lane {
             inbox: None,
             next_due: None,
             took_all_due: None,
-            pacer: Pacer::default(),
-            window: 1,
-            slow_until: None,
-            slow_step: Duration::ZERO,
+            policy,
             lease_renewed: Instant::now(),
             idle_since: None,
         }
@@ -268,7 +252,7 @@ impl Lane {
                 let app = store.get_application(&ep.app_id).await.ok();
                 let app_rate = app.as_ref().and_then(|a| a.throttle_rate);
                 self.app_uid = app.and_then(|a| a.uid).map(Arc::from);
-                self.pacer.set_rate(ep.throttle_rate.or(app_rate));
+                self.policy.set_rate(ep.throttle_rate.or(app_rate));
                 let ep = Arc::new(ep);
                 self.endpoint = Some(ep.clone());
                 self.loaded_at = Some(Instant::now());
@@ -282,29 +266,21 @@ impl Lane {
         }
     }
 
-    /// Attempts that may start now: a slot is free once its answer is in, while its result is
-    /// being written, but at most `RECORDING_ROUNDS` rounds of results may wait for the
-    /// group commit (what a node killed at that moment would send again).
+    /// Attempts that may start now (see [`Policy::capacity`]).
     fn capacity(&self, endpoint: &Endpoint) -> usize {
-        let cap = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
-        let recording = self.recording.load(Ordering::Relaxed);
-        let sending = self.in_flight.len().saturating_sub(recording);
-        let window = self.window.min(cap);
-        window.saturating_sub(sending).min(((1 + RECORDING_ROUNDS) * cap).saturating_sub(self.in_flight.len()))
+        self.policy.capacity(endpoint.fifo, self.in_flight.len(), self.recording.load(Ordering::Relaxed))
+    }
+
+    fn slowed(&self) -> Option<Duration> {
+        self.policy.slowed(tokio::time::Instant::now())
     }
 
     /// Claims more due deliveries when a slot is free and fewer than one round of starts are
     /// waiting, so a busy lane has its next batch before the current one runs out.
     async fn fill(&mut self, endpoint: &Endpoint) {
-        let round = if endpoint.fifo { 1 } else { self.shared.config.endpoint_concurrency };
-        if self.queue.len() >= round || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due()
-        {
+        let limit = self.policy.claim_limit(endpoint.fifo, self.queue.len());
+        if limit == 0 || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due() {
             return;
-        }
-        // FIFO: only the head is ever claimable.
-        let mut limit = if endpoint.fifo { 1 } else { (round * CLAIM_AHEAD).min(MAX_CLAIM) - self.queue.len() };
-        if let Some(per_second) = self.pacer.rate {
-            limit = limit.min(per_second.max(1) as usize);
         }
         let lease = self.shared.config.lease.as_millis() as i64;
         match self.shared.store.claim_endpoint_deliveries(&self.endpoint_id, limit as i64, lease, endpoint.fifo).await {
@@ -361,11 +337,11 @@ impl Lane {
                 });
                 continue;
             }
-            if let Some(wait) = self.pacer.wait() {
+            if let Some(wait) = self.policy.pace(tokio::time::Instant::now()) {
                 return Some(wait);
             }
             let (delivery, _) = self.queue.pop_front().expect("front exists");
-            self.pacer.consume();
+            self.policy.started(tokio::time::Instant::now());
             let (shared, endpoint, reports) = (self.shared.clone(), endpoint.clone(), self.reports_tx.clone());
             let recording = self.recording.clone();
             let app_uid = self.app_uid.clone();
@@ -402,40 +378,21 @@ impl Lane {
         None
     }
 
-    fn slowed(&self) -> Option<Duration> {
-        let until = self.slow_until?;
-        let now = Instant::now();
-        (until > now).then(|| until - now)
-    }
-
-    /// Reacts to a finished attempt: slow down, recover, or disable the endpoint.
+    /// Reacts to a finished attempt as the policy decides: slow down, recover, or disable
+    /// the endpoint.
     async fn on_report(&mut self, report: Report) {
-        self.window = match report.status {
-            Some(_) => (self.window + 1).min(self.shared.config.endpoint_concurrency),
-            None => (self.window / 2).max(1),
-        };
-        match report.status {
-            Some(410) => return self.disable("answered 410 Gone").await,
-            Some(429 | 502 | 504) => {
-                self.slow_step = (self.slow_step * 2).clamp(SLOW_FIRST, SLOW_MAX);
-                let pause = report.retry_after.map_or(self.slow_step, |asked| asked.clamp(SLOW_FIRST, SLOW_MAX));
-                self.slow_until = Some(Instant::now() + pause);
-            }
-            Some(200..=299) => {
-                self.slow_step = Duration::ZERO;
-                self.slow_until = None;
-            }
-            _ => {}
-        }
-        if matches!(report.outcome, DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed) {
-            self.check_failing_too_long().await;
+        let failed = matches!(report.outcome, DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed);
+        let now = tokio::time::Instant::now();
+        match self.policy.answered(report.status, report.retry_after, failed, now) {
+            Verdict::Disable => self.disable("answered 410 Gone").await,
+            Verdict::CheckFailing => self.check_failing_too_long().await,
+            Verdict::Carry => {}
         }
     }
 
     async fn check_failing_too_long(&mut self) {
-        let limit = self.shared.config.disable_after.as_millis() as i64;
         if let Ok(Some(since)) = self.shared.store.endpoint_failing_since(&self.endpoint_id).await {
-            if now_ms() - since >= limit {
+            if failing_too_long(since, now_ms(), self.shared.config.disable_after) {
                 self.disable("failed without a single success for too long").await;
             }
         }
@@ -481,35 +438,4 @@ async fn next_pushed(inbox: &mut Option<LaneInbox>) -> Option<Pushed> {
 
 fn min_wait(a: Option<Duration>, b: Duration) -> Option<Duration> {
     Some(a.map_or(b, |a| a.min(b)))
-}
-
-/// Spaces attempt starts to honour a rate limit (deliveries per second).
-#[derive(Default)]
-struct Pacer {
-    rate: Option<i64>,
-    next: Option<Instant>,
-}
-
-impl Pacer {
-    fn set_rate(&mut self, rate: Option<i64>) {
-        self.rate = rate.filter(|r| *r > 0);
-    }
-
-    fn interval(&self) -> Option<Duration> {
-        self.rate.map(|r| Duration::from_secs_f64(1.0 / r as f64))
-    }
-
-    fn wait(&self) -> Option<Duration> {
-        self.interval()?;
-        let next = self.next?;
-        let now = Instant::now();
-        (next > now).then(|| next - now)
-    }
-
-    fn consume(&mut self) {
-        if let Some(interval) = self.interval() {
-            let now = Instant::now();
-            self.next = Some(self.next.map_or(now, |n| n.max(now)) + interval);
-        }
-    }
 }

@@ -17,6 +17,7 @@
 mod attempt;
 mod lane;
 mod lanes;
+mod policy;
 mod recorder;
 
 use std::sync::atomic::AtomicBool;
