@@ -42,12 +42,6 @@ async fn app_with_endpoint(app: &TestApp, url: String, event_types: Option<&[&st
     (a.id, ep.id, secret)
 }
 
-async fn publish(app: &TestApp, app_id: &str, body: Value) -> String {
-    let res = app.request(Method::POST, &format!("/api/v1/app/{app_id}/msg")).json(&body).send().await.unwrap();
-    assert_eq!(res.status(), 202);
-    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-}
-
 async fn attempts(app: &TestApp, app_id: &str, msg_id: &str) -> Vec<Value> {
     let res = app.request(Method::GET, &format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}")).send().await.unwrap();
     res.json::<Value>().await.unwrap()["data"].as_array().unwrap().clone()
@@ -122,9 +116,9 @@ async fn routes_by_event_type_and_channel(backend: Backend) {
     disabled.disabled = Some(true);
     app.svix.endpoint().create(a.id.clone(), disabled, None).await.unwrap();
 
-    publish(&app, &a.id, json!({"eventType": "user.created", "payload": {"n": 1}})).await;
-    publish(&app, &a.id, json!({"eventType": "user.deleted", "payload": {"n": 2}})).await;
-    publish(&app, &a.id, json!({"eventType": "user.deleted", "payload": {"n": 3}, "channels": ["eu"]})).await;
+    app.publish(&a.id, json!({"eventType": "user.created", "payload": {"n": 1}})).await;
+    app.publish(&a.id, json!({"eventType": "user.deleted", "payload": {"n": 2}})).await;
+    app.publish(&a.id, json!({"eventType": "user.deleted", "payload": {"n": 3}, "channels": ["eu"]})).await;
 
     let got_all = all.wait_for(3, WAIT).await;
     typed.wait_for(1, WAIT).await;
@@ -144,7 +138,7 @@ async fn retries_until_success_and_records_every_attempt(backend: Backend) {
     };
     let receiver = Receiver::start_with(vec![Reply::Status(500), Reply::Status(503)]).await;
     let (app_id, _, secret) = app_with_endpoint(&app, receiver.url("/"), None).await;
-    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"k": "v"}})).await;
+    let msg_id = app.publish(&app_id, json!({"eventType": "a.b", "payload": {"k": "v"}})).await;
     let got = receiver.wait_for(3, WAIT).await;
     for r in &got {
         assert_eq!(r.header("webhook-id"), msg_id, "retries carry the same webhook-id");
@@ -168,7 +162,7 @@ async fn fails_after_the_schedule_is_exhausted(backend: Backend) {
     };
     let receiver = Receiver::start_with(vec![Reply::Status(500); 10]).await;
     let (app_id, _, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
-    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
+    let msg_id = app.publish(&app_id, json!({"eventType": "a.b", "payload": {}})).await;
     let dest = wait_status(&app, &app_id, &msg_id, "fail").await;
     assert_eq!(dest["nextAttempt"], Value::Null);
     // 1 + two retries in the test schedule, then no more.
@@ -196,7 +190,7 @@ async fn non_2xx_timeouts_and_redirects_are_failures(backend: Backend) {
     let (app_id, _, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
     let mut msgs = vec![];
     for i in 0..3 {
-        msgs.push(publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"i": i}})).await);
+        msgs.push(app.publish(&app_id, json!({"eventType": "a.b", "payload": {"i": i}})).await);
         receiver.wait_for(i + 1, WAIT).await;
     }
     let refused_port = {
@@ -209,7 +203,7 @@ async fn non_2xx_timeouts_and_redirects_are_failures(backend: Backend) {
         .create(a.id.clone(), EndpointIn::new(format!("http://127.0.0.1:{refused_port}/")), None)
         .await
         .unwrap();
-    let refused_msg = publish(&app, &a.id, json!({"eventType": "a.b", "payload": {}})).await;
+    let refused_msg = app.publish(&a.id, json!({"eventType": "a.b", "payload": {}})).await;
 
     let mut outcomes = vec![];
     for msg in &msgs {
@@ -235,7 +229,7 @@ async fn manual_resend_is_one_unretried_attempt(backend: Backend) {
     };
     let receiver = Receiver::start_with(vec![Reply::Status(500); 3]).await;
     let (app_id, ep_id, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
-    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
+    let msg_id = app.publish(&app_id, json!({"eventType": "a.b", "payload": {}})).await;
     wait_status(&app, &app_id, &msg_id, "fail").await;
 
     app.svix.message_attempt().resend(app_id.clone(), msg_id.clone(), ep_id.clone(), None).await.unwrap();
@@ -269,7 +263,7 @@ async fn rotated_secrets_sign_in_parallel(backend: Backend) {
         .await
         .unwrap()
         .key;
-    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
+    app.publish(&app_id, json!({"eventType": "a.b", "payload": {}})).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].header("webhook-signature").split(' ').count(), 2);
     got[0].verify(&old).expect("old secret still verifies during the grace period");
@@ -278,7 +272,7 @@ async fn rotated_secrets_sign_in_parallel(backend: Backend) {
     // With no grace period the old secret stops signing at once.
     let rotate = EndpointSecretRotateIn { grace_period_seconds: Some(0), ..Default::default() };
     let newest = app.svix.endpoint().rotate_secret(app_id.clone(), ep_id.clone(), rotate, None).await.unwrap().key;
-    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}})).await;
+    app.publish(&app_id, json!({"eventType": "a.b", "payload": {}})).await;
     let got = receiver.wait_for(2, WAIT).await;
     got[1].verify(&newest).unwrap();
     got[1].verify(&old).expect("the first secret is still in its 24 h grace period");
@@ -308,7 +302,7 @@ async fn ssrf_guard_refuses_private_destinations(backend: Backend) {
     for url in &urls {
         app.svix.endpoint().create(a.id.clone(), EndpointIn::new(url.clone()), None).await.unwrap();
     }
-    let msg_id = publish(&app, &a.id, json!({"eventType": "a.b", "payload": {}})).await;
+    let msg_id = app.publish(&a.id, json!({"eventType": "a.b", "payload": {}})).await;
     let list = eventually(WAIT, "all attempts refused", || async {
         let list = attempts(&app, &a.id, &msg_id).await;
         (list.len() == urls.len()).then_some(list)
@@ -332,27 +326,21 @@ async fn disabled_endpoints_keep_their_messages(backend: Backend) {
     // Routed while enabled (due a little later), then the endpoint is disabled before the
     // first attempt: the delivery must wait, not fail.
     let at = chrono::Utc::now() + chrono::Duration::milliseconds(300);
-    let msg_id = publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let msg_id = app.publish(&app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
+    let (status, _) = app
+        .send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"), &json!({"disabled": true}))
+        .await;
+    assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let stats = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
     assert_eq!((stats.pending, stats.fail, stats.success), (1, 0, 0));
     assert!(receiver.received().is_empty());
     assert!(attempts(&app, &app_id, &msg_id).await.is_empty());
 
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
-        .json(&json!({"disabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = app
+        .send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"), &json!({"disabled": false}))
+        .await;
+    assert_eq!(status, 200);
     let got = receiver.wait_for(1, WAIT).await;
     assert_eq!(got[0].header("webhook-id"), msg_id);
     wait_status(&app, &app_id, &msg_id, "success").await;
@@ -367,7 +355,7 @@ async fn scheduled_delivery_waits_for_deliver_at(backend: Backend) {
     let (app_id, _, _) = app_with_endpoint(&app, receiver.url("/"), None).await;
     let at = chrono::Utc::now() + chrono::Duration::milliseconds(700);
     let published = std::time::Instant::now();
-    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
+    app.publish(&app_id, json!({"eventType": "a.b", "payload": {}, "deliverAt": at.to_rfc3339()})).await;
     let got = receiver.wait_for(1, WAIT).await;
     assert!(got[0].at - published >= Duration::from_millis(500), "{:?}", got[0].at - published);
     app.stop().await;
@@ -409,8 +397,8 @@ async fn metrics_count_publishes_attempts_and_requests(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
-    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
-    publish(&app, &app_id, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    app.publish(&app_id, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    app.publish(&app_id, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
     ok.wait_for(2, WAIT).await;
 
     // Two messages, 9 attempts: 2 successes at the first endpoint; a failure and 2 successes
@@ -462,7 +450,7 @@ async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: B
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     };
     // Published first: the sweep that deletes the later one has looked at it too.
-    let pending = publish(&app, &b, json!({"eventType": "a.b", "payload": {"order": 8}})).await;
+    let pending = app.publish(&b, json!({"eventType": "a.b", "payload": {"order": 8}})).await;
     let delivered = publish_once().await;
     ok.wait_for(1, WAIT).await;
     failing.wait_for(1, WAIT).await;

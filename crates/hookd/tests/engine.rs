@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{eventually, spawn_app, spawn_app_with, Backend, Receiver, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
-use svix::models::{ApplicationIn, RecoverIn};
+use svix::models::RecoverIn;
 
 on_both_backends!(
     rate_limit_spaces_deliveries_and_fails_none,
@@ -25,23 +25,9 @@ on_both_backends!(
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn app_and_endpoint(app: &TestApp, endpoint: Value) -> (String, String) {
-    let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
-    let res =
-        app.request(Method::POST, &format!("/api/v1/app/{}/endpoint", a.id)).json(&endpoint).send().await.unwrap();
-    assert_eq!(res.status(), 201);
-    (a.id, res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
-}
-
+/// Publishes an `e.t` message with this payload.
 async fn publish(app: &TestApp, app_id: &str, payload: Value) -> String {
-    let res = app
-        .request(Method::POST, &format!("/api/v1/app/{app_id}/msg"))
-        .json(&json!({"eventType": "e.t", "payload": payload}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    app.publish(app_id, json!({"eventType": "e.t", "payload": payload})).await
 }
 
 async fn endpoint_json(app: &TestApp, app_id: &str, ep_id: &str) -> Value {
@@ -57,7 +43,7 @@ async fn endpoint_json(app: &TestApp, app_id: &str, ep_id: &str) -> Value {
 async fn rate_limit_spaces_deliveries_and_fails_none(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let receiver = Receiver::start().await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/"), "rateLimit": 20})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/"), "rateLimit": 20})).await;
     assert_eq!(endpoint_json(&app, &app_id, &ep_id).await["rateLimit"], 20);
     for i in 0..30 {
         publish(&app, &app_id, json!({"i": i})).await;
@@ -88,7 +74,7 @@ async fn fifo_endpoint_delivers_in_publish_order_through_retries(backend: Backen
     // Fails now and then, so retries interleave with later messages unless order is enforced.
     let script = [500, 200, 500, 500, 200, 200, 503, 200, 200, 500, 200, 200, 200, 200, 200];
     let receiver = Receiver::start_with(script.iter().map(|c| Reply::Status(*c)).collect()).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/"), "fifo": true})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/"), "fifo": true})).await;
     assert_eq!(endpoint_json(&app, &app_id, &ep_id).await["fifo"], true);
     let mut published = vec![];
     for i in 0..10 {
@@ -107,7 +93,7 @@ async fn fifo_endpoint_delivers_in_publish_order_through_retries(backend: Backen
 async fn gone_410_disables_at_once_and_keeps_messages(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let receiver = Receiver::start_with(vec![Reply::Status(410)]).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
     let first = publish(&app, &app_id, json!({"n": 1})).await;
     receiver.wait_for(1, WAIT).await;
     eventually(WAIT, "endpoint disabled", || async {
@@ -120,13 +106,10 @@ async fn gone_410_disables_at_once_and_keeps_messages(backend: Backend) {
     let stats = app.svix.endpoint().get_stats(app_id.clone(), ep_id.clone(), None).await.unwrap();
     assert_eq!((stats.pending, stats.fail), (1, 0), "the first message waits; the second was not routed");
 
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
-        .json(&json!({"disabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = app
+        .send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"), &json!({"disabled": false}))
+        .await;
+    assert_eq!(status, 200);
     let got = receiver.wait_for(2, WAIT).await;
     assert_eq!(got[1].header("webhook-id"), first);
     assert_ne!(got[1].header("webhook-id"), second);
@@ -136,7 +119,7 @@ async fn gone_410_disables_at_once_and_keeps_messages(backend: Backend) {
 async fn too_many_requests_slows_the_endpoint_down(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let receiver = Receiver::start_with(vec![Reply::WithHeaders(429, vec![("retry-after", "2".into())])]).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
     publish(&app, &app_id, json!({"n": 1})).await;
     receiver.wait_for(1, WAIT).await;
     eventually(WAIT, "the 429 recorded", || async {
@@ -157,7 +140,7 @@ async fn too_many_requests_slows_the_endpoint_down(backend: Backend) {
 async fn a_hanging_endpoint_ties_up_one_connection_not_its_cap(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let receiver = Receiver::start_with(vec![Reply::Hang]).await;
-    let (app_id, _) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let (app_id, _) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
     for n in 0..10 {
         publish(&app, &app_id, json!({"n": n})).await;
     }
@@ -183,7 +166,7 @@ async fn endpoint_failing_for_too_long_is_disabled(backend: Backend) {
         return;
     };
     let receiver = Receiver::start_with(vec![Reply::Status(500); 100]).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
     let msg = publish(&app, &app_id, json!({})).await;
     eventually(WAIT, "endpoint disabled", || async {
         (endpoint_json(&app, &app_id, &ep_id).await["disabled"] == true).then_some(())
@@ -204,7 +187,7 @@ async fn endpoint_failing_for_too_long_is_disabled(backend: Backend) {
 async fn recover_requeues_failed_deliveries(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("")).await else { return };
     let receiver = Receiver::start_with(vec![Reply::Status(500); 3]).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
     for i in 0..3 {
         publish(&app, &app_id, json!({"i": i})).await;
     }
@@ -224,21 +207,22 @@ async fn recover_requeues_failed_deliveries(backend: Backend) {
     .await;
     // A window that excludes the messages recovers nothing.
     let until = since + chrono::Duration::minutes(1);
-    let res = app
-        .request(Method::POST, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}/recover"))
-        .json(&json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    assert_eq!(res.json::<Value>().await.unwrap()["recovered"], 0);
+    let (status, out) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/app/{app_id}/endpoint/{ep_id}/recover"),
+            &json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(out["recovered"], 0);
     app.stop().await;
 }
 
 async fn expired_leases_make_work_claimable_again(backend: Backend) {
     // A node with no worker, so that only this test claims.
     let Some(app) = spawn_app_with(backend, |c| c.role = hookd::config::Role::Api).await else { return };
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": "https://example.com/"})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": "https://example.com/"})).await;
     publish(&app, &app_id, json!({})).await;
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
     assert_eq!(store.claim_endpoints(10, 300, "node-a").await.unwrap(), vec![ep_id.clone()]);
@@ -288,7 +272,7 @@ async fn operational_webhooks_report_endpoint_and_delivery_events(backend: Backe
         .unwrap()
         .to_owned();
     let failing = Receiver::start_with(vec![Reply::Status(500); 5]).await;
-    let (app_id, ep_id) = app_and_endpoint(&app, json!({"url": failing.url("/"), "uid": "flaky"})).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": failing.url("/"), "uid": "flaky"})).await;
     let msg = publish(&app, &app_id, json!({})).await;
 
     let events = eventually(WAIT, "operational webhooks", || async {
@@ -311,13 +295,10 @@ async fn operational_webhooks_report_endpoint_and_delivery_events(backend: Backe
 
     // A 410 disables the endpoint, which is reported too.
     let gone = Receiver::start_with(vec![Reply::Status(410)]).await;
-    let res = app
-        .request(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
-        .json(&json!({"url": gone.url("/")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = app
+        .send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"), &json!({"url": gone.url("/")}))
+        .await;
+    assert_eq!(status, 200);
     publish(&app, &app_id, json!({})).await;
     let disabled = eventually(WAIT, "endpoint.disabled", || async {
         ops.received().into_iter().map(|r| r.json()).find(|e| e["type"] == "endpoint.disabled")
@@ -335,7 +316,7 @@ async fn an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else(backe
     let Some(app) = spawn_app(backend).await else { return };
     let hanging = Receiver::start_with(vec![Reply::Hang]).await;
     let ok = Receiver::start().await;
-    let (app_id, hanging_id) = app_and_endpoint(&app, json!({"url": hanging.url("/")})).await;
+    let (app_id, hanging_id) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
     let res = app
         .request(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"))
         .json(&json!({"url": ok.url("/")}))

@@ -78,6 +78,39 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// `method path` with a JSON body and the admin token: the status and the JSON answer
+    /// (`null` when the answer has no JSON body).
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self.request(method, path).json(body).send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Publishes `body` (a whole message: eventType, payload, …) to `app_id`, expecting 202;
+    /// the message id.
+    pub async fn publish(&self, app_id: &str, body: serde_json::Value) -> String {
+        let (status, out) = self.send_json(reqwest::Method::POST, &format!("/api/v1/app/{app_id}/msg"), &body).await;
+        assert_eq!(status, 202, "publish {body}: {out}");
+        out["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A new application with one endpoint made from `endpoint` (the endpoint's JSON);
+    /// (application id, endpoint id).
+    pub async fn app_and_endpoint(&self, endpoint: serde_json::Value) -> (String, String) {
+        let (status, a) = self.send_json(reqwest::Method::POST, "/api/v1/app", &serde_json::json!({"name": "A"})).await;
+        assert_eq!(status, 201, "{a}");
+        let app_id = a["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/app/{app_id}/endpoint");
+        let (status, ep) = self.send_json(reqwest::Method::POST, &path, &endpoint).await;
+        assert_eq!(status, 201, "{ep}");
+        (app_id, ep["id"].as_str().unwrap().to_owned())
+    }
+
     pub fn svix_with_token(&self, token: &str) -> Svix {
         svix_client(self.addr, token)
     }
