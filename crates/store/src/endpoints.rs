@@ -2,11 +2,11 @@
 
 use hookd_core::time::now_ms;
 
-use crate::Entity;
 use crate::{
     conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
     EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
 };
+use crate::{DeliveryStatus, Entity};
 
 pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
      throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at";
@@ -175,11 +175,11 @@ impl Store {
         .await?);
         let mut stats = EndpointStats::default();
         for (status, count) in rows {
-            match status {
-                0 => stats.success = count,
-                2 => stats.fail = count,
-                3 => stats.sending = count,
-                _ => stats.pending += count,
+            match DeliveryStatus::from_code(status) {
+                DeliveryStatus::Success => stats.success = count,
+                DeliveryStatus::Fail => stats.fail = count,
+                DeliveryStatus::Sending => stats.sending = count,
+                DeliveryStatus::Pending => stats.pending += count,
             }
         }
         Ok(stats)

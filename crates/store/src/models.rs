@@ -193,6 +193,11 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Its value in `deliveries.status` (and `attempts.status`).
+    pub const fn code(self) -> i64 {
+        self as i64
+    }
+
     pub fn from_code(code: i64) -> Self {
         match code {
             0 => Self::Success,

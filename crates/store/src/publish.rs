@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 
 use crate::notify::{Handover, Pushed, Room};
 use crate::{
-    from_json_opt, ClaimedDelivery, IdempotentResponse, Message, NewMessage, Publish, PublishKey, Result, Store,
-    StoreError,
+    from_json_opt, ClaimedDelivery, DeliveryStatus, IdempotentResponse, Message, NewMessage, Publish, PublishKey,
+    Result, Store, StoreError,
 };
 
 /// What a publish job did.
@@ -160,12 +160,12 @@ pub(crate) struct NewDelivery<'a> {
 
 impl<'a> NewDelivery<'a> {
     /// The values of its columns after msg_id, endpoint_id and app_id: due, updated_at,
-    /// status, lease_token. A delivery handed over is sending (status 3),
-    /// leased from `updated_at` on, and due never (until its lease runs out unrecorded).
+    /// status, lease_token. A delivery handed over is sending with no due time, leased from
+    /// `updated_at` on (see `queue/state.rs`) until its lease runs out unrecorded.
     pub fn columns(&self) -> (Option<i64>, i64, i64, Option<&'a str>) {
         match self.handed_over {
-            None => (Some(self.job.msg.deliver_at), self.job.msg.created_at, 1, None),
-            Some((token, at)) => (None, at, 3, Some(token)),
+            None => (Some(self.job.msg.deliver_at), self.job.msg.created_at, DeliveryStatus::Pending.code(), None),
+            Some((token, at)) => (None, at, DeliveryStatus::Sending.code(), Some(token)),
         }
     }
 }

@@ -38,10 +38,12 @@ impl Store {
             // (The bound itself would be a message created in that very millisecond with a
             // random part of zeros: taking it along is harmless.)
             let upto = last.map_or_else(|| bound.clone(), |(id,)| id);
-            deleted += with_db!(self.writer(), p => sqlx::query(
+            let delete = format!(
                 "DELETE FROM messages WHERE id > $1 AND id <= $2 AND NOT EXISTS \
-                 (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.status IN (1, 3))",
-            )
+                 (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.{})",
+                *crate::queue::state::UNFINISHED
+            );
+            deleted += with_db!(self.writer(), p => sqlx::query(&delete)
             .bind(&after)
             .bind(&upto)
             .execute(p)

@@ -15,7 +15,8 @@ use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{relax_durability, row_lock, ClaimedDelivery, DeliveryClaim};
+use super::{relax_durability, row_lock, state, ClaimedDelivery, DeliveryClaim};
+use crate::DeliveryStatus::Sending;
 use crate::{with_db, Backend, Database, Params, Result, Store, StoreError};
 
 /// One lane's request to claim its endpoint's due deliveries.
@@ -142,13 +143,16 @@ impl Store {
             Some(head) => head,
         };
         // The head is leased only if nobody changed it since it was read.
-        let claim_head = "UPDATE deliveries SET status = 3, next_attempt_at = $1, lease_token = $2 \
-             WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5";
+        let claim_head = format!(
+            "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = $2 \
+             WHERE endpoint_id = $3 AND msg_id = $4 AND next_attempt_at = $5",
+            state::is(Sending)
+        );
         let fetch =
             format!("{CLAIMED_COLUMNS} WHERE d.endpoint_id = $1 AND d.next_attempt_at = $2 AND d.lease_token = $3");
         let rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let claimed = sqlx::query(claim_head)
+            let claimed = sqlx::query(&claim_head)
                 .bind(lease_until)
                 .bind(&token)
                 .bind(endpoint_id)
@@ -200,8 +204,9 @@ impl Database {
             })
             .collect();
         let lease = format!(
-            "UPDATE deliveries SET status = 3, next_attempt_at = {lease_param}, lease_token = {token_param} \
+            "UPDATE deliveries SET {}, next_attempt_at = {lease_param}, lease_token = {token_param} \
              WHERE {row_key} IN ({})",
+            state::is(Sending),
             per_endpoint.join(" UNION ALL ")
         );
         let mut params = Params::new(self.backend());

@@ -21,6 +21,7 @@ mod claim;
 mod leases;
 mod record;
 mod requeue;
+pub(crate) mod state;
 
 pub(crate) use claim::{spawn_claimer, ClaimJob};
 pub(crate) use record::{delivery_updates, failing_updates, update_deliveries_sql, update_failing_sql, RecordJob};
@@ -119,7 +120,7 @@ impl Store {
     /// Number of deliveries not yet finished.
     pub async fn pending_deliveries(&self) -> Result<i64> {
         let row: (i64,) = with_db!(self.reader(), p => sqlx::query_as(
-            "SELECT COUNT(*) FROM deliveries WHERE status IN (1, 3)",
+            &format!("SELECT COUNT(*) FROM deliveries WHERE {}", *state::UNFINISHED),
         )
         .fetch_one(p)
         .await?);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{AttemptResult, DeliveryOutcome};
+use crate::DeliveryStatus::{Fail, Pending, Success};
 use crate::{with_db, Backend, Params, Result, Store, StoreError};
 
 impl Store {
@@ -53,13 +54,15 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
             seen.clear();
             seen.insert((r.msg_id.as_str(), r.endpoint_id.as_str()));
         }
+        // Parked: pending with no due time (see `state.rs`).
         let (status, next) = match r.outcome {
-            DeliveryOutcome::Succeeded => (0, None),
-            DeliveryOutcome::RetryAt(at) => (1, Some(at)),
-            DeliveryOutcome::Failed => (2, None),
-            DeliveryOutcome::Parked => (1, None),
-            DeliveryOutcome::Released => (1, Some(now)),
+            DeliveryOutcome::Succeeded => (Success, None),
+            DeliveryOutcome::RetryAt(at) => (Pending, Some(at)),
+            DeliveryOutcome::Failed => (Fail, None),
+            DeliveryOutcome::Parked => (Pending, None),
+            DeliveryOutcome::Released => (Pending, Some(now)),
         };
+        let status = status.code();
         let counted = i64::from(r.attempt.is_some());
         groups.last_mut().expect("one group at least").push((&r.msg_id, &r.endpoint_id, status, next, counted));
     }

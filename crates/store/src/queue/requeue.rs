@@ -5,7 +5,8 @@
 use hookd_core::id::min_body_at;
 use hookd_core::time::now_ms;
 
-use super::touch_queues_sql;
+use super::{state, touch_queues_sql};
+use crate::DeliveryStatus::{Fail, Pending, Sending};
 use crate::{with_db, Result, Store, ROWS_PER_STATEMENT};
 
 impl Store {
@@ -15,12 +16,15 @@ impl Store {
         let now = now_ms();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, $3, 1, 0, TRUE, $4, $4) \
-                 ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET status = 1, next_attempt_at = $4, updated_at = $4, \
-                 manual = CASE WHEN deliveries.status IN (0, 2) THEN TRUE ELSE deliveries.manual END",
-            )
+                 VALUES ($1, $2, $3, {pending}, 0, TRUE, $4, $4) \
+                 ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, next_attempt_at = $4, updated_at = $4, \
+                 manual = CASE WHEN deliveries.{finished} THEN TRUE ELSE deliveries.manual END",
+                pending = Pending.code(),
+                set_pending = state::is(Pending),
+                finished = *state::FINISHED,
+            ))
             .bind(msg_id)
             .bind(endpoint_id)
             .bind(app_id)
@@ -39,10 +43,10 @@ impl Store {
         let now = now_ms();
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2 \
-                 WHERE endpoint_id = $1 AND status = 1 AND next_attempt_at IS NULL",
-            )
+            let n = sqlx::query(&format!(
+                "UPDATE deliveries SET next_attempt_at = $2, updated_at = $2 WHERE endpoint_id = $1 AND {}",
+                *state::PARKED
+            ))
             .bind(endpoint_id)
             .bind(now)
             .execute(&mut *tx)
@@ -72,10 +76,12 @@ impl Store {
         let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(
-                "UPDATE deliveries SET status = 1, attempts = 0, manual = FALSE, next_attempt_at = $4, updated_at = $4 \
-                 WHERE endpoint_id = $1 AND status = 2 AND msg_id >= $2 AND msg_id < $3",
-            )
+            let n = sqlx::query(&format!(
+                "UPDATE deliveries SET {}, attempts = 0, manual = FALSE, next_attempt_at = $4, updated_at = $4 \
+                 WHERE endpoint_id = $1 AND {} AND msg_id >= $2 AND msg_id < $3",
+                state::is(Pending),
+                state::is(Fail)
+            ))
             .bind(endpoint_id)
             .bind(&from)
             .bind(&to)
@@ -114,7 +120,12 @@ impl Store {
         let now = now_ms();
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query("UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL WHERE status = 3")
+            let release = format!(
+                "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = NULL WHERE {}",
+                state::is(Pending),
+                state::is(Sending)
+            );
+            let n = sqlx::query(&release)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
@@ -141,8 +152,12 @@ impl Store {
         let endpoints: Vec<String> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             let mut endpoints: Vec<String> = sqlx::query_scalar(
-                "UPDATE deliveries SET status = 1, next_attempt_at = $1, lease_token = NULL \
-                 WHERE status = 3 AND next_attempt_at IS NULL AND updated_at < $2 RETURNING endpoint_id",
+                &format!(
+                    "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = NULL \
+                     WHERE {} AND updated_at < $2 RETURNING endpoint_id",
+                    state::is(Pending),
+                    *state::HANDED_OVER
+                ),
             )
             .bind(now)
             .bind(now - lease_ms)
