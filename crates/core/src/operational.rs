@@ -11,6 +11,17 @@ use serde_json::{json, Value};
 /// The application whose endpoints receive operational webhooks.
 pub const APP_UID: &str = "hookd.operational";
 
+/// Where the parts of hookd that notice events (the API, the worker's lanes) send them. The
+/// server's operational-webhook service implements it, and the worker is given it, so that the
+/// policy of where events go lives in one place and neither the store nor the worker holds it.
+/// Emitting never fails for the caller: what it reports has already happened.
+pub trait Emitter: Send + Sync {
+    fn emit<'a>(
+        &'a self,
+        event: OperationalEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+}
+
 /// Which endpoint an event is about.
 #[derive(Debug, Clone)]
 pub struct EndpointRef {

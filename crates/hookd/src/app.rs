@@ -14,6 +14,7 @@ use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
 use hookd_core::time::now_ms;
 use hookd_http::Egress;
+use hookd_server::operational::OperationalWebhooks;
 use hookd_server::{generate_token, AppState, ServerConfig};
 use hookd_store::{DeliveryListener, Store, StoreError, StoreOptions};
 use hookd_worker::{Dispatcher, Lanes, WorkerConfig};
@@ -85,9 +86,11 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         Some(token) => (token, false),
         None => admin_token_from_data_dir(&config.data_dir)?,
     };
+    // Operational events, from the API and the worker alike, go through one service.
+    let operational = Arc::new(OperationalWebhooks::new(store.clone()));
     if let Some(url) = &config.operational_webhook_url {
-        store
-            .ensure_operational_endpoint(url)
+        operational
+            .ensure_endpoint(url)
             .await
             .map_err(|source| StartError::Database { what: config.database.describe(), source })?;
     }
@@ -102,7 +105,8 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     worker_config.max_lanes = config.max_active_endpoints;
     worker_config.disable_after = config.disable_after;
     let metrics = Arc::new(Metrics::new());
-    let dispatcher = lanes.map(|lanes| Dispatcher::new(store.clone(), worker_config, metrics.clone(), lanes));
+    let events = operational.clone() as Arc<dyn hookd_core::operational::Emitter>;
+    let dispatcher = lanes.map(|lanes| Dispatcher::new(store.clone(), worker_config, metrics.clone(), lanes, events));
     let server_config = ServerConfig {
         max_body_bytes: config.max_body_size,
         public_url: config.public_url.clone(),
@@ -111,7 +115,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         replay_timeout: config.request_timeout,
         ..Default::default()
     };
-    let state = AppState::new(store.clone(), &admin_token, server_config, metrics);
+    let state = AppState::new(store.clone(), &admin_token, server_config, metrics, operational);
     Ok(App {
         store,
         state,

@@ -16,6 +16,7 @@ mod html;
 mod idempotency;
 mod metrics;
 mod openapi;
+pub mod operational;
 pub mod tester;
 
 use std::sync::Arc;
@@ -93,6 +94,8 @@ pub struct AppParts {
     pub apps: app_cache::AppCache,
     /// What this node counts for `/metrics` (shared with its worker).
     pub metrics: Arc<Metrics>,
+    /// Where operational events go (shared with its worker).
+    pub operational: Arc<operational::OperationalWebhooks>,
 }
 
 impl std::ops::Deref for AppState {
@@ -104,7 +107,13 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, admin_token: &str, config: ServerConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Store,
+        admin_token: &str,
+        config: ServerConfig,
+        metrics: Arc<Metrics>,
+        operational: Arc<operational::OperationalWebhooks>,
+    ) -> Self {
         Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),
@@ -112,15 +121,15 @@ impl AppState {
             config: Arc::new(config),
             apps: app_cache::AppCache::default(),
             metrics,
+            operational,
         }))
     }
 
     /// Publishes an operational webhook (a no-op unless operational endpoints exist). A
     /// failure is logged, not returned: the change it reports has already happened.
     pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
-        if let Err(e) = self.store.publish_event(&event).await {
-            tracing::warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed")
-        }
+        use hookd_core::operational::Emitter;
+        self.operational.emit(event).await
     }
 }
 

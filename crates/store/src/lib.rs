@@ -27,7 +27,6 @@ mod messages;
 mod migrate;
 mod models;
 mod notify;
-mod operational;
 mod publish;
 mod queue;
 mod retention;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::metrics::Metrics;
+use hookd_core::operational::Emitter;
 use hookd_core::retry::RetrySchedule;
 use hookd_core::time::now_ms;
 use hookd_http::{Egress, Sender};
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     pub config: WorkerConfig,
     pub lanes: Arc<Lanes>,
     pub metrics: Arc<Metrics>,
+    /// Where operational events go (the server's operational-webhook service).
+    pub events: Arc<dyn Emitter>,
 }
 
 impl Shared {
@@ -91,9 +94,7 @@ impl Shared {
 
     /// Publishes an operational webhook (a no-op unless operational endpoints exist).
     pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
-        if let Err(e) = self.store.publish_event(&event).await {
-            warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed");
-        }
+        self.events.emit(event).await
     }
 }
 
@@ -104,13 +105,20 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// The registry the store was opened with as its listener.
     lanes: Arc<Lanes>,
+    events: Arc<dyn Emitter>,
 }
 
 impl Dispatcher {
     /// `lanes` must be the listener `store` was opened with: it is how the store's commits
     /// reach the lanes this dispatcher runs.
-    pub fn new(store: Store, config: WorkerConfig, metrics: Arc<Metrics>, lanes: Arc<Lanes>) -> Self {
-        Self { store, config, metrics, lanes }
+    pub fn new(
+        store: Store,
+        config: WorkerConfig,
+        metrics: Arc<Metrics>,
+        lanes: Arc<Lanes>,
+        events: Arc<dyn Emitter>,
+    ) -> Self {
+        Self { store, config, metrics, lanes, events }
     }
 
     /// Runs until `shutdown` resolves, then stops starting attempts, lets those in flight
@@ -122,6 +130,7 @@ impl Dispatcher {
             config: self.config.clone(),
             lanes: self.lanes.clone(),
             metrics: self.metrics.clone(),
+            events: self.events.clone(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let lanes = &self.lanes;

@@ -1,20 +1,31 @@
-//! Operational webhooks are published as ordinary messages to a reserved application
-//! ([`APP_UID`]), so they get signatures, retries and attempt logs like everything else.
+//! The operational-webhook service: events are published as ordinary messages to a reserved
+//! application ([`APP_UID`]), so they get signatures, retries and attempt logs like
+//! everything else. This is the policy (which application, never about itself, the flag's
+//! endpoint); the store only stores what it is given.
 
 use hookd_core::operational::{OperationalEvent, APP_UID};
 use hookd_core::signing::EndpointSecret;
 use hookd_core::time::{from_ms, now_ms};
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 
-use crate::{ApplicationData, EndpointData, NewMessage, Result, Store, StoreError};
+use hookd_store::{ApplicationData, EndpointData, NewMessage, Result, Store, StoreError};
 
 /// The uid of the endpoint `--operational-webhook-url` manages.
 const FLAG_ENDPOINT_UID: &str = "operational-webhook-url";
 
-impl Store {
+/// Publishes operational events and sets up the endpoint of `--operational-webhook-url`.
+pub struct OperationalWebhooks {
+    store: Store,
+}
+
+impl OperationalWebhooks {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
     /// Publishes an operational event to the reserved application's endpoints, if it has any.
-    pub async fn publish_event(&self, event: &OperationalEvent) -> Result<()> {
-        let app = match self.get_application(APP_UID).await {
+    pub async fn publish(&self, event: &OperationalEvent) -> Result<()> {
+        let app = match self.store.get_application(APP_UID).await {
             Ok(app) => app,
             Err(StoreError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
@@ -32,13 +43,14 @@ impl Store {
             created_at: now,
             deliver_at: now,
         };
-        self.create_message(&app.id, &message).await.map(|_| ())
+        self.store.create_message(&app.id, &message).await.map(|_| ())
     }
 
     /// Makes sure the reserved application exists with an endpoint at `url`
     /// (`--operational-webhook-url`).
-    pub async fn ensure_operational_endpoint(&self, url: &str) -> Result<()> {
-        let app = match self.get_application(APP_UID).await {
+    pub async fn ensure_endpoint(&self, url: &str) -> Result<()> {
+        let store = &self.store;
+        let app = match store.get_application(APP_UID).await {
             Ok(app) => app,
             Err(StoreError::NotFound(_)) => {
                 let data = ApplicationData {
@@ -46,14 +58,14 @@ impl Store {
                     name: "hookd operational webhooks".into(),
                     ..Default::default()
                 };
-                self.create_application(ApplicationId::generate().as_str(), &data).await?
+                store.create_application(ApplicationId::generate().as_str(), &data).await?
             }
             Err(e) => return Err(e),
         };
-        match self.get_endpoint(&app.id, FLAG_ENDPOINT_UID).await {
+        match store.get_endpoint(&app.id, FLAG_ENDPOINT_UID).await {
             Ok(endpoint) if endpoint.url == url => Ok(()),
             Ok(endpoint) => {
-                self.update_endpoint(&endpoint.id, &EndpointData { url: url.into(), ..endpoint.data() }).await?;
+                store.update_endpoint(&endpoint.id, &EndpointData { url: url.into(), ..endpoint.data() }).await?;
                 Ok(())
             }
             Err(StoreError::NotFound(_)) => {
@@ -66,10 +78,23 @@ impl Store {
                     ..Default::default()
                 };
                 let secret = EndpointSecret::generate().expose();
-                self.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret).await?;
+                store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret).await?;
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl hookd_core::operational::Emitter for OperationalWebhooks {
+    fn emit<'a>(
+        &'a self,
+        event: OperationalEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Err(e) = self.publish(&event).await {
+                tracing::warn!(error = %e, event = event.event_type(), "publishing an operational webhook failed");
+            }
+        })
     }
 }
