@@ -412,6 +412,20 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    /// Sends a tiny signed webhook to `url` (a fresh secret, no extra headers).
+    async fn send_to(sender: &Sender, url: &str) -> HttpOutcome {
+        let (secrets, headers) = ([EndpointSecret::generate()], Default::default());
+        let request = SignedRequest {
+            url,
+            msg_id: "msg_x",
+            payload: "{}",
+            secrets: &secrets,
+            extra_headers: &headers,
+            timestamp: 1,
+        };
+        sender.send(&request).await
+    }
+
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
@@ -422,21 +436,10 @@ mod tests {
     #[tokio::test]
     async fn literal_private_hosts_are_refused_before_connecting() {
         let sender = Sender::new(Egress::default(), Duration::from_secs(1));
-        let headers = Default::default();
-        let secrets = [EndpointSecret::generate()];
         for url in
             ["http://127.0.0.1:1/", "http://[::1]:1/", "http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/"]
         {
-            let out = sender
-                .send(&SignedRequest {
-                    url,
-                    msg_id: "msg_x",
-                    payload: "{}",
-                    secrets: &secrets,
-                    extra_headers: &headers,
-                    timestamp: 1,
-                })
-                .await;
+            let out = send_to(&sender, url).await;
             assert_eq!(out.status, None);
             assert!(out.error.as_deref().unwrap().contains("SSRF"), "{url}: {:?}", out.error);
         }
@@ -503,18 +506,8 @@ mod tests {
             Egress { policy: NetPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]), proxy: None },
             Duration::from_secs(10),
         );
-        let headers = Default::default();
-        let secrets = [EndpointSecret::generate()];
-        let request = SignedRequest {
-            url: &url,
-            msg_id: "msg_x",
-            payload: "{}",
-            secrets: &secrets,
-            extra_headers: &headers,
-            timestamp: 1,
-        };
         for round in 0..5 {
-            let attempts = (0..100).map(|_| sender.send(&request));
+            let attempts = (0..100).map(|_| send_to(&sender, &url));
             for out in futures_util::future::join_all(attempts).await {
                 assert_eq!(out.status, Some(200), "round {round}: {:?}", out.error);
             }
@@ -528,18 +521,7 @@ mod tests {
     #[tokio::test]
     async fn names_resolving_to_private_addresses_are_refused() {
         let sender = Sender::new(Egress::default(), Duration::from_secs(1));
-        let headers = Default::default();
-        let secrets = [EndpointSecret::generate()];
-        let out = sender
-            .send(&SignedRequest {
-                url: "http://localhost:9/",
-                msg_id: "msg_x",
-                payload: "{}",
-                secrets: &secrets,
-                extra_headers: &headers,
-                timestamp: 1,
-            })
-            .await;
+        let out = send_to(&sender, "http://localhost:9/").await;
         let error = out.error.unwrap();
         assert!(error.contains("loopback") && error.contains("SSRF"), "{error}");
     }

@@ -87,7 +87,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The response remembered for a key, again.
+/// A JSON answer given as text: the response remembered for a key, again, or a publish's 202.
 pub(crate) fn replay(status_code: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status_code).unwrap_or(StatusCode::OK);
     let mut response = (status, body).into_response();

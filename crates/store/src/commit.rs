@@ -214,7 +214,8 @@ async fn write_batch(
         // together, so no crash can leave one without the other.
         let mut repeats: HashMap<usize, IdempotentResponse> = HashMap::new();
         let keyed = keyed_publishes(publishes, &mut repeats);
-        let mut stored_keys: HashSet<(&str, &str)> = HashSet::new();
+        // The (scope, key) pairs this batch stored; the others were taken already.
+        let mut stored_keys: HashSet<(String, String)> = HashSet::new();
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO idempotency_keys (scope, key, status_code, body, created_at) VALUES {} \
@@ -225,15 +226,11 @@ async fn write_batch(
             for (_, k) in chunk {
                 insert = insert.bind(&k.scope).bind(&k.key).bind(i64::from(k.status_code)).bind(&k.body).bind(now);
             }
-            let rows = insert.fetch_all(&mut *tx).await?;
-            for (scope, key) in rows {
-                if let Some((_, k)) = chunk.iter().find(|(_, k)| k.scope == scope && k.key == key) {
-                    stored_keys.insert((&k.scope, &k.key));
-                }
-            }
+            stored_keys.extend(insert.fetch_all(&mut *tx).await?);
         }
+        let stored = |k: &PublishKey| stored_keys.contains(&(k.scope.clone(), k.key.clone()));
         for (i, k) in &keyed {
-            if !stored_keys.contains(&(k.scope.as_str(), k.key.as_str())) {
+            if !stored(k) {
                 let row: Option<(i64, String)> = sqlx::query_as(
                     "SELECT status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
                 )
@@ -270,7 +267,7 @@ async fn write_batch(
         // A refused publish (its eventId was taken) changed nothing, so its key stays free for
         // the corrected request.
         for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(&publishes[*i].msg.id)) {
-            if stored_keys.contains(&(k.scope.as_str(), k.key.as_str())) {
+            if stored(k) {
                 sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
                     .bind(&k.scope)
                     .bind(&k.key)

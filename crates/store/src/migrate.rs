@@ -4,7 +4,7 @@
 //! crash mid-migration leaves the previous version intact. On PostgreSQL an advisory lock
 //! keeps nodes that start together from migrating twice.
 
-use crate::{with_db, Backend, Database, Result, Store, StoreError};
+use crate::{with_db, Backend, Database, Result, StoreError};
 
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
@@ -24,15 +24,9 @@ const POSTGRES: &[(i64, &str)] = &[
 /// Arbitrary constant naming hookd's migration lock.
 const PG_LOCK_KEY: i64 = 0x0068_6f6f_6b64;
 
-impl Store {
-    /// Applies every migration not yet applied. Idempotent.
-    pub async fn migrate(&self) -> Result<()> {
-        self.base.migrate().await
-    }
-}
-
 impl Database {
-    /// Applies every migration not yet applied (at start, before the tasks run).
+    /// Applies every migration not yet applied (when a store opens, before its tasks run).
+    /// Idempotent.
     pub(crate) async fn migrate(&self) -> Result<()> {
         let migrations = match self.backend() {
             Backend::Sqlite => SQLITE,

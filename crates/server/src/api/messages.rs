@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
@@ -114,23 +114,22 @@ pub async fn create(
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
     };
-    // The answer is known before the commit, so an idempotency key is stored with it there.
+    // The answer is known before the commit, so an idempotency key is stored with it there;
+    // it is serialized once, for the key and the response alike.
     let out = MessageOut::new(message.stored(&app.id), params.with_content.unwrap_or(true));
-    let key = match once {
-        Some(Extension(once)) => Some(PublishKey {
-            scope: once.scope,
-            key: once.key,
-            status_code: StatusCode::ACCEPTED.as_u16(),
-            body: serde_json::to_string(&out).expect("a message serializes"),
-        }),
-        None => None,
-    };
+    let body = serde_json::to_string(&out).expect("a message serializes");
+    let key = once.map(|Extension(once)| PublishKey {
+        scope: once.scope,
+        key: once.key,
+        status_code: StatusCode::ACCEPTED.as_u16(),
+        body: body.clone(),
+    });
     match state.store.publish(&app.id, &message, key).await? {
         Publish::Created(stored) => {
             crate::failpoint("publish-committed");
             state.metrics.message_published();
             tracing::debug!(msg_id = %stored.id, app_id = %app.id, "message accepted");
-            Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+            Ok(crate::idempotency::replay(StatusCode::ACCEPTED.as_u16(), body))
         }
         Publish::Repeated(IdempotentResponse::Done { status_code, body }) => {
             Ok(crate::idempotency::replay(status_code, body))
