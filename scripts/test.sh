@@ -10,8 +10,10 @@
 #   The script reaches the server or starts the local cluster;
 # - headless Chromium for the browser tests: installed with apt-get when running as root on
 #   Debian/Ubuntu, or when HOOKD_INSTALL_BROWSER=1 (scripts/install-browser.sh);
-# Outside CI, a test that cannot run (no PostgreSQL, no browser) is skipped with a SKIPPED
-# line and counted as skipped. Under CI=true nothing may be skipped: any of these is a failure.
+# - Svix's Python and JavaScript SDKs, pinned, under target/sdks (scripts/install-sdks.sh,
+#   with python3 and npm);
+# Outside CI, a test that cannot run (no PostgreSQL, no browser, no SDKs) is skipped with a
+# SKIPPED line and counted as skipped. Under CI=true nothing may be skipped: any of these is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +73,16 @@ ensure_browser() {
   echo "NOTE: Chromium and chromedriver are not installed; the browser tests will be skipped (HOOKD_INSTALL_BROWSER=1 to install them with apt-get)" >&2
 }
 
+ensure_sdks() {
+  local exports
+  if exports=$(scripts/install-sdks.sh); then
+    eval "$exports"
+    return 0
+  fi
+  if in_ci; then echo "Svix's SDKs could not be installed and CI=true: failing" >&2; exit 1; fi
+  echo "NOTE: Svix's Python and JavaScript SDKs could not be installed (python3 with venv, and npm, are needed); their tests will be skipped" >&2
+}
+
 step "Rust toolchain"
 ensure_toolchain
 
@@ -80,6 +92,9 @@ drop_stale_test_databases
 
 step "headless Chromium for the browser tests"
 ensure_browser
+
+step "Svix's Python and JavaScript SDKs"
+ensure_sdks
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

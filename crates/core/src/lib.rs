@@ -23,4 +23,4 @@ pub mod signing;
 pub mod time;
 
 pub use id::{ApplicationId, AttemptId, EndpointId, InboxId, InboxRequestId, MessageId};
-pub use names::{Channel, EventTypeName, NameError, Uid};
+pub use names::{Channel, EventTypeName, NameError, Tag, Uid};

@@ -232,8 +232,9 @@ impl App {
     }
 }
 
-/// How often expired webhook tester inboxes are deleted. Until then they are already treated
-/// as absent (their capture URLs answer 404), so this only reclaims space.
+/// How often expired webhook tester inboxes are deleted (until then they are already treated
+/// as absent: their capture URLs answer 404, so this only reclaims space), and message
+/// payloads past their own retention (`payloadRetentionPeriod`/`Hours`) expunged.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often old messages and idempotency keys are looked for (more often when they are kept
 /// for less than 4 hours).
@@ -244,8 +245,9 @@ fn sweep_period(kept: Duration) -> Duration {
     (kept / 4).min(RETENTION_EVERY)
 }
 
-/// Deletes, now and then, what has outlived its keeping: expired tester inboxes, messages
-/// older than the retention period whose deliveries are all finished, and idempotency keys.
+/// Deletes, now and then, what has outlived its keeping: expired tester inboxes, payloads
+/// past their message's payload retention, messages older than the retention period whose
+/// deliveries are all finished, and idempotency keys.
 async fn housekeeping(store: Store, retention: Option<Duration>, key_ttl: Duration, stop: impl Future<Output = ()>) {
     let mut inboxes = tokio::time::interval(SWEEP_EVERY);
     let mut keys = tokio::time::interval(sweep_period(key_ttl));
@@ -254,7 +256,10 @@ async fn housekeeping(store: Store, retention: Option<Duration>, key_ttl: Durati
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = inboxes.tick() => log_deleted("expired tester inboxes", store.delete_expired_inboxes(now_ms()).await),
+            _ = inboxes.tick() => {
+                log_deleted("expired tester inboxes", store.delete_expired_inboxes(now_ms()).await);
+                log_expunged(store.expunge_expired_payloads(now_ms()).await);
+            }
             _ = keys.tick() => {
                 let before = now_ms() - key_ttl.as_millis() as i64;
                 log_deleted("old idempotency keys", store.delete_idempotency_keys_before(before).await);
@@ -275,6 +280,14 @@ async fn next_tick<T: Copy>(timer: &mut Option<(T, tokio::time::Interval)>) -> O
             Some(*value)
         }
         None => std::future::pending().await,
+    }
+}
+
+fn log_expunged(outcome: Result<u64, StoreError>) {
+    match outcome {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "expunged message payloads past their retention"),
+        Err(e) => tracing::warn!(error = %e, "expunging message payloads failed"),
     }
 }
 

@@ -120,20 +120,25 @@ impl Browser {
 
     /// Finds the element `css` selects and clicks it. The dashboard renders its lists again
     /// shortly after an action (300 ms, 1 s and 3 s later, to show what the action caused),
-    /// which replaces the element between finding and clicking; then it is found again, a few
-    /// times at most.
+    /// which can replace the element between finding and clicking ("stale element
+    /// reference"), or move it while the click is aimed, so that the click would land on
+    /// its neighbour ("element click intercepted"; seen in CI with a row added above a
+    /// form). Either way the element is found again once the page has settled, a few times
+    /// at most; any other error fails the test.
     async fn click_on(&self, css: &str) {
-        for _ in 0..5 {
+        for _ in 0..10 {
             let element = self.find(css).await;
             let url = format!("{}/session/{}/element/{element}/click", self.base, self.session);
             let res: Value = self.http.post(url).json(&json!({})).send().await.unwrap().json().await.unwrap();
             match res["value"]["error"].as_str() {
                 None => return,
-                Some("stale element reference") => continue,
+                Some("stale element reference" | "element click intercepted") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
                 Some(_) => panic!("WebDriver click on {css}: {res}"),
             }
         }
-        panic!("{css} was replaced every time it was found");
+        panic!("{css} was replaced or moved every time it was found");
     }
 
     async fn quit(self) {

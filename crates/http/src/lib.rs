@@ -137,6 +137,8 @@ pub struct SignedRequest<'a> {
     pub url: &'a str,
     pub msg_id: &'a str,
     pub payload: &'a str,
+    /// `Content-Type` of a raw payload; `None` sends `application/json`.
+    pub content_type: Option<&'a str>,
     pub secrets: &'a [EndpointSecret],
     pub extra_headers: &'a std::collections::BTreeMap<String, String>,
     /// Seconds since the epoch for `webhook-timestamp`.
@@ -250,7 +252,8 @@ impl Sender {
             }
         }
         let signature = signature_header(req.secrets, req.msg_id, req.timestamp, req.payload.as_bytes());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let content_type = req.content_type.and_then(|t| HeaderValue::try_from(t).ok());
+        headers.insert(CONTENT_TYPE, content_type.unwrap_or(HeaderValue::from_static("application/json")));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         for (name, value) in [
             ("webhook-id", req.msg_id.to_owned()),
@@ -419,6 +422,7 @@ mod tests {
             url,
             msg_id: "msg_x",
             payload: "{}",
+            content_type: None,
             secrets: &secrets,
             extra_headers: &headers,
             timestamp: 1,

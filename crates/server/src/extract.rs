@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use hookd_store::{Cursor, ListQuery};
+use hookd_store::{Cursor, ListQuery, Order};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -51,11 +51,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// `limit` and `iterator` of every list.
+/// `limit`, `iterator` and `order` of every list. (Only the lists whose Svix route documents
+/// `order` accept it: the query check refuses it on the others; see `query_check.rs`.)
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     pub limit: Option<i64>,
     pub iterator: Option<String>,
+    pub order: Option<OrderParam>,
+}
+
+/// Svix's `Ordering`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderParam {
+    Ascending,
+    Descending,
 }
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -80,7 +90,11 @@ impl ListParams {
                 None => Cursor::Older(it.to_owned()),
             }),
         };
-        Ok(ListQuery { limit, cursor })
+        let order = self.order.map(|o| match o {
+            OrderParam::Ascending => Order::Ascending,
+            OrderParam::Descending => Order::Descending,
+        });
+        Ok(ListQuery { limit, cursor, order })
     }
 }
 

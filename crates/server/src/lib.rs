@@ -17,6 +17,7 @@ mod idempotency;
 mod metrics;
 mod openapi;
 pub mod operational;
+pub mod query_check;
 pub mod tester;
 
 use std::sync::Arc;
@@ -139,6 +140,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
         .merge(tester::api_routes())
+        .route_layer(middleware::from_fn(query_check::check))
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     // A capture answering 5xx is the inbox doing what it was told (or relaying the local

@@ -37,11 +37,10 @@ impl OperationalWebhooks {
         let message = NewMessage {
             id: MessageId::generate_at(now).into_string(),
             event_type: event.event_type().to_owned(),
-            event_id: None,
             payload: event.payload(from_ms(now)).to_string(),
-            channels: None,
             created_at: now,
             deliver_at: now,
+            ..Default::default()
         };
         self.store.create_message(&app.id, &message).await.map(|_| ())
     }

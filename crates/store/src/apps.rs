@@ -2,10 +2,11 @@
 
 use hookd_core::time::now_ms;
 
+use crate::filter::{bind_all, Conditions};
 use crate::Entity;
 use crate::{
-    conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData, ListQuery, Page,
-    Result, Store, StoreError,
+    conflict_or, finish_page, from_json, page_sql, to_json, with_db, Application, ApplicationData, ApplicationFilter,
+    ListQuery, Page, Result, Store, StoreError,
 };
 
 const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
@@ -76,18 +77,20 @@ impl Store {
         self.delete_by_id("applications", Entity::Application, id).await
     }
 
-    /// Lists applications, newest first; `only` restricts the list to one application (for
-    /// application-scoped tokens).
-    pub async fn list_applications(&self, q: &ListQuery, only: Option<&str>) -> Result<Page<Application>> {
-        let (tail, cursor) = page_sql("id", q, 2, false);
-        let sql = format!("SELECT {COLUMNS} FROM applications WHERE ($1 IS NULL OR id = $1){tail}");
-        let rows: Vec<Row> = with_db!(self.reader(), p => {
-            let mut query = sqlx::query_as(&sql).bind(only);
-            if let Some(c) = &cursor {
-                query = query.bind(c);
-            }
-            query.fetch_all(p).await?
-        });
+    /// Lists applications, newest first, as `filter` asks.
+    pub async fn list_applications(&self, q: &ListQuery, filter: &ApplicationFilter) -> Result<Page<Application>> {
+        let mut c = Conditions::all();
+        let endpoints = "SELECT 1 FROM endpoints e WHERE e.app_id = applications.id";
+        if filter.exclude_without_endpoints {
+            c.and_sql(&format!("EXISTS ({endpoints})"));
+        }
+        if filter.exclude_only_disabled {
+            c.and_sql(&format!("NOT (EXISTS ({endpoints}) AND NOT EXISTS ({endpoints} AND NOT e.disabled))"));
+        }
+        let (tail, cursor) = page_sql("id", q, c.next_param(), false);
+        let sql = format!("SELECT {COLUMNS} FROM applications WHERE {}{tail}", c.sql());
+        let rows: Vec<Row> =
+            with_db!(self.reader(), p => bind_all!(sqlx::query_as(&sql), c, &cursor).fetch_all(p).await?);
         let apps = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
         Ok(finish_page(apps, q, |a| &a.id))
     }

@@ -7,7 +7,7 @@
 
 use sqlx::{PgConnection, SqliteConnection};
 
-use crate::messages::{ATTEMPT_COLUMNS, COLUMNS};
+use crate::messages::{ATTEMPT_COLUMNS, INSERT_COLUMNS};
 use crate::publish::{NewDelivery, PublishJob};
 use crate::{placeholders, Attempt, Backend, Result, ROWS_PER_STATEMENT};
 
@@ -29,8 +29,8 @@ impl BulkInsert for SqliteConnection {
         let mut inserted = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO messages ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(Backend::Sqlite, chunk.len(), 7, "")
+                "INSERT INTO messages ({INSERT_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                placeholders(Backend::Sqlite, chunk.len(), 11, "")
             );
             let mut insert = sqlx::query_scalar(&sql);
             for job in chunk {
@@ -42,7 +42,11 @@ impl BulkInsert for SqliteConnection {
                     .bind(&msg.event_id)
                     .bind(&msg.payload)
                     .bind(msg.channels.as_ref().map(crate::to_json))
-                    .bind(msg.created_at);
+                    .bind(msg.created_at)
+                    .bind(msg.tags.as_ref().map(crate::to_json))
+                    .bind(&msg.content_type)
+                    .bind(msg.scheduled())
+                    .bind(msg.payload_expires_at);
             }
             inserted.extend(insert.fetch_all(&mut *self).await?);
         }
@@ -108,8 +112,9 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 impl BulkInsert for PgConnection {
     async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
         let sql = format!(
-            "INSERT INTO messages ({COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::int8[]) ON CONFLICT DO NOTHING RETURNING id"
+            "INSERT INTO messages ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[]) \
+             ON CONFLICT DO NOTHING RETURNING id"
         );
         Ok(sqlx::query_scalar(&sql)
             .bind(column(jobs, |j| j.msg.id.as_str()))
@@ -119,6 +124,10 @@ impl BulkInsert for PgConnection {
             .bind(column(jobs, |j| j.msg.payload.as_str()))
             .bind(column(jobs, |j| j.msg.channels.as_ref().map(crate::to_json)))
             .bind(column(jobs, |j| j.msg.created_at))
+            .bind(column(jobs, |j| j.msg.tags.as_ref().map(crate::to_json)))
+            .bind(column(jobs, |j| j.msg.content_type.as_deref()))
+            .bind(column(jobs, |j| j.msg.scheduled()))
+            .bind(column(jobs, |j| j.msg.payload_expires_at))
             .fetch_all(&mut *self)
             .await?)
     }

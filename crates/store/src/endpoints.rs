@@ -1,5 +1,6 @@
 //! Endpoints and their secrets.
 
+use hookd_core::id::{min_body_at, MessageId};
 use hookd_core::time::now_ms;
 
 use crate::{
@@ -165,12 +166,18 @@ impl Store {
         decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
-    /// Counts of the endpoint's deliveries by status.
-    pub async fn endpoint_stats(&self, id: &str) -> Result<EndpointStats> {
+    /// Counts of the endpoint's deliveries by status, of the messages created from `since`
+    /// and before `until` (ms) when given. (Message ids sort by creation time, so the range is
+    /// one of ids, on the key.)
+    pub async fn endpoint_stats(&self, id: &str, since: Option<i64>, until: Option<i64>) -> Result<EndpointStats> {
+        let bound = |at: i64| format!("{}{}", MessageId::PREFIX, min_body_at(at));
         let rows: Vec<(i64, i64)> = with_db!(self.reader(), p => sqlx::query_as(
-            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 GROUP BY status",
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 \
+             AND ($2 IS NULL OR msg_id >= $2) AND ($3 IS NULL OR msg_id < $3) GROUP BY status",
         )
         .bind(id)
+        .bind(since.map(bound))
+        .bind(until.map(bound))
         .fetch_all(p)
         .await?);
         let mut stats = EndpointStats::default();
@@ -180,6 +187,7 @@ impl Store {
                 DeliveryStatus::Fail => stats.fail = count,
                 DeliveryStatus::Sending => stats.sending = count,
                 DeliveryStatus::Pending => stats.pending += count,
+                DeliveryStatus::Canceled => stats.canceled = count,
             }
         }
         Ok(stats)

@@ -95,4 +95,17 @@ impl Store {
         }
         Ok(found)
     }
+
+    /// Deletes an event type for good (`expunge`); endpoints that named it keep the name.
+    pub async fn delete_event_type(&self, name: &str) -> Result<()> {
+        let done = with_db!(self.writer(), p => sqlx::query("DELETE FROM event_types WHERE name = $1")
+            .bind(name)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound(Entity::EventType));
+        }
+        Ok(())
+    }
 }

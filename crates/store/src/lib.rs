@@ -21,6 +21,7 @@ mod checkpoint;
 mod commit;
 mod endpoints;
 mod event_types;
+mod filter;
 mod idempotency;
 mod inboxes;
 mod messages;
@@ -40,7 +41,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-pub use messages::MessageFilter;
+pub use filter::{ApplicationFilter, AttemptFilter, DeliveryFilter, MessageFilter};
 pub use models::*;
 pub use notify::{DeliveryListener, Handover, Pushed, Room};
 pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
@@ -431,8 +432,10 @@ fn from_json_opt<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Op
 
 /// The SQL tail that selects one page by `key_col`, binding the cursor (if any) as parameter
 /// `$param`. Lists run from the largest key down (newest first, as ids are time-ordered)
-/// unless `ascending`. Returns the tail and the cursor value to bind.
+/// unless `ascending` or the query's order says otherwise. Returns the tail and the cursor
+/// value to bind.
 fn page_sql(key_col: &str, q: &ListQuery, param: usize, ascending: bool) -> (String, Option<String>) {
+    let ascending = q.order.map_or(ascending, |o| o == Order::Ascending);
     let limit = q.limit + 1; // one more tells whether another page exists
     let (forward, back, fwd_cmp, back_cmp) =
         if ascending { ("ASC", "DESC", ">", "<") } else { ("DESC", "ASC", "<", ">") };

@@ -1,14 +1,50 @@
 //! Messages and their attempts. Publishing writes the message and one delivery per matching
 //! endpoint in a single transaction: when it commits, the deliveries are durable.
 
-use crate::Entity;
+use crate::filter::{bind_all, Conditions, Value};
 use crate::{
-    finish_page, from_json_opt, page_sql, with_db, Attempt, DeliveryStatus, Destination, ListQuery, Message, Page,
-    Result, Store, StoreError, TriggerType,
+    finish_page, from_json_opt, page_sql, with_db, Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination,
+    EndpointMessage, Entity, ListQuery, Message, MessageFilter, Page, Result, Store, StoreError, TriggerType,
 };
 
-pub(crate) const COLUMNS: &str = "id, app_id, event_type, event_id, payload, channels, created_at";
-pub(crate) type Row = (String, String, String, Option<String>, String, Option<String>, i64);
+/// The columns a publish writes, in its order.
+pub(crate) const INSERT_COLUMNS: &str =
+    "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, deliver_at, payload_expires_at";
+pub(crate) const COLUMNS: &str =
+    "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, \
+     deliver_at, payload_expires_at, expunged_at";
+pub(crate) type Row = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// A message's row, then its delivery's status and due time.
+type EndpointMessageRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+);
 
 pub(crate) fn decode(r: Row) -> Result<Message> {
     Ok(Message {
@@ -19,6 +55,11 @@ pub(crate) fn decode(r: Row) -> Result<Message> {
         payload: r.4,
         channels: from_json_opt(r.5)?,
         created_at: r.6,
+        tags: from_json_opt(r.7)?,
+        content_type: r.8,
+        deliver_at: r.9,
+        payload_expires_at: r.10,
+        expunged_at: r.11,
     })
 }
 
@@ -43,16 +84,6 @@ pub(crate) fn decode_attempt(r: AttemptRow) -> Attempt {
     }
 }
 
-/// Filters for listing messages.
-#[derive(Debug, Clone, Default)]
-pub struct MessageFilter {
-    pub event_types: Option<Vec<String>>,
-    pub channel: Option<String>,
-    /// Only messages created before / after these times (ms).
-    pub before: Option<i64>,
-    pub after: Option<i64>,
-}
-
 impl Store {
     /// Finds a message of an application by id or eventId.
     pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Message> {
@@ -62,26 +93,13 @@ impl Store {
     }
 
     pub async fn list_messages(&self, app_id: &str, filter: &MessageFilter, q: &ListQuery) -> Result<Page<Message>> {
-        let (tail, cursor) = page_sql("id", q, 5, false);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE app_id = $1 \
-             AND ($2 IS NULL OR created_at < $2) AND ($3 IS NULL OR created_at > $3) \
-             AND ($4 IS NULL OR channels LIKE $4){tail}"
-        );
-        // Channels are a JSON array of names that cannot contain quotes, so a quoted LIKE
-        // pattern matches exactly one element.
-        let channel_pattern = filter.channel.as_ref().map(|c| format!("%\"{c}\"%"));
-        let rows: Vec<Row> = with_db!(self.reader(), p => {
-            let mut query = sqlx::query_as(&sql).bind(app_id).bind(filter.before).bind(filter.after).bind(&channel_pattern);
-            if let Some(c) = &cursor {
-                query = query.bind(c);
-            }
-            query.fetch_all(p).await?
-        });
-        let mut messages = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
-        if let Some(types) = &filter.event_types {
-            messages.retain(|m| types.contains(&m.event_type));
-        }
+        let mut c = Conditions::new("app_id = $?", Value::Text(app_id.to_owned()));
+        filter.add_to(&mut c, "messages", "created_at");
+        let (tail, cursor) = page_sql("id", q, c.next_param(), false);
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE {}{tail}", c.sql());
+        let rows: Vec<Row> =
+            with_db!(self.reader(), p => bind_all!(sqlx::query_as(&sql), c, &cursor).fetch_all(p).await?);
+        let messages = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
         Ok(finish_page(messages, q, |m| &m.id))
     }
 
@@ -90,37 +108,76 @@ impl Store {
         &self,
         msg_id: &str,
         endpoint_id: Option<&str>,
+        filter: &AttemptFilter,
         q: &ListQuery,
     ) -> Result<Page<Attempt>> {
-        self.list_attempts("msg_id", msg_id, endpoint_id.map(|e| ("endpoint_id", e)), q).await
+        let mut c = Conditions::new("a.msg_id = $?", Value::Text(msg_id.to_owned()));
+        if let Some(endpoint_id) = endpoint_id {
+            c.and("a.endpoint_id = $?", Value::Text(endpoint_id.to_owned()));
+        }
+        self.list_attempts(c, filter, q).await
     }
 
     /// Attempts made to one endpoint, newest first.
-    pub async fn list_attempts_by_endpoint(&self, endpoint_id: &str, q: &ListQuery) -> Result<Page<Attempt>> {
-        self.list_attempts("endpoint_id", endpoint_id, None, q).await
-    }
-
-    async fn list_attempts(
+    pub async fn list_attempts_by_endpoint(
         &self,
-        col: &str,
-        value: &str,
-        also: Option<(&str, &str)>,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
         q: &ListQuery,
     ) -> Result<Page<Attempt>> {
-        let (tail, cursor) = page_sql("id", q, 3, false);
-        let also_col = also.map(|a| a.0).unwrap_or(col);
-        let sql = format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE {col} = $1 AND ($2 IS NULL OR {also_col} = $2){tail}"
-        );
-        let rows: Vec<AttemptRow> = with_db!(self.reader(), p => {
-            let mut query = sqlx::query_as(&sql).bind(value).bind(also.map(|a| a.1));
-            if let Some(c) = &cursor {
-                query = query.bind(c);
+        self.list_attempts(Conditions::new("a.endpoint_id = $?", Value::Text(endpoint_id.to_owned())), filter, q).await
+    }
+
+    async fn list_attempts(&self, mut c: Conditions, filter: &AttemptFilter, q: &ListQuery) -> Result<Page<Attempt>> {
+        if let Some(status) = filter.status {
+            c.and("a.status = $?", Value::Int(status.code()));
+        }
+        match filter.status_code_class {
+            None => {}
+            Some(0) => c.and_sql("a.response_status_code = 0"),
+            Some(class) => {
+                c.and("a.response_status_code >= $?", Value::Int(class));
+                c.and("a.response_status_code < $?", Value::Int(class + 100));
             }
-            query.fetch_all(p).await?
-        });
+        }
+        filter.message.add_to(&mut c, "m", "a.created_at");
+        let join = if filter.message.on_message() { " JOIN messages m ON m.id = a.msg_id" } else { "" };
+        let (tail, cursor) = page_sql("a.id", q, c.next_param(), false);
+        let columns = ATTEMPT_COLUMNS.split(", ").map(|col| format!("a.{}", col.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT {columns} FROM attempts a{join} WHERE {}{tail}", c.sql());
+        let rows: Vec<AttemptRow> =
+            with_db!(self.reader(), p => bind_all!(sqlx::query_as(&sql), c, &cursor).fetch_all(p).await?);
         let attempts = rows.into_iter().map(decode_attempt).collect();
         Ok(finish_page(attempts, q, |a| &a.id))
+    }
+
+    /// The messages routed to an endpoint, each with its delivery's state, newest first.
+    pub async fn list_endpoint_messages(
+        &self,
+        endpoint_id: &str,
+        filter: &DeliveryFilter,
+        q: &ListQuery,
+    ) -> Result<Page<EndpointMessage>> {
+        let mut c = Conditions::new("d.endpoint_id = $?", Value::Text(endpoint_id.to_owned()));
+        if let Some(status) = filter.status {
+            c.and("d.status = $?", Value::Int(status.code()));
+        }
+        filter.message.add_to(&mut c, "m", "m.created_at");
+        let (tail, cursor) = page_sql("d.msg_id", q, c.next_param(), false);
+        let columns = COLUMNS.split(", ").map(|col| format!("m.{}", col.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns}, d.status, d.next_attempt_at FROM deliveries d JOIN messages m ON m.id = d.msg_id \
+             WHERE {}{tail}",
+            c.sql()
+        );
+        let rows: Vec<EndpointMessageRow> =
+            with_db!(self.reader(), p => bind_all!(sqlx::query_as(&sql), c, &cursor).fetch_all(p).await?);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let message = decode((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11))?;
+            out.push(EndpointMessage { message, status: DeliveryStatus::from_code(r.12), next_attempt_at: r.13 });
+        }
+        Ok(finish_page(out, q, |e| &e.message.id))
     }
 
     pub async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
@@ -150,5 +207,63 @@ impl Store {
             });
         }
         Ok(finish_page(destinations, q, |d| &d.endpoint.id))
+    }
+
+    /// Expunges a message's payload: the message, its deliveries and attempts stay; its
+    /// deliveries still pending are canceled (nothing is left to send), and it can no longer
+    /// be resent. An attempt already under way completes. Returns whether it was expunged
+    /// now (false: it already was).
+    pub async fn expunge_message_content(&self, msg_id: &str) -> Result<bool> {
+        self.expunge_payloads("id = $1", Value::Text(msg_id.to_owned())).await.map(|n| n > 0)
+    }
+
+    /// Expunges the payloads whose retention ran out by `now` (ms); returns how many.
+    pub async fn expunge_expired_payloads(&self, now: i64) -> Result<u64> {
+        self.expunge_payloads("payload_expires_at <= $1", Value::Int(now)).await
+    }
+
+    /// Expunges the payloads of the messages `condition` (on `$1`) selects, in one
+    /// transaction with the cancellation of their pending deliveries.
+    async fn expunge_payloads(&self, condition: &str, value: Value) -> Result<u64> {
+        let now = hookd_core::time::now_ms();
+        let selected = format!("{condition} AND expunged_at IS NULL");
+        let cancel = format!(
+            "UPDATE deliveries SET {canceled}, next_attempt_at = NULL, lease_token = NULL, updated_at = $2 \
+             WHERE {unfinished} AND msg_id IN (SELECT id FROM messages WHERE {selected})",
+            canceled = crate::queue::state::is(DeliveryStatus::Canceled),
+            unfinished = *crate::queue::state::UNFINISHED,
+        );
+        let expunge = format!("UPDATE messages SET payload = '', expunged_at = $2 WHERE {selected}");
+        let expunged = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let (a, b) = match &value {
+                Value::Text(s) => (
+                    sqlx::query(&cancel).bind(s.as_str()).bind(now),
+                    sqlx::query(&expunge).bind(s.as_str()).bind(now),
+                ),
+                Value::Int(i) => (sqlx::query(&cancel).bind(*i).bind(now), sqlx::query(&expunge).bind(*i).bind(now)),
+            };
+            a.execute(&mut *tx).await?;
+            let n = b.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(expunged)
+    }
+
+    /// Expunges the response body stored with an attempt.
+    pub async fn expunge_attempt_content(&self, msg_id: &str, attempt_id: &str) -> Result<()> {
+        let done = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE attempts SET response = '' WHERE msg_id = $1 AND id = $2",
+        )
+        .bind(msg_id)
+        .bind(attempt_id)
+        .execute(p)
+        .await?
+        .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound(Entity::Attempt));
+        }
+        Ok(())
     }
 }

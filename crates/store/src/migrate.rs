@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_handed_over.sql")),
     (4, include_str!("../migrations/sqlite/0004_retention.sql")),
     (5, include_str!("../migrations/sqlite/0005_token_expiry.sql")),
+    (6, include_str!("../migrations/sqlite/0006_message_fields.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -19,6 +20,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_handed_over.sql")),
     (4, include_str!("../migrations/postgres/0004_retention.sql")),
     (5, include_str!("../migrations/postgres/0005_token_expiry.sql")),
+    (6, include_str!("../migrations/postgres/0006_message_fields.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -6,11 +6,20 @@ use serde::{Deserialize, Serialize};
 
 pub type Metadata = BTreeMap<String, String>;
 
-/// A limit and an optional cursor, for every list.
+/// A limit, an optional cursor and an optional order, for every list.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub limit: u32,
     pub cursor: Option<Cursor>,
+    /// `None`: the list's own order (newest first; names in alphabetical order).
+    pub order: Option<Order>,
+}
+
+/// Svix's `Ordering`: of the list's key (an id, which sorts by creation time, or a name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
 }
 
 /// Where a page starts. Lists are newest first: `Older(id)` continues after `id`,
@@ -149,9 +158,19 @@ pub struct Message {
     pub app_id: String,
     pub event_type: String,
     pub event_id: Option<String>,
-    /// The payload exactly as it is sent: compact JSON text.
+    /// The payload exactly as it is sent: compact JSON text, or a raw payload's text (see
+    /// `content_type`); empty once expunged.
     pub payload: String,
     pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// Set for a raw payload, sent byte for byte with this `Content-Type`.
+    pub content_type: Option<String>,
+    /// When a scheduled message is delivered (`None`: at once).
+    pub deliver_at: Option<i64>,
+    /// When its payload alone is expunged (`None`: kept as long as the message).
+    pub payload_expires_at: Option<i64>,
+    /// When its payload was expunged.
+    pub expunged_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -165,19 +184,41 @@ impl NewMessage {
             event_id: self.event_id.clone(),
             payload: self.payload.clone(),
             channels: self.channels.clone(),
+            tags: self.tags.clone(),
+            content_type: self.content_type.clone(),
+            deliver_at: self.scheduled(),
+            payload_expires_at: self.payload_expires_at,
+            expunged_at: None,
             created_at: self.created_at,
         }
     }
+
+    /// Its scheduled time, when later than its creation.
+    pub fn scheduled(&self) -> Option<i64> {
+        (self.deliver_at > self.created_at).then_some(self.deliver_at)
+    }
+}
+
+/// A message routed to an endpoint, with its delivery's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointMessage {
+    pub message: Message,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<i64>,
 }
 
 /// A message to publish.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewMessage {
     pub id: String,
     pub event_type: String,
     pub event_id: Option<String>,
     pub payload: String,
     pub channels: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    /// A raw payload's `Content-Type` (`None`: the payload is JSON).
+    pub content_type: Option<String>,
+    pub payload_expires_at: Option<i64>,
     pub created_at: i64,
     /// When the first attempt is due (now, or later for scheduled delivery).
     pub deliver_at: i64,
@@ -190,6 +231,9 @@ pub enum DeliveryStatus {
     Pending = 1,
     Fail = 2,
     Sending = 3,
+    /// Never to be attempted again without having failed: its message's payload was
+    /// expunged while it was pending (see `expunge_message_content`).
+    Canceled = 4,
 }
 
 impl DeliveryStatus {
@@ -203,6 +247,7 @@ impl DeliveryStatus {
             0 => Self::Success,
             2 => Self::Fail,
             3 => Self::Sending,
+            4 => Self::Canceled,
             _ => Self::Pending,
         }
     }
@@ -213,6 +258,7 @@ impl DeliveryStatus {
             Self::Pending => "pending",
             Self::Fail => "fail",
             Self::Sending => "sending",
+            Self::Canceled => "canceled",
         }
     }
 }
@@ -267,6 +313,7 @@ pub struct EndpointStats {
     pub pending: i64,
     pub fail: i64,
     pub sending: i64,
+    pub canceled: i64,
 }
 
 /// What an API token may reach.
@@ -293,7 +340,7 @@ pub struct PublishKey {
 #[derive(Debug, Clone)]
 pub enum Publish {
     /// The message and its deliveries are stored.
-    Created(Message),
+    Created(Box<Message>),
     /// Its idempotency key was taken: nothing was stored; this is what the key's first request
     /// got (or that it is still running).
     Repeated(IdempotentResponse),

@@ -25,7 +25,7 @@ use crate::{
 pub(crate) enum Published {
     /// The stored message, and the endpoints whose lanes must be told: those with deliveries
     /// due now that were not handed to a lane.
-    Stored(Message, Vec<String>),
+    Stored(Box<Message>, Vec<String>),
     /// Its idempotency key was taken (see `commit.rs`).
     Repeated(IdempotentResponse),
 }
@@ -46,7 +46,7 @@ impl Store {
     /// then tells the listener which endpoints have deliveries due.
     pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Message> {
         match self.publish(app_id, msg, None).await? {
-            Publish::Created(message) => Ok(message),
+            Publish::Created(message) => Ok(*message),
             Publish::Repeated(_) => unreachable!("a publish without an idempotency key is never a repeat"),
         }
     }
@@ -143,7 +143,7 @@ pub(crate) fn route<'a>(
             *earliest = (*earliest).min(msg.deliver_at);
             routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: None });
         }
-        routed.results.push(Ok(Published::Stored(msg.stored(&job.app_id), to_wake)));
+        routed.results.push(Ok(Published::Stored(Box::new(msg.stored(&job.app_id)), to_wake)));
     }
     routed.touches = queue_due.into_iter().collect();
     routed.touches.sort_unstable();
@@ -181,5 +181,6 @@ fn claimed(job: &PublishJob, endpoint_id: &str) -> ClaimedDelivery {
         event_type: job.msg.event_type.clone(),
         event_id: job.msg.event_id.clone(),
         payload: job.msg.payload.clone(),
+        content_type: job.msg.content_type.clone(),
     }
 }

@@ -36,6 +36,7 @@ pub(crate) async fn attempt(
             url: &endpoint.url,
             msg_id: &delivery.msg_id,
             payload: &delivery.payload,
+            content_type: delivery.content_type.as_deref(),
             secrets: &secrets,
             extra_headers: &endpoint.headers,
             timestamp: now / 1000,

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::{ApplicationId, Uid};
-use hookd_store::{Application, ApplicationData, Metadata};
+use hookd_store::{Application, ApplicationData, ApplicationFilter, Metadata};
 use serde::{Deserialize, Serialize};
 
 use super::{nullable, time, ListResponse, Problems, RateLimit};
@@ -95,12 +95,31 @@ pub struct CreateParams {
     get_if_exists: bool,
 }
 
+/// Svix's filters of the application list. hookd has no Svix Play endpoints, so
+/// `exclude_apps_with_svix_play_endpoints` leaves nothing out (and is read, so that a
+/// malformed value is refused).
+#[derive(Deserialize)]
+pub struct ListAppParams {
+    #[serde(default)]
+    exclude_apps_with_no_endpoints: bool,
+    #[serde(default)]
+    exclude_apps_with_disabled_endpoints: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    exclude_apps_with_svix_play_endpoints: bool,
+}
+
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,
     ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(filter): ApiQuery<ListAppParams>,
 ) -> ApiResult<Json<ListResponse<ApplicationOut>>> {
-    let page = state.store.list_applications(&params.to_query()?, None).await?;
+    let filter = ApplicationFilter {
+        exclude_without_endpoints: filter.exclude_apps_with_no_endpoints,
+        exclude_only_disabled: filter.exclude_apps_with_disabled_endpoints,
+    };
+    let page = state.store.list_applications(&params.to_query()?, &filter).await?;
     Ok(Json(ListResponse::from_page(page, ApplicationOut::from)))
 }
 

@@ -26,7 +26,7 @@ const MAX_EXPIRY: u64 = 7 * 24 * 3600;
 /// What Svix's SDKs send. `capabilities`, `featureFlags`, `readOnly` and `sessionId` are
 /// accepted and not enforced: the token reaches the whole application, like one made with
 /// `hookd token create --app`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AppPortalAccessIn {
     application: Option<ApplicationIn>,
@@ -48,14 +48,35 @@ pub async fn app_portal_access(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppPortalAccessIn>,
 ) -> ApiResult<Json<AppPortalAccessOut>> {
+    portal_link(&state, &caller, &app_id, &headers, body).await.map(Json)
+}
+
+/// `POST /api/v1/auth/dashboard-access/{app_id}`, the older form of the same that Svix's
+/// SDKs still offer: no body, a link valid for 7 days.
+pub async fn dashboard_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<AppPortalAccessOut>> {
+    portal_link(&state, &caller, &app_id, &headers, AppPortalAccessIn::default()).await.map(Json)
+}
+
+async fn portal_link(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    headers: &HeaderMap,
+    body: AppPortalAccessIn,
+) -> ApiResult<AppPortalAccessOut> {
     caller.require_admin()?;
     let expiry = body.expiry.unwrap_or(MAX_EXPIRY);
     if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&expiry) {
         let why = format!("must be between {MIN_EXPIRY} (1 hour) and {MAX_EXPIRY} (7 days) seconds");
         return Err(ApiError::validation(ValidationItem::body("expiry", why)));
     }
-    let app = match (caller.application(&state, &app_id).await, body.application) {
-        (Err(ApiError::NotFound(_)), Some(new)) => create_at_path(&state, &app_id, new).await?,
+    let app = match (caller.application(state, app_id).await, body.application) {
+        (Err(ApiError::NotFound(_)), Some(new)) => create_at_path(state, app_id, new).await?,
         (found, _) => found?,
     };
     let token = generate_token("sk_app_");
@@ -63,7 +84,7 @@ pub async fn app_portal_access(
     state.store.create_app_token(&app.id, &hash_token(&token), Some(expires_at)).await?;
     let host = headers.get(HOST).and_then(|h| h.to_str().ok());
     let url = format!("{}/#key={token}&app={}", state.tester.base_url(&state.config, host), app.id);
-    Ok(Json(AppPortalAccessOut { url, token }))
+    Ok(AppPortalAccessOut { url, token })
 }
 
 /// `POST /api/v1/auth/logout`: deletes the application token the request carries. The admin

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{nullable, time, ListResponse, Problems, RateLimit, Timestamp};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
@@ -437,15 +437,106 @@ pub struct EndpointStatsOut {
     canceled: i64,
 }
 
+#[derive(Deserialize)]
+pub struct StatsParams {
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+/// Counts of the endpoint's deliveries by state, of the messages created in `[since, until)`
+/// when given.
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiQuery(params): ApiQuery<StatsParams>,
 ) -> ApiResult<Json<EndpointStatsOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    let s = state.store.endpoint_stats(&endpoint.id).await?;
-    Ok(Json(EndpointStatsOut { success: s.success, pending: s.pending, sending: s.sending, fail: s.fail, canceled: 0 }))
+    if let (Some(since), Some(until)) = (params.since, params.until) {
+        if until <= since {
+            return Err(ApiError::validation(ValidationItem::query("until", "must be after since")));
+        }
+    }
+    let since = params.since.map(Timestamp::millis);
+    let s = state.store.endpoint_stats(&endpoint.id, since, params.until.map(Timestamp::millis)).await?;
+    Ok(Json(EndpointStatsOut {
+        success: s.success,
+        pending: s.pending,
+        sending: s.sending,
+        fail: s.fail,
+        canceled: s.canceled,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventExampleIn {
+    event_type: String,
+    #[serde(default)]
+    example_index: usize,
+}
+
+/// `POST …/endpoint/{ep}/send-example`: publishes a message of `eventType` to this endpoint
+/// alone, whatever it subscribes to. Its payload is the event type's example: the
+/// `exampleIndex`-th of the `examples` of its schema's latest version; an event type without
+/// one (or unregistered) sends `{"type": <eventType>, "example": true}`.
+pub async fn send_example(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EventExampleIn>,
+) -> ApiResult<(StatusCode, Json<super::messages::MessageOut>)> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = find(&state, &app, &endpoint_id).await?;
+    EventTypeName::parse(&body.event_type)
+        .map_err(|e| ApiError::validation(ValidationItem::body("eventType", e.to_string())))?;
+    let examples = match state.store.get_event_type(&body.event_type).await {
+        Ok(t) => latest_examples(t.schemas.as_ref()),
+        Err(hookd_store::StoreError::NotFound(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let payload = if examples.is_empty() {
+        serde_json::json!({"type": body.event_type, "example": true})
+    } else {
+        match examples.get(body.example_index) {
+            Some(example) if example.is_object() => example.clone(),
+            Some(_) => {
+                return Err(ApiError::validation(ValidationItem::body(
+                    "exampleIndex",
+                    "that example is not a JSON object, which a payload must be",
+                )))
+            }
+            None => {
+                return Err(ApiError::validation(ValidationItem::body(
+                    "exampleIndex",
+                    format!("the event type's schema has {} examples", examples.len()),
+                )))
+            }
+        }
+    };
+    let now = hookd_core::time::now_ms();
+    let message = hookd_store::NewMessage {
+        id: hookd_core::MessageId::generate_at(now).into_string(),
+        event_type: body.event_type,
+        payload: payload.to_string(),
+        created_at: now,
+        deliver_at: now,
+        ..Default::default()
+    };
+    let stored = state.store.create_message_for_endpoint(&app.id, &message, &endpoint.id).await?;
+    state.metrics.message_published();
+    Ok((StatusCode::ACCEPTED, Json(super::messages::MessageOut::new(stored, true))))
+}
+
+/// The `examples` of the latest version of an event type's schemas (versions are numbered;
+/// the largest number is the latest).
+fn latest_examples(schemas: Option<&serde_json::Value>) -> Vec<serde_json::Value> {
+    let Some(versions) = schemas.and_then(|s| s.as_object()) else {
+        return Vec::new();
+    };
+    let latest = versions.iter().max_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0));
+    latest.and_then(|(_, schema)| schema["examples"].as_array().cloned()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -477,7 +568,7 @@ pub async fn recover(
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
     if body.until.is_some_and(|until| until <= body.since) {
-        return Err(ApiError::validation(crate::error::ValidationItem::body("until", "must be after since")));
+        return Err(ApiError::validation(ValidationItem::body("until", "must be after since")));
     }
     let since = body.since.millis();
     let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(Timestamp::millis)).await?;

@@ -111,6 +111,9 @@ fn parse_name(name: &str, loc: &str) -> ApiResult<()> {
 pub struct ListEventTypeParams {
     #[serde(default)]
     include_archived: bool,
+    /// Svix leaves the schemas out of a list unless asked (`with_content=true`).
+    #[serde(default)]
+    with_content: bool,
 }
 
 pub async fn list(
@@ -120,7 +123,12 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListEventTypeParams>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let page = state.store.list_event_types(&list.to_query()?, params.include_archived).await?;
-    Ok(Json(ListResponse::from_page(page, EventTypeOut::from)))
+    Ok(Json(ListResponse::from_page(page, |mut t| {
+        if !params.with_content {
+            t.schemas = None;
+        }
+        EventTypeOut::from(t)
+    })))
 }
 
 pub async fn create(
@@ -178,9 +186,25 @@ pub async fn patch(
     Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
 }
 
+#[derive(Deserialize)]
+pub struct DeleteParams {
+    #[serde(default)]
+    expunge: bool,
+}
+
 /// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
-/// subscribe to it, and messages of that type are still delivered.
-pub async fn delete(State(state): State<AppState>, _admin: Admin, Path(name): Path<String>) -> ApiResult<StatusCode> {
+/// subscribe to it, and messages of that type are still delivered. With `expunge=true` it is
+/// deleted for good instead.
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> ApiResult<StatusCode> {
+    if params.expunge {
+        state.store.delete_event_type(&name).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let current = state.store.get_event_type(&name).await?;
     let data = EventTypeData {
         description: current.description,

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
-use hookd_core::{Channel, EventTypeName, MessageId};
+use hookd_core::{Channel, EventTypeName, MessageId, Tag};
 use hookd_store::{IdempotentResponse, Message, MessageFilter, NewMessage, Publish, PublishKey};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,11 @@ use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::idempotency::PublishOnce;
 use crate::AppState;
 
-const MAX_MESSAGE_CHANNELS: usize = 5;
+/// Svix's limits (its SDKs' schema): channels and tags per message, payload retention.
+const MAX_MESSAGE_CHANNELS: usize = 10;
+const MAX_TAGS: usize = 5;
+const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=90;
+const RETENTION_HOURS: std::ops::RangeInclusive<i64> = 1..=2160;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,6 +38,52 @@ pub struct MessageIn {
     application: Option<ApplicationIn>,
     /// Scheduled delivery: the first attempt is not made before this time.
     deliver_at: Option<Timestamp>,
+    tags: Option<BTreeSet<String>>,
+    /// Days after which the payload alone is expunged.
+    payload_retention_period: Option<i64>,
+    /// Hours after which the payload alone is expunged.
+    payload_retention_hours: Option<i64>,
+    transformations_params: Option<TransformationsParams>,
+}
+
+/// `transformationsParams`: Svix's way to publish a payload that is not JSON (its SDKs'
+/// raw-payload helpers). `rawPayload` is sent as the body byte for byte, with the
+/// `content-type` of `headers` (default `application/json`). Anything else is refused:
+/// hookd's transformations are set per endpoint.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformationsParams {
+    raw_payload: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl TransformationsParams {
+    /// The raw payload and its content type, if any.
+    fn raw(&self, p: &mut Problems) -> Option<(String, String)> {
+        let mut content_type = None;
+        for (name, value) in self.headers.iter().flatten() {
+            if name.eq_ignore_ascii_case("content-type") {
+                match axum::http::HeaderValue::try_from(value.as_str()) {
+                    Ok(_) => content_type = Some(value.clone()),
+                    Err(_) => p.add("transformationsParams.headers.content-type", "must be a valid header value"),
+                }
+            } else {
+                p.add(
+                    &format!("transformationsParams.headers.{name}"),
+                    "only content-type is honoured here; set other headers on the endpoint",
+                );
+            }
+        }
+        match &self.raw_payload {
+            Some(raw) => Some((raw.clone(), content_type.unwrap_or_else(|| "application/json".to_owned()))),
+            None => {
+                if self.headers.is_some() {
+                    p.add("transformationsParams.headers", "is only honoured with transformationsParams.rawPayload");
+                }
+                None
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -44,20 +94,26 @@ pub struct MessageOut {
     event_id: Option<String>,
     payload: serde_json::Value,
     channels: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliver_at: Option<DateTime<Utc>>,
     timestamp: DateTime<Utc>,
 }
 
 impl MessageOut {
-    /// `with_content: false` leaves the payload out (as `{}`), as Svix does.
+    /// `with_content: false` leaves the payload out (as `{}`), as Svix does; so do an
+    /// expunged payload and a raw one (it is not a JSON object).
     pub fn new(m: Message, with_content: bool) -> Self {
-        let payload =
-            if with_content { serde_json::from_str(&m.payload).unwrap_or_default() } else { serde_json::json!({}) };
+        let shown = with_content && m.expunged_at.is_none() && m.content_type.is_none();
+        let payload = if shown { serde_json::from_str(&m.payload).unwrap_or_default() } else { serde_json::json!({}) };
         Self {
             id: m.id,
             event_type: m.event_type,
             event_id: m.event_id,
             payload,
             channels: m.channels,
+            tags: m.tags,
+            deliver_at: m.deliver_at.map(time),
             timestamp: time(m.created_at),
         }
     }
@@ -68,8 +124,16 @@ pub struct ContentParams {
     with_content: Option<bool>,
 }
 
+/// What a publish stores beyond the JSON fields: the payload as sent and its content type,
+/// and when the payload expires.
+struct Body {
+    payload: String,
+    content_type: Option<String>,
+    payload_expires_at: Option<i64>,
+}
+
 impl MessageIn {
-    fn validate(&self) -> ApiResult<()> {
+    fn validate(&self, now: i64) -> ApiResult<Body> {
         let mut p = Problems::default();
         p.name("eventType", EventTypeName::parse(&self.event_type));
         if !self.payload.is_object() {
@@ -84,7 +148,39 @@ impl MessageIn {
             }
             p.names("channels", &channels.iter().cloned().collect::<Vec<_>>(), Channel::parse);
         }
-        p.finish()
+        if let Some(tags) = &self.tags {
+            if tags.len() > MAX_TAGS {
+                p.add("tags", format!("at most {MAX_TAGS} tags"));
+            }
+            p.names("tags", &tags.iter().cloned().collect::<Vec<_>>(), Tag::parse);
+        }
+        let kept = match (self.payload_retention_period, self.payload_retention_hours) {
+            (Some(_), Some(_)) => {
+                p.add("payloadRetentionHours", "is mutually exclusive with payloadRetentionPeriod");
+                None
+            }
+            (Some(days), None) if !RETENTION_DAYS.contains(&days) => {
+                p.add("payloadRetentionPeriod", "must be between 1 and 90 days");
+                None
+            }
+            (None, Some(hours)) if !RETENTION_HOURS.contains(&hours) => {
+                p.add("payloadRetentionHours", "must be between 1 and 2160 hours");
+                None
+            }
+            (Some(days), None) => Some(days * 24),
+            (None, Some(hours)) => Some(hours),
+            (None, None) => None,
+        };
+        let raw = self.transformations_params.as_ref().and_then(|t| t.raw(&mut p));
+        if raw.is_some() && self.payload.as_object().is_some_and(|o| !o.is_empty()) {
+            p.add("payload", "must be {} when transformationsParams.rawPayload is given");
+        }
+        p.finish()?;
+        let (payload, content_type) = match raw {
+            Some((raw, content_type)) => (raw, Some(content_type)),
+            None => (self.payload.to_string(), None),
+        };
+        Ok(Body { payload, content_type, payload_expires_at: kept.map(|hours| now + hours * 3_600_000) })
     }
 }
 
@@ -96,7 +192,8 @@ pub async fn create(
     once: Option<Extension<PublishOnce>>,
     ApiJson(body): ApiJson<MessageIn>,
 ) -> ApiResult<Response> {
-    body.validate()?;
+    let now = now_ms();
+    let stored = body.validate(now)?;
     let app = match (caller.application_to_publish(&state, &app_id).await, body.application) {
         (Err(ApiError::NotFound(_)), Some(new)) => {
             caller.require_admin()?;
@@ -104,13 +201,15 @@ pub async fn create(
         }
         (found, _) => found?,
     };
-    let now = now_ms();
     let message = NewMessage {
         id: MessageId::generate_at(now).into_string(),
         event_type: body.event_type,
         event_id: body.event_id,
-        payload: body.payload.to_string(),
+        payload: stored.payload,
         channels: body.channels.filter(|c| !c.is_empty()).map(|c| c.into_iter().collect()),
+        tags: body.tags.filter(|t| !t.is_empty()).map(|t| t.into_iter().collect()),
+        content_type: stored.content_type,
+        payload_expires_at: stored.payload_expires_at,
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
     };
@@ -140,12 +239,47 @@ pub async fn create(
     }
 }
 
+/// What a message must be to be listed: Svix's `channel`, `tag`, `before`, `after` and
+/// `event_types` (the times are of what the list holds: messages, or attempts).
 #[derive(Deserialize)]
-pub struct ListMessageParams {
+pub struct MessageFilterParams {
     channel: Option<String>,
+    tag: Option<String>,
     before: Option<Timestamp>,
     after: Option<Timestamp>,
-    with_content: Option<bool>,
+}
+
+impl MessageFilterParams {
+    /// The filter, with the `event_types` of the raw query, each value checked.
+    pub fn filter(self, query: Option<&str>) -> ApiResult<MessageFilter> {
+        let mut problems = Vec::new();
+        if let Some(c) = &self.channel {
+            if let Err(e) = Channel::parse(c) {
+                problems.push(ValidationItem::query("channel", e.to_string()));
+            }
+        }
+        if let Some(t) = &self.tag {
+            if let Err(e) = Tag::parse(t) {
+                problems.push(ValidationItem::query("tag", e.to_string()));
+            }
+        }
+        let event_types = event_types_filter(query);
+        for t in event_types.iter().flatten() {
+            if let Err(e) = EventTypeName::parse(t) {
+                problems.push(ValidationItem::query("event_types", format!("'{t}' {e}")));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::Validation(problems));
+        }
+        Ok(MessageFilter {
+            event_types,
+            channel: self.channel,
+            tag: self.tag,
+            before: self.before.map(Timestamp::millis),
+            after: self.after.map(Timestamp::millis),
+        })
+    }
 }
 
 /// The `event_types` filter, comma-separated (`event_types=a,b`, as the Rust SDK sends it) or
@@ -167,18 +301,11 @@ pub async fn list(
     Path(app_id): Path<String>,
     RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(params): ApiQuery<ListMessageParams>,
+    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    ApiQuery(params): ApiQuery<ContentParams>,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let filter = MessageFilter {
-        event_types: event_types_filter(query.as_deref()),
-        channel: params.channel,
-        before: params.before.map(Timestamp::millis),
-        after: params.after.map(Timestamp::millis),
-    };
-    if let Some(c) = &filter.channel {
-        Channel::parse(c).map_err(|e| ApiError::validation(ValidationItem::query("channel", e.to_string())))?;
-    }
+    let filter = filter.filter(query.as_deref())?;
     let page = state.store.list_messages(&app.id, &filter, &list.to_query()?).await?;
     let with_content = params.with_content.unwrap_or(true);
     Ok(Json(ListResponse::from_page(page, |m| MessageOut::new(m, with_content))))
@@ -193,6 +320,20 @@ pub async fn get(
     let app = caller.application(&state, &app_id).await?;
     let message = find(&state, &app.id, &msg_id).await?;
     Ok(Json(MessageOut::new(message, params.with_content.unwrap_or(true))))
+}
+
+/// Expunges a message's payload: the message, its deliveries and attempts stay, and reads
+/// show the payload as `{}`. Deliveries still pending are canceled (status 4), and the message
+/// can no longer be resent; an attempt already under way completes.
+pub async fn expunge_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, msg_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    let message = find(&state, &app.id, &msg_id).await?;
+    state.store.expunge_message_content(&message.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A message of an application, by id or eventId.

@@ -8,7 +8,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use hookd_core::names::NameError;
@@ -42,14 +42,24 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", post(eps::recover))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", post(eps::send_example))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", get(att::list_endpoint_messages))
         .route("/api/v1/app/{app_id}/msg", get(msgs::list).post(msgs::create))
         .route("/api/v1/app/{app_id}/msg/{msg_id}", get(msgs::get))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/content", delete(msgs::expunge_content))
         .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", get(att::list_destinations))
         .route("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(att::resend))
+        .route(
+            "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/attempt",
+            get(att::list_by_message_and_endpoint),
+        )
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt", get(att::list_by_message))
         .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(att::get))
+        .route("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", delete(att::expunge_content))
         .route("/api/v1/app/{app_id}/attempt/msg/{msg_id}", get(att::list_by_message))
         .route("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", get(att::list_by_endpoint))
         .route("/api/v1/auth/app-portal-access/{app_id}", post(authentication::app_portal_access))
+        .route("/api/v1/auth/dashboard-access/{app_id}", post(authentication::dashboard_access))
         .route("/api/v1/auth/logout", post(authentication::logout))
 }
 

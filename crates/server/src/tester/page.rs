@@ -45,7 +45,8 @@ async fn render(state: &AppState, inbox_id: &str, headers: &HeaderMap, uri: &Uri
         return Err(ApiError::Forbidden("the webhook tester needs the admin token"));
     }
     let inbox = find_inbox(state, inbox_id).await?;
-    let requests = state.store.list_inbox_requests(&inbox.id, &ListQuery { limit: SHOWN, cursor: None }).await?.data;
+    let requests =
+        state.store.list_inbox_requests(&inbox.id, &ListQuery { limit: SHOWN, cursor: None, order: None }).await?.data;
     // The stream continues after the newest request shown, or from now when there is none.
     let after = requests
         .first()

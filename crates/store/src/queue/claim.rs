@@ -27,11 +27,12 @@ pub(crate) struct ClaimRequest {
     pub lease_ms: i64,
 }
 
-type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String);
+type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String, Option<String>);
 
 /// Reads claimed deliveries with their messages (a `WHERE` follows).
 const CLAIMED_COLUMNS: &str =
-    "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload \
+    "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload, \
+     m.content_type \
      FROM deliveries d JOIN messages m ON m.id = d.msg_id";
 
 fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
@@ -44,6 +45,7 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
         event_type: r.5,
         event_id: r.6,
         payload: r.7,
+        content_type: r.8,
     }
 }
 

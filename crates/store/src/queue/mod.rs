@@ -42,6 +42,8 @@ pub struct ClaimedDelivery {
     /// The message's `eventId`, if it has one.
     pub event_id: Option<String>,
     pub payload: String,
+    /// A raw payload's `Content-Type` (`None`: JSON).
+    pub content_type: Option<String>,
 }
 
 /// What happens to a delivery after an attempt.

@@ -7,11 +7,12 @@
 //!   node and handed it over in memory (`notify.rs`); its lease runs from `updated_at`. A
 //!   claimed delivery, by contrast, is sending with its lease's end as its due time.
 //!
-//! Every other pending delivery is due at `next_attempt_at`; success and fail are final.
+//! Every other pending delivery is due at `next_attempt_at`; success, fail and canceled are
+//! final.
 
 use std::sync::LazyLock;
 
-use crate::DeliveryStatus::{self, Fail, Pending, Sending, Success};
+use crate::DeliveryStatus::{self, Canceled, Fail, Pending, Sending, Success};
 
 /// `status = <state>`, for `SET` and `WHERE` alike. (A condition here may follow a table
 /// name and its dot: `d.` + `UNFINISHED`.)
@@ -23,9 +24,9 @@ pub(crate) fn is(state: DeliveryStatus) -> String {
 pub(crate) static UNFINISHED: LazyLock<String> =
     LazyLock::new(|| format!("status IN ({}, {})", Pending.code(), Sending.code()));
 
-/// Finished: delivered, or failed for good.
+/// Finished: delivered, failed for good, or canceled.
 pub(crate) static FINISHED: LazyLock<String> =
-    LazyLock::new(|| format!("status IN ({}, {})", Success.code(), Fail.code()));
+    LazyLock::new(|| format!("status IN ({}, {}, {})", Success.code(), Fail.code(), Canceled.code()));
 
 /// Parked (see the module documentation).
 pub(crate) static PARKED: LazyLock<String> =
@@ -43,7 +44,7 @@ mod tests {
     fn conditions_name_the_states_by_their_numbers() {
         assert_eq!(is(Fail), "status = 2");
         assert_eq!(*UNFINISHED, "status IN (1, 3)");
-        assert_eq!(*FINISHED, "status IN (0, 2)");
+        assert_eq!(*FINISHED, "status IN (0, 2, 4)");
         assert_eq!(*PARKED, "status = 1 AND next_attempt_at IS NULL");
         assert_eq!(*HANDED_OVER, "status = 3 AND next_attempt_at IS NULL");
     }

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs Svix's official Python and JavaScript SDKs, at pinned versions, for the tests that
+# drive hookd with them (crates/hookd/tests/sdks.rs): a Python virtual environment with `svix`
+# from PyPI under target/sdks/python, and `svix` from npm under target/sdks/node. Does nothing
+# when the pinned versions are already there. Needs python3 (with venv) and npm; prints the two
+# variables the tests read, for `eval`.
+set -eu
+cd "$(dirname "$0")/.."
+PYTHON_SDK=2.9.1
+JS_SDK=2.5.0
+root=target/sdks
+mkdir -p "$root"
+
+python_dir="$root/python"
+if [ "$(cat "$python_dir/.svix-version" 2>/dev/null)" != "$PYTHON_SDK" ]; then
+    rm -rf "$python_dir"
+    python3 -m venv "$python_dir" >&2
+    "$python_dir/bin/pip" install --quiet --disable-pip-version-check "svix==$PYTHON_SDK" >&2
+    echo "$PYTHON_SDK" > "$python_dir/.svix-version"
+fi
+
+node_dir="$root/node"
+if [ "$(cat "$node_dir/.svix-version" 2>/dev/null)" != "$JS_SDK" ]; then
+    rm -rf "$node_dir"
+    mkdir -p "$node_dir"
+    npm install --prefix "$node_dir" --no-audit --no-fund --silent "svix@$JS_SDK" >&2
+    echo "$JS_SDK" > "$node_dir/.svix-version"
+fi
+
+echo "export HOOKD_SDK_PYTHON='$PWD/$python_dir/bin/python'"
+echo "export HOOKD_SDK_NODE_PATH='$PWD/$node_dir/node_modules'"
