@@ -11,6 +11,17 @@ use serde_json::{json, Value};
 /// The application whose endpoints receive operational webhooks.
 pub const APP_UID: &str = "hookd.operational";
 
+/// Every operational event type, as an operational endpoint may subscribe to them.
+pub const EVENT_TYPES: &[&str] = &[
+    "endpoint.created",
+    "endpoint.updated",
+    "endpoint.deleted",
+    "endpoint.disabled",
+    "message.attempt.failing",
+    "message.attempt.exhausted",
+    "message.attempt.recovered",
+];
+
 /// Where the parts of hookd that notice events (the API, the worker's lanes) send them. The
 /// server's operational-webhook service implements it, and the worker is given it, so that the
 /// policy of where events go lives in one place and neither the store nor the worker holds it.

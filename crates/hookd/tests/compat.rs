@@ -22,11 +22,12 @@ on_both_backends!(
     attempt_lists_honour_every_filter,
     lists_honour_order,
     endpoint_stats_and_messages_by_time_and_status,
-    event_types_expunge_and_schemas_on_request,
+    event_types_fields_schemas_and_expunge,
     expunged_content_is_gone_and_pending_deliveries_are_canceled,
     send_example_reaches_one_endpoint_with_the_schema_example,
     tags_raw_payloads_retention_and_deliver_at,
     older_sdk_routes_and_head_health,
+    operational_webhook_endpoints_through_the_sdk_routes,
 );
 
 /// An application with an endpoint at `receiver`, and a message per `(event type, channel,
@@ -345,10 +346,47 @@ async fn endpoint_stats_and_messages_by_time_and_status(backend: Backend) {
     app.stop().await;
 }
 
-async fn event_types_expunge_and_schemas_on_request(backend: Backend) {
+async fn event_types_fields_schemas_and_expunge(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
+    // Svix's newer fields: a list of feature flags and a group.
+    let body =
+        json!({"name": "user.signup", "description": "", "featureFlags": ["beta", "new-ui"], "groupName": "user"});
+    let (status, created) = app.send_json(Method::POST, "/api/v1/event-type", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (created["featureFlags"].clone(), created["groupName"].clone()),
+        (json!(["beta", "new-ui"]), json!("user"))
+    );
+    let (_, patched) =
+        app.send_json(Method::PATCH, "/api/v1/event-type/user.signup", &json!({"groupName": null})).await;
+    assert_eq!(
+        (patched["featureFlags"].clone(), patched["groupName"].clone()),
+        (json!(["beta", "new-ui"]), Value::Null)
+    );
+    let sdk = app.svix.event_type().get("user.signup".into()).await.unwrap();
+    assert_eq!(
+        sdk.feature_flags.map(|f| f.into_iter().collect::<Vec<_>>()),
+        Some(vec!["beta".to_owned(), "new-ui".to_owned()])
+    );
+    // Refused, each naming where.
+    let cases = [
+        (json!({"schemas": {"1": "not a schema"}}), json!(["body", "schemas", "1"])),
+        (json!({"schemas": ["v1"]}), json!(["body", "schemas"])),
+        (json!({"featureFlags": []}), json!(["body", "featureFlags"])),
+        (json!({"featureFlags": ["a", "a"]}), json!(["body", "featureFlags"])),
+        (json!({"featureFlags": ["no way"]}), json!(["body", "featureFlags", "0"])),
+        (json!({"groupName": "no way"}), json!(["body", "groupName"])),
+    ];
+    for (extra, loc) in cases {
+        let mut body = json!({"name": "bad.one", "description": ""});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, answer) = app.send_json(Method::POST, "/api/v1/event-type", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["detail"][0]["loc"], loc, "{body}: {answer}");
+    }
+
     let schema = json!({"1": {"type": "object", "examples": [{"id": 1}]}});
     let (status, _) = app
         .send_json(Method::POST, "/api/v1/event-type", &json!({"name": "a", "description": "", "schemas": schema}))
@@ -565,5 +603,70 @@ async fn older_sdk_routes_and_head_health(backend: Backend) {
         let res = app.http.head(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NO_CONTENT, "HEAD {path}");
     }
+    app.stop().await;
+}
+
+async fn operational_webhook_endpoints_through_the_sdk_routes(backend: Backend) {
+    use svix::models::{
+        OperationalWebhookEndpointHeadersIn, OperationalWebhookEndpointIn, OperationalWebhookEndpointSecretIn,
+        OperationalWebhookEndpointUpsertIn,
+    };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let ops = app.svix.operational_webhook().endpoint();
+    assert!(ops.list(None).await.unwrap().data.is_empty(), "none before the first");
+
+    let mut input = OperationalWebhookEndpointIn::new(receiver.url("/ops"));
+    input.uid = Some("ops".into());
+    input.event_types = Some(["endpoint.created".to_owned()].into());
+    let created = ops.create(input, None).await.unwrap();
+    assert_eq!(ops.get("ops".into()).await.unwrap().id, created.id);
+    assert_eq!(ops.list(None).await.unwrap().data.len(), 1);
+    let secret = ops.get_secret(created.id.clone()).await.unwrap().key;
+
+    // It receives what it subscribed to, signed with its secret.
+    let (app_id, _) = app.app_and_endpoint(json!({"url": "https://example.com/hook"})).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    got[0].verify(&secret).expect("signed with the operational endpoint's secret");
+    assert_eq!(got[0].json()["type"], "endpoint.created");
+    assert_eq!(got[0].json()["data"]["appId"], app_id.as_str());
+
+    // Upsert, headers, rotation, deletion.
+    let mut update = OperationalWebhookEndpointUpsertIn::new(receiver.url("/ops2"));
+    update.description = Some("all of them".into());
+    let updated = ops.upsert(created.id.clone(), update).await.unwrap();
+    assert_eq!((updated.url.as_str(), updated.description.as_str()), (receiver.url("/ops2").as_str(), "all of them"));
+    ops.set_headers(
+        created.id.clone(),
+        OperationalWebhookEndpointHeadersIn::new([("x-team".into(), "ops".into())].into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ops.get_headers(created.id.clone()).await.unwrap().headers["x-team"], "ops");
+    ops.rotate_secret(created.id.clone(), OperationalWebhookEndpointSecretIn::new(), None).await.unwrap();
+    assert_ne!(ops.get_secret(created.id.clone()).await.unwrap().key, secret);
+    ops.delete(created.id.clone()).await.unwrap();
+    assert!(ops.get(created.id.clone()).await.is_err());
+
+    // Event types are the operational ones.
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            "/api/v1/operational-webhook/endpoint",
+            &json!({"url": receiver.url("/x"), "eventTypes": ["order.paid"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "eventTypes", "0"]));
+    // Application tokens do not reach them.
+    let token = hookd_server::generate_token("sk_app_");
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    let shop = store.get_application(&app_id).await.unwrap();
+    store.create_app_token(&shop.id, &hookd_server::hash_token(&token), None).await.unwrap();
+    store.close().await;
+    let res = app.http.get(app.url("/api/v1/operational-webhook/endpoint")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

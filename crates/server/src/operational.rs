@@ -8,7 +8,7 @@ use hookd_core::signing::EndpointSecret;
 use hookd_core::time::{from_ms, now_ms};
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 
-use hookd_store::{ApplicationData, EndpointData, NewMessage, Result, Store, StoreError};
+use hookd_store::{Application, ApplicationData, EndpointData, NewMessage, Result, Store, StoreError};
 
 /// The uid of the endpoint `--operational-webhook-url` manages.
 const FLAG_ENDPOINT_UID: &str = "operational-webhook-url";
@@ -49,18 +49,7 @@ impl OperationalWebhooks {
     /// (`--operational-webhook-url`).
     pub async fn ensure_endpoint(&self, url: &str) -> Result<()> {
         let store = &self.store;
-        let app = match store.get_application(APP_UID).await {
-            Ok(app) => app,
-            Err(StoreError::NotFound(_)) => {
-                let data = ApplicationData {
-                    uid: Some(APP_UID.into()),
-                    name: "hookd operational webhooks".into(),
-                    ..Default::default()
-                };
-                store.create_application(ApplicationId::generate().as_str(), &data).await?
-            }
-            Err(e) => return Err(e),
-        };
+        let app = self.application().await?;
         match store.get_endpoint(&app.id, FLAG_ENDPOINT_UID).await {
             Ok(endpoint) if endpoint.url == url => Ok(()),
             Ok(endpoint) => {
@@ -81,6 +70,28 @@ impl OperationalWebhooks {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+impl OperationalWebhooks {
+    /// The reserved application, created the first time it is needed (an operational
+    /// endpoint is added, by the flag or the API).
+    pub async fn application(&self) -> Result<Application> {
+        match self.store.get_application(APP_UID).await {
+            Err(StoreError::NotFound(_)) => {
+                let data = ApplicationData {
+                    uid: Some(APP_UID.into()),
+                    name: "hookd operational webhooks".into(),
+                    ..Default::default()
+                };
+                match self.store.create_application(ApplicationId::generate().as_str(), &data).await {
+                    // Another request created it meanwhile.
+                    Err(StoreError::Conflict(_)) => self.store.get_application(APP_UID).await,
+                    created => created,
+                }
+            }
+            found => found,
         }
     }
 }

@@ -8,8 +8,9 @@ use crate::{
     Store, StoreError,
 };
 
-const COLUMNS: &str = "name, description, schemas, archived, deprecated, feature_flag, created_at, updated_at";
-type Row = (String, String, Option<String>, bool, bool, Option<String>, i64, i64);
+const COLUMNS: &str =
+    "name, description, schemas, archived, deprecated, feature_flag, feature_flags, group_name, created_at, updated_at";
+type Row = (String, String, Option<String>, bool, bool, Option<String>, Option<String>, Option<String>, i64, i64);
 
 fn decode(r: Row) -> Result<EventType> {
     Ok(EventType {
@@ -19,15 +20,18 @@ fn decode(r: Row) -> Result<EventType> {
         archived: r.3,
         deprecated: r.4,
         feature_flag: r.5,
-        created_at: r.6,
-        updated_at: r.7,
+        feature_flags: from_json_opt(r.6)?,
+        group_name: r.7,
+        created_at: r.8,
+        updated_at: r.9,
     })
 }
 
 impl Store {
     pub async fn create_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
-        let sql =
-            format!("INSERT INTO event_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}");
+        let sql = format!(
+            "INSERT INTO event_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+        );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(name)
             .bind(&data.description)
@@ -35,6 +39,8 @@ impl Store {
             .bind(data.archived)
             .bind(data.deprecated)
             .bind(&data.feature_flag)
+            .bind(data.feature_flags.as_ref().map(crate::to_json))
+            .bind(&data.group_name)
             .bind(now_ms())
             .fetch_one(p)
             .await
@@ -51,7 +57,8 @@ impl Store {
     pub async fn update_event_type(&self, name: &str, data: &EventTypeData) -> Result<EventType> {
         let sql = format!(
             "UPDATE event_types SET description = $2, schemas = $3, archived = $4, deprecated = $5, \
-             feature_flag = $6, updated_at = $7 WHERE name = $1 RETURNING {COLUMNS}"
+             feature_flag = $6, feature_flags = $7, group_name = $8, updated_at = $9 WHERE name = $1 \
+             RETURNING {COLUMNS}"
         );
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(name)
@@ -60,6 +67,8 @@ impl Store {
             .bind(data.archived)
             .bind(data.deprecated)
             .bind(&data.feature_flag)
+            .bind(data.feature_flags.as_ref().map(crate::to_json))
+            .bind(&data.group_name)
             .bind(now_ms())
             .fetch_optional(p)
             .await?);

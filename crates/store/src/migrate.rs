@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_retention.sql")),
     (5, include_str!("../migrations/sqlite/0005_token_expiry.sql")),
     (6, include_str!("../migrations/sqlite/0006_message_fields.sql")),
+    (7, include_str!("../migrations/sqlite/0007_event_type_groups.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -21,6 +22,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_retention.sql")),
     (5, include_str!("../migrations/postgres/0005_token_expiry.sql")),
     (6, include_str!("../migrations/postgres/0006_message_fields.sql")),
+    (7, include_str!("../migrations/postgres/0007_event_type_groups.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

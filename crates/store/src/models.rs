@@ -69,8 +69,25 @@ pub struct EventType {
     pub archived: bool,
     pub deprecated: bool,
     pub feature_flag: Option<String>,
+    pub feature_flags: Option<Vec<String>>,
+    pub group_name: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl EventType {
+    /// The writable fields, e.g. to change some of them.
+    pub fn data(&self) -> EventTypeData {
+        EventTypeData {
+            description: self.description.clone(),
+            schemas: self.schemas.clone(),
+            archived: self.archived,
+            deprecated: self.deprecated,
+            feature_flag: self.feature_flag.clone(),
+            feature_flags: self.feature_flags.clone(),
+            group_name: self.group_name.clone(),
+        }
+    }
 }
 
 /// The writable fields of an event type (its name is its key).
@@ -80,7 +97,10 @@ pub struct EventTypeData {
     pub schemas: Option<serde_json::Value>,
     pub archived: bool,
     pub deprecated: bool,
+    /// Svix's older single flag.
     pub feature_flag: Option<String>,
+    pub feature_flags: Option<Vec<String>>,
+    pub group_name: Option<String>,
 }
 
 /// A secret that was rotated out and still signs until `expires_at`.

@@ -142,4 +142,14 @@ try {
   check(e instanceof ApiException && e.code === 422, String(e));
 }
 
+// Operational-webhook endpoints through Svix's SDK routes.
+const ops = svix.operationalWebhook.endpoint;
+let op = await ops.create({ url: `${receiver}/ops`, eventTypes: ["endpoint.created"] });
+check(same((await ops.list()).data.map((e) => e.id), [op.id]), "operational list");
+op = await ops.upsert(op.id, { url: `${receiver}/ops2` });
+check(op.url === `${receiver}/ops2`, op);
+check((await ops.getSecret(op.id)).key.startsWith("whsec_"), "operational secret");
+await ops.delete(op.id);
+check((await ops.list()).data.length === 0, "operational endpoint deleted");
+
 console.log("ok", checks);

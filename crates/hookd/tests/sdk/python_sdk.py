@@ -161,4 +161,17 @@ try:
 except HTTPValidationError as e:
     check(e.status_code == 422, e)
 
+# Operational-webhook endpoints through Svix's SDK routes.
+from svix.models import OperationalWebhookEndpointIn, OperationalWebhookEndpointUpsertIn
+
+op = svix.operational_webhook.endpoint.create(
+    OperationalWebhookEndpointIn(url=f"{receiver}/ops", event_types=["endpoint.created"])
+)
+check([e.id for e in svix.operational_webhook.endpoint.list().data] == [op.id], "operational list")
+op = svix.operational_webhook.endpoint.upsert(op.id, OperationalWebhookEndpointUpsertIn(url=f"{receiver}/ops2"))
+check(op.url == f"{receiver}/ops2", op)
+check(svix.operational_webhook.endpoint.get_secret(op.id).key.startswith("whsec_"), "operational secret")
+svix.operational_webhook.endpoint.delete(op.id)
+check(svix.operational_webhook.endpoint.list().data == [], "operational endpoint deleted")
+
 print("ok", checks)

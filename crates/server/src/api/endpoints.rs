@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use hookd_core::operational::{EndpointRef, OperationalEvent};
+use hookd_core::operational::{self, EndpointRef, OperationalEvent};
 use hookd_core::signing::EndpointSecret;
 use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
@@ -106,8 +106,9 @@ fn non_empty(list: Option<Vec<String>>) -> Option<Vec<String>> {
     Some(list.into_iter().filter(|item| seen.insert(item.clone())).collect())
 }
 
-/// Checks an endpoint's fields, including that its event types exist.
-async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
+/// Checks an endpoint's fields, including that its event types exist: in the catalogue, or,
+/// for an endpoint of the operational-webhook application, among the operational events.
+async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> ApiResult<()> {
     let mut p = Problems::default();
     check_url(&mut p, &data.url);
     if let Some(uid) = &data.uid {
@@ -125,7 +126,14 @@ async fn validate(state: &AppState, data: &EndpointData) -> ApiResult<()> {
     if let Some(types) = &data.event_types {
         let before = p.0.len();
         p.names("eventTypes", types, EventTypeName::parse);
-        if p.0.len() == before {
+        if p.0.len() == before && app.uid.as_deref() == Some(operational::APP_UID) {
+            for (i, t) in types.iter().enumerate() {
+                if !operational::EVENT_TYPES.contains(&t.as_str()) {
+                    let known = operational::EVENT_TYPES.join(", ");
+                    p.add(&format!("eventTypes.{i}"), format!("unknown operational event type '{t}' (known: {known})"));
+                }
+            }
+        } else if p.0.len() == before {
             let known = state.store.existing_event_types(types).await?;
             for (i, t) in types.iter().enumerate() {
                 if !known.contains(t) {
@@ -196,7 +204,7 @@ async fn insert(
     data: EndpointData,
     secret: Option<String>,
 ) -> ApiResult<Endpoint> {
-    validate(state, &data).await?;
+    validate(state, app, &data).await?;
     let secret = parse_secret(secret.as_deref())?;
     let created =
         state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?;
@@ -216,7 +224,7 @@ fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
 
 /// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
 async fn save(state: &AppState, app: &Application, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
-    validate(state, &data).await?;
+    validate(state, app, &data).await?;
     let updated = state.store.update_endpoint(&current.id, &data).await?;
     state.emit(OperationalEvent::EndpointUpdated(about(app, &updated))).await;
     if current.disabled && !updated.disabled {

@@ -32,6 +32,8 @@ pub struct EventTypeUpdate {
     #[serde(default)]
     deprecated: bool,
     feature_flag: Option<String>,
+    feature_flags: Option<Vec<String>>,
+    group_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +46,10 @@ pub struct EventTypePatch {
     deprecated: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     feature_flag: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    feature_flags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    group_name: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -55,6 +61,8 @@ pub struct EventTypeOut {
     archived: bool,
     deprecated: bool,
     feature_flag: Option<String>,
+    feature_flags: Option<Vec<String>>,
+    group_name: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -68,21 +76,45 @@ impl From<EventType> for EventTypeOut {
             archived: t.archived,
             deprecated: t.deprecated,
             feature_flag: t.feature_flag,
+            feature_flags: t.feature_flags,
+            group_name: t.group_name,
             created_at: time(t.created_at),
             updated_at: time(t.updated_at),
         }
     }
 }
 
+/// Svix's rules: `schemas` maps each version to a JSON Schema, which is an object; feature
+/// flags and the group name are names; `featureFlags` holds at least one, each once.
 fn validate(data: &EventTypeData) -> ApiResult<()> {
     let mut p = Problems::default();
     if let Some(schemas) = &data.schemas {
-        if !schemas.is_object() {
-            p.add("schemas", "must be an object mapping schema versions to JSON schemas");
+        match schemas.as_object() {
+            None => p.add("schemas", "must be an object mapping schema versions to JSON Schemas"),
+            Some(versions) => {
+                for (version, schema) in versions {
+                    if !schema.is_object() {
+                        p.add(&format!("schemas.{version}"), "must be a JSON Schema: an object");
+                    }
+                }
+            }
         }
     }
     if let Some(flag) = &data.feature_flag {
         p.name("featureFlag", EventTypeName::parse(flag));
+    }
+    if let Some(flags) = &data.feature_flags {
+        if flags.is_empty() {
+            p.add("featureFlags", "must hold at least one flag (or be null)");
+        }
+        p.names("featureFlags", flags, EventTypeName::parse);
+        let distinct: std::collections::BTreeSet<_> = flags.iter().collect();
+        if distinct.len() != flags.len() {
+            p.add("featureFlags", "must not repeat a flag");
+        }
+    }
+    if let Some(group) = &data.group_name {
+        p.name("groupName", EventTypeName::parse(group));
     }
     p.finish()
 }
@@ -95,6 +127,8 @@ impl EventTypeUpdate {
             archived: self.archived,
             deprecated: self.deprecated,
             feature_flag: self.feature_flag,
+            feature_flags: self.feature_flags,
+            group_name: self.group_name,
         };
         validate(&data)?;
         Ok(data)
@@ -174,13 +208,15 @@ pub async fn patch(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<EventTypePatch>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    let current = state.store.get_event_type(&name).await?;
+    let current = state.store.get_event_type(&name).await?.data();
     let data = EventTypeData {
         description: body.description.unwrap_or(current.description),
         schemas: body.schemas.unwrap_or(current.schemas),
         archived: body.archived.unwrap_or(current.archived),
         deprecated: body.deprecated.unwrap_or(current.deprecated),
         feature_flag: body.feature_flag.unwrap_or(current.feature_flag),
+        feature_flags: body.feature_flags.unwrap_or(current.feature_flags),
+        group_name: body.group_name.unwrap_or(current.group_name),
     };
     validate(&data)?;
     Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
@@ -206,13 +242,6 @@ pub async fn delete(
         return Ok(StatusCode::NO_CONTENT);
     }
     let current = state.store.get_event_type(&name).await?;
-    let data = EventTypeData {
-        description: current.description,
-        schemas: current.schemas,
-        archived: true,
-        deprecated: current.deprecated,
-        feature_flag: current.feature_flag,
-    };
-    state.store.update_event_type(&name, &data).await?;
+    state.store.update_event_type(&name, &EventTypeData { archived: true, ..current.data() }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ mod authentication;
 mod endpoints;
 mod event_types;
 mod messages;
+mod operational_endpoints;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     use endpoints as eps;
     use event_types as et;
     use messages as msgs;
+    use operational_endpoints as ops;
     Router::new()
         .route("/api/v1/app", get(apps::list).post(apps::create))
         .route("/api/v1/app/{app_id}", get(apps::get).put(apps::put).patch(apps::patch).delete(apps::delete))
@@ -61,6 +63,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/app-portal-access/{app_id}", post(authentication::app_portal_access))
         .route("/api/v1/auth/dashboard-access/{app_id}", post(authentication::dashboard_access))
         .route("/api/v1/auth/logout", post(authentication::logout))
+        .route("/api/v1/operational-webhook/endpoint", get(ops::list).post(ops::create))
+        .route("/api/v1/operational-webhook/endpoint/{endpoint_id}", get(ops::get).put(ops::put).delete(ops::delete))
+        .route("/api/v1/operational-webhook/endpoint/{endpoint_id}/secret", get(ops::get_secret))
+        .route("/api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate", post(ops::rotate_secret))
+        .route(
+            "/api/v1/operational-webhook/endpoint/{endpoint_id}/headers",
+            get(ops::get_headers).put(ops::put_headers),
+        )
 }
 
 /// Svix's list envelope.
