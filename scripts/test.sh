@@ -10,8 +10,8 @@
 #   The script reaches the server or starts the local cluster;
 # - headless Chromium for the browser tests: installed with apt-get when running as root on
 #   Debian/Ubuntu, or when HOOKD_INSTALL_BROWSER=1 (scripts/install-browser.sh);
-# - Svix's Python and JavaScript SDKs, pinned, under target/sdks (scripts/install-sdks.sh,
-#   with python3 and npm);
+# - Svix's Python and JavaScript SDKs and schemathesis, pinned, under target/sdks
+#   (scripts/install-sdks.sh, with python3 and npm);
 # Outside CI, a test that cannot run (no PostgreSQL, no browser, no SDKs) is skipped with a
 # SKIPPED line and counted as skipped. Under CI=true nothing may be skipped: any of these is a failure.
 set -euo pipefail
@@ -80,7 +80,7 @@ ensure_sdks() {
     return 0
   fi
   if in_ci; then echo "Svix's SDKs could not be installed and CI=true: failing" >&2; exit 1; fi
-  echo "NOTE: Svix's Python and JavaScript SDKs could not be installed (python3 with venv, and npm, are needed); their tests will be skipped" >&2
+  echo "NOTE: Svix's Python and JavaScript SDKs and schemathesis could not be installed (python3 with venv, and npm, are needed); their tests will be skipped" >&2
 }
 
 step "Rust toolchain"
@@ -93,7 +93,7 @@ drop_stale_test_databases
 step "headless Chromium for the browser tests"
 ensure_browser
 
-step "Svix's Python and JavaScript SDKs"
+step "Svix's Python and JavaScript SDKs, schemathesis"
 ensure_sdks
 
 step "cargo fmt --check"

@@ -28,6 +28,7 @@ on_both_backends!(
     tags_raw_payloads_retention_and_deliver_at,
     older_sdk_routes_and_head_health,
     operational_webhook_endpoints_through_the_sdk_routes,
+    header_patches_remove_a_header_set_to_null,
 );
 
 /// An application with an endpoint at `receiver`, and a message per `(event type, channel,
@@ -668,5 +669,18 @@ async fn operational_webhook_endpoints_through_the_sdk_routes(backend: Backend) 
     store.close().await;
     let res = app.http.get(app.url("/api/v1/operational-webhook/endpoint")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+async fn header_patches_remove_a_header_set_to_null(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let (app_id, endpoint_id) =
+        app.app_and_endpoint(json!({"url": "https://example.com/", "headers": {"x-a": "1", "x-b": "2"}})).await;
+    let path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers");
+    let (status, body) = app.send_json(Method::PATCH, &path, &json!({"headers": {"x-a": null, "x-c": "3"}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(app.get_json(&path).await["headers"], json!({"x-b": "2", "x-c": "3"}));
     app.stop().await;
 }

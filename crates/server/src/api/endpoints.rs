@@ -402,21 +402,25 @@ pub async fn put_headers(
     set_headers(state, caller, path, |_| body.headers).await
 }
 
-/// Merges headers; a header set to an empty value is removed (there is no null in a map of
-/// strings).
+/// `PATCH …/headers`: Svix's `EndpointHeadersPatchIn`, where a header set to `null` is removed.
+#[derive(Deserialize)]
+pub struct EndpointHeadersPatchIn {
+    headers: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// Merges headers; a header set to `null` (Svix's way) or to an empty value is removed.
 pub async fn patch_headers(
     state: State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-    ApiJson(body): ApiJson<EndpointHeadersIn>,
+    ApiJson(body): ApiJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
     set_headers(state, caller, path, |mut current| {
         for (k, v) in body.headers {
-            if v.is_empty() {
-                current.remove(&k);
-            } else {
-                current.insert(k, v);
-            }
+            match v.filter(|v| !v.is_empty()) {
+                None => current.remove(&k),
+                Some(v) => current.insert(k, v),
+            };
         }
         current
     })
