@@ -46,11 +46,7 @@ rotate["responses"]["200"] = {
     "content": {"application/json": {"schema": {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}}},
 }
 
-# 4. A recovery's status: the open-source document allows only "running"; Svix's SDK document
-#    also "finished" and "failed" (hookd's recovery is one statement, finished when answered).
-oss["components"]["schemas"]["BackgroundTaskStatus"]["enum"] = sdk["components"]["schemas"]["BackgroundTaskStatus"]["enum"]
-
-# 5. Path parameters the document forgets to declare (GET, PATCH and DELETE /app/{app_id} and
+# 4. Path parameters the document forgets to declare (GET, PATCH and DELETE /app/{app_id} and
 #    GET /app/{app_id}/msg use {app_id} without declaring it): declared as its other
 #    operations on the same path do, or else as Svix's SDK document does.
 for path, ops in oss["paths"].items():

@@ -569,8 +569,7 @@ pub struct RecoverOut {
 }
 
 /// Queues again the endpoint's failed deliveries of messages created in `[since, until)`,
-/// each with a fresh retry schedule. The work is one statement, so the task is reported
-/// finished at once.
+/// each with a fresh retry schedule. The work is one statement, done before the answer.
 pub async fn recover(
     State(state): State<AppState>,
     caller: Caller,
@@ -586,7 +585,9 @@ pub async fn recover(
     let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(Timestamp::millis)).await?;
     let task = RecoverOut {
         id: format!("qtask_{}", hookd_core::id::new_body_at(hookd_core::time::now_ms())),
-        status: "finished",
+        // The one status Svix's open-source schema has (and older SDKs parse); the work is
+        // in fact done, which `recovered` reports.
+        status: "running",
         task: "endpoint.recover",
         updated_at: Utc::now(),
         recovered,
