@@ -490,8 +490,14 @@ async fn send_example_reaches_one_endpoint_with_the_schema_example(backend: Back
         app.send_json(Method::POST, &path, &json!({"eventType": "order.paid", "exampleIndex": 5})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["detail"][0]["loc"], json!(["body", "exampleIndex"]));
+    // A disabled endpoint is not sent one.
+    app.send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), &json!({"disabled": true}))
+        .await;
+    let (status, body) = app.send_json(Method::POST, &path, &json!({"eventType": "order.paid"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().iter().all(|r| r.path == "/one"), "{:?}", receiver.received());
+    assert_eq!(receiver.received().len(), 2);
     app.stop().await;
 }
 

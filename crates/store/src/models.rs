@@ -242,6 +242,9 @@ pub struct NewMessage {
     pub created_at: i64,
     /// When the first attempt is due (now, or later for scheduled delivery).
     pub deliver_at: i64,
+    /// Routes the message to this enabled endpoint alone, whatever it subscribes to (Svix's
+    /// send-example), instead of to every subscribed endpoint.
+    pub to_endpoint: Option<String>,
 }
 
 /// Status of a delivery or attempt, numbered as Svix's `MessageStatus`.

@@ -120,7 +120,10 @@ pub(crate) fn route<'a>(
             continue;
         }
         let mut to_wake = Vec::new();
-        for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(_, types, channels)| {
+        for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(id, types, channels)| {
+            if let Some(only) = &msg.to_endpoint {
+                return id == only;
+            }
             let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
             matches(&sub, &msg.event_type, msg.channels.as_deref())
         }) {

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_store::{Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination, Message, MessageFilter, Page};
 use serde::{Deserialize, Serialize};
 
-use super::messages::{MessageFilterParams, MessageOut};
+use super::messages::{MessageFilterQuery, MessageOut};
 use super::{time, ListResponse};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ValidationItem};
@@ -150,9 +150,8 @@ pub async fn list_by_message(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, msg_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    MessageFilterQuery(filter): MessageFilterQuery,
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
@@ -161,7 +160,7 @@ pub async fn list_by_message(
         Some(ep) => Some(endpoint(&state, &app.id, ep).await?),
         None => None,
     };
-    let filter = params.filter(filter.filter(query.as_deref())?)?;
+    let filter = params.filter(filter)?;
     let page =
         state.store.list_attempts_by_message(&message.id, endpoint_id.as_deref(), &filter, &list.to_query()?).await?;
     Ok(Json(params.answer(&state, &app.id, page).await?))
@@ -171,14 +170,13 @@ pub async fn list_by_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    MessageFilterQuery(filter): MessageFilterQuery,
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    let filter = params.filter(filter.filter(query.as_deref())?)?;
+    let filter = params.filter(filter)?;
     let page = state.store.list_attempts_by_endpoint(&endpoint_id, &filter, &list.to_query()?).await?;
     Ok(Json(params.answer(&state, &app.id, page).await?))
 }
@@ -189,15 +187,14 @@ pub async fn list_by_message_and_endpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, msg_id, endpoint_id)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    MessageFilterQuery(filter): MessageFilterQuery,
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let message = super::messages::find(&state, &app.id, &msg_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    let filter = params.filter(filter.filter(query.as_deref())?)?;
+    let filter = params.filter(filter)?;
     let page =
         state.store.list_attempts_by_message(&message.id, Some(&endpoint_id), &filter, &list.to_query()?).await?;
     Ok(Json(params.answer(&state, &app.id, page).await?))
@@ -242,14 +239,13 @@ pub async fn list_endpoint_messages(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    MessageFilterQuery(filter): MessageFilterQuery,
     ApiQuery(params): ApiQuery<EndpointMessageParams>,
 ) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    let filter = DeliveryFilter { message: filter.filter(query.as_deref())?, status: status_param(params.status)? };
+    let filter = DeliveryFilter { message: filter, status: status_param(params.status)? };
     let page = state.store.list_endpoint_messages(&endpoint_id, &filter, &list.to_query()?).await?;
     let with_content = params.with_content.unwrap_or(true);
     Ok(Json(ListResponse::from_page(page, |m| {

@@ -527,6 +527,9 @@ pub async fn send_example(
             }
         }
     };
+    if endpoint.disabled {
+        return Err(ApiError::Conflict("the endpoint is disabled: enable it to send it an example".into()));
+    }
     let now = hookd_core::time::now_ms();
     let message = hookd_store::NewMessage {
         id: hookd_core::MessageId::generate_at(now).into_string(),
@@ -534,9 +537,10 @@ pub async fn send_example(
         payload: payload.to_string(),
         created_at: now,
         deliver_at: now,
+        to_endpoint: Some(endpoint.id.clone()),
         ..Default::default()
     };
-    let stored = state.store.create_message_for_endpoint(&app.id, &message, &endpoint.id).await?;
+    let stored = state.store.create_message(&app.id, &message).await?;
     state.metrics.message_published();
     Ok((StatusCode::ACCEPTED, Json(super::messages::MessageOut::new(stored, true))))
 }

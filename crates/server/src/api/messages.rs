@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
@@ -212,6 +212,7 @@ pub async fn create(
         payload_expires_at: stored.payload_expires_at,
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
+        to_endpoint: None,
     };
     // The answer is known before the commit, so an idempotency key is stored with it there;
     // it is serialized once, for the key and the response alike.
@@ -249,9 +250,21 @@ pub struct MessageFilterParams {
     after: Option<Timestamp>,
 }
 
+/// The message filter of a list's query (`MessageFilterParams` and `event_types`), checked.
+pub struct MessageFilterQuery(pub MessageFilter);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MessageFilterQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> ApiResult<Self> {
+        let ApiQuery(params) = ApiQuery::<MessageFilterParams>::from_request_parts(parts, state).await?;
+        params.filter(parts.uri.query()).map(Self)
+    }
+}
+
 impl MessageFilterParams {
     /// The filter, with the `event_types` of the raw query, each value checked.
-    pub fn filter(self, query: Option<&str>) -> ApiResult<MessageFilter> {
+    fn filter(self, query: Option<&str>) -> ApiResult<MessageFilter> {
         let mut problems = Vec::new();
         if let Some(c) = &self.channel {
             if let Err(e) = Channel::parse(c) {
@@ -299,13 +312,11 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(app_id): Path<String>,
-    RawQuery(query): RawQuery,
     ApiQuery(list): ApiQuery<ListParams>,
-    ApiQuery(filter): ApiQuery<MessageFilterParams>,
+    MessageFilterQuery(filter): MessageFilterQuery,
     ApiQuery(params): ApiQuery<ContentParams>,
 ) -> ApiResult<Json<ListResponse<MessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let filter = filter.filter(query.as_deref())?;
     let page = state.store.list_messages(&app.id, &filter, &list.to_query()?).await?;
     let with_content = params.with_content.unwrap_or(true);
     Ok(Json(ListResponse::from_page(page, |m| MessageOut::new(m, with_content))))

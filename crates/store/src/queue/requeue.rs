@@ -1,7 +1,6 @@
 //! Making deliveries due again: a manual resend, recovering failed deliveries, unparking an
-//! endpoint that was re-enabled, releasing leases of a node that died or stopped; and a new
-//! message to one endpoint alone (send-example). Each tells the listener (`notify.rs`) which
-//! endpoints have work again.
+//! endpoint that was re-enabled, releasing leases of a node that died or stopped. Each tells
+//! the listener (`notify.rs`) which endpoints have work again.
 
 use hookd_core::id::min_body_at;
 use hookd_core::time::now_ms;
@@ -37,52 +36,6 @@ impl Store {
         });
         self.notify_due(&[endpoint_id.to_owned()]);
         Ok(())
-    }
-
-    /// Stores a message and one delivery of it, to `endpoint_id` alone, due now (Svix's
-    /// `send-example`); the endpoint's other subscriptions play no part.
-    pub async fn create_message_for_endpoint(
-        &self,
-        app_id: &str,
-        msg: &crate::NewMessage,
-        endpoint_id: &str,
-    ) -> Result<crate::Message> {
-        let insert = format!(
-            "INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            crate::messages::INSERT_COLUMNS
-        );
-        with_db!(self.writer(), p => {
-            let mut tx = p.begin().await?;
-            sqlx::query(&insert)
-                .bind(&msg.id)
-                .bind(app_id)
-                .bind(&msg.event_type)
-                .bind(&msg.event_id)
-                .bind(&msg.payload)
-                .bind(msg.channels.as_ref().map(crate::to_json))
-                .bind(msg.created_at)
-                .bind(msg.tags.as_ref().map(crate::to_json))
-                .bind(&msg.content_type)
-                .bind(msg.scheduled())
-                .bind(msg.payload_expires_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(&format!(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, $3, {pending}, 0, FALSE, $4, $4)",
-                pending = Pending.code(),
-            ))
-            .bind(&msg.id)
-            .bind(endpoint_id)
-            .bind(app_id)
-            .bind(msg.deliver_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(msg.deliver_at).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        self.notify_due(&[endpoint_id.to_owned()]);
-        Ok(msg.stored(app_id))
     }
 
     /// Makes an endpoint's parked deliveries due again (after it was re-enabled).
