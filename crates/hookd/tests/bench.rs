@@ -42,6 +42,10 @@ async fn sqlite_child_process_loses_nothing() {
     assert_eq!(report["idempotency_key"], true, "a key per publish by default, as the SDKs send");
     assert!(report["server_memory"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
     assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    // The server is a child: its CPU time is known, and the ceiling is read before and after.
+    assert!(report["server_cpu"]["seconds"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(report["server_cpu"]["per_delivery_us"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(report["ceiling"]["before"].as_f64().unwrap() > 0.0 && report["ceiling"]["after"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

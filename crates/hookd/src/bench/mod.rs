@@ -3,9 +3,13 @@
 //! A run measures, in this order: the ceiling (the same HTTP client against a trivial server,
 //! to know what loopback HTTP carries on this machine), then the real thing: a hookd (a child
 //! process by default), a receiver on 127.0.0.1, an application with `--endpoints` endpoints
-//! pointing at it, and `--messages` messages published through the public API. It only uses
-//! the public surface (`hookd serve` or [`crate::build`], and HTTP), so it measures whatever
-//! delivery engine the server has.
+//! pointing at it, and `--messages` messages published through the public API; then the
+//! ceiling again. The machine's ceiling has been seen to move by half within minutes, so the
+//! report gives both readings, their spread, and the share of their mean that hookd reached.
+//! It also reads the server's CPU time (user + system, from `/proc`) from the first publish to
+//! the last arrival, divided per delivery: a figure that depends much less on the machine's
+//! mood than a rate does. It only uses the public surface (`hookd serve` or [`crate::build`],
+//! and HTTP), so it measures whatever delivery engine the server has.
 
 mod histogram;
 mod load;
@@ -200,7 +204,10 @@ pub async fn run(args: BenchArgs, progress: &mut Progress) -> Result<Report, Ben
     scratch.drop_database().await;
     progress.finish();
     let (measured, memory) = outcome.map_err(|e| with_server_log(e, &dir))?;
-    Ok(measured.into_report(&args, database, ceiling, memory))
+    progress.say("measuring the ceiling again");
+    let deadline_after = Instant::now() + args.timeout;
+    let after = measure_ceiling(&http, &args, epoch, deadline_after).await?;
+    Ok(measured.into_report(&args, database, (ceiling, after), memory))
 }
 
 /// A child's failure is easier to understand with the end of its log.
@@ -270,6 +277,9 @@ struct Measured {
     publish_start: u64,
     recorder: Arc<Recorder>,
     timed_out: bool,
+    /// The server's CPU time from the first publish to the last arrival, when its process is
+    /// known and separate from the bench's.
+    server_cpu: Option<Duration>,
 }
 
 async fn measure(
@@ -299,6 +309,7 @@ async fn measure(
         // Unique to this run, so that runs against one server never share keys.
         key_prefix: (!args.no_idempotency_key).then(|| format!("bench-{app}-")),
     };
+    let cpu_before = server::cpu_time(&running.rss);
     let publish_start = epoch.elapsed().as_micros() as u64;
     let started = Instant::now();
     let mut publishing =
@@ -316,10 +327,17 @@ async fn measure(
     let publish_seconds = started.elapsed().as_secs_f64();
     let waited = wait_for_arrivals(args, &published, &recorder, running, deadline, progress);
     let waited = waited.await;
+    let cpu_after = server::cpu_time(&running.rss);
+    if matches!(waited, Ok(true)) && !args.endpoint_down {
+        // Duplicates that arrive a little later still count.
+        let grace = (Instant::now() + DUPLICATE_GRACE).min(deadline);
+        tokio::time::sleep_until(grace.into()).await;
+    }
     // The hanging endpoints answer (503) from now on, so that the server stops at once.
     recorder.release_hanging();
     let timed_out = !waited?;
-    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out })
+    let server_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu })
 }
 
 /// Creates the application and its endpoints; returns the application's id.
@@ -339,8 +357,8 @@ async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> 
     Ok(app)
 }
 
-/// Waits until every expected delivery arrived (then a little longer, to catch duplicates),
-/// or until the deadline; false when the deadline came first. In backlog mode nothing
+/// Waits until every expected delivery arrived, or until the deadline; false when the
+/// deadline came first. In backlog mode nothing
 /// arrives: the server is left to work on its queue for a few seconds instead.
 async fn wait_for_arrivals(
     args: &BenchArgs,
@@ -368,8 +386,6 @@ async fn wait_for_arrivals(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     progress.show("deliver", published.done(), recorder.unique(), totals);
-    let grace = (Instant::now() + DUPLICATE_GRACE).min(deadline);
-    tokio::time::sleep_until(grace.into()).await;
     Ok(true)
 }
 
@@ -378,7 +394,7 @@ impl Measured {
         self,
         args: &BenchArgs,
         database: String,
-        ceiling: (u64, f64),
+        (before, after): ((u64, f64), (u64, f64)),
         memory: Option<(u64, u64)>,
     ) -> Report {
         use std::sync::atomic::Ordering::Relaxed;
@@ -430,11 +446,16 @@ impl Measured {
                 p99: ms(latency.quantile(0.99)),
                 max: ms(latency.max()),
             },
-            ceiling: report::Ceiling {
-                requests: ceiling.0,
-                per_second: ceiling.1,
-                ratio: if ceiling.1 > 0.0 { e2e / ceiling.1 } else { 0.0 },
-            },
+            ceiling: report::Ceiling::of(before, after, e2e),
+            server_cpu: self.server_cpu.map(|cpu| {
+                // Per delivery that arrived; in backlog mode nothing arrives, so per message.
+                let work = if args.endpoint_down { accepted } else { delivered };
+                report::ServerCpu {
+                    seconds: cpu.as_secs_f64(),
+                    per_delivery_us: if work > 0 { cpu.as_secs_f64() * 1e6 / work as f64 } else { 0.0 },
+                    per: if args.endpoint_down { "accepted message" } else { "delivery" },
+                }
+            }),
             server_memory: memory.map(|(peak, now)| report::Memory {
                 peak_rss_mb: peak as f64 / 1e6,
                 rss_mb: now as f64 / 1e6,

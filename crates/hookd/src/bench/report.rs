@@ -24,6 +24,8 @@ pub struct Report {
     pub delivery: Delivery,
     pub latency_ms: Latency,
     pub ceiling: Ceiling,
+    /// The server's CPU time over the run, when the bench knows its process.
+    pub server_cpu: Option<ServerCpu>,
     pub server_memory: Option<Memory>,
     /// The run hit `--timeout` before everything arrived.
     pub timed_out: bool,
@@ -70,11 +72,43 @@ pub struct Latency {
 
 #[derive(Debug, Serialize)]
 pub struct Ceiling {
-    /// Requests the same client posted to a trivial HTTP server.
+    /// Requests the same client posted to a trivial HTTP server, before the run.
     pub requests: u64,
+    /// Requests/s before the run and after it.
+    pub before: f64,
+    pub after: f64,
+    /// Their mean, which `ratio` divides by.
     pub per_second: f64,
-    /// End-to-end deliveries/s divided by the ceiling's requests/s.
+    /// How far apart the two readings are: |before − after| / mean.
+    pub spread: f64,
+    /// End-to-end deliveries/s divided by the ceiling's mean requests/s.
     pub ratio: f64,
+}
+
+impl Ceiling {
+    /// From the two readings (requests, requests/s) and the end-to-end rate.
+    pub fn of(before: (u64, f64), after: (u64, f64), e2e: f64) -> Self {
+        let mean = (before.1 + after.1) / 2.0;
+        let share = |x: f64| if mean > 0.0 { x / mean } else { 0.0 };
+        Self {
+            requests: before.0,
+            before: before.1,
+            after: after.1,
+            per_second: mean,
+            spread: share((before.1 - after.1).abs()),
+            ratio: share(e2e),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerCpu {
+    /// User + system time of the server process from the first publish to the last arrival.
+    pub seconds: f64,
+    /// That time per delivery (per accepted message in backlog mode), in microseconds.
+    pub per_delivery_us: f64,
+    /// What it is divided by: "delivery" or "accepted message".
+    pub per: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,11 +167,25 @@ impl Report {
         let c = &self.ceiling;
         let _ = writeln!(
             t,
-            "  ceiling     {:.0} req/s to a trivial HTTP server ({} requests){}",
+            "  ceiling     {:.0} req/s to a trivial HTTP server (before {:.0}, after {:.0}: spread {:.0}%){}",
             c.per_second,
-            c.requests,
+            c.before,
+            c.after,
+            c.spread * 100.0,
             if self.endpoint_down { String::new() } else { format!("; end-to-end is {:.1}% of it", c.ratio * 100.0) }
         );
+        match &self.server_cpu {
+            Some(cpu) => {
+                let _ = writeln!(
+                    t,
+                    "  server CPU  {:.2} s user+system, {:.0} µs per {}",
+                    cpu.seconds, cpu.per_delivery_us, cpu.per
+                );
+            }
+            None => {
+                let _ = writeln!(t, "  server CPU  unknown (in-process, or a remote server without --server-pid)");
+            }
+        }
         match &self.server_memory {
             Some(m) => {
                 let _ =

@@ -176,6 +176,24 @@ fn free_port() -> Result<u16, BenchError> {
         .map_err(|e| BenchError::Runtime(format!("cannot find a free port: {e}")))
 }
 
+/// CPU time (user + system) the process has used so far, from `/proc/<pid>/stat`, whose
+/// times are in clock ticks of `USER_HZ`, which Linux fixes at 100 per second for user space.
+/// `None` for a server the bench does not know the process of, or off Linux.
+pub fn cpu_time(source: &RssSource) -> Option<Duration> {
+    const USER_HZ: u64 = 100;
+    let path = match source {
+        RssSource::Pid(pid) => format!("/proc/{pid}/stat"),
+        // Server and bench share the process: its time would not be the server's.
+        RssSource::SelfProcess | RssSource::None => return None,
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; fields count from
+    // after its closing one: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
 /// Peak and current resident memory in bytes, from `/proc/<pid>/status`.
 pub fn memory(source: &RssSource) -> Option<(u64, u64)> {
     let path = match source {
