@@ -10,6 +10,13 @@ use hookd::bench::{BenchArgs, BenchError, Progress};
 use hookd::cli::{Cli, Command, TokenCommand, VerifyArgs};
 use hookd_core::signing::{verify, EndpointSecret};
 
+/// mimalloc rather than the system allocator: hookd allocates from many threads at once
+/// (tokio's workers and one thread per SQLite connection), where glibc's malloc spent about a
+/// tenth of the server's CPU time in a profile of `hookd bench`, much of it contending for
+/// its arenas' locks (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The bench's own report and progress are its output; the server it runs in-process
