@@ -35,6 +35,11 @@ impl RetrySchedule {
         Ok(Self(delays))
     }
 
+    /// A schedule of these delays (an event type's own, say).
+    pub fn from_delays(delays: Vec<Duration>) -> Self {
+        Self(delays)
+    }
+
     pub fn delays(&self) -> &[Duration] {
         &self.0
     }

@@ -117,4 +117,32 @@ impl Store {
         }
         Ok(())
     }
+
+    /// An event type's own retry schedule, in milliseconds (`None`: the server's applies).
+    pub async fn event_type_retry_schedule(&self, name: &str) -> Result<Option<Vec<i64>>> {
+        let row: Option<(Option<String>,)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT retry_schedule FROM event_types WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?);
+        from_json_opt(row.ok_or(StoreError::NotFound(Entity::EventType))?.0)
+    }
+
+    /// Sets (or, with `None`, removes) an event type's own retry schedule, in milliseconds.
+    pub async fn set_event_type_retry_schedule(&self, name: &str, delays_ms: Option<&[i64]>) -> Result<()> {
+        let done = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE event_types SET retry_schedule = $2, updated_at = $3 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(delays_ms.map(|d| crate::to_json(&d)))
+        .bind(now_ms())
+        .execute(p)
+        .await?
+        .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound(Entity::EventType));
+        }
+        Ok(())
+    }
 }

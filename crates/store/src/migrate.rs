@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_token_expiry.sql")),
     (6, include_str!("../migrations/sqlite/0006_message_fields.sql")),
     (7, include_str!("../migrations/sqlite/0007_event_type_groups.sql")),
+    (8, include_str!("../migrations/sqlite/0008_event_type_retry_schedule.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -23,6 +24,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_token_expiry.sql")),
     (6, include_str!("../migrations/postgres/0006_message_fields.sql")),
     (7, include_str!("../migrations/postgres/0007_event_type_groups.sql")),
+    (8, include_str!("../migrations/postgres/0008_event_type_retry_schedule.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -348,11 +348,12 @@ impl Lane {
             let span = info_span!("attempt", msg_id = %delivery.msg_id);
             self.in_flight.spawn(
                 async move {
-                    let schedule = &shared.config.retry_schedule;
+                    let schedule =
+                        shared.schedules.of(&shared.store, &delivery.event_type, &shared.default_schedule).await;
                     shared.metrics.attempt_started();
                     let started = Instant::now();
                     let (result, report, event) =
-                        attempt(&shared.sender, schedule, &endpoint, app_uid.as_deref(), delivery).await;
+                        attempt(&shared.sender, &schedule, &endpoint, app_uid.as_deref(), delivery).await;
                     let gave_up = result.outcome == DeliveryOutcome::Failed;
                     shared.metrics.attempt_finished(AttemptAnswer::of(report.status), started.elapsed(), gave_up);
                     let _ = reports.send(report);

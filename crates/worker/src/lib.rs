@@ -19,6 +19,7 @@ mod lane;
 mod lanes;
 mod policy;
 mod recorder;
+mod schedules;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -84,6 +85,9 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     /// Where operational events go (the server's operational-webhook service).
     pub events: Arc<dyn Emitter>,
+    /// The server's retry schedule, and event types' own.
+    pub default_schedule: Arc<RetrySchedule>,
+    pub schedules: schedules::Schedules,
 }
 
 impl Shared {
@@ -131,6 +135,8 @@ impl Dispatcher {
             lanes: self.lanes.clone(),
             metrics: self.metrics.clone(),
             events: self.events.clone(),
+            default_schedule: Arc::new(self.config.retry_schedule.clone()),
+            schedules: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let lanes = &self.lanes;

@@ -245,3 +245,81 @@ pub async fn delete(
     state.store.update_event_type(&name, &EventTypeData { archived: true, ..current.data() }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Svix's `Duration`: whole seconds and nanoseconds.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationJson {
+    secs: u64,
+    nanos: u32,
+}
+
+/// Svix's `RetryScheduleInOut`: the delays before each retry, or `null` for the server's.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryScheduleInOut {
+    #[serde(default)]
+    retry_schedule: Option<Vec<DurationJson>>,
+}
+
+/// Retries an event type's schedule may have, and the longest delay of one.
+const MAX_RETRIES: usize = 50;
+const MAX_DELAY_MS: u64 = 7 * 24 * 3600 * 1000;
+
+impl RetryScheduleInOut {
+    fn of(delays_ms: Option<Vec<i64>>) -> Self {
+        let delays = delays_ms.map(|delays| {
+            delays
+                .into_iter()
+                .map(|ms| DurationJson { secs: ms as u64 / 1000, nanos: (ms as u64 % 1000) as u32 * 1_000_000 })
+                .collect()
+        });
+        Self { retry_schedule: delays }
+    }
+
+    /// The delays in milliseconds (hookd's precision), checked.
+    fn delays_ms(&self) -> ApiResult<Option<Vec<i64>>> {
+        let Some(delays) = &self.retry_schedule else { return Ok(None) };
+        let mut p = Problems::default();
+        if delays.len() > MAX_RETRIES {
+            p.add("retrySchedule", format!("at most {MAX_RETRIES} retries"));
+        }
+        let mut out = Vec::with_capacity(delays.len());
+        for (i, d) in delays.iter().enumerate() {
+            let ms = d.secs.saturating_mul(1000).saturating_add(u64::from(d.nanos / 1_000_000));
+            if d.nanos >= 1_000_000_000 {
+                p.add(&format!("retrySchedule.{i}.nanos"), "must be below 1,000,000,000");
+            } else if ms > MAX_DELAY_MS {
+                p.add(&format!("retrySchedule.{i}"), "must be at most 7 days");
+            }
+            out.push(ms as i64);
+        }
+        p.finish()?;
+        Ok(Some(out))
+    }
+}
+
+/// `GET /api/v1/event-type/{name}/retry-schedule`: the event type's own retry schedule, or
+/// `null` when its messages follow the server's (`--retry-schedule`).
+pub async fn get_retry_schedule(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    Ok(Json(RetryScheduleInOut::of(state.store.event_type_retry_schedule(&name).await?)))
+}
+
+/// `PUT /api/v1/event-type/{name}/retry-schedule`: sets the delays before each retry of this
+/// event type's deliveries (one attempt plus one per delay), or with `null` goes back to the
+/// server's schedule. Deliveries already waiting keep the time of their next attempt; the
+/// schedule applies from their next failure, within 5 seconds on every node.
+pub async fn put_retry_schedule(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<RetryScheduleInOut>,
+) -> ApiResult<Json<RetryScheduleInOut>> {
+    let delays = body.delays_ms()?;
+    state.store.set_event_type_retry_schedule(&name, delays.as_deref()).await?;
+    Ok(Json(RetryScheduleInOut::of(delays)))
+}

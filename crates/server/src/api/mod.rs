@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/app/{app_id}", get(apps::get).put(apps::put).patch(apps::patch).delete(apps::delete))
         .route("/api/v1/event-type", get(et::list).post(et::create))
         .route("/api/v1/event-type/{name}", get(et::get).put(et::put).patch(et::patch).delete(et::delete))
+        .route("/api/v1/event-type/{name}/retry-schedule", get(et::get_retry_schedule).put(et::put_retry_schedule))
         .route("/api/v1/app/{app_id}/endpoint", get(eps::list).post(eps::create))
         .route(
             "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
