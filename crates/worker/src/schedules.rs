@@ -13,10 +13,13 @@ use hookd_store::{Store, StoreError};
 /// How long a looked-up schedule is used before it is read again.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// An event type's own schedule (`None`: it has none), and when it was read.
+type Entry = (Instant, Option<Arc<RetrySchedule>>);
+
 /// Event types' schedules, as last read.
 #[derive(Default)]
 pub(crate) struct Schedules {
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<RetrySchedule>>)>>,
+    cache: Mutex<HashMap<String, Entry>>,
 }
 
 impl Schedules {
