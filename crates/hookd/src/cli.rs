@@ -29,6 +29,10 @@ pub enum Command {
     Token(TokenCommand),
     /// Check a webhook's Standard Webhooks signature.
     Verify(VerifyArgs),
+    /// Print a new ed25519 key pair for asymmetric signatures: the secret key (`whsk_…`) to
+    /// give an endpoint as its `secret`, and the public key (`whpk_…`) its receiver verifies
+    /// with.
+    Keygen,
     /// Relay the requests a tester inbox captures to a local URL (creates the inbox if none
     /// is given).
     Listen(crate::listen::ListenArgs),

@@ -100,6 +100,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Verify(args) => verify_command(args),
+        Command::Keygen => {
+            let pair = EndpointSecret::generate_ed25519();
+            println!("secret key (the endpoint's secret): {}", pair.expose());
+            println!("public key (for the receiver):      {}", pair.for_receiver());
+            Ok(())
+        }
         Command::Listen(args) => hookd::listen::run(args).await.map_err(|e| match e {
             hookd::listen::ListenError::Usage(msg) => Failure::Usage(msg),
             hookd::listen::ListenError::Runtime(msg) => Failure::Runtime(msg),

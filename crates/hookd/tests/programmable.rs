@@ -1,5 +1,5 @@
-//! Programmable delivery: what an event type or an endpoint decides about its own deliveries
-//! (their retry schedule so far).
+//! Programmable delivery: what an event type or an endpoint decides about its own deliveries:
+//! their retry schedule, and how they are signed.
 
 mod common;
 
@@ -9,7 +9,7 @@ use common::{eventually, spawn_app, Backend, Receiver, Reply, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(event_types_follow_their_own_retry_schedule);
+on_both_backends!(event_types_follow_their_own_retry_schedule, ed25519_endpoints_sign_v1a_that_the_receiver_verifies);
 
 /// How many attempts a message had, once its delivery failed for good.
 async fn attempts_when_failed(app: &TestApp, app_id: &str, msg_id: &str) -> usize {
@@ -69,5 +69,82 @@ async fn event_types_follow_their_own_retry_schedule(backend: Backend) {
     }
     let (status, _) = app.send_json(Method::PUT, "/api/v1/event-type/nope/retry-schedule", &one_retry).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// The `v1a` signature of a delivery, checked with the public key by ed25519-dalek, an
+/// implementation independent of the one hookd signs with (ring).
+fn verify_v1a(public_key: &str, got: &common::Received) -> Result<(), String> {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    let public: [u8; 32] = B64
+        .decode(public_key.strip_prefix("whpk_").ok_or("not a whpk_ key")?)
+        .map_err(|e| e.to_string())?
+        .try_into()
+        .map_err(|_| "not 32 bytes")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|e| e.to_string())?;
+    let content = [got.header("webhook-id"), ".", got.header("webhook-timestamp"), "."].concat();
+    let content = [content.as_bytes(), &got.body].concat();
+    let signatures: Vec<&str> =
+        got.header("webhook-signature").split(' ').filter_map(|s| s.strip_prefix("v1a,")).collect();
+    for signature in &signatures {
+        let bytes: [u8; 64] =
+            B64.decode(signature).map_err(|e| e.to_string())?.try_into().map_err(|_| "not 64 bytes")?;
+        if key.verify_strict(&content, &ed25519_dalek::Signature::from_bytes(&bytes)).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!("no v1a signature verifies: {signatures:?}"))
+}
+
+async fn ed25519_endpoints_sign_v1a_that_the_receiver_verifies(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    // A key pair made outside hookd (the receiver's side), given as the endpoint's secret.
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let secret = {
+        use base64::Engine;
+        let bytes = [signing.to_bytes(), signing.verifying_key().to_bytes()].concat();
+        format!("whsk_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    };
+    let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": receiver.url("/hook"), "secret": secret})).await;
+    // hookd shows the public key, never the secret one.
+    let shown = app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret")).await;
+    let public = shown["key"].as_str().unwrap().to_owned();
+    assert!(public.starts_with("whpk_"), "{shown}");
+    {
+        use base64::Engine;
+        let expected = base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().to_bytes());
+        assert_eq!(public, format!("whpk_{expected}"));
+    }
+    app.publish(&app_id, json!({"eventType": "a", "payload": {"n": 1}})).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert!(got[0].header("webhook-signature").starts_with("v1a,"), "{}", got[0].header("webhook-signature"));
+    verify_v1a(&public, &got[0]).unwrap();
+
+    // Rotating without a key keeps it ed25519; during the grace period both keys sign.
+    let path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate");
+    let (status, rotated) = app.send_json(Method::POST, &path, &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_public = rotated["key"].as_str().unwrap().to_owned();
+    assert!(new_public.starts_with("whpk_") && new_public != public, "{rotated}");
+    app.publish(&app_id, json!({"eventType": "a", "payload": {"n": 2}})).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].header("webhook-signature").matches("v1a,").count(), 2, "{}", got[1].header("webhook-signature"));
+    verify_v1a(&new_public, &got[1]).unwrap();
+    verify_v1a(&public, &got[1]).unwrap();
+
+    // A public key cannot sign: refused, saying so.
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/app/{app_id}/endpoint"),
+            &json!({"url": receiver.url("/x"), "secret": public}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"][0]["msg"].as_str().unwrap().contains("public key"), "{body}");
     app.stop().await;
 }

@@ -329,13 +329,19 @@ pub struct EndpointSecretOut {
     key: String,
 }
 
+/// What a receiver verifies with: the shared `whsec_` secret, or for an ed25519 endpoint its
+/// public key `whpk_…` (the secret key `whsk_…` never leaves hookd).
+fn for_receiver(stored: &str) -> String {
+    EndpointSecret::parse(stored).map_or_else(|_| stored.to_owned(), |s| s.for_receiver())
+}
+
 pub async fn get_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let app = caller.application(&state, &app_id).await?;
-    Ok(Json(EndpointSecretOut { key: find(&state, &app, &endpoint_id).await?.secret }))
+    Ok(Json(EndpointSecretOut { key: for_receiver(&find(&state, &app, &endpoint_id).await?.secret) }))
 }
 
 #[derive(Deserialize, Default)]
@@ -366,10 +372,16 @@ pub async fn rotate_secret(
             format!("must be at most {MAX_GRACE_SECS} (7 days)"),
         )));
     }
-    let secret = parse_secret(body.key.as_deref())?;
+    // Without a key, a new one of the same kind: an ed25519 endpoint stays one.
+    let secret = match body.key.as_deref() {
+        None if EndpointSecret::parse(&endpoint.secret).is_ok_and(|s| s.is_asymmetric()) => {
+            EndpointSecret::generate_ed25519()
+        }
+        key => parse_secret(key)?,
+    };
     let rotated = state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
-    // Newer Svix SDKs read the new key from the response; older ones ignore the body.
-    Ok(Json(EndpointSecretOut { key: rotated.secret }))
+    // Svix's Rust SDK reads the new key from the response; the others ignore the body.
+    Ok(Json(EndpointSecretOut { key: for_receiver(&rotated.secret) }))
 }
 
 #[derive(Serialize, Deserialize)]
