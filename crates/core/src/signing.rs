@@ -37,7 +37,13 @@ pub struct EndpointSecret(Key);
 #[derive(Clone, PartialEq, Eq)]
 enum Key {
     Hmac(Vec<u8>),
-    Ed25519 { seed: [u8; 32], public: [u8; 32] },
+    Ed25519 {
+        seed: [u8; 32],
+        public: [u8; 32],
+    },
+    /// A public key alone: it verifies `v1a` signatures and makes none (see
+    /// [`EndpointSecret::parse_for_verifying`]).
+    Ed25519Public([u8; 32]),
 }
 
 impl std::fmt::Debug for EndpointSecret {
@@ -105,9 +111,21 @@ impl EndpointSecret {
         Ok(Self(Key::Hmac(key)))
     }
 
-    /// Whether this is an ed25519 key pair (signatures `v1a`).
+    /// Like [`EndpointSecret::parse`], and also accepts a public key `whpk_…`, which can only
+    /// verify: for a receiver's checks (`hookd verify`, a tester inbox's `secret`).
+    pub fn parse_for_verifying(s: &str) -> Result<Self, SecretError> {
+        match s.strip_prefix(PUBLIC_KEY_PREFIX) {
+            Some(b64) => {
+                let bytes = B64.decode(b64).map_err(|_| SecretError::NotBase64)?;
+                Ok(Self(Key::Ed25519Public(bytes.try_into().map_err(|_| SecretError::BadEd25519Key)?)))
+            }
+            None => Self::parse(s),
+        }
+    }
+
+    /// Whether this is an ed25519 key (signatures `v1a`).
     pub fn is_asymmetric(&self) -> bool {
-        matches!(self.0, Key::Ed25519 { .. })
+        !matches!(self.0, Key::Hmac(_))
     }
 
     /// The serialized secret, as stored: `whsec_<base64>` or `whsk_<base64>`.
@@ -117,6 +135,7 @@ impl EndpointSecret {
             Key::Ed25519 { seed, public } => {
                 format!("{SECRET_KEY_PREFIX}{}", B64.encode([&seed[..], &public[..]].concat()))
             }
+            Key::Ed25519Public(_) => self.for_receiver(),
         }
     }
 
@@ -124,11 +143,15 @@ impl EndpointSecret {
     pub fn for_receiver(&self) -> String {
         match &self.0 {
             Key::Hmac(_) => self.expose(),
-            Key::Ed25519 { public, .. } => format!("{PUBLIC_KEY_PREFIX}{}", B64.encode(public)),
+            Key::Ed25519 { public, .. } | Key::Ed25519Public(public) => {
+                format!("{PUBLIC_KEY_PREFIX}{}", B64.encode(public))
+            }
         }
     }
 
-    /// The `v1,<base64>` (HMAC) or `v1a,<base64>` (ed25519) signature of one message.
+    /// The `v1,<base64>` (HMAC) or `v1a,<base64>` (ed25519) signature of one message; empty
+    /// for a public key alone, which cannot sign (signing keys come from [`EndpointSecret::parse`],
+    /// which refuses public keys).
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
         match &self.0 {
             Key::Hmac(_) => format!("v1,{}", B64.encode(self.mac(msg_id, timestamp, body))),
@@ -136,6 +159,7 @@ impl EndpointSecret {
                 let pair = Ed25519KeyPair::from_seed_unchecked(seed).expect("a stored seed is valid");
                 format!("v1a,{}", B64.encode(pair.sign(&signed_content(msg_id, timestamp, body))))
             }
+            Key::Ed25519Public(_) => String::new(),
         }
     }
 
@@ -157,7 +181,7 @@ impl EndpointSecret {
                 let expected = self.mac(msg_id, timestamp, body);
                 entries("v1,").any(|c| bool::from(c.as_slice().ct_eq(&expected)))
             }
-            Key::Ed25519 { public, .. } => {
+            Key::Ed25519 { public, .. } | Key::Ed25519Public(public) => {
                 let key = UnparsedPublicKey::new(&ED25519, public);
                 let content = signed_content(msg_id, timestamp, body);
                 entries("v1a,").any(|c| key.verify(&content, &c).is_ok())
@@ -263,6 +287,10 @@ mod tests {
         assert!(entries[0].starts_with("v1,") && entries[1].starts_with("v1a,"), "{header}");
         verify(std::slice::from_ref(&pair), Some("msg_1"), Some("100"), Some(&header), b"{}", 100, 300).unwrap();
         verify(std::slice::from_ref(&hmac), Some("msg_1"), Some("100"), Some(&header), b"{}", 100, 300).unwrap();
+        // The receiver's side: the public key alone verifies, and signs nothing.
+        let public = EndpointSecret::parse_for_verifying(&pair.for_receiver()).unwrap();
+        verify(std::slice::from_ref(&public), Some("msg_1"), Some("100"), Some(&header), b"{}", 100, 300).unwrap();
+        assert_eq!(public.sign("msg_1", 100, b"{}"), "");
         let altered = verify(&[pair], Some("msg_1"), Some("100"), Some(&header), b"{ }", 100, 300);
         assert_eq!(altered, Err(VerifyError::Mismatch));
     }

@@ -74,7 +74,7 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The endpoint secret, `whsec_…`.
+    /// The endpoint secret, `whsec_…`, or for `v1a` signatures its public key `whpk_…`.
     #[arg(long, env = "HOOKD_VERIFY_SECRET", hide_env_values = true)]
     pub secret: String,
     /// Value of the webhook-id header.

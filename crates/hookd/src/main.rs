@@ -165,7 +165,8 @@ async fn serve(args: hookd::ServeArgs) -> Result<(), Failure> {
 }
 
 fn verify_command(args: VerifyArgs) -> Result<(), Failure> {
-    let secret = EndpointSecret::parse(&args.secret).map_err(|e| Failure::Usage(format!("--secret: {e}")))?;
+    let secret =
+        EndpointSecret::parse_for_verifying(&args.secret).map_err(|e| Failure::Usage(format!("--secret: {e}")))?;
     let mut body = Vec::new();
     let read = if args.body.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut body).map(|_| ())

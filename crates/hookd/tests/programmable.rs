@@ -136,6 +136,17 @@ async fn ed25519_endpoints_sign_v1a_that_the_receiver_verifies(backend: Backend)
     verify_v1a(&new_public, &got[1]).unwrap();
     verify_v1a(&public, &got[1]).unwrap();
 
+    // A receiver holding only the public key: a tester inbox given it verifies the delivery.
+    let (status, inbox) = app.send_json(Method::POST, "/api/v1/inbox", &json!({"name": "v1a", "secret": public})).await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    let mut replay = app.http.post(inbox["url"].as_str().unwrap()).body(got[0].body.clone());
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"] {
+        replay = replay.header(name, got[0].header(name));
+    }
+    assert!(replay.send().await.unwrap().status().is_success());
+    let captured = app.get_json(&format!("/api/v1/inbox/{}/request", inbox["id"].as_str().unwrap())).await;
+    assert_eq!(captured["data"][0]["signature"], json!({"verified": true, "error": null}), "{captured}");
+
     // A public key cannot sign: refused, saying so.
     let (status, body) = app
         .send_json(

@@ -139,7 +139,8 @@ async fn check_signature(
     body: &[u8],
     now: i64,
 ) -> ApiResult<Option<SignatureCheck>> {
-    let mut keys: Vec<EndpointSecret> = inbox.secret.iter().filter_map(|s| EndpointSecret::parse(s).ok()).collect();
+    let mut keys: Vec<EndpointSecret> =
+        inbox.secret.iter().filter_map(|s| EndpointSecret::parse_for_verifying(s).ok()).collect();
     if let Some(endpoint_id) = &inbox.endpoint_id {
         match state.store.get_endpoint_by_id(endpoint_id).await {
             Ok(endpoint) => keys.extend(endpoint.signing_keys(now).filter_map(|k| EndpointSecret::parse(k).ok())),

@@ -256,7 +256,7 @@ async fn validate(state: &AppState, p: &mut Problems, data: &mut InboxData) -> A
         }
     }
     if let Some(secret) = &data.secret {
-        match EndpointSecret::parse(secret) {
+        match EndpointSecret::parse_for_verifying(secret) {
             Ok(s) => data.secret = Some(s.expose()),
             Err(e) => p.add("secret", e.to_string()),
         }
