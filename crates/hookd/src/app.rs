@@ -113,6 +113,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         capture_max_body_bytes: config.max_body_size,
         egress,
         replay_timeout: config.request_timeout,
+        request_timeout: config.request_timeout,
         ..Default::default()
     };
     let state = AppState::new(store.clone(), &admin_token, server_config, metrics, operational);

@@ -1,5 +1,5 @@
 //! Programmable delivery: what an event type or an endpoint decides about its own deliveries:
-//! their retry schedule, and how they are signed.
+//! their retry schedule, how they are signed, how long an attempt may take.
 
 mod common;
 
@@ -9,7 +9,11 @@ use common::{eventually, spawn_app, Backend, Receiver, Reply, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(event_types_follow_their_own_retry_schedule, ed25519_endpoints_sign_v1a_that_the_receiver_verifies);
+on_both_backends!(
+    event_types_follow_their_own_retry_schedule,
+    ed25519_endpoints_sign_v1a_that_the_receiver_verifies,
+    an_endpoint_can_give_up_sooner_than_the_server,
+);
 
 /// How many attempts a message had, once its delivery failed for good.
 async fn attempts_when_failed(app: &TestApp, app_id: &str, msg_id: &str) -> usize {
@@ -157,5 +161,36 @@ async fn ed25519_endpoints_sign_v1a_that_the_receiver_verifies(backend: Backend)
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["detail"][0]["msg"].as_str().unwrap().contains("public key"), "{body}");
+    app.stop().await;
+}
+
+async fn an_endpoint_can_give_up_sooner_than_the_server(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // The tests' server gives an attempt 2 s; this endpoint, 300 ms.
+    let receiver = Receiver::start_with(vec![Reply::Hang]).await;
+    let body = json!({"url": receiver.url("/slow"), "requestTimeoutMs": 300});
+    let (app_id, endpoint_id) = app.app_and_endpoint(body).await;
+    let endpoint = app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}")).await;
+    assert_eq!(endpoint["requestTimeoutMs"], 300);
+    let msg_id = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
+    let attempt = eventually(Duration::from_secs(10), "the first attempt recorded", || async {
+        let page = app.get_json(&path).await;
+        page["data"].as_array().unwrap().last().cloned()
+    })
+    .await;
+    assert_eq!(attempt["error"], "timed out after 300 ms", "{attempt}");
+    assert!(attempt["responseDurationMs"].as_i64().unwrap() < 2000, "{attempt}");
+    receiver.release();
+
+    // At most the server's own timeout; null goes back to it.
+    let endpoint_path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}");
+    let (status, answer) = app.send_json(Method::PATCH, &endpoint_path, &json!({"requestTimeoutMs": 5000})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["body", "requestTimeoutMs"]));
+    let (status, answer) = app.send_json(Method::PATCH, &endpoint_path, &json!({"requestTimeoutMs": null})).await;
+    assert_eq!((status, answer["requestTimeoutMs"].clone()), (StatusCode::OK, Value::Null));
     app.stop().await;
 }

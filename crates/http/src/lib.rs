@@ -139,6 +139,8 @@ pub struct SignedRequest<'a> {
     pub payload: &'a str,
     /// `Content-Type` of a raw payload; `None` sends `application/json`.
     pub content_type: Option<&'a str>,
+    /// The endpoint's own time limit, shorter than the sender's; `None`: the sender's.
+    pub timeout: Option<Duration>,
     pub secrets: &'a [EndpointSecret],
     pub extra_headers: &'a std::collections::BTreeMap<String, String>,
     /// Seconds since the epoch for `webhook-timestamp`.
@@ -272,10 +274,12 @@ impl Sender {
             Ok(url) => url,
             Err(reason) => return failure(started, reason),
         };
-        let sent = self.client.post(url).headers(Self::headers(req)).body(req.payload.to_owned()).send().await;
+        let timeout = req.timeout.map_or(self.timeout, |t| t.min(self.timeout));
+        let request = self.client.post(url).headers(Self::headers(req)).timeout(timeout);
+        let sent = request.body(req.payload.to_owned()).send().await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return failure(started, self.describe(&e)),
+            Err(e) => return failure(started, self.describe(&e, timeout)),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -315,7 +319,7 @@ impl Sender {
         let sent = self.client.request(method, url).headers(headers).body(req.body.to_vec()).send().await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return no_response(self.describe(&e)),
+            Err(e) => return no_response(self.describe(&e, self.timeout)),
         };
         let status = response.status().as_u16();
         let headers = response
@@ -356,7 +360,7 @@ impl Sender {
     }
 
     /// A one-line reason for a request that got no response.
-    fn describe(&self, e: &reqwest::Error) -> String {
+    fn describe(&self, e: &reqwest::Error, timeout: Duration) -> String {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = source {
             if let Some(refused) = s.downcast_ref::<Refused>() {
@@ -365,7 +369,7 @@ impl Sender {
             source = s.source();
         }
         if e.is_timeout() {
-            return format!("timed out after {} ms", self.timeout.as_millis());
+            return format!("timed out after {} ms", timeout.as_millis());
         }
         let mut text = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -423,6 +427,7 @@ mod tests {
             msg_id: "msg_x",
             payload: "{}",
             content_type: None,
+            timeout: None,
             secrets: &secrets,
             extra_headers: &headers,
             timestamp: 1,

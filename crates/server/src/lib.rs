@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub egress: hookd_http::Egress,
     /// Time limit of one replay.
     pub replay_timeout: Duration,
+    /// The worker's time limit of one delivery attempt (`--request-timeout`), which an
+    /// endpoint's own may shorten but not exceed.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             relay_timeout: Duration::from_secs(10),
             egress: hookd_http::Egress::default(),
             replay_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(15),
         }
     }
 }

@@ -10,44 +10,49 @@ use crate::{
 use crate::{DeliveryStatus, Entity};
 
 pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
-     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at";
-pub(crate) type Row = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    bool,
-    String,
-    Option<i64>,
-    bool,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-);
+     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms";
+
+/// An endpoint's row, by column name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    id: String,
+    app_id: String,
+    uid: Option<String>,
+    url: String,
+    description: String,
+    event_types: Option<String>,
+    channels: Option<String>,
+    disabled: bool,
+    metadata: String,
+    throttle_rate: Option<i64>,
+    fifo: bool,
+    headers: String,
+    secret: String,
+    old_secrets: String,
+    created_at: i64,
+    updated_at: i64,
+    request_timeout_ms: Option<i64>,
+}
 
 pub(crate) fn decode(r: Row) -> Result<Endpoint> {
     Ok(Endpoint {
-        id: r.0,
-        app_id: r.1,
-        uid: r.2,
-        url: r.3,
-        description: r.4,
-        event_types: from_json_opt(r.5)?,
-        channels: from_json_opt(r.6)?,
-        disabled: r.7,
-        metadata: from_json(&r.8)?,
-        throttle_rate: r.9,
-        fifo: r.10,
-        headers: from_json(&r.11)?,
-        secret: r.12,
-        old_secrets: from_json(&r.13)?,
-        created_at: r.14,
-        updated_at: r.15,
+        id: r.id,
+        app_id: r.app_id,
+        uid: r.uid,
+        url: r.url,
+        description: r.description,
+        event_types: from_json_opt(r.event_types)?,
+        channels: from_json_opt(r.channels)?,
+        disabled: r.disabled,
+        metadata: from_json(&r.metadata)?,
+        throttle_rate: r.throttle_rate,
+        fifo: r.fifo,
+        headers: from_json(&r.headers)?,
+        secret: r.secret,
+        old_secrets: from_json(&r.old_secrets)?,
+        request_timeout_ms: r.request_timeout_ms,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
 }
 
@@ -59,7 +64,7 @@ impl Store {
     pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -76,6 +81,7 @@ impl Store {
             .bind(secret)
             .bind(now_ms())
             .bind(data.fifo)
+            .bind(data.request_timeout_ms)
             .fetch_one(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
@@ -93,8 +99,8 @@ impl Store {
     pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
         let sql = format!(
             "UPDATE endpoints SET uid = $2, url = $3, description = $4, event_types = $5, channels = $6, \
-             disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12 \
-             WHERE id = $1 RETURNING {COLUMNS}"
+             disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12, \
+             request_timeout_ms = $13 WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -109,6 +115,7 @@ impl Store {
             .bind(to_json(&data.headers))
             .bind(now_ms())
             .bind(data.fifo)
+            .bind(data.request_timeout_ms)
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);

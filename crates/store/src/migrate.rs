@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_message_fields.sql")),
     (7, include_str!("../migrations/sqlite/0007_event_type_groups.sql")),
     (8, include_str!("../migrations/sqlite/0008_event_type_retry_schedule.sql")),
+    (9, include_str!("../migrations/sqlite/0009_endpoint_request_timeout.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -25,6 +26,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_message_fields.sql")),
     (7, include_str!("../migrations/postgres/0007_event_type_groups.sql")),
     (8, include_str!("../migrations/postgres/0008_event_type_retry_schedule.sql")),
+    (9, include_str!("../migrations/postgres/0009_endpoint_request_timeout.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -125,6 +125,8 @@ pub struct Endpoint {
     /// Deliver strictly in publish order, one at a time.
     pub fifo: bool,
     pub headers: Metadata,
+    /// Its own request timeout (at most the server's); `None`: the server's.
+    pub request_timeout_ms: Option<i64>,
     /// The current secret, `whsec_…`.
     pub secret: String,
     pub old_secrets: Vec<OldSecret>,
@@ -146,6 +148,7 @@ impl Endpoint {
             throttle_rate: self.throttle_rate,
             fifo: self.fifo,
             headers: self.headers.clone(),
+            request_timeout_ms: self.request_timeout_ms,
         }
     }
 
@@ -170,6 +173,8 @@ pub struct EndpointData {
     pub throttle_rate: Option<i64>,
     pub fifo: bool,
     pub headers: Metadata,
+    /// Its own request timeout in milliseconds (at most the server's); `None`: the server's.
+    pub request_timeout_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

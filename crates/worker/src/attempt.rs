@@ -37,6 +37,7 @@ pub(crate) async fn attempt(
             msg_id: &delivery.msg_id,
             payload: &delivery.payload,
             content_type: delivery.content_type.as_deref(),
+            timeout: endpoint.request_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
             secrets: &secrets,
             extra_headers: &endpoint.headers,
             timestamp: now / 1000,

@@ -40,6 +40,8 @@ pub struct EndpointIn {
     fifo: bool,
     headers: Option<Metadata>,
     secret: Option<String>,
+    /// hookd extension: this endpoint's own request timeout, in milliseconds.
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +60,8 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable", alias = "rateLimit")]
     throttle_rate: Option<Option<RateLimit>>,
     fifo: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    request_timeout_ms: Option<Option<u64>>,
 }
 
 #[derive(Serialize)]
@@ -74,6 +78,8 @@ pub struct EndpointOut {
     throttle_rate: Option<i64>,
     rate_limit: Option<i64>,
     fifo: bool,
+    /// hookd extension: the endpoint's own request timeout (`null`: the server's).
+    request_timeout_ms: Option<i64>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -92,6 +98,7 @@ impl From<Endpoint> for EndpointOut {
             throttle_rate: e.throttle_rate,
             rate_limit: e.throttle_rate,
             fifo: e.fifo,
+            request_timeout_ms: e.request_timeout_ms,
             created_at: time(e.created_at),
             updated_at: time(e.updated_at),
         }
@@ -123,6 +130,12 @@ async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> A
         p.names("channels", channels, Channel::parse);
     }
     check_headers(&mut p, &data.headers);
+    if let Some(ms) = data.request_timeout_ms {
+        let most = state.config.request_timeout.as_millis() as i64;
+        if !(100..=most).contains(&ms) {
+            p.add("requestTimeoutMs", format!("must be between 100 and {most} (the server's --request-timeout)"));
+        }
+    }
     if let Some(types) = &data.event_types {
         let before = p.0.len();
         p.names("eventTypes", types, EventTypeName::parse);
@@ -189,6 +202,7 @@ impl EndpointIn {
             throttle_rate: self.throttle_rate.map(RateLimit::get),
             fifo: self.fifo,
             headers: self.headers.unwrap_or_default(),
+            request_timeout_ms: self.request_timeout_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
         };
         (data, self.secret)
     }
@@ -308,6 +322,9 @@ pub async fn patch(
         throttle_rate: body.throttle_rate.map_or(c.throttle_rate, |rate| rate.map(RateLimit::get)),
         fifo: body.fifo.unwrap_or(c.fifo),
         headers: c.headers,
+        request_timeout_ms: body
+            .request_timeout_ms
+            .map_or(c.request_timeout_ms, |t| t.map(|ms| ms.min(i64::MAX as u64) as i64)),
     };
     Ok(Json(save(&state, &app, &current, data).await?.into()))
 }
