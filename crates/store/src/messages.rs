@@ -13,53 +13,46 @@ pub(crate) const INSERT_COLUMNS: &str =
 pub(crate) const COLUMNS: &str =
     "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, \
      deliver_at, payload_expires_at, expunged_at";
-pub(crate) type Row = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
+/// A message's row, by column name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    id: String,
+    app_id: String,
+    event_type: String,
+    event_id: Option<String>,
+    payload: String,
+    channels: Option<String>,
+    created_at: i64,
+    tags: Option<String>,
+    content_type: Option<String>,
+    deliver_at: Option<i64>,
+    payload_expires_at: Option<i64>,
+    expunged_at: Option<i64>,
+}
 
 /// A message's row, then its delivery's status and due time.
-type EndpointMessageRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-);
+#[derive(sqlx::FromRow)]
+struct EndpointMessageRow {
+    #[sqlx(flatten)]
+    message: Row,
+    status: i64,
+    next_attempt_at: Option<i64>,
+}
 
 pub(crate) fn decode(r: Row) -> Result<Message> {
     Ok(Message {
-        id: r.0,
-        app_id: r.1,
-        event_type: r.2,
-        event_id: r.3,
-        payload: r.4,
-        channels: from_json_opt(r.5)?,
-        created_at: r.6,
-        tags: from_json_opt(r.7)?,
-        content_type: r.8,
-        deliver_at: r.9,
-        payload_expires_at: r.10,
-        expunged_at: r.11,
+        id: r.id,
+        app_id: r.app_id,
+        event_type: r.event_type,
+        event_id: r.event_id,
+        payload: r.payload,
+        channels: from_json_opt(r.channels)?,
+        created_at: r.created_at,
+        tags: from_json_opt(r.tags)?,
+        content_type: r.content_type,
+        deliver_at: r.deliver_at,
+        payload_expires_at: r.payload_expires_at,
+        expunged_at: r.expunged_at,
     })
 }
 
@@ -174,8 +167,12 @@ impl Store {
             with_db!(self.reader(), p => bind_all!(sqlx::query_as(&sql), c, &cursor).fetch_all(p).await?);
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let message = decode((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11))?;
-            out.push(EndpointMessage { message, status: DeliveryStatus::from_code(r.12), next_attempt_at: r.13 });
+            let message = decode(r.message)?;
+            out.push(EndpointMessage {
+                message,
+                status: DeliveryStatus::from_code(r.status),
+                next_attempt_at: r.next_attempt_at,
+            });
         }
         Ok(finish_page(out, q, |e| &e.message.id))
     }
