@@ -35,9 +35,11 @@ fn assert_complete(report: &Value, deliveries: u64, stderr: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_child_process_loses_nothing() {
-    let (code, report, stderr) = bench(&["--messages", "2000"]).await;
+    // Kilobyte payloads, as real events have.
+    let (code, report, stderr) = bench(&["--messages", "2000", "--payload-bytes", "2048"]).await;
     assert_complete(&report, 2000, &stderr);
     assert_eq!(code, 0);
+    assert_eq!(report["payload_bytes"], 2048);
     assert_eq!(report["database"], "sqlite");
     assert_eq!(report["idempotency_key"], true, "a key per publish by default, as the SDKs send");
     assert!(report["server_memory"]["peak_rss_mb"].as_f64().unwrap() > 0.0);

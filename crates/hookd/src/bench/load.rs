@@ -119,13 +119,20 @@ pub struct Target {
     pub epoch: Instant,
     /// Each publish carries the idempotency key `{prefix}{seq}`, as the SDKs send one.
     pub key_prefix: Option<String>,
+    /// Filler that makes each payload about `--payload-bytes` long (empty: a minimal payload).
+    pub pad: std::sync::Arc<str>,
 }
 
 impl Target {
     /// Posts message `seq` with its publish time in the payload.
     async fn publish(&self, seq: u64, out: &Published) {
         let t = self.epoch.elapsed().as_micros() as u64;
-        let body = format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#);
+        let pad = &self.pad;
+        let body = if pad.is_empty() {
+            format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#)
+        } else {
+            format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t},"pad":"{pad}"}}}}"#)
+        };
         let mut request = self.http.post(&self.url).bearer_auth(&self.token).header("content-type", "application/json");
         if let Some(prefix) = &self.key_prefix {
             request = request.header("idempotency-key", format!("{prefix}{seq}"));

@@ -44,6 +44,7 @@ const MAX_ENDPOINTS: u64 = 100;
 const MAX_HANGING: u64 = 1000;
 const MAX_DELIVERIES: u64 = 20_000_000;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_PAYLOAD_BYTES: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -97,6 +98,10 @@ pub struct BenchArgs {
     /// every official Svix SDK sends it.
     #[arg(long)]
     pub no_idempotency_key: bool,
+    /// Make each message's payload about this many bytes (the JSON body of the publish and of
+    /// each delivery), as real events are; without it, a payload of a few dozen bytes.
+    #[arg(long, default_value_t = 0, value_name = "BYTES")]
+    pub payload_bytes: u64,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -135,10 +140,18 @@ impl BenchArgs {
         if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
             return bad("--timeout: must be more than 0 and at most 1h");
         }
+        if self.payload_bytes > MAX_PAYLOAD_BYTES {
+            return bad("--payload-bytes: at most 1000000 (hookd's default body limit is 1 MiB)");
+        }
         if let Some(url) = &self.server {
             check_loopback(url)?;
         }
         Ok(())
+    }
+
+    /// The filler of each payload: `--payload-bytes` of `x`, less the payload's own few bytes.
+    fn pad(&self) -> std::sync::Arc<str> {
+        "x".repeat(self.payload_bytes.saturating_sub(40) as usize).into()
     }
 
     fn pace(&self) -> Pace {
@@ -250,8 +263,14 @@ async fn measure_ceiling(
     let addr = receiver::start_trivial()
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
-    let target =
-        Target { http: http.clone(), url: format!("http://{addr}/"), token: "ceiling".into(), epoch, key_prefix: None };
+    let target = Target {
+        http: http.clone(),
+        url: format!("http://{addr}/"),
+        token: "ceiling".into(),
+        epoch,
+        key_prefix: None,
+        pad: args.pad(),
+    };
     let count = args.messages.min(CEILING_REQUESTS);
     let out = Arc::new(Published::default());
     let start = Instant::now();
@@ -308,6 +327,7 @@ async fn measure(
         epoch,
         // Unique to this run, so that runs against one server never share keys.
         key_prefix: (!args.no_idempotency_key).then(|| format!("bench-{app}-")),
+        pad: args.pad(),
     };
     let cpu_before = server::cpu_time(&running.rss);
     let publish_start = epoch.elapsed().as_micros() as u64;
@@ -422,6 +442,7 @@ impl Measured {
             rate: args.rate,
             endpoint_down: args.endpoint_down,
             idempotency_key: !args.no_idempotency_key,
+            payload_bytes: args.payload_bytes,
             hanging: (args.hanging_endpoints > 0)
                 .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {

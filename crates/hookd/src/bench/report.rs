@@ -18,6 +18,8 @@ pub struct Report {
     pub endpoint_down: bool,
     /// Every publish carried a fresh `Idempotency-Key`, as the SDKs send.
     pub idempotency_key: bool,
+    /// `--payload-bytes`: the payloads' size asked for (0: minimal).
+    pub payload_bytes: u64,
     /// Isolation mode: the endpoints that never answered, besides those measured.
     pub hanging: Option<Hanging>,
     pub publish: Publish,
@@ -129,10 +131,11 @@ impl Report {
         let _ = writeln!(t, "hookd bench: {} ({})", self.server, self.database);
         let _ = writeln!(
             t,
-            "  load        {} messages x {} endpoints, {pace}{}{}",
+            "  load        {} messages x {} endpoints, {pace}{}{}{}",
             self.messages,
             self.endpoints,
             if self.idempotency_key { ", an idempotency key per publish" } else { ", no idempotency keys" },
+            if self.payload_bytes > 0 { format!(", payloads of {} bytes", self.payload_bytes) } else { String::new() },
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" }
         );
         if let Some(h) = &self.hanging {
