@@ -112,10 +112,7 @@ impl Store {
             .execute(p)
             .await?
             .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound(Entity::EventType));
-        }
-        Ok(())
+        crate::found(done, Entity::EventType)
     }
 
     /// An event type's own retry schedule, in milliseconds (`None`: the server's applies).
@@ -140,9 +137,6 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound(Entity::EventType));
-        }
-        Ok(())
+        crate::found(done, Entity::EventType)
     }
 }

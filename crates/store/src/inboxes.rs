@@ -274,10 +274,7 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound(Entity::InboxRequest));
-        }
-        Ok(())
+        crate::found(done, Entity::InboxRequest)
     }
 
     /// Deletes all of an inbox's requests; returns how many there were.

@@ -409,11 +409,16 @@ impl Store {
     async fn delete_by_id(&self, table: &'static str, entity: Entity, id: &str) -> Result<()> {
         let sql = format!("DELETE FROM {table} WHERE id = $1");
         let deleted = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
-        if deleted == 0 {
-            return Err(StoreError::NotFound(entity));
-        }
-        Ok(())
+        found(deleted, entity)
     }
+}
+
+/// A statement meant for one row touched `rows`: none means that row does not exist.
+pub(crate) fn found(rows: u64, entity: Entity) -> Result<()> {
+    if rows == 0 {
+        return Err(StoreError::NotFound(entity));
+    }
+    Ok(())
 }
 
 /// Serializes a value for a JSON TEXT column.

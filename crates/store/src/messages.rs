@@ -258,9 +258,6 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        if done == 0 {
-            return Err(StoreError::NotFound(Entity::Attempt));
-        }
-        Ok(())
+        crate::found(done, Entity::Attempt)
     }
 }
