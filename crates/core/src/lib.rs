@@ -6,12 +6,17 @@
 //! - [`signing`]: Standard Webhooks secrets and `v1` HMAC-SHA256 signatures.
 //! - [`retry`]: the retry schedule and the pure `next_delay` policy.
 //! - [`matching`]: which endpoints a message goes to.
+//! - [`filter`]: payload filters (CEL expressions) that keep messages from an endpoint.
+//! - [`endpoint_auth`]: OAuth 2.0 and mTLS settings with which hookd proves itself to an
+//!   endpoint.
 //! - [`net`]: the SSRF policy, i.e. which destination addresses are refused.
 //! - [`metrics`]: what a node counts for `/metrics` (in memory, no database reads).
 //!
 //! The store, server and worker crates build on these types; keeping them pure makes them
 //! cheap to test and to benchmark.
 
+pub mod endpoint_auth;
+pub mod filter;
 pub mod id;
 pub mod matching;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! Programmable delivery: what an event type or an endpoint decides about its own deliveries:
-//! their retry schedule, how they are signed, how long an attempt may take.
+//! their retry schedule, how they are signed, how long an attempt may take, which messages
+//! it receives at all (payload filters), how hookd proves itself to it (OAuth 2.0, mTLS).
 
 mod common;
 
@@ -13,6 +14,9 @@ on_both_backends!(
     event_types_follow_their_own_retry_schedule,
     ed25519_endpoints_sign_v1a_that_the_receiver_verifies,
     an_endpoint_can_give_up_sooner_than_the_server,
+    payload_filters_choose_what_an_endpoint_receives,
+    oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401,
+    mtls_endpoints_get_the_client_certificate,
 );
 
 /// How many attempts a message had, once its delivery failed for good.
@@ -192,5 +196,408 @@ async fn an_endpoint_can_give_up_sooner_than_the_server(backend: Backend) {
     assert_eq!(answer["detail"][0]["loc"], json!(["body", "requestTimeoutMs"]));
     let (status, answer) = app.send_json(Method::PATCH, &endpoint_path, &json!({"requestTimeoutMs": null})).await;
     assert_eq!((status, answer["requestTimeoutMs"].clone()), (StatusCode::OK, Value::Null));
+    app.stop().await;
+}
+
+async fn payload_filters_choose_what_an_endpoint_receives(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let big_eu = Receiver::start().await;
+    let everything = Receiver::start().await;
+    let filter = "payload.amount > 1000 && 'eu' in channels";
+    let (app_id, filtered_id) = app.app_and_endpoint(json!({"url": big_eu.url("/big"), "filter": filter})).await;
+    let (status, plain) = app
+        .send_json(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"), &json!({"url": everything.url("/all")}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    let endpoint_path = format!("/api/v1/app/{app_id}/endpoint/{filtered_id}");
+    assert_eq!(app.get_json(&endpoint_path).await["filter"], filter);
+
+    let publish = |amount: Value, channel: &str| {
+        let body = json!({"eventType": "invoice.paid", "payload": {"amount": amount}, "channels": [channel]});
+        app.publish(&app_id, body)
+    };
+    let passes = publish(json!(1500), "eu").await;
+    let too_small = publish(json!(10), "eu").await;
+    let elsewhere = publish(json!(5000), "us").await;
+    // `amount` is a string: `>` between a string and an int fails, which keeps it back too.
+    let fails = publish(json!("lots"), "eu").await;
+
+    let all = everything.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(all.len(), 4);
+    let got = big_eu.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].header("webhook-id"), passes);
+    // Kept back means no delivery at all: the messages list only the other endpoint.
+    for msg_id in [&too_small, &elsewhere, &fails] {
+        let deliveries = app.get_json(&format!("/api/v1/app/{app_id}/msg/{msg_id}/endpoint")).await;
+        let endpoints: Vec<&str> =
+            deliveries["data"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+        assert_eq!(endpoints, [plain["id"].as_str().unwrap()], "{msg_id}: {deliveries}");
+    }
+    let stats = eventually(Duration::from_secs(10), "the filtered endpoint's delivery succeeded", || async {
+        let stats = app.get_json(&format!("{endpoint_path}/stats")).await;
+        (stats["success"] == 1).then_some(stats)
+    })
+    .await;
+    assert_eq!((stats["filtered"].clone(), stats["filterErrors"].clone()), (json!(3), json!(1)), "{stats}");
+    let unfiltered =
+        app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{}/stats", plain["id"].as_str().unwrap())).await;
+    assert_eq!(unfiltered["filtered"], 0, "{unfiltered}");
+    // A window that ended before these hours counts none of them.
+    let old = app.get_json(&format!("{endpoint_path}/stats?until=2020-01-01T00:00:00Z")).await;
+    assert_eq!(old["filtered"], 0, "{old}");
+
+    // Mistakes are refused when saved, with where and why.
+    let cases = [
+        ("payload.amount >", "line 1, column"),
+        ("eventType == 'a' &&\n  paylod.amount > 1", "line 2, column 3: unknown variable 'paylod'"),
+        ("", "may not be empty"),
+    ];
+    for (bad, why) in cases {
+        let (status, answer) = app.send_json(Method::PATCH, &endpoint_path, &json!({"filter": bad})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["detail"][0]["loc"], json!(["body", "filter"]), "{answer}");
+        assert!(answer["detail"][0]["msg"].as_str().unwrap().contains(why), "{bad}: {answer}");
+    }
+
+    // Filters over tags and comprehensions; null removes the filter.
+    let (status, answer) = app
+        .send_json(Method::PATCH, &endpoint_path, &json!({"filter": "'vip' in tags || payload.items.exists(i, i > 2)"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let tagged = app.publish(&app_id, json!({"eventType": "a", "payload": {"items": []}, "tags": ["vip"]})).await;
+    let listed = app.publish(&app_id, json!({"eventType": "a", "payload": {"items": [1, 3]}})).await;
+    let neither = app.publish(&app_id, json!({"eventType": "a", "payload": {"items": [1]}})).await;
+    let (status, answer) = app.send_json(Method::PATCH, &endpoint_path, &json!({"filter": null})).await;
+    assert_eq!((status, answer["filter"].clone()), (StatusCode::OK, Value::Null));
+    let unfiltered = app.publish(&app_id, json!({"eventType": "a", "payload": {"amount": 1}})).await;
+    everything.wait_for(8, Duration::from_secs(10)).await;
+    let got = big_eu.wait_for(4, Duration::from_secs(10)).await;
+    let mut ids: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    ids.sort_unstable();
+    let mut want = [passes.as_str(), tagged.as_str(), listed.as_str(), unfiltered.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let deliveries = app.get_json(&format!("/api/v1/app/{app_id}/msg/{neither}/endpoint")).await;
+    assert_eq!(deliveries["data"].as_array().unwrap().len(), 1, "only the unfiltered endpoint: {deliveries}");
+    app.stop().await;
+}
+
+/// An OAuth authorization server and a resource (the endpoint) that wants its tokens. Tokens
+/// are `tok-1`, `tok-2`, …; the resource accepts only the latest one, so revoking means
+/// issuing a new one.
+#[derive(Default)]
+struct AuthServer {
+    issued: std::sync::atomic::AtomicUsize,
+    /// The token requests' bodies and `Authorization` headers.
+    token_requests: std::sync::Mutex<Vec<(String, String)>>,
+    /// The bearer tokens deliveries came with.
+    bearers: std::sync::Mutex<Vec<String>>,
+    /// Answer token requests with this status instead.
+    fail_with: std::sync::Mutex<Option<u16>>,
+}
+
+async fn start_auth_server(state: std::sync::Arc<AuthServer>) -> String {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use std::sync::atomic::Ordering;
+    async fn token(
+        State(s): State<std::sync::Arc<AuthServer>>,
+        headers: HeaderMap,
+        body: String,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        s.token_requests.lock().unwrap().push((body, auth));
+        if let Some(code) = *s.fail_with.lock().unwrap() {
+            return (axum::http::StatusCode::from_u16(code).unwrap(), r#"{"error":"invalid_client"}"#).into_response();
+        }
+        let n = s.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        axum::Json(json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}))
+            .into_response()
+    }
+    async fn hook(State(s): State<std::sync::Arc<AuthServer>>, headers: HeaderMap) -> axum::http::StatusCode {
+        let bearer = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        s.bearers.lock().unwrap().push(bearer.clone());
+        let latest = format!("Bearer tok-{}", s.issued.load(Ordering::SeqCst));
+        if bearer == latest {
+            axum::http::StatusCode::NO_CONTENT
+        } else {
+            axum::http::StatusCode::UNAUTHORIZED
+        }
+    }
+    let router = axum::Router::new()
+        .route("/token", axum::routing::post(token))
+        .route("/hook", axum::routing::post(hook))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+async fn oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let server = std::sync::Arc::new(AuthServer::default());
+    let base = start_auth_server(server.clone()).await;
+    let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": format!("{base}/hook")})).await;
+    let oauth_path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth");
+    let (status, _) = app.send_json(Method::GET, &oauth_path, &json!(null)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no settings yet");
+    let config = json!({
+        "grantType": "clientCredentials",
+        "authMethod": "clientSecretBasic",
+        "clientId": "hookd client",
+        "clientSecret": "s3cret&more",
+        "tokenUrl": format!("{base}/token"),
+        "scopes": ["webhooks.write", "audit"],
+        "extraParams": {"audience": "https://api.example"},
+    });
+    let (status, answer) = app.send_json(Method::PUT, &oauth_path, &config).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    // Read back without the secret.
+    let shown = app.get_json(&oauth_path).await;
+    assert_eq!(shown["clientId"], "hookd client");
+    assert_eq!(shown["authMethod"], "clientSecretBasic");
+    assert!(!shown.to_string().contains("s3cret"), "{shown}");
+    let enabled = app.get_json(&format!("{oauth_path}-config")).await;
+    assert_eq!(enabled["enabled"], true, "{enabled}");
+
+    let delivered = |n: usize| {
+        let server = server.clone();
+        eventually(Duration::from_secs(10), "the deliveries arrived", move || {
+            let server = server.clone();
+            async move { (server.bearers.lock().unwrap().len() >= n).then_some(()) }
+        })
+    };
+    let first = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    delivered(1).await;
+    let second = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    delivered(2).await;
+    assert_eq!(server.issued.load(Ordering::SeqCst), 1, "the token is kept between deliveries");
+    {
+        let requests = server.token_requests.lock().unwrap();
+        let (body, auth) = &requests[0];
+        assert!(body.contains("grant_type=client_credentials"), "{body}");
+        assert!(
+            body.contains("scope=webhooks.write+audit") && body.contains("audience=https%3A%2F%2Fapi.example"),
+            "{body}"
+        );
+        assert!(!body.contains("s3cret"), "the secret goes in the header with clientSecretBasic: {body}");
+        // RFC 6749 2.3.1: form-encoded, then base64: "hookd+client:s3cret%26more".
+        assert_eq!(auth, "Basic aG9va2QrY2xpZW50OnMzY3JldCUyNm1vcmU=");
+    }
+    assert_eq!(server.bearers.lock().unwrap()[..2], ["Bearer tok-1", "Bearer tok-1"]);
+
+    // The server revokes tok-1: the next delivery's 401 makes hookd fetch tok-2 and try again
+    // within the same attempt, which succeeds.
+    server.issued.fetch_add(1, Ordering::SeqCst);
+    let third = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    delivered(4).await;
+    assert_eq!(server.bearers.lock().unwrap()[2..4], ["Bearer tok-1", "Bearer tok-3"]);
+    for msg_id in [&first, &second, &third] {
+        let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
+        let attempts = eventually(Duration::from_secs(10), "the attempt recorded", || async {
+            let page = app.get_json(&path).await;
+            (page["data"].as_array().unwrap().len() == 1).then_some(page)
+        })
+        .await;
+        assert_eq!(attempts["data"][0]["responseStatusCode"], 204, "{attempts}");
+    }
+
+    // A token endpoint that refuses: the attempt fails, says why, and nothing reaches the
+    // endpoint without a token.
+    *server.fail_with.lock().unwrap() = Some(400);
+    let config_post = json!({
+        "grantType": "clientCredentials",
+        "authMethod": "clientSecretPost",
+        "clientId": "other",
+        "clientSecret": "x",
+        "tokenUrl": format!("{base}/token"),
+    });
+    let (status, _) = app.send_json(Method::PUT, &oauth_path, &config_post).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let refused = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    let path = format!("/api/v1/app/{app_id}/attempt/msg/{refused}");
+    let attempt = eventually(Duration::from_secs(10), "the failed attempt recorded", || async {
+        let page = app.get_json(&path).await;
+        page["data"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    let error = attempt["error"].as_str().unwrap();
+    assert!(error.starts_with("OAuth: token request to") && error.contains("answered 400"), "{error}");
+    assert_eq!(attempt["responseStatusCode"], 0);
+    assert_eq!(server.bearers.lock().unwrap().len(), 4, "no delivery went out without a token");
+    let (body, auth) = server.token_requests.lock().unwrap().last().cloned().unwrap();
+    assert!(body.contains("client_id=other") && body.contains("client_secret=x") && auth.is_empty(), "{body}");
+
+    // What hookd cannot do is refused by name; DELETE turns it off.
+    let cases = [
+        (json!({"grantType": "refreshToken"}), json!(["body", "grantType"])),
+        (json!({"authMethod": "clientSecretJwt"}), json!(["body", "authMethod"])),
+        (json!({"tokenUrl": "ftp://x/"}), json!(["body", "tokenUrl"])),
+        (json!({"clientSecret": null}), json!(["body", "clientSecret"])),
+        (json!({"extraHeaders": {"bad name": "x"}}), json!(["body", "extraHeaders", "bad name"])),
+    ];
+    for (change, loc) in cases {
+        let mut body = config_post.clone();
+        body.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+        let (status, answer) = app.send_json(Method::PUT, &oauth_path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["detail"][0]["loc"], loc, "{answer}");
+    }
+    let (status, _) = app.send_json(Method::DELETE, &oauth_path, &json!(null)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get_json(&format!("{oauth_path}-config")).await, json!({"enabled": false, "config": null}));
+    app.stop().await;
+}
+
+/// Certificates for an mTLS exchange: a CA for the server's certificate, a CA for clients,
+/// and a client identity (key and certificate, PEM) signed by the latter.
+struct Pki {
+    server_ca_pem: String,
+    server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    server_key: rustls::pki_types::PrivateKeyDer<'static>,
+    client_ca: rustls::pki_types::CertificateDer<'static>,
+    client_identity_pem: String,
+}
+
+fn make_pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        (params.self_signed(&key).unwrap(), key)
+    };
+    let (server_ca, server_ca_key) = ca("test server CA");
+    let (client_ca, client_ca_key) = ca("test client CA");
+    let server_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = params.signed_by(&server_key, &server_ca, &server_ca_key).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "hookd sender");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = params.signed_by(&client_key, &client_ca, &client_ca_key).unwrap();
+    Pki {
+        server_ca_pem: server_ca.pem(),
+        server_chain: vec![server_cert.der().clone()],
+        server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        client_ca: client_ca.der().clone(),
+        client_identity_pem: format!("{}{}", client_key.serialize_pem(), client_cert.pem()),
+    }
+}
+
+/// An HTTPS receiver that completes a handshake only with a client certificate signed by the
+/// client CA, and answers 200 to each request; returns its URL and the number of requests.
+async fn start_mtls_receiver(pki: &Pki) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.client_ca.clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone()).build().unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/hook", listener.local_addr().unwrap());
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let mut stream = BufReader::new(tls);
+                loop {
+                    let (mut line, mut length) = (String::new(), 0);
+                    while stream.read_line(&mut line).await.unwrap_or(0) > 2 {
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        line.clear();
+                    }
+                    if line.is_empty() {
+                        return;
+                    }
+                    let mut body = vec![0; length];
+                    if stream.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.get_mut().write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, served)
+}
+
+async fn mtls_endpoints_get_the_client_certificate(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let pki = make_pki();
+    let (url, served) = start_mtls_receiver(&pki).await;
+    let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": url})).await;
+    let mtls_path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls");
+    let first_attempt = |msg_id: String| {
+        let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
+        let app = &app;
+        async move {
+            eventually(Duration::from_secs(10), "the attempt recorded", || async {
+                let page = app.get_json(&path).await;
+                page["data"].as_array().unwrap().first().cloned()
+            })
+            .await
+        }
+    };
+
+    // Without the private CA, the server's certificate is not trusted.
+    let msg = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    let attempt = first_attempt(msg).await;
+    assert_eq!(attempt["responseStatusCode"], 0, "{attempt}");
+    assert!(attempt["error"].as_str().unwrap().contains("certificate"), "{attempt}");
+
+    // The CA alone: hookd trusts the server, but the server wants a client certificate.
+    let ca_only = json!({"identity": "not pem", "serverCaCert": pki.server_ca_pem});
+    let (status, answer) = app.send_json(Method::PUT, &mtls_path, &ca_only).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["body", "identity"]), "{answer}");
+    let bad_ca = json!({"identity": pki.client_identity_pem, "serverCaCert": "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"});
+    let (status, answer) = app.send_json(Method::PUT, &mtls_path, &bad_ca).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["body", "serverCaCert"]), "{answer}");
+
+    let config = json!({"identity": pki.client_identity_pem, "serverCaCert": pki.server_ca_pem});
+    let (status, answer) = app.send_json(Method::PUT, &mtls_path, &config).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let shown = app.get_json(&mtls_path).await;
+    assert_eq!(shown, json!({"serverCaCert": pki.server_ca_pem}), "the identity is never shown");
+    assert_eq!(app.get_json(&format!("{mtls_path}-config")).await["enabled"], true);
+    let msg = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    let attempt = first_attempt(msg).await;
+    assert_eq!(attempt["responseStatusCode"], 200, "{attempt}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "only the request with the certificate was served");
+
+    let (status, _) = app.send_json(Method::DELETE, &mtls_path, &json!(null)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.send_json(Method::GET, &mtls_path, &json!(null)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 }

@@ -15,11 +15,18 @@
 //! - **Hop-by-hop headers** are never passed on ([`is_hop_by_hop`]).
 //! - **Timeouts and one pool** per process, with enough idle connections per host for many
 //!   endpoints on one host.
+//! - **Endpoint authentication** beyond the signature: an OAuth 2.0 bearer token
+//!   ([`oauth`]) and a TLS client certificate (a client per identity, built with the same
+//!   rules, see [`Sender::send`]).
 
+mod oauth;
+
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookd_core::endpoint_auth::{MtlsConfig, OAuthConfig};
 use hookd_core::net::NetPolicy;
 use hookd_core::signing::{signature_header, EndpointSecret};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -145,6 +152,55 @@ pub struct SignedRequest<'a> {
     pub extra_headers: &'a std::collections::BTreeMap<String, String>,
     /// Seconds since the epoch for `webhook-timestamp`.
     pub timestamp: i64,
+    /// How hookd proves itself beyond the signature.
+    pub auth: EndpointAuth<'a>,
+}
+
+/// An endpoint's authentication beyond the signature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EndpointAuth<'a> {
+    /// The endpoint's id: its OAuth token is kept under it.
+    pub endpoint_id: &'a str,
+    pub oauth: Option<&'a OAuthConfig>,
+    pub mtls: Option<&'a MtlsConfig>,
+}
+
+/// Whether `mtls` can be used: a private key and a certificate in `identity`, certificates in
+/// `server_ca_cert`; each is tried in a client, which parses them as TLS will. The field at
+/// fault and why when not.
+pub fn check_mtls(mtls: &MtlsConfig) -> Result<(), (&'static str, String)> {
+    let has = |what: &str| mtls.identity.contains(&format!("-----BEGIN {what}"));
+    if !has("CERTIFICATE") || !["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"].into_iter().any(has) {
+        return Err(("identity", "must hold a PEM private key and a PEM certificate".into()));
+    }
+    let identity = reqwest::Identity::from_pem(mtls.identity.as_bytes())
+        .map_err(|e| ("identity", format!("not a usable identity: {}", chain(&e))))?;
+    reqwest::Client::builder()
+        .identity(identity)
+        .build()
+        .map_err(|e| ("identity", format!("not a usable identity: {}", chain(&e))))?;
+    if let Some(ca) = &mtls.server_ca_cert {
+        let unusable = |e: reqwest::Error| ("serverCaCert", format!("not usable PEM certificates: {}", chain(&e)));
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(unusable)?;
+        if certs.is_empty() {
+            return Err(("serverCaCert", "holds no PEM certificate".into()));
+        }
+        let builder = certs.into_iter().fold(reqwest::Client::builder(), |b, cert| b.add_root_certificate(cert));
+        builder.build().map_err(unusable)?;
+    }
+    Ok(())
+}
+
+/// An error and its causes, on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A request passed on as it was captured (the webhook tester's replay).
@@ -207,41 +263,65 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
 /// Idle keep-alive connections kept per host, at most.
 const MAX_IDLE_PER_HOST: usize = 1024;
 
+/// Clients with a TLS client identity kept at most (one per distinct identity and CA); past
+/// this the cache starts again.
+const MAX_TLS_CLIENTS: usize = 1024;
+
 /// Sends webhooks and passes captured requests on. One instance (one connection pool) per
 /// process and purpose.
+/// What a TLS client is built from: the identity and the endpoint's CA, both PEM.
+type TlsKey = (String, Option<String>);
+
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
     policy: Arc<NetPolicy>,
+    egress: Arc<Egress>,
     /// Requests go through a proxy, which resolves names itself.
     proxied: bool,
     timeout: Duration,
+    /// Clients presenting a TLS client certificate, by (identity, CA).
+    tls_clients: Arc<Mutex<HashMap<TlsKey, reqwest::Client>>>,
+    tokens: Arc<oauth::Tokens>,
 }
 
 impl Sender {
     pub fn new(egress: Egress, timeout: Duration) -> Self {
-        let policy = Arc::new(egress.policy);
-        // Never a proxy from the environment; the configured one, if any.
-        let mut builder = reqwest::Client::builder().no_proxy();
-        builder = match &egress.proxy {
-            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).expect("proxy URL checked at start-up")),
-            None => builder.dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() })),
-        };
-        let client = builder
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            // Many endpoints often share a host (a SaaS receiving its customers' webhooks), each
-            // with up to `--endpoint-concurrency` attempts in flight. With at most 64 idle
-            // connections per host, every attempt beyond 64 in flight to one host opened a new
-            // connection and closed it after (measured: 9,900 connections for 100,000
-            // deliveries to 10 endpoints on one host). Idle ones still close after a minute.
-            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-            .user_agent(USER_AGENT_VALUE)
-            .build()
-            .expect("TLS backend initialises");
-        Self { client, policy, proxied: egress.proxy.is_some(), timeout }
+        let policy = Arc::new(egress.policy.clone());
+        let client = client_builder(&egress, &policy, timeout).build().expect("TLS backend initialises");
+        Self {
+            client,
+            policy,
+            proxied: egress.proxy.is_some(),
+            egress: Arc::new(egress),
+            timeout,
+            tls_clients: Arc::default(),
+            tokens: Arc::default(),
+        }
+    }
+
+    /// The client for an endpoint with a TLS client identity: the same rules as the shared
+    /// one, plus the identity and the endpoint's CA. Built once per identity.
+    fn tls_client(&self, mtls: &MtlsConfig) -> Result<reqwest::Client, String> {
+        let key = (mtls.identity.clone(), mtls.server_ca_cert.clone());
+        let mut clients = self.tls_clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let identity = reqwest::Identity::from_pem(mtls.identity.as_bytes())
+            .map_err(|e| format!("the endpoint's TLS client identity is unusable: {}", chain(&e)))?;
+        let mut builder = client_builder(&self.egress, &self.policy, self.timeout).identity(identity);
+        for cert in mtls.server_ca_cert.iter().flat_map(|ca| reqwest::Certificate::from_pem_bundle(ca.as_bytes())) {
+            for cert in cert {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| format!("the endpoint's TLS settings are unusable: {}", chain(&e)))?;
+        if clients.len() >= MAX_TLS_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// The headers of a signed webhook: the endpoint's own first, so they cannot override the
@@ -268,6 +348,11 @@ impl Sender {
     }
 
     /// Sends one signed webhook and reports what happened; never fails.
+    ///
+    /// With OAuth, the endpoint's token goes in `Authorization: Bearer` (over any
+    /// `Authorization` among its headers); a 401 answer to a token kept from before gets one
+    /// more try with a new token, within the same attempt. With a TLS identity, the request
+    /// goes through that identity's client.
     pub async fn send(&self, req: &SignedRequest<'_>) -> HttpOutcome {
         let started = Instant::now();
         let url = match self.checked_url(req.url).await {
@@ -275,11 +360,37 @@ impl Sender {
             Err(reason) => return failure(started, reason),
         };
         let timeout = req.timeout.map_or(self.timeout, |t| t.min(self.timeout));
-        let request = self.client.post(url).headers(Self::headers(req)).timeout(timeout);
-        let sent = request.body(req.payload.to_owned()).send().await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return failure(started, self.describe(&e, timeout)),
+        let client = match req.auth.mtls {
+            Some(mtls) => match self.tls_client(mtls) {
+                Ok(client) => client,
+                Err(reason) => return failure(started, reason),
+            },
+            None => self.client.clone(),
+        };
+        let headers = Self::headers(req);
+        let mut refused = None;
+        let response = loop {
+            let mut headers = headers.clone();
+            let mut token = None;
+            if let Some(oauth) = req.auth.oauth {
+                match self.oauth_token(req.auth.endpoint_id, oauth, refused.as_deref(), timeout).await {
+                    Ok(t) => {
+                        let bearer = HeaderValue::try_from(format!("Bearer {t}")).expect("checked when fetched");
+                        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+                        token = Some(t);
+                    }
+                    Err(reason) => return failure(started, format!("OAuth: {reason}")),
+                }
+            }
+            let sent =
+                client.post(url.clone()).headers(headers).timeout(timeout).body(req.payload.to_owned()).send().await;
+            match sent {
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && refused.is_none() => {
+                    refused = token;
+                }
+                Ok(r) => break r,
+                Err(e) => return failure(started, self.describe(&e, timeout)),
+            }
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -371,15 +482,30 @@ impl Sender {
         if e.is_timeout() {
             return format!("timed out after {} ms", timeout.as_millis());
         }
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
+        chain(e)
     }
+}
+
+/// A client with hookd's rules: the SSRF guard (or the configured proxy, never one from the
+/// environment), no redirects, timeouts, a large idle pool.
+fn client_builder(egress: &Egress, policy: &Arc<NetPolicy>, timeout: Duration) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().no_proxy();
+    let builder = match &egress.proxy {
+        Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str()).expect("proxy URL checked at start-up")),
+        None => builder.dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() })),
+    };
+    builder
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        // Many endpoints often share a host (a SaaS receiving its customers' webhooks), each
+        // with up to `--endpoint-concurrency` attempts in flight. With at most 64 idle
+        // connections per host, every attempt beyond 64 in flight to one host opened a new
+        // connection and closed it after (measured: 9,900 connections for 100,000
+        // deliveries to 10 endpoints on one host). Idle ones still close after a minute.
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .user_agent(USER_AGENT_VALUE)
 }
 
 fn failure(started: Instant, reason: String) -> HttpOutcome {
@@ -431,6 +557,7 @@ mod tests {
             secrets: &secrets,
             extra_headers: &headers,
             timestamp: 1,
+            auth: EndpointAuth::default(),
         };
         sender.send(&request).await
     }

@@ -287,6 +287,20 @@ async fn write_batch(
             touch.execute(&mut *tx).await?;
         }
 
+        for chunk in routed.filtered.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO endpoint_filtered (endpoint_id, hour, filtered, errors) VALUES {} \
+                 ON CONFLICT (endpoint_id, hour) DO UPDATE SET filtered = endpoint_filtered.filtered + excluded.filtered, \
+                 errors = endpoint_filtered.errors + excluded.errors",
+                placeholders(backend, chunk.len(), 4, "")
+            );
+            let mut count = sqlx::query(&sql);
+            for ((endpoint_id, hour), (filtered, errors)) in chunk {
+                count = count.bind(*endpoint_id).bind(hour).bind(filtered).bind(errors);
+            }
+            count.execute(&mut *tx).await?;
+        }
+
         // Records: the attempts, the deliveries' new states, the endpoints' failing state.
         let attempts: Vec<_> = records.iter().filter_map(|r| r.attempt.as_ref()).collect();
         if !attempts.is_empty() {

@@ -1,16 +1,21 @@
 //! Endpoints and their secrets.
 
+use hookd_core::endpoint_auth::{MtlsConfig, OAuthConfig};
 use hookd_core::id::{min_body_at, MessageId};
 use hookd_core::time::now_ms;
 
 use crate::{
-    conflict_or, finish_page, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
+    conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
     EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
 };
 use crate::{DeliveryStatus, Entity};
 
+/// The span of one count of filtered messages (`endpoint_filtered.hour` is an hour number
+/// since the epoch).
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
 pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
-     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms";
+     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms, filter, oauth, mtls";
 
 /// An endpoint's row, by column name.
 #[derive(sqlx::FromRow)]
@@ -32,6 +37,9 @@ pub(crate) struct Row {
     created_at: i64,
     updated_at: i64,
     request_timeout_ms: Option<i64>,
+    filter: Option<String>,
+    oauth: Option<String>,
+    mtls: Option<String>,
 }
 
 pub(crate) fn decode(r: Row) -> Result<Endpoint> {
@@ -51,6 +59,9 @@ pub(crate) fn decode(r: Row) -> Result<Endpoint> {
         secret: r.secret,
         old_secrets: from_json(&r.old_secrets)?,
         request_timeout_ms: r.request_timeout_ms,
+        filter: r.filter,
+        oauth: from_json_opt(r.oauth)?,
+        mtls: from_json_opt(r.mtls)?,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
@@ -64,7 +75,7 @@ impl Store {
     pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15, $16, NULL, NULL) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -82,6 +93,7 @@ impl Store {
             .bind(now_ms())
             .bind(data.fifo)
             .bind(data.request_timeout_ms)
+            .bind(&data.filter)
             .fetch_one(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
@@ -100,7 +112,7 @@ impl Store {
         let sql = format!(
             "UPDATE endpoints SET uid = $2, url = $3, description = $4, event_types = $5, channels = $6, \
              disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12, \
-             request_timeout_ms = $13 WHERE id = $1 RETURNING {COLUMNS}"
+             request_timeout_ms = $13, filter = $14 WHERE id = $1 RETURNING {COLUMNS}"
         );
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -116,6 +128,7 @@ impl Store {
             .bind(now_ms())
             .bind(data.fifo)
             .bind(data.request_timeout_ms)
+            .bind(&data.filter)
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
@@ -167,6 +180,24 @@ impl Store {
         Ok(rotated)
     }
 
+    /// Sets (or with `None` removes) the endpoint's OAuth 2.0 settings.
+    pub async fn set_endpoint_oauth(&self, id: &str, oauth: Option<&OAuthConfig>) -> Result<()> {
+        self.set_endpoint_auth(id, "oauth", oauth.map(to_json)).await
+    }
+
+    /// Sets (or with `None` removes) the endpoint's TLS client identity.
+    pub async fn set_endpoint_mtls(&self, id: &str, mtls: Option<&MtlsConfig>) -> Result<()> {
+        self.set_endpoint_auth(id, "mtls", mtls.map(to_json)).await
+    }
+
+    async fn set_endpoint_auth(&self, id: &str, column: &'static str, value: Option<String>) -> Result<()> {
+        let sql = format!("UPDATE endpoints SET {column} = $2, updated_at = $3 WHERE id = $1");
+        let done = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).bind(value).bind(now_ms()).execute(p).await?.rows_affected());
+        found(done, Entity::Endpoint)?;
+        self.notify_endpoint_changed(id);
+        Ok(())
+    }
+
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
@@ -197,6 +228,18 @@ impl Store {
                 DeliveryStatus::Canceled => stats.canceled = count,
             }
         }
+        let hour = |at: i64| at.div_euclid(HOUR_MS);
+        let (filtered, errors): (i64, i64) = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(filtered), 0) AS BIGINT), CAST(COALESCE(SUM(errors), 0) AS BIGINT) FROM endpoint_filtered WHERE endpoint_id = $1 \
+             AND ($2 IS NULL OR hour >= $2) AND ($3 IS NULL OR hour < $3)",
+        )
+        .bind(id)
+        .bind(since.map(hour))
+        .bind(until.map(|at| hour(at + HOUR_MS - 1)))
+        .fetch_one(p)
+        .await?);
+        stats.filtered = filtered;
+        stats.filter_errors = errors;
         Ok(stats)
     }
 }

@@ -16,6 +16,8 @@ const SQLITE: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_event_type_groups.sql")),
     (8, include_str!("../migrations/sqlite/0008_event_type_retry_schedule.sql")),
     (9, include_str!("../migrations/sqlite/0009_endpoint_request_timeout.sql")),
+    (10, include_str!("../migrations/sqlite/0010_endpoint_filter.sql")),
+    (11, include_str!("../migrations/sqlite/0011_endpoint_auth.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -27,6 +29,8 @@ const POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_event_type_groups.sql")),
     (8, include_str!("../migrations/postgres/0008_event_type_retry_schedule.sql")),
     (9, include_str!("../migrations/postgres/0009_endpoint_request_timeout.sql")),
+    (10, include_str!("../migrations/postgres/0010_endpoint_filter.sql")),
+    (11, include_str!("../migrations/postgres/0011_endpoint_auth.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

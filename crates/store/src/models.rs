@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use hookd_core::endpoint_auth::{MtlsConfig, OAuthConfig};
 use serde::{Deserialize, Serialize};
 
 pub type Metadata = BTreeMap<String, String>;
@@ -127,6 +128,12 @@ pub struct Endpoint {
     pub headers: Metadata,
     /// Its own request timeout (at most the server's); `None`: the server's.
     pub request_timeout_ms: Option<i64>,
+    /// Its payload filter, a CEL expression (see `hookd_core::filter`); `None`: none.
+    pub filter: Option<String>,
+    /// OAuth 2.0 settings: hookd sends a bearer token it fetched (see `hookd_core::endpoint_auth`).
+    pub oauth: Option<OAuthConfig>,
+    /// A TLS client identity hookd presents, and a private CA to trust.
+    pub mtls: Option<MtlsConfig>,
     /// The current secret, `whsec_…`.
     pub secret: String,
     pub old_secrets: Vec<OldSecret>,
@@ -149,6 +156,7 @@ impl Endpoint {
             fifo: self.fifo,
             headers: self.headers.clone(),
             request_timeout_ms: self.request_timeout_ms,
+            filter: self.filter.clone(),
         }
     }
 
@@ -175,6 +183,8 @@ pub struct EndpointData {
     pub headers: Metadata,
     /// Its own request timeout in milliseconds (at most the server's); `None`: the server's.
     pub request_timeout_ms: Option<i64>,
+    /// Its payload filter, a CEL expression already checked by `Filter::parse`.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +352,11 @@ pub struct EndpointStats {
     pub fail: i64,
     pub sending: i64,
     pub canceled: i64,
+    /// Messages its filter kept from it (no delivery was created). They are counted per hour
+    /// of publication, so a `since`/`until` window counts every hour it touches.
+    pub filtered: i64,
+    /// Of those, the ones the filter failed on.
+    pub filter_errors: i64,
 }
 
 /// What an API token may reach.

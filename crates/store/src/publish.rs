@@ -11,10 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
+use hookd_core::filter::{Filter, FilterInput};
 use hookd_core::matching::{matches, Subscription};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
+use crate::endpoints::HOUR_MS;
 use crate::notify::{Handover, Pushed, Room};
 use crate::{
     from_json_opt, ClaimedDelivery, DeliveryStatus, IdempotentResponse, Message, NewMessage, Publish, PublishKey,
@@ -38,8 +42,16 @@ pub(crate) struct PublishJob {
     pub reply: oneshot::Sender<Result<Published>>,
 }
 
-/// An application's endpoints as routing needs them: id, event types, channels.
-pub(crate) type Route = (String, Option<Vec<String>>, Option<Vec<String>>);
+/// An enabled endpoint as routing needs it.
+pub(crate) struct Route {
+    pub id: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    /// Its filter, compiled. `Err`: a stored filter that no longer compiles (it was checked
+    /// when saved, so only a change of CEL implementation could do this); it then keeps every
+    /// message back, each counted as a filter error, rather than let them all through.
+    pub filter: Option<std::result::Result<Arc<Filter>, String>>,
+}
 
 impl Store {
     /// Stores a message and its deliveries atomically (a 202 may follow: they are durable),
@@ -71,10 +83,21 @@ impl Store {
 
 /// `SELECT` of an application's enabled endpoints, as `Route`s.
 pub(crate) const ROUTES_SQL: &str =
-    "SELECT id, event_types, channels FROM endpoints WHERE app_id = $1 AND NOT disabled";
+    "SELECT id, event_types, channels, filter FROM endpoints WHERE app_id = $1 AND NOT disabled";
 
-pub(crate) fn decode_routes(rows: Vec<(String, Option<String>, Option<String>)>) -> Result<Vec<Route>> {
-    rows.into_iter().map(|(id, types, channels)| Ok((id, from_json_opt(types)?, from_json_opt(channels)?))).collect()
+pub(crate) type RouteRow = (String, Option<String>, Option<String>, Option<String>);
+
+pub(crate) fn decode_routes(rows: Vec<RouteRow>) -> Result<Vec<Route>> {
+    rows.into_iter()
+        .map(|(id, types, channels, filter)| {
+            Ok(Route {
+                id,
+                event_types: from_json_opt(types)?,
+                channels: from_json_opt(channels)?,
+                filter: filter.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
+            })
+        })
+        .collect()
 }
 
 /// What a batch of publishes writes once its messages are in: the delivery rows, the queue
@@ -87,6 +110,9 @@ pub(crate) struct Routed<'a> {
     pub touches: Vec<(&'a str, i64)>,
     pub results: Vec<Result<Published>>,
     pub handover: Vec<(OwnedPermit<Pushed>, ClaimedDelivery)>,
+    /// ((endpoint, hour of publication), (messages its filter kept back, of which errors)),
+    /// in endpoint order like `touches`.
+    pub filtered: Vec<(FilterBucket<'a>, FilterCounts)>,
 }
 
 /// Routes each stored message (`inserted`) to its endpoints; a message that was not stored
@@ -108,7 +134,9 @@ pub(crate) fn route<'a>(
         touches: Vec::new(),
         results: Vec::with_capacity(jobs.len()),
         handover: Vec::new(),
+        filtered: Vec::new(),
     };
+    let mut filtered: HashMap<FilterBucket<'_>, FilterCounts> = HashMap::new();
     for job in jobs {
         let msg = &job.msg;
         if !inserted.contains(&msg.id) {
@@ -120,13 +148,40 @@ pub(crate) fn route<'a>(
             continue;
         }
         let mut to_wake = Vec::new();
-        for (endpoint_id, _, _) in routes[job.app_id.as_str()].iter().filter(|(id, types, channels)| {
+        // Built for the message's first filter, then shared by the others.
+        let mut input: Option<FilterInput> = None;
+        for endpoint in routes[job.app_id.as_str()].iter().filter(|r| {
             if let Some(only) = &msg.to_endpoint {
-                return id == only;
+                return &r.id == only;
             }
-            let sub = Subscription { disabled: false, event_types: types.as_deref(), channels: channels.as_deref() };
+            let sub = Subscription {
+                disabled: false,
+                event_types: r.event_types.as_deref(),
+                channels: r.channels.as_deref(),
+            };
             matches(&sub, &msg.event_type, msg.channels.as_deref())
         }) {
+            let endpoint_id = &endpoint.id;
+            if let (Some(filter), None) = (&endpoint.filter, &msg.to_endpoint) {
+                let verdict = filter.as_ref().map_err(Clone::clone).and_then(|filter| {
+                    filter.accepts(input.get_or_insert_with(|| {
+                        FilterInput::new(
+                            &msg.event_type,
+                            msg.event_id.as_deref(),
+                            &msg.payload,
+                            msg.content_type.is_none(),
+                            msg.channels.as_deref(),
+                            msg.tags.as_deref(),
+                        )
+                    }))
+                });
+                if verdict != Ok(true) {
+                    let count = filtered.entry((endpoint_id, msg.created_at.div_euclid(HOUR_MS))).or_default();
+                    count.0 += 1;
+                    count.1 += i64::from(verdict.is_err());
+                    continue;
+                }
+            }
             let room = match handover {
                 Some(handover) if msg.deliver_at <= now => handover.reserve(endpoint_id),
                 _ => Room::None,
@@ -150,8 +205,15 @@ pub(crate) fn route<'a>(
     }
     routed.touches = queue_due.into_iter().collect();
     routed.touches.sort_unstable();
+    routed.filtered = filtered.into_iter().collect();
+    routed.filtered.sort_unstable();
     routed
 }
+
+/// An endpoint and an hour (since the epoch) of publication.
+pub(crate) type FilterBucket<'a> = (&'a str, i64);
+/// Messages a filter kept back, and of those the ones it failed on.
+pub(crate) type FilterCounts = (i64, i64);
 
 /// A delivery row to insert.
 pub(crate) struct NewDelivery<'a> {

@@ -57,6 +57,16 @@ impl Store {
         }
     }
 
+    /// Deletes the counts of filtered messages for the hours that ended before `before` (ms),
+    /// which the messages of those hours have left with; returns how many counts went.
+    pub async fn delete_filter_counts_before(&self, before: i64) -> Result<u64> {
+        Ok(with_db!(self.writer(), p => sqlx::query("DELETE FROM endpoint_filtered WHERE hour < $1")
+            .bind(before.div_euclid(crate::endpoints::HOUR_MS))
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
     /// Deletes idempotency keys (and the responses kept with them) created before `before`
     /// (ms); returns how many.
     pub async fn delete_idempotency_keys_before(&self, before: i64) -> Result<u64> {

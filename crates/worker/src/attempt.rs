@@ -9,7 +9,7 @@ use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
 use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Endpoint, TriggerType};
 
-use hookd_http::{HttpOutcome, Sender, SignedRequest};
+use hookd_http::{EndpointAuth, HttpOutcome, Sender, SignedRequest};
 
 /// What the lane needs to know about a finished attempt.
 #[derive(Debug)]
@@ -41,6 +41,11 @@ pub(crate) async fn attempt(
             secrets: &secrets,
             extra_headers: &endpoint.headers,
             timestamp: now / 1000,
+            auth: EndpointAuth {
+                endpoint_id: &endpoint.id,
+                oauth: endpoint.oauth.as_ref(),
+                mtls: endpoint.mtls.as_ref(),
+            },
         })
         .await;
     let outcome = decide(&http, schedule, &delivery);

@@ -72,8 +72,8 @@ impl Api {
         Ok(app["id"].as_str().unwrap_or_default().to_owned())
     }
 
-    pub async fn create_endpoint(&self, app: &str, url: &str) -> Result<(), String> {
-        let body = json!({"url": url, "description": "hookd bench"});
+    pub async fn create_endpoint(&self, app: &str, url: &str, filter: Option<&str>) -> Result<(), String> {
+        let body = json!({"url": url, "description": "hookd bench", "filter": filter});
         self.post(&format!("/api/v1/app/{app}/endpoint"), &body).await.map(|_| ())
     }
 }

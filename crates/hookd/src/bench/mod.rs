@@ -102,6 +102,11 @@ pub struct BenchArgs {
     /// each delivery), as real events are; without it, a payload of a few dozen bytes.
     #[arg(long, default_value_t = 0, value_name = "BYTES")]
     pub payload_bytes: u64,
+    /// Give every measured endpoint this payload filter (a CEL expression; see the README's
+    /// "Payload filters"). Payloads are `{"seq": N, "t": …, "pad": …}`, so a filter that keeps
+    /// every message, such as `payload.seq >= 0`, measures what filtering costs.
+    #[arg(long, value_name = "CEL")]
+    pub filter: Option<String>,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -145,6 +150,11 @@ impl BenchArgs {
         }
         if let Some(url) = &self.server {
             check_loopback(url)?;
+        }
+        if let Some(filter) = &self.filter {
+            if let Err(e) = hookd_core::filter::Filter::parse(filter) {
+                return Err(BenchError::Usage(format!("--filter: {e}")));
+            }
         }
         Ok(())
     }
@@ -369,10 +379,10 @@ async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> 
         // disabled endpoint would not do: messages published meanwhile are not routed to it.)
         let url =
             if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
-        api.create_endpoint(&app, &url).await.map_err(failed)?;
+        api.create_endpoint(&app, &url, args.filter.as_deref()).await.map_err(failed)?;
     }
     for k in 0..args.hanging_endpoints {
-        api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}")).await.map_err(failed)?;
+        api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}"), None).await.map_err(failed)?;
     }
     Ok(app)
 }
@@ -443,6 +453,7 @@ impl Measured {
             endpoint_down: args.endpoint_down,
             idempotency_key: !args.no_idempotency_key,
             payload_bytes: args.payload_bytes,
+            filter: args.filter.clone(),
             hanging: (args.hanging_endpoints > 0)
                 .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {

@@ -20,6 +20,9 @@ pub struct Report {
     pub idempotency_key: bool,
     /// `--payload-bytes`: the payloads' size asked for (0: minimal).
     pub payload_bytes: u64,
+    /// `--filter`: the payload filter every measured endpoint had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Isolation mode: the endpoints that never answered, besides those measured.
     pub hanging: Option<Hanging>,
     pub publish: Publish,
@@ -131,12 +134,13 @@ impl Report {
         let _ = writeln!(t, "hookd bench: {} ({})", self.server, self.database);
         let _ = writeln!(
             t,
-            "  load        {} messages x {} endpoints, {pace}{}{}{}",
+            "  load        {} messages x {} endpoints, {pace}{}{}{}{}",
             self.messages,
             self.endpoints,
             if self.idempotency_key { ", an idempotency key per publish" } else { ", no idempotency keys" },
             if self.payload_bytes > 0 { format!(", payloads of {} bytes", self.payload_bytes) } else { String::new() },
-            if self.endpoint_down { ", endpoints down (connections refused)" } else { "" }
+            if self.endpoint_down { ", endpoints down (connections refused)" } else { "" },
+            self.filter.as_deref().map(|f| format!(", filter `{f}` on each endpoint")).unwrap_or_default()
         );
         if let Some(h) = &self.hanging {
             let _ = writeln!(

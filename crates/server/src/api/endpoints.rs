@@ -42,6 +42,8 @@ pub struct EndpointIn {
     secret: Option<String>,
     /// hookd extension: this endpoint's own request timeout, in milliseconds.
     request_timeout_ms: Option<u64>,
+    /// hookd extension: a CEL expression a message must satisfy to be delivered here.
+    filter: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +64,8 @@ pub struct EndpointPatch {
     fifo: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     request_timeout_ms: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    filter: Option<Option<String>>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +84,8 @@ pub struct EndpointOut {
     fifo: bool,
     /// hookd extension: the endpoint's own request timeout (`null`: the server's).
     request_timeout_ms: Option<i64>,
+    /// hookd extension: the endpoint's payload filter (`null`: none).
+    filter: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -99,6 +105,7 @@ impl From<Endpoint> for EndpointOut {
             rate_limit: e.throttle_rate,
             fifo: e.fifo,
             request_timeout_ms: e.request_timeout_ms,
+            filter: e.filter,
             created_at: time(e.created_at),
             updated_at: time(e.updated_at),
         }
@@ -117,7 +124,7 @@ fn non_empty(list: Option<Vec<String>>) -> Option<Vec<String>> {
 /// for an endpoint of the operational-webhook application, among the operational events.
 async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> ApiResult<()> {
     let mut p = Problems::default();
-    check_url(&mut p, &data.url);
+    check_url(&mut p, "url", &data.url);
     if let Some(uid) = &data.uid {
         if p.name("uid", Uid::parse(uid)).is_some() && EndpointId::looks_like(uid) {
             p.add("uid", "must not look like an endpoint id (ep_…)");
@@ -129,11 +136,16 @@ async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> A
         }
         p.names("channels", channels, Channel::parse);
     }
-    check_headers(&mut p, &data.headers);
+    check_headers(&mut p, "headers", &data.headers);
     if let Some(ms) = data.request_timeout_ms {
         let most = state.config.request_timeout.as_millis() as i64;
         if !(100..=most).contains(&ms) {
             p.add("requestTimeoutMs", format!("must be between 100 and {most} (the server's --request-timeout)"));
+        }
+    }
+    if let Some(filter) = &data.filter {
+        if let Err(e) = hookd_core::filter::Filter::parse(filter) {
+            p.add("filter", e.to_string());
         }
     }
     if let Some(types) = &data.event_types {
@@ -161,17 +173,18 @@ async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> A
     p.finish()
 }
 
-fn check_url(p: &mut Problems, url: &str) {
+/// A URL hookd sends to: http or https, with a host.
+pub(crate) fn check_url(p: &mut Problems, field: &str, url: &str) {
     if let Err(why) = hookd_core::net::parse_destination_url(url) {
-        p.add("url", why);
+        p.add(field, why);
     }
 }
 
 /// Headers the endpoint adds to each delivery: any header hookd may send, except those it
 /// sets itself (the signature headers and the body's type).
-fn check_headers(p: &mut Problems, headers: &Metadata) {
+pub(crate) fn check_headers(p: &mut Problems, field: &str, headers: &Metadata) {
     for (name, value) in headers {
-        let field = format!("headers.{name}");
+        let field = format!("{field}.{name}");
         let lower = name.to_ascii_lowercase();
         if let Err(why) = hookd_http::check_header(name, value) {
             p.add(&field, why);
@@ -203,6 +216,7 @@ impl EndpointIn {
             fifo: self.fifo,
             headers: self.headers.unwrap_or_default(),
             request_timeout_ms: self.request_timeout_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
+            filter: self.filter,
         };
         (data, self.secret)
     }
@@ -325,6 +339,7 @@ pub async fn patch(
         request_timeout_ms: body
             .request_timeout_ms
             .map_or(c.request_timeout_ms, |t| t.map(|ms| ms.min(i64::MAX as u64) as i64)),
+        filter: body.filter.unwrap_or(c.filter),
     };
     Ok(Json(save(&state, &app, &current, data).await?.into()))
 }
@@ -470,12 +485,18 @@ async fn set_headers(
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EndpointStatsOut {
     success: i64,
     pending: i64,
     sending: i64,
     fail: i64,
     canceled: i64,
+    /// hookd extension: messages the endpoint's filter kept from it (no delivery), by the
+    /// hour: a window counts every hour it touches.
+    filtered: i64,
+    /// hookd extension: of those, the ones the filter failed on.
+    filter_errors: i64,
 }
 
 #[derive(Deserialize)]
@@ -507,6 +528,8 @@ pub async fn stats(
         sending: s.sending,
         fail: s.fail,
         canceled: s.canceled,
+        filtered: s.filtered,
+        filter_errors: s.filter_errors,
     }))
 }
 

@@ -4,6 +4,7 @@
 mod applications;
 mod attempts;
 mod authentication;
+mod endpoint_auth;
 mod endpoints;
 mod event_types;
 mod messages;
@@ -22,6 +23,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     use applications as apps;
     use attempts as att;
+    use endpoint_auth as auth;
     use endpoints as eps;
     use event_types as et;
     use messages as msgs;
@@ -43,6 +45,16 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
             get(eps::get_headers).put(eps::put_headers).patch(eps::patch_headers),
         )
+        .route(
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth",
+            get(auth::get_oauth).put(auth::put_oauth).delete(auth::delete_oauth),
+        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth-config", get(auth::get_oauth_enabled))
+        .route(
+            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls",
+            get(auth::get_mtls).put(auth::put_mtls).delete(auth::delete_mtls),
+        )
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls-config", get(auth::get_mtls_enabled))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", post(eps::recover))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", post(eps::send_example))

@@ -1,0 +1,260 @@
+//! `/api/v1/app/{app}/endpoint/{ep}/oauth` and `…/mtls`: how hookd proves itself to an
+//! endpoint beyond the signature, with Svix's routes and shapes. What is secret (the client
+//! secret, the private key) is written here and never read back.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookd_core::endpoint_auth::{AuthMethod, GrantType, MtlsConfig, OAuthConfig};
+use hookd_store::{Application, Endpoint};
+use serde::{Deserialize, Serialize};
+
+use super::endpoints::{check_headers, check_url};
+use super::Problems;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::AppState;
+
+/// Svix's `EndpointOauthConfigIn`. Grant types and authentication methods hookd does not
+/// implement are refused by name rather than ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthIn {
+    grant_type: String,
+    auth_method: String,
+    client_id: String,
+    client_secret: Option<String>,
+    token_url: String,
+    scopes: Option<Vec<String>>,
+    extra_params: Option<BTreeMap<String, String>>,
+    extra_headers: Option<BTreeMap<String, String>>,
+    jwt_params: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+}
+
+/// Svix's `EndpointOauthConfigOut`: the settings without the client secret.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OAuthOut {
+    grant_type: GrantType,
+    auth_method: AuthMethod,
+    client_id: String,
+    token_url: String,
+    scopes: Option<Vec<String>>,
+    extra_params: Option<BTreeMap<String, String>>,
+    extra_headers: Option<BTreeMap<String, String>>,
+}
+
+impl From<OAuthConfig> for OAuthOut {
+    fn from(c: OAuthConfig) -> Self {
+        Self {
+            grant_type: c.grant_type,
+            auth_method: c.auth_method,
+            client_id: c.client_id,
+            token_url: c.token_url,
+            scopes: c.scopes,
+            extra_params: c.extra_params,
+            extra_headers: c.extra_headers,
+        }
+    }
+}
+
+/// Svix's `EndpointOauthOut` and `EndpointMtlsOut`: whether it is set, and what may be shown.
+#[derive(Serialize)]
+pub struct Enabled<T> {
+    enabled: bool,
+    config: Option<T>,
+}
+
+/// Svix's `EndpointMtlsConfigIn`, with hookd's `serverCaCert`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MtlsIn {
+    identity: String,
+    server_ca_cert: Option<String>,
+}
+
+/// Svix's `EndpointMtlsConfigOut` (empty: the identity is secret), with hookd's
+/// `serverCaCert`, which is not.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MtlsOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_ca_cert: Option<String>,
+}
+
+async fn endpoint(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    endpoint_id: &str,
+) -> ApiResult<(Application, Endpoint)> {
+    let app = caller.application(state, app_id).await?;
+    let endpoint = state.store.get_endpoint(&app.id, endpoint_id).await?;
+    Ok((app, endpoint))
+}
+
+impl OAuthIn {
+    fn check(self) -> ApiResult<OAuthConfig> {
+        let mut p = Problems::default();
+        let grant_type = match self.grant_type.as_str() {
+            "clientCredentials" => Some(GrantType::ClientCredentials),
+            "refreshToken" => {
+                p.add("grantType", "the refreshToken grant is not supported by hookd (clientCredentials is)");
+                None
+            }
+            other => {
+                p.add("grantType", format!("unknown grant type '{other}' (hookd supports clientCredentials)"));
+                None
+            }
+        };
+        let auth_method = match self.auth_method.as_str() {
+            "clientSecretBasic" => Some(AuthMethod::ClientSecretBasic),
+            "clientSecretPost" => Some(AuthMethod::ClientSecretPost),
+            "clientSecretJwt" => {
+                p.add(
+                    "authMethod",
+                    "clientSecretJwt is not supported by hookd (clientSecretBasic and clientSecretPost are)",
+                );
+                None
+            }
+            other => {
+                p.add("authMethod", format!("unknown method '{other}' (clientSecretBasic or clientSecretPost)"));
+                None
+            }
+        };
+        if self.jwt_params.as_ref().is_some_and(|v| !v.is_null()) {
+            p.add("jwtParams", "only for clientSecretJwt, which hookd does not support");
+        }
+        if self.refresh_token.is_some() {
+            p.add("refreshToken", "only for the refreshToken grant, which hookd does not support");
+        }
+        if self.client_id.is_empty() {
+            p.add("clientId", "must not be empty");
+        }
+        let client_secret = self.client_secret.unwrap_or_default();
+        if client_secret.is_empty() {
+            p.add("clientSecret", "required by clientSecretBasic and clientSecretPost");
+        }
+        check_url(&mut p, "tokenUrl", &self.token_url);
+        if let Some(headers) = &self.extra_headers {
+            check_headers(&mut p, "extraHeaders", headers);
+        }
+        for (i, scope) in self.scopes.iter().flatten().enumerate() {
+            if scope.is_empty() || scope.contains(' ') || scope.chars().any(char::is_control) {
+                p.add(&format!("scopes.{i}"), "a scope is a non-empty word without spaces");
+            }
+        }
+        for (key, _) in self.extra_params.iter().flatten() {
+            if matches!(key.as_str(), "grant_type" | "client_id" | "client_secret" | "scope") {
+                p.add(&format!("extraParams.{key}"), "set by hookd from the other fields");
+            }
+        }
+        p.finish()?;
+        Ok(OAuthConfig {
+            grant_type: grant_type.expect("checked"),
+            auth_method: auth_method.expect("checked"),
+            client_id: self.client_id,
+            client_secret,
+            token_url: self.token_url,
+            scopes: self.scopes,
+            extra_params: self.extra_params,
+            extra_headers: self.extra_headers,
+        })
+    }
+}
+
+/// `GET …/oauth`: the settings, without the client secret; 404 when there are none.
+pub async fn get_oauth(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<OAuthOut>> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let config = endpoint.oauth.ok_or_else(|| ApiError::not_found("the endpoint's OAuth settings"))?;
+    Ok(Json(config.into()))
+}
+
+/// `GET …/oauth-config`: whether OAuth is on, and its settings without the secret.
+pub async fn get_oauth_enabled(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<Enabled<OAuthOut>>> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    Ok(Json(Enabled { enabled: endpoint.oauth.is_some(), config: endpoint.oauth.map(Into::into) }))
+}
+
+pub async fn put_oauth(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<OAuthIn>,
+) -> ApiResult<StatusCode> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let config = body.check()?;
+    state.store.set_endpoint_oauth(&endpoint.id, Some(&config)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_oauth(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    state.store.set_endpoint_oauth(&endpoint.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET …/mtls`: `{}` (the identity is never shown) and hookd's `serverCaCert`; 404 when
+/// there is no identity.
+pub async fn get_mtls(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<MtlsOut>> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let config = endpoint.mtls.ok_or_else(|| ApiError::not_found("the endpoint's TLS client identity"))?;
+    Ok(Json(MtlsOut { server_ca_cert: config.server_ca_cert }))
+}
+
+pub async fn get_mtls_enabled(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<Enabled<MtlsOut>>> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let config = endpoint.mtls.map(|c| MtlsOut { server_ca_cert: c.server_ca_cert });
+    Ok(Json(Enabled { enabled: config.is_some(), config }))
+}
+
+pub async fn put_mtls(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MtlsIn>,
+) -> ApiResult<StatusCode> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let config = MtlsConfig { identity: body.identity, server_ca_cert: body.server_ca_cert };
+    if let Err((field, why)) = hookd_http::check_mtls(&config) {
+        let mut p = Problems::default();
+        p.add(field, why);
+        p.finish()?;
+    }
+    state.store.set_endpoint_mtls(&endpoint.id, Some(&config)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_mtls(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    state.store.set_endpoint_mtls(&endpoint.id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
