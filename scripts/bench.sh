@@ -5,6 +5,7 @@
 #   scripts/bench.sh            all targets
 #   scripts/bench.sh NAME...    some of: sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m
 #                               isolation-sqlite isolation-postgres publish-keyed publish-keyless
+#                               fanout-10-2k fanout-10-2k-filter (the same with a payload filter)
 #
 # Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
@@ -25,6 +26,8 @@ target() {
   case "$1" in
     sqlite-100k) run --messages 100000 --timeout 900s ;;
     fanout-10) run --messages 20000 --endpoints 10 ;;
+    fanout-10-2k) run --messages 10000 --endpoints 10 --payload-bytes 2048 ;;
+    fanout-10-2k-filter) run --messages 10000 --endpoints 10 --payload-bytes 2048 --filter "payload.seq >= 0 && payload.pad.size() > 100" ;;
     steady-1k) run --messages 30000 --rate 1000 ;;
     postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;
     backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
