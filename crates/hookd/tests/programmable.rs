@@ -1,6 +1,7 @@
 //! Programmable delivery: what an event type or an endpoint decides about its own deliveries:
 //! their retry schedule, how they are signed, how long an attempt may take, which messages
-//! it receives at all (payload filters), how hookd proves itself to it (OAuth 2.0, mTLS).
+//! it receives at all (payload filters), how hookd proves itself to it (OAuth 2.0, mTLS),
+//! what it receives (transformations).
 
 mod common;
 
@@ -17,6 +18,8 @@ on_both_backends!(
     payload_filters_choose_what_an_endpoint_receives,
     oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401,
     mtls_endpoints_get_the_client_certificate,
+    transformations_rewrite_or_cancel_deliveries,
+    failing_transformations_fail_their_attempt_alone,
 );
 
 /// How many attempts a message had, once its delivery failed for good.
@@ -599,5 +602,154 @@ async fn mtls_endpoints_get_the_client_certificate(backend: Backend) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.send_json(Method::GET, &mtls_path, &json!(null)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+/// The first attempt of a message, once recorded.
+async fn first_attempt_of(app: &TestApp, app_id: &str, msg_id: &str) -> Value {
+    let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
+    eventually(Duration::from_secs(10), "the first attempt recorded", || async {
+        let page = app.get_json(&path).await;
+        page["data"].as_array().unwrap().last().cloned()
+    })
+    .await
+}
+
+const TRANSFORMATION: &str = r#"function handler(webhook) {
+    if (webhook.payload.drop) {
+        webhook.cancel = true;
+        return webhook;
+    }
+    if (webhook.payload.goto) {
+        webhook.url = webhook.payload.goto;
+    }
+    webhook.payload = { wrapped: webhook.payload, type: webhook.eventType };
+    webhook.method = webhook.payload.wrapped.put ? "PUT" : "POST";
+    webhook.headers["x-transformed"] = "yes";
+    return webhook;
+}"#;
+
+async fn transformations_rewrite_or_cancel_deliveries(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": receiver.url("/hook")})).await;
+    let path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation");
+    let unset = app.get_json(&path).await;
+    assert_eq!((unset["code"].clone(), unset["enabled"].clone()), (Value::Null, json!(false)), "{unset}");
+
+    // Code that does not compile, or defines no handler, is refused when saved.
+    for bad in ["function handler(webhook) {", "const notAHandler = 1;"] {
+        let (status, answer) = app.send_json(Method::PATCH, &path, &json!({"code": bad, "enabled": true})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["detail"][0]["loc"], json!(["body", "code"]), "{answer}");
+    }
+    let (status, answer) =
+        app.send_json(Method::PATCH, &path, &json!({"code": TRANSFORMATION, "variables": {"a": "b"}})).await;
+    assert_eq!(
+        (status, answer["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "variables"]))
+    );
+
+    // Simulate runs it without sending anything, and without it being saved or enabled.
+    let simulate = format!("{path}/simulate");
+    let (status, out) = app
+        .send_json(
+            Method::POST,
+            &simulate,
+            &json!({"code": TRANSFORMATION, "eventType": "order.paid", "payload": {"put": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["url"], receiver.url("/hook"));
+    assert_eq!(out["method"], "PUT");
+    assert_eq!(out["cancel"], false);
+    assert_eq!(out["headers"]["x-transformed"], "yes");
+    let body: Value = serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"wrapped": {"put": true}, "type": "order.paid"}));
+    let (status, out) = app
+        .send_json(
+            Method::POST,
+            &simulate,
+            &json!({"code": "function handler(w) { throw new Error('boom'); }", "eventType": "a", "payload": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    assert!(out["detail"][0]["msg"].as_str().unwrap().contains("Error: boom"), "{out}");
+    assert!(receiver.received().is_empty());
+
+    let (status, answer) = app.send_json(Method::PATCH, &path, &json!({"code": TRANSFORMATION, "enabled": true})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let saved = app.get_json(&path).await;
+    assert_eq!((saved["code"].as_str(), saved["enabled"].clone()), (Some(TRANSFORMATION), json!(true)));
+    assert!(saved["updatedAt"].is_string(), "{saved}");
+
+    // Rewritten, signed over what was sent.
+    let rewritten = app.publish(&app_id, json!({"eventType": "order.paid", "payload": {"n": 1}})).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].json(), json!({"wrapped": {"n": 1}, "type": "order.paid"}));
+    assert_eq!(got[0].header("x-transformed"), "yes");
+    assert_eq!(got[0].header("webhook-id"), rewritten);
+    let secret = app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret")).await;
+    got[0].verify(secret["key"].as_str().unwrap()).expect("the signature covers the transformed body");
+
+    // Canceled: nothing is sent and the delivery says so.
+    let dropped = app.publish(&app_id, json!({"eventType": "order.paid", "payload": {"drop": true}})).await;
+    let destinations = format!("/api/v1/app/{app_id}/msg/{dropped}/endpoint");
+    let canceled = eventually(Duration::from_secs(10), "the delivery was canceled", || async {
+        let page = app.get_json(&destinations).await;
+        (page["data"][0]["statusText"] == "canceled").then_some(page)
+    })
+    .await;
+    assert_eq!(canceled["data"][0]["id"], endpoint_id, "{canceled}");
+
+    // A new URL still goes through the SSRF guard (the tests allow only loopback).
+    let elsewhere =
+        app.publish(&app_id, json!({"eventType": "order.paid", "payload": {"goto": "http://10.1.2.3/internal"}})).await;
+    let attempt = first_attempt_of(&app, &app_id, &elsewhere).await;
+    assert!(attempt["error"].as_str().unwrap().contains("SSRF"), "{attempt}");
+    assert_eq!(attempt["url"], "http://10.1.2.3/internal", "the attempt records where it was sent");
+    assert_eq!(receiver.received().len(), 1, "only the rewritten message arrived");
+
+    // Disabled: deliveries go out as published.
+    let (status, _) = app.send_json(Method::PATCH, &path, &json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get_json(&path).await["code"], TRANSFORMATION, "disabling keeps the code");
+    app.stop().await;
+}
+
+async fn failing_transformations_fail_their_attempt_alone(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let cases = [
+        ("function handler(w) { while (true) {} }", "CPU budget of 50 ms"),
+        ("function handler(w) { const a = []; for (;;) a.push('x'.repeat(65536)); }", "out of memory"),
+        ("function handler(w) { throw new RangeError('no such customer'); }", "threw: RangeError: no such customer"),
+        ("function handler(w) { w.method = 'DELETE'; return w; }", "method 'DELETE'"),
+        ("function handler(w) { w.headers['webhook-signature'] = 'forged'; return w; }", "hookd sets itself"),
+    ];
+    let mut published = Vec::new();
+    for (code, _) in cases {
+        let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": receiver.url("/hook")})).await;
+        let path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation");
+        let (status, answer) = app.send_json(Method::PATCH, &path, &json!({"code": code, "enabled": true})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{code}: {answer}");
+        published.push((app_id.clone(), app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await));
+    }
+    // A healthy endpoint beside them delivers as usual.
+    let (healthy_app, _) = app.app_and_endpoint(json!({"url": receiver.url("/healthy")})).await;
+    app.publish(&healthy_app, json!({"eventType": "a", "payload": {}})).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    for ((app_id, msg_id), (code, why)) in published.iter().zip(cases) {
+        let attempt = first_attempt_of(&app, app_id, msg_id).await;
+        let error = attempt["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{code}: {attempt}");
+        assert_eq!(attempt["responseStatusCode"], 0, "{code}: {attempt}");
+    }
+    let arrived: Vec<String> = receiver.received().iter().map(|r| r.path.clone()).collect();
+    assert!(arrived.iter().all(|p| p == "/healthy"), "{arrived:?}");
     app.stop().await;
 }

@@ -142,6 +142,8 @@ impl HttpOutcome {
 /// A signed webhook request, ready to send.
 pub struct SignedRequest<'a> {
     pub url: &'a str,
+    /// `POST`, or `PUT`/`PATCH` from a transformation.
+    pub method: &'a str,
     pub msg_id: &'a str,
     pub payload: &'a str,
     /// `Content-Type` of a raw payload; `None` sends `application/json`.
@@ -360,6 +362,10 @@ impl Sender {
             Err(reason) => return failure(started, reason),
         };
         let timeout = req.timeout.map_or(self.timeout, |t| t.min(self.timeout));
+        let method = match reqwest::Method::from_bytes(req.method.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return failure(started, format!("'{}' is not an HTTP method", req.method)),
+        };
         let client = match req.auth.mtls {
             Some(mtls) => match self.tls_client(mtls) {
                 Ok(client) => client,
@@ -382,8 +388,13 @@ impl Sender {
                     Err(reason) => return failure(started, format!("OAuth: {reason}")),
                 }
             }
-            let sent =
-                client.post(url.clone()).headers(headers).timeout(timeout).body(req.payload.to_owned()).send().await;
+            let sent = client
+                .request(method.clone(), url.clone())
+                .headers(headers)
+                .timeout(timeout)
+                .body(req.payload.to_owned())
+                .send()
+                .await;
             match sent {
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_some() && refused.is_none() => {
                     refused = token;
@@ -550,6 +561,7 @@ mod tests {
         let (secrets, headers) = ([EndpointSecret::generate()], Default::default());
         let request = SignedRequest {
             url,
+            method: "POST",
             msg_id: "msg_x",
             payload: "{}",
             content_type: None,

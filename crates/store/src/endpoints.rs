@@ -6,7 +6,7 @@ use hookd_core::time::now_ms;
 
 use crate::{
     conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
-    EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError,
+    EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError, Transformation,
 };
 use crate::{DeliveryStatus, Entity};
 
@@ -15,7 +15,7 @@ use crate::{DeliveryStatus, Entity};
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
-     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms, filter, oauth, mtls";
+     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms, filter, oauth, mtls, transformation";
 
 /// An endpoint's row, by column name.
 #[derive(sqlx::FromRow)]
@@ -40,6 +40,7 @@ pub(crate) struct Row {
     filter: Option<String>,
     oauth: Option<String>,
     mtls: Option<String>,
+    transformation: Option<String>,
 }
 
 pub(crate) fn decode(r: Row) -> Result<Endpoint> {
@@ -62,6 +63,7 @@ pub(crate) fn decode(r: Row) -> Result<Endpoint> {
         filter: r.filter,
         oauth: from_json_opt(r.oauth)?,
         mtls: from_json_opt(r.mtls)?,
+        transformation: from_json_opt(r.transformation)?,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
@@ -75,7 +77,7 @@ impl Store {
     pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15, $16, NULL, NULL) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15, $16, NULL, NULL, NULL) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -182,15 +184,21 @@ impl Store {
 
     /// Sets (or with `None` removes) the endpoint's OAuth 2.0 settings.
     pub async fn set_endpoint_oauth(&self, id: &str, oauth: Option<&OAuthConfig>) -> Result<()> {
-        self.set_endpoint_auth(id, "oauth", oauth.map(to_json)).await
+        self.set_endpoint_column(id, "oauth", oauth.map(to_json)).await
     }
 
     /// Sets (or with `None` removes) the endpoint's TLS client identity.
     pub async fn set_endpoint_mtls(&self, id: &str, mtls: Option<&MtlsConfig>) -> Result<()> {
-        self.set_endpoint_auth(id, "mtls", mtls.map(to_json)).await
+        self.set_endpoint_column(id, "mtls", mtls.map(to_json)).await
     }
 
-    async fn set_endpoint_auth(&self, id: &str, column: &'static str, value: Option<String>) -> Result<()> {
+    /// Sets the endpoint's transformation.
+    pub async fn set_endpoint_transformation(&self, id: &str, transformation: &Transformation) -> Result<()> {
+        self.set_endpoint_column(id, "transformation", Some(to_json(transformation))).await
+    }
+
+    /// Sets one of the endpoint's JSON columns that have their own routes.
+    async fn set_endpoint_column(&self, id: &str, column: &'static str, value: Option<String>) -> Result<()> {
         let sql = format!("UPDATE endpoints SET {column} = $2, updated_at = $3 WHERE id = $1");
         let done = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).bind(value).bind(now_ms()).execute(p).await?.rows_affected());
         found(done, Entity::Endpoint)?;

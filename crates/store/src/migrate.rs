@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_endpoint_request_timeout.sql")),
     (10, include_str!("../migrations/sqlite/0010_endpoint_filter.sql")),
     (11, include_str!("../migrations/sqlite/0011_endpoint_auth.sql")),
+    (12, include_str!("../migrations/sqlite/0012_endpoint_transformation.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -31,6 +32,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_endpoint_request_timeout.sql")),
     (10, include_str!("../migrations/postgres/0010_endpoint_filter.sql")),
     (11, include_str!("../migrations/postgres/0011_endpoint_auth.sql")),
+    (12, include_str!("../migrations/postgres/0012_endpoint_transformation.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

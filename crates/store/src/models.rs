@@ -134,6 +134,8 @@ pub struct Endpoint {
     pub oauth: Option<OAuthConfig>,
     /// A TLS client identity hookd presents, and a private CA to trust.
     pub mtls: Option<MtlsConfig>,
+    /// JavaScript run on each delivery before it is signed (see hookd-transform).
+    pub transformation: Option<Transformation>,
     /// The current secret, `whsec_…`.
     pub secret: String,
     pub old_secrets: Vec<OldSecret>,
@@ -165,6 +167,24 @@ impl Endpoint {
     pub fn signing_keys(&self, now: i64) -> impl Iterator<Item = &str> {
         std::iter::once(self.secret.as_str())
             .chain(self.old_secrets.iter().filter(move |s| s.expires_at > now).map(|s| s.key.as_str()))
+    }
+}
+
+/// An endpoint's transformation, as set by `PATCH …/transformation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transformation {
+    /// `handler(webhook)`'s source; `None`: unset.
+    pub code: Option<String>,
+    /// Runs only when enabled and set.
+    pub enabled: bool,
+    pub updated_at: i64,
+}
+
+impl Transformation {
+    /// The code to run on a delivery, if any.
+    pub fn active(&self) -> Option<&str> {
+        self.code.as_deref().filter(|_| self.enabled)
     }
 }
 

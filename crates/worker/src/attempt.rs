@@ -1,6 +1,6 @@
 //! One attempt: sign and send a claimed delivery, then decide what happens to it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hookd_core::id::AttemptId;
 use hookd_core::operational::{AttemptRef, EndpointRef, OperationalEvent, FAILING_AFTER_ATTEMPTS};
@@ -10,6 +10,8 @@ use hookd_core::time::now_ms;
 use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, DeliveryStatus, Endpoint, TriggerType};
 
 use hookd_http::{EndpointAuth, HttpOutcome, Sender, SignedRequest};
+use hookd_store::Metadata;
+use hookd_transform::{Limits, Webhook};
 
 /// What the lane needs to know about a finished attempt.
 #[derive(Debug)]
@@ -31,23 +33,56 @@ pub(crate) async fn attempt(
     let now = now_ms();
     let secrets: Vec<EndpointSecret> =
         endpoint.signing_keys(now).filter_map(|key| EndpointSecret::parse(key).ok()).collect();
-    let http = sender
-        .send(&SignedRequest {
-            url: &endpoint.url,
-            msg_id: &delivery.msg_id,
-            payload: &delivery.payload,
-            content_type: delivery.content_type.as_deref(),
-            timeout: endpoint.request_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
-            secrets: &secrets,
-            extra_headers: &endpoint.headers,
-            timestamp: now / 1000,
-            auth: EndpointAuth {
-                endpoint_id: &endpoint.id,
-                oauth: endpoint.oauth.as_ref(),
-                mtls: endpoint.mtls.as_ref(),
+    let started = Instant::now();
+    let transformed = match endpoint.transformation.as_ref().and_then(|t| t.active()) {
+        Some(code) => match transform(code, endpoint, &delivery).await {
+            Ok(Some(sending)) => Ok(sending),
+            Ok(None) => {
+                let report = Report { status: None, retry_after: None, outcome: DeliveryOutcome::Canceled };
+                return (unattempted(delivery, DeliveryOutcome::Canceled), report, None);
+            }
+            Err(reason) => Err(reason),
+        },
+        None => Ok(Sending {
+            url: endpoint.url.clone(),
+            method: "POST".into(),
+            payload: delivery.payload.clone(),
+            headers: endpoint.headers.clone(),
+        }),
+    };
+    let (url, http) = match transformed {
+        Ok(sending) => {
+            let http = sender
+                .send(&SignedRequest {
+                    url: &sending.url,
+                    method: &sending.method,
+                    msg_id: &delivery.msg_id,
+                    payload: &sending.payload,
+                    content_type: delivery.content_type.as_deref(),
+                    timeout: endpoint.request_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+                    secrets: &secrets,
+                    extra_headers: &sending.headers,
+                    timestamp: now / 1000,
+                    auth: EndpointAuth {
+                        endpoint_id: &endpoint.id,
+                        oauth: endpoint.oauth.as_ref(),
+                        mtls: endpoint.mtls.as_ref(),
+                    },
+                })
+                .await;
+            (sending.url, http)
+        }
+        Err(reason) => (
+            endpoint.url.clone(),
+            HttpOutcome {
+                status: None,
+                body: String::new(),
+                duration: started.elapsed(),
+                error: Some(reason),
+                retry_after: None,
             },
-        })
-        .await;
+        ),
+    };
     let outcome = decide(&http, schedule, &delivery);
     let report = Report { status: http.status, retry_after: http.retry_after, outcome };
     let attempt = Attempt {
@@ -55,7 +90,7 @@ pub(crate) async fn attempt(
         msg_id: delivery.msg_id.clone(),
         endpoint_id: delivery.endpoint_id.clone(),
         app_id: delivery.app_id.clone(),
-        url: endpoint.url.clone(),
+        url,
         status: if http.is_success() { DeliveryStatus::Success } else { DeliveryStatus::Fail },
         response_status_code: http.status.map_or(0, i64::from),
         response: http.body,
@@ -104,6 +139,56 @@ pub(crate) fn endpoint_ref(endpoint: &Endpoint, app_uid: Option<&str>) -> Endpoi
         endpoint_id: endpoint.id.clone(),
         endpoint_uid: endpoint.uid.clone(),
     }
+}
+
+/// A delivery as it goes out, after the endpoint's transformation.
+struct Sending {
+    url: String,
+    method: String,
+    payload: String,
+    headers: Metadata,
+}
+
+/// Runs the endpoint's transformation on a blocking thread (it may use its whole CPU
+/// budget); `None` when it canceled the delivery, `Err` with why it failed, which fails the
+/// attempt like an error answer would.
+async fn transform(code: &str, endpoint: &Endpoint, delivery: &ClaimedDelivery) -> Result<Option<Sending>, String> {
+    let raw = delivery.content_type.is_some();
+    let payload = if raw {
+        serde_json::Value::String(delivery.payload.clone())
+    } else {
+        serde_json::from_str(&delivery.payload).unwrap_or_else(|_| serde_json::Value::String(delivery.payload.clone()))
+    };
+    let webhook = Webhook {
+        event_type: delivery.event_type.clone(),
+        payload,
+        url: endpoint.url.clone(),
+        method: "POST".into(),
+        headers: endpoint.headers.clone(),
+        cancel: false,
+    };
+    let code = code.to_owned();
+    let out = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, Limits::default()))
+        .await
+        .map_err(|e| format!("the transformation did not finish: {e}"))?
+        .map_err(|e| e.to_string())?;
+    if out.cancel {
+        return Ok(None);
+    }
+    for (name, value) in &out.headers {
+        let lower = name.to_ascii_lowercase();
+        if let Err(why) = hookd_http::check_header(name, value) {
+            return Err(format!("the transformation returned header '{name}': {why}"));
+        }
+        if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "user-agent") {
+            return Err(format!("the transformation returned header '{name}', which hookd sets itself"));
+        }
+    }
+    let payload = match out.payload {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    };
+    Ok(Some(Sending { url: out.url, method: out.method, payload, headers: out.headers }))
 }
 
 /// Success ends the delivery; a failure is retried on the schedule (honouring a clamped

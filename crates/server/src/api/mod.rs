@@ -9,6 +9,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 mod operational_endpoints;
+mod transformations;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
     use event_types as et;
     use messages as msgs;
     use operational_endpoints as ops;
+    use transformations as tf;
     Router::new()
         .route("/api/v1/app", get(apps::list).post(apps::create))
         .route("/api/v1/app/{app_id}", get(apps::get).put(apps::put).patch(apps::patch).delete(apps::delete))
@@ -55,6 +57,8 @@ pub fn routes() -> Router<AppState> {
             get(auth::get_mtls).put(auth::put_mtls).delete(auth::delete_mtls),
         )
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls-config", get(auth::get_mtls_enabled))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", get(tf::get).patch(tf::patch))
+        .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate", post(tf::simulate))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", get(eps::stats))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", post(eps::recover))
         .route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", post(eps::send_example))

@@ -58,6 +58,8 @@ pub enum DeliveryOutcome {
     Parked,
     /// Not attempted (the node is stopping): due again at once, for whichever node is next.
     Released,
+    /// Not to be sent at all: the endpoint's transformation canceled it.
+    Canceled,
 }
 
 /// The result of one attempt, to record.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{AttemptResult, DeliveryOutcome};
-use crate::DeliveryStatus::{Fail, Pending, Success};
+use crate::DeliveryStatus::{Canceled, Fail, Pending, Success};
 use crate::{with_db, Backend, Params, Result, Store, StoreError};
 
 impl Store {
@@ -61,6 +61,7 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
             DeliveryOutcome::Failed => (Fail, None),
             DeliveryOutcome::Parked => (Pending, None),
             DeliveryOutcome::Released => (Pending, Some(now)),
+            DeliveryOutcome::Canceled => (Canceled, None),
         };
         let status = status.code();
         let counted = i64::from(r.attempt.is_some());

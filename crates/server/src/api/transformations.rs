@@ -1,0 +1,164 @@
+//! `/api/v1/app/{app}/endpoint/{ep}/transformation`: an endpoint's JavaScript
+//! `handler(webhook)` (see hookd-transform), with Svix's routes and shapes, and `…/simulate`
+//! to try code on a payload without sending anything.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::time::now_ms;
+use hookd_store::Transformation;
+use hookd_transform::{Limits, TransformError, Webhook};
+use serde::{Deserialize, Serialize};
+
+use super::{nullable, time, Problems};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::extract::ApiJson;
+use crate::AppState;
+
+/// Svix's `EndpointTransformationOut`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformationOut {
+    code: Option<String>,
+    enabled: bool,
+    variables: Option<BTreeMap<String, String>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// Svix's `EndpointTransformationPatch`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformationPatch {
+    #[serde(default, deserialize_with = "nullable")]
+    code: Option<Option<String>>,
+    enabled: Option<bool>,
+    variables: Option<BTreeMap<String, String>>,
+}
+
+/// Svix's `TransformationSimulateIn`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulateIn {
+    code: String,
+    event_type: String,
+    payload: serde_json::Map<String, serde_json::Value>,
+    channels: Option<Vec<String>>,
+    variables: Option<BTreeMap<String, String>>,
+}
+
+/// Svix's `TransformationSimulateOut`, with the headers the delivery would carry (hookd).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulateOut {
+    url: String,
+    /// The body as it would be sent.
+    payload: String,
+    method: String,
+    cancel: bool,
+    headers: BTreeMap<String, String>,
+}
+
+/// Svix lets code read `variables`; hookd does not have them, and says so rather than
+/// dropping them.
+fn refuse_variables(p: &mut Problems, variables: &Option<BTreeMap<String, String>>) {
+    if variables.as_ref().is_some_and(|v| !v.is_empty()) {
+        p.add("variables", "transformation variables are not supported by hookd; put the values in the code");
+    }
+}
+
+/// Compiles `code` (on a blocking thread: it runs the engine) and records why it does not.
+async fn check_code(p: &mut Problems, code: &str) {
+    let code = code.to_owned();
+    let checked = tokio::task::spawn_blocking(move || hookd_transform::check(&code, Limits::default())).await;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => p.add("code", e.to_string()),
+        Err(e) => p.add("code", format!("could not be checked: {e}")),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> ApiResult<Json<TransformationOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let t = endpoint.transformation;
+    Ok(Json(TransformationOut {
+        code: t.as_ref().and_then(|t| t.code.clone()),
+        enabled: t.as_ref().is_some_and(|t| t.enabled),
+        variables: None,
+        updated_at: t.map(|t| time(t.updated_at)),
+    }))
+}
+
+/// `PATCH`: sets the code (checked: it must compile and define `handler`), unsets it with
+/// `null`, and turns it on or off; what is absent stays.
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<TransformationPatch>,
+) -> ApiResult<StatusCode> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let mut p = Problems::default();
+    refuse_variables(&mut p, &body.variables);
+    if let Some(Some(code)) = &body.code {
+        check_code(&mut p, code).await;
+    }
+    p.finish()?;
+    let current = endpoint.transformation.unwrap_or(Transformation { code: None, enabled: false, updated_at: 0 });
+    let next = Transformation {
+        code: body.code.unwrap_or(current.code),
+        enabled: body.enabled.unwrap_or(current.enabled),
+        updated_at: now_ms(),
+    };
+    state.store.set_endpoint_transformation(&endpoint.id, &next).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST …/simulate`: runs `code` on the payload as a delivery to this endpoint would, and
+/// answers what would be sent; nothing is sent or stored. A failing run is a 422 that says
+/// why (its exception, its CPU budget, its memory cap).
+pub async fn simulate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SimulateIn>,
+) -> ApiResult<Json<SimulateOut>> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let mut p = Problems::default();
+    refuse_variables(&mut p, &body.variables);
+    p.name("eventType", hookd_core::EventTypeName::parse(&body.event_type));
+    p.names("channels", body.channels.as_deref().unwrap_or_default(), hookd_core::Channel::parse);
+    p.finish()?;
+    let webhook = Webhook {
+        event_type: body.event_type,
+        payload: serde_json::Value::Object(body.payload),
+        url: endpoint.url.clone(),
+        method: "POST".into(),
+        headers: endpoint.headers.clone(),
+        cancel: false,
+    };
+    let code = body.code;
+    let ran = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, Limits::default()))
+        .await
+        .unwrap_or_else(|e| Err(TransformError::Engine(e.to_string())));
+    let out = ran.map_err(|e: TransformError| {
+        let mut p = Problems::default();
+        p.add("code", e.to_string());
+        p.finish().expect_err("one problem")
+    })?;
+    let payload = match out.payload {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    };
+    Ok(Json(SimulateOut { url: out.url, payload, method: out.method, cancel: out.cancel, headers: out.headers }))
+}
