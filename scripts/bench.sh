@@ -6,6 +6,7 @@
 #   scripts/bench.sh NAME...    some of: sqlite-100k fanout-10 steady-1k postgres-100k backlog-1m
 #                               isolation-sqlite isolation-postgres publish-keyed publish-keyless
 #                               fanout-10-2k fanout-10-2k-filter (the same with a payload filter)
+#                               plain-1 transform-1 (the same with a small transformation)
 #
 # Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
@@ -27,6 +28,8 @@ target() {
     sqlite-100k) run --messages 100000 --timeout 900s ;;
     fanout-10) run --messages 20000 --endpoints 10 ;;
     fanout-10-2k) run --messages 10000 --endpoints 10 --payload-bytes 2048 ;;
+    transform-1) run --messages 10000 --transformation 'function handler(w) { w.payload.via = "js"; w.headers["x-via"] = "js"; return w; }' ;;
+    plain-1) run --messages 10000 ;;
     fanout-10-2k-filter) run --messages 10000 --endpoints 10 --payload-bytes 2048 --filter "payload.seq >= 0 && payload.pad.size() > 100" ;;
     steady-1k) run --messages 30000 --rate 1000 ;;
     postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;

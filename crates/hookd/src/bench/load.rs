@@ -72,9 +72,29 @@ impl Api {
         Ok(app["id"].as_str().unwrap_or_default().to_owned())
     }
 
-    pub async fn create_endpoint(&self, app: &str, url: &str, filter: Option<&str>) -> Result<(), String> {
+    /// Creates an endpoint; returns its id.
+    pub async fn create_endpoint(&self, app: &str, url: &str, filter: Option<&str>) -> Result<String, String> {
         let body = json!({"url": url, "description": "hookd bench", "filter": filter});
-        self.post(&format!("/api/v1/app/{app}/endpoint"), &body).await.map(|_| ())
+        let endpoint = self.post(&format!("/api/v1/app/{app}/endpoint"), &body).await?;
+        Ok(endpoint["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    pub async fn set_transformation(&self, app: &str, endpoint: &str, code: &str) -> Result<(), String> {
+        let url = format!("{}/api/v1/app/{app}/endpoint/{endpoint}/transformation", self.base);
+        let body = json!({"code": code, "enabled": true});
+        let response = self
+            .http
+            .patch(&url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.status().as_u16() {
+            204 => Ok(()),
+            status => Err(format!("PATCH {url}: {status} {}", response.text().await.unwrap_or_default())),
+        }
     }
 }
 

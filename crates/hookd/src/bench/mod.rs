@@ -107,6 +107,11 @@ pub struct BenchArgs {
     /// every message, such as `payload.seq >= 0`, measures what filtering costs.
     #[arg(long, value_name = "CEL")]
     pub filter: Option<String>,
+    /// Give every measured endpoint this transformation (JavaScript `handler(webhook)`; see the
+    /// README's "Transformations"). It must keep the payload's `seq` and `t`, by which
+    /// arrivals are counted: `function handler(w) { w.payload.via = "js"; return w; }`.
+    #[arg(long, value_name = "JS")]
+    pub transformation: Option<String>,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -379,7 +384,10 @@ async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> 
         // disabled endpoint would not do: messages published meanwhile are not routed to it.)
         let url =
             if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
-        api.create_endpoint(&app, &url, args.filter.as_deref()).await.map_err(failed)?;
+        let endpoint = api.create_endpoint(&app, &url, args.filter.as_deref()).await.map_err(failed)?;
+        if let Some(code) = &args.transformation {
+            api.set_transformation(&app, &endpoint, code).await.map_err(failed)?;
+        }
     }
     for k in 0..args.hanging_endpoints {
         api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}"), None).await.map_err(failed)?;
@@ -454,6 +462,7 @@ impl Measured {
             idempotency_key: !args.no_idempotency_key,
             payload_bytes: args.payload_bytes,
             filter: args.filter.clone(),
+            transformation: args.transformation.clone(),
             hanging: (args.hanging_endpoints > 0)
                 .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {

@@ -23,6 +23,9 @@ pub struct Report {
     /// `--filter`: the payload filter every measured endpoint had.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// `--transformation`: the JavaScript every measured endpoint ran on its deliveries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transformation: Option<String>,
     /// Isolation mode: the endpoints that never answered, besides those measured.
     pub hanging: Option<Hanging>,
     pub publish: Publish,
@@ -141,6 +144,7 @@ impl Report {
             if self.payload_bytes > 0 { format!(", payloads of {} bytes", self.payload_bytes) } else { String::new() },
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" },
             self.filter.as_deref().map(|f| format!(", filter `{f}` on each endpoint")).unwrap_or_default()
+                + &self.transformation.as_deref().map(|_| ", a transformation on each endpoint").unwrap_or_default()
         );
         if let Some(h) = &self.hanging {
             let _ = writeln!(
