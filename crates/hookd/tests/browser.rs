@@ -5,7 +5,8 @@
 //!   and the replay button sends it on;
 //! - the dashboard: signing in with a token, going from an application to its endpoints and
 //!   messages, from a message to its attempts, and resending it and disabling an endpoint
-//!   from there.
+//!   from there; and an endpoint's page, where its payload filter, transformation (tried
+//!   out with simulate), OAuth settings and client certificate are seen and edited.
 //!
 //! Chromium comes from Debian's `chromium` and `chromium-driver` packages
 //! (`scripts/install-browser.sh`). Without them the tests are skipped with a message, except
@@ -404,6 +405,99 @@ async fn the_dashboard_browses_messages_and_resends_them() {
     assert_eq!(texts(&browser, "#crumbs a").await, Vec::<String>::new(), "no list of applications to go up to");
     let address = browser.eval("return location.href;").await;
     assert!(!address.as_str().unwrap().contains("key="), "{address}");
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The text of the first element matching `css` once it satisfies `ready`.
+async fn text_when(browser: &Browser, css: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    eventually(Duration::from_secs(10), what, || async { texts(browser, css).await.into_iter().find(|t| ready(t)) })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_edits_an_endpoints_filter_transformation_and_authentication() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let (status, _) = app.send_json(Method::POST, "/api/v1/app", &json!({"name": "Shop", "uid": "shop"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, endpoint) =
+        app.send_json(Method::POST, "/api/v1/app/shop/endpoint", &json!({"url": receiver.url("/hook")})).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let api_path = format!("/api/v1/app/shop/endpoint/{endpoint_id}");
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&app.url("/")).await;
+    wait_for_view(&browser, "signin", "#token").await;
+    browser.type_into(&browser.find("#token").await, &app.token).await;
+    browser.click_on("#signin-form button").await;
+    wait_for_view(&browser, "apps", "#app-rows tr").await;
+    // From the application's page, the endpoint's URL leads to its page.
+    browser.goto(&app.url("/#/app/shop")).await;
+    wait_for_view(&browser, "app", "#endpoint-rows a").await;
+    browser.click_on("#endpoint-rows a").await;
+    wait_for_view(&browser, "endpoint", "#filter-text").await;
+    assert_eq!(texts(&browser, "#endpoint-title").await, vec![receiver.url("/hook")]);
+
+    // A filter with a mistake is refused with where; a good one is saved.
+    browser.type_into(&browser.find("#filter-text").await, "payload.amount >").await;
+    browser.click_on("#filter-form button").await;
+    let error = text_when(&browser, "#error", "the refusal", |t| !t.is_empty()).await;
+    assert!(error.starts_with("422: filter: line 1, column 17"), "{error}");
+    browser.eval("document.getElementById('filter-text').value = ''; return null;").await;
+    browser.type_into(&browser.find("#filter-text").await, "payload.amount > 1000").await;
+    browser.click_on("#filter-form button").await;
+    text_when(&browser, "#filter-saved", "the filter saved", |t| t == "Saved.").await;
+    assert_eq!(app.get_json(&api_path).await["filter"], "payload.amount > 1000");
+
+    // A transformation, tried out before it is saved, then saved and enabled.
+    let code = "function handler(webhook) { webhook.payload = { wrapped: webhook.payload }; return webhook; }";
+    browser.type_into(&browser.find("#transformation-code").await, code).await;
+    browser.eval("document.getElementById('simulate-payload').value = '{\"n\": 1}'; return null;").await;
+    browser.click_on("#simulate-form button").await;
+    let result = text_when(&browser, "#simulate-result", "the simulation", |t| t.contains("wrapped")).await;
+    assert!(result.starts_with(&format!("POST {}", receiver.url("/hook"))), "{result}");
+    assert!(result.contains("\"n\": 1"), "{result}");
+    assert_eq!(app.get_json(&format!("{api_path}/transformation")).await["code"], Value::Null, "not saved by trying");
+    browser.click_on("#transformation-enabled").await;
+    browser.click_on("#transformation-form button").await;
+    text_when(&browser, "#transformation-saved", "the transformation saved", |t| t == "Saved.").await;
+    let saved = app.get_json(&format!("{api_path}/transformation")).await;
+    assert_eq!((saved["code"].as_str(), saved["enabled"].clone()), (Some(code), json!(true)));
+
+    // OAuth: saved, then shown without its secret.
+    browser.type_into(&browser.find("#oauth-token-url").await, "https://auth.example.com/token").await;
+    browser.type_into(&browser.find("#oauth-client-id").await, "hookd").await;
+    browser.type_into(&browser.find("#oauth-client-secret").await, "s3cret").await;
+    browser.click_on("#oauth-form button[type=submit]").await;
+    let state = text_when(&browser, "#oauth-state", "OAuth on", |t| t.contains("tokens from")).await;
+    assert_eq!(state, "OAuth: tokens from https://auth.example.com/token for client hookd.");
+    let oauth = app.get_json(&format!("{api_path}/oauth")).await;
+    assert_eq!(oauth["clientId"], "hookd");
+    let page = browser.eval("return document.body.innerHTML;").await;
+    assert!(!page.as_str().unwrap().contains("s3cret"), "the secret is not left on the page");
+
+    // A client certificate: refused when it is not one, saved when it is.
+    browser.type_into(&browser.find("#mtls-identity").await, "not a certificate").await;
+    browser.click_on("#mtls-form button[type=submit]").await;
+    let error = text_when(&browser, "#error", "the refusal", |t| t.contains("identity")).await;
+    assert!(error.starts_with("422: identity: "), "{error}");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap().self_signed(&key).unwrap();
+    let identity = format!("{}{}", key.serialize_pem(), cert.pem());
+    browser.eval("document.getElementById('mtls-identity').value = ''; return null;").await;
+    browser.type_into(&browser.find("#mtls-identity").await, &identity).await;
+    browser.click_on("#mtls-form button[type=submit]").await;
+    text_when(&browser, "#mtls-state", "the certificate set", |t| t.starts_with("Client certificate: set")).await;
+    assert_eq!(app.get_json(&format!("{api_path}/mtls-config")).await["enabled"], true);
+    browser.click_on("#mtls-remove").await;
+    text_when(&browser, "#mtls-state", "the certificate removed", |t| t == "Client certificate: none.").await;
 
     browser.quit().await;
     app.stop().await;
