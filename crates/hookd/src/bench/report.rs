@@ -144,7 +144,7 @@ impl Report {
             if self.payload_bytes > 0 { format!(", payloads of {} bytes", self.payload_bytes) } else { String::new() },
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" },
             self.filter.as_deref().map(|f| format!(", filter `{f}` on each endpoint")).unwrap_or_default()
-                + &self.transformation.as_deref().map(|_| ", a transformation on each endpoint").unwrap_or_default()
+                + self.transformation.as_deref().map(|_| ", a transformation on each endpoint").unwrap_or_default()
         );
         if let Some(h) = &self.hanging {
             let _ = writeln!(
