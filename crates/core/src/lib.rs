@@ -9,6 +9,7 @@
 //! - [`filter`]: payload filters (CEL expressions) that keep messages from an endpoint.
 //! - [`endpoint_auth`]: OAuth 2.0 and mTLS settings with which hookd proves itself to an
 //!   endpoint.
+//! - [`sealing`]: secrets sealed at rest under the main key.
 //! - [`net`]: the SSRF policy, i.e. which destination addresses are refused.
 //! - [`metrics`]: what a node counts for `/metrics` (in memory, no database reads).
 //!
@@ -24,6 +25,7 @@ pub mod names;
 pub mod net;
 pub mod operational;
 pub mod retry;
+pub mod sealing;
 pub mod signing;
 pub mod time;
 

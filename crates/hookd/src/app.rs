@@ -6,12 +6,13 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::metrics::Metrics;
 use hookd_core::net::NetPolicy;
+use hookd_core::sealing::{new_main_key, Sealer};
 use hookd_core::time::now_ms;
 use hookd_http::Egress;
 use hookd_server::operational::OperationalWebhooks;
@@ -21,7 +22,7 @@ use hookd_worker::{Dispatcher, Lanes, WorkerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Database, Role};
+use crate::config::{Config, Database, MainKeySource, Role};
 
 /// Why a node could not start. `Config` and `Database` problems exit with status 2.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +81,27 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     // an API-only node delivers nothing, and the workers elsewhere find its work by polling.
     let lanes = (config.role != Role::Api).then(Lanes::new);
     let listener = lanes.clone().map(|lanes| lanes as Arc<dyn DeliveryListener>);
-    let options = StoreOptions { max_connections: config.db_pool_size, listener, ..Default::default() };
+    let (sealer, generated_key) = main_key(&config.main_key)?;
+    let options = StoreOptions {
+        max_connections: config.db_pool_size,
+        listener,
+        sealer: Some(Arc::new(sealer)),
+        ..Default::default()
+    };
     let store = open_store_with(&config.database, options).await?;
+    // A generated key is written once the database is known to be there, before anything is
+    // sealed with it.
+    if let Some((path, key)) = generated_key {
+        write_secret_file(&path, &key)?;
+        tracing::info!(path = %path.display(), "generated the main key that seals secrets at rest; back it up");
+    }
+    // Secrets written before sealing, or under a previous main key, are sealed now; a node
+    // with a key the database was not sealed with stops here.
+    match store.seal_secrets().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "sealed secrets at rest under the main key"),
+        Err(source) => return Err(StartError::Database { what: config.database.describe(), source }),
+    }
     let (admin_token, generated) = match config.admin_token.clone() {
         Some(token) => (token, false),
         None => admin_token_from_data_dir(&config.data_dir)?,
@@ -157,6 +177,59 @@ async fn lock_sqlite(db_path: &Path, store: &Store) -> Result<std::fs::File, Sta
     Ok(file)
 }
 
+/// The main key's sealer, from the key given or the key file. The data dir's file is
+/// generated on first start, like the admin token: then the key is returned with its path,
+/// for the caller to write (mode 0600) once the database opened.
+pub fn main_key(source: &MainKeySource) -> Result<(Sealer, Option<(PathBuf, String)>), StartError> {
+    let config = |e: hookd_core::sealing::SealError| StartError::Config(e.to_string());
+    match source {
+        MainKeySource::Inline(key) => {
+            Ok((Sealer::from_text(key).map_err(|e| StartError::Config(format!("--main-key: {e}")))?, None))
+        }
+        MainKeySource::File { path, generate: true } if !path.exists() => {
+            let key = format!("{}\n", new_main_key());
+            Ok((Sealer::from_text_for_file(&key, path.clone()).map_err(config)?, Some((path.clone(), key))))
+        }
+        MainKeySource::File { path, .. } => Ok((Sealer::from_file(path.clone()).map_err(config)?, None)),
+    }
+}
+
+/// Writes a new file readable by its owner only (0600), synced.
+fn write_secret_file(path: &Path, contents: &str) -> Result<(), StartError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StartError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| StartError::Io(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| StartError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `hookd main-key rotate`: a new key goes first in the key file (the old ones stay after it,
+/// still accepted), written to a temporary file and renamed over the old one; then every
+/// secret is sealed again under it. Returns the new key's id and how many values were sealed.
+pub async fn rotate_main_key(path: &Path, database: &Database) -> Result<(String, u64), StartError> {
+    let old =
+        std::fs::read_to_string(path).map_err(|e| StartError::Io(format!("cannot read {}: {e}", path.display())))?;
+    Sealer::from_text(&old).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))?;
+    let fresh = path.with_extension("new");
+    let _ = std::fs::remove_file(&fresh);
+    write_secret_file(&fresh, &format!("{}\n{}", new_main_key(), old))?;
+    std::fs::rename(&fresh, path).map_err(|e| StartError::Io(format!("cannot replace {}: {e}", path.display())))?;
+    let sealer = Arc::new(Sealer::from_file(path.to_path_buf()).map_err(|e| StartError::Config(e.to_string()))?);
+    let id = sealer.current_id();
+    let options = StoreOptions { max_connections: 2, sealer: Some(sealer), ..Default::default() };
+    let store = open_store_with(database, options).await?;
+    let sealed =
+        store.seal_secrets().await.map_err(|source| StartError::Database { what: database.describe(), source });
+    store.close().await;
+    Ok((id, sealed?))
+}
+
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Reads the admin token kept in the data dir, generating it (mode 0600) on first start.
@@ -168,16 +241,8 @@ fn admin_token_from_data_dir(dir: &Path) -> Result<(String, bool), StartError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StartError::Io(format!("cannot read {}: {e}", path.display()))),
     }
-    std::fs::create_dir_all(dir).map_err(|e| StartError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let token = generate_token("sk_");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).map_err(|e| StartError::Io(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(token.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| StartError::Io(format!("cannot write {}: {e}", path.display())))?;
+    write_secret_file(&path, &token)?;
     Ok((token, true))
 }
 

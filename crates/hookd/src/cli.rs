@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `migrate`, `token create`, `verify`, `listen`, `bench`.
+//! Command-line interface: `serve`, `migrate`, `token create`, `main-key`, `verify`, `listen`,
+//! `bench`.
 
 use std::path::PathBuf;
 
@@ -27,6 +28,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the main key that seals secrets at rest.
+    #[command(subcommand, name = "main-key")]
+    MainKey(MainKeyCommand),
     /// Check a webhook's Standard Webhooks signature.
     Verify(VerifyArgs),
     /// Print a new ed25519 key pair for asymmetric signatures: the secret key (`whsk_…`) to
@@ -67,6 +71,22 @@ pub enum TokenCommand {
         /// Scope the token to one application (id or uid); it then reaches nothing else.
         #[arg(long, value_name = "APP_ID")]
         app: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MainKeyCommand {
+    /// Print a new main key (base64), e.g. for HOOKD_MAIN_KEY or a key file.
+    New,
+    /// Seal every secret under a new main key while hookd runs: writes the new key first in
+    /// the key file (keeping the old one after it, still accepted), then re-seals. Running
+    /// nodes that use this file read it again when they meet the new key.
+    Rotate {
+        /// The key file [default: `main-key` in the data dir].
+        #[arg(long, env = "HOOKD_MAIN_KEY_FILE", value_name = "FILE")]
+        main_key_file: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
     },

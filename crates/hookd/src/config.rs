@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// Org-wide bearer token [default: generated on first start, kept in the data dir].
     #[arg(long, env = "HOOKD_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// File of the main key that seals secrets at rest (one base64 key per line, the current
+    /// one first) [default: `main-key` in the data dir, generated on first start].
+    #[arg(long, env = "HOOKD_MAIN_KEY_FILE", value_name = "FILE")]
+    pub main_key_file: Option<PathBuf>,
+    /// The main key itself (base64), instead of a file; never logged.
+    #[arg(long, env = "HOOKD_MAIN_KEY", value_name = "KEY", hide_env_values = true, conflicts_with = "main_key_file")]
+    pub main_key: Option<String>,
     /// Destination range allowed past the SSRF guard; repeatable.
     #[arg(long = "allow-subnet", env = "HOOKD_ALLOW_SUBNETS", value_delimiter = ',', value_name = "CIDR")]
     #[serde(default)]
@@ -126,6 +133,8 @@ impl ServeArgs {
             config: self.config,
             listen: self.listen.or(file.listen),
             data_dir: self.data_dir.or(file.data_dir),
+            main_key_file: self.main_key_file.or(file.main_key_file),
+            main_key: self.main_key.or(file.main_key),
             database_url: self.database_url.or(file.database_url),
             admin_token: self.admin_token.or(file.admin_token),
             allow_subnets: if self.allow_subnets.is_empty() { file.allow_subnets } else { self.allow_subnets },
@@ -154,6 +163,8 @@ pub struct Config {
     pub database: Database,
     /// `None`: use the one kept in the data dir, generating it on first start.
     pub admin_token: Option<String>,
+    /// Where the main key comes from.
+    pub main_key: MainKeySource,
     pub allow_subnets: Vec<IpNet>,
     pub retry_schedule: RetrySchedule,
     pub request_timeout: Duration,
@@ -174,6 +185,30 @@ pub struct Config {
     pub db_pool_size: u32,
     /// Without a trailing slash; `None`: `http://` and the address served on.
     pub public_url: Option<String>,
+}
+
+/// The main key's file in the data dir, when no other is given.
+pub const MAIN_KEY_FILE: &str = "main-key";
+
+/// Where the main key that seals secrets at rest comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MainKeySource {
+    /// A key file (one base64 key per line, current first), read again when a sealed value
+    /// names a key not in it; generated when it is the data dir's and does not exist.
+    File { path: PathBuf, generate: bool },
+    /// The key itself (`HOOKD_MAIN_KEY`).
+    Inline(String),
+}
+
+impl std::fmt::Debug for MainKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File { path, generate } => {
+                f.debug_struct("File").field("path", path).field("generate", generate).finish()
+            }
+            Self::Inline(_) => f.write_str("Inline(…)"),
+        }
+    }
 }
 
 /// Where the data lives.
@@ -281,11 +316,20 @@ impl ServeArgs {
             return Err(bad("--db-pool-size: must be at least 1"));
         }
         let public_url = s.public_url.map(|u| parse_public_url(&u)).transpose()?;
+        let main_key = match (s.main_key, s.main_key_file) {
+            (Some(key), _) => {
+                hookd_core::sealing::Sealer::from_text(&key).map_err(|e| bad(format!("--main-key: {e}")))?;
+                MainKeySource::Inline(key)
+            }
+            (None, Some(path)) => MainKeySource::File { path, generate: false },
+            (None, None) => MainKeySource::File { path: data_dir.join(MAIN_KEY_FILE), generate: true },
+        };
         Ok(Config {
             listen,
             data_dir,
             database,
             admin_token: s.admin_token,
+            main_key,
             allow_subnets,
             retry_schedule,
             request_timeout,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use hookd::app::{self, open_store, StartError};
 use hookd::bench::{BenchArgs, BenchError, Progress};
-use hookd::cli::{Cli, Command, TokenCommand, VerifyArgs};
+use hookd::cli::{Cli, Command, MainKeyCommand, TokenCommand, VerifyArgs};
 use hookd_core::signing::{verify, EndpointSecret};
 
 /// mimalloc rather than the system allocator: hookd allocates from many threads at once
@@ -97,6 +97,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             store.close().await;
             println!("{token}");
             eprintln!("token for application {} created; it is shown only this once", application.id);
+            Ok(())
+        }
+        Command::MainKey(MainKeyCommand::New) => {
+            println!("{}", hookd_core::sealing::new_main_key());
+            Ok(())
+        }
+        Command::MainKey(MainKeyCommand::Rotate { main_key_file, store }) => {
+            let database = store.database().map_err(|e| Failure::Usage(e.0))?;
+            let path = main_key_file.unwrap_or_else(|| store.data_dir.join(hookd::config::MAIN_KEY_FILE));
+            let (id, sealed) = hookd::app::rotate_main_key(&path, &database).await?;
+            eprintln!(
+                "main key {id} is now first in {}; {sealed} secrets sealed under it. The previous key stays in the \
+                 file, still accepted; copy the file to every other node that uses this database.",
+                path.display()
+            );
             Ok(())
         }
         Command::Verify(args) => verify_command(args),

@@ -24,7 +24,9 @@ const CONCURRENCY: usize = 8;
 async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let Some((url, db)) = create_database().await else { return };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let extra = ["--admin-token", TOKEN, "--database-url", url.as_str()];
+    // Nodes on one database share its main key (a node with another refuses to start).
+    let main_key = hookd_core::sealing::new_main_key();
+    let extra = ["--admin-token", TOKEN, "--database-url", url.as_str(), "--main-key", main_key.as_str()];
     let mut nodes: Vec<Node> = dirs.iter().map(|d| Node::start(d.path(), &extra)).collect();
     let client = reqwest::Client::new();
     let receiver = Receiver::start().await;

@@ -8,7 +8,7 @@ use crate::{
     conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
     EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError, Transformation,
 };
-use crate::{DeliveryStatus, Entity};
+use crate::{sealed, DeliveryStatus, Entity};
 
 /// The span of one count of filtered messages (`endpoint_filtered.hour` is an hour number
 /// since the epoch).
@@ -43,30 +43,34 @@ pub(crate) struct Row {
     transformation: Option<String>,
 }
 
-pub(crate) fn decode(r: Row) -> Result<Endpoint> {
-    Ok(Endpoint {
-        id: r.id,
-        app_id: r.app_id,
-        uid: r.uid,
-        url: r.url,
-        description: r.description,
-        event_types: from_json_opt(r.event_types)?,
-        channels: from_json_opt(r.channels)?,
-        disabled: r.disabled,
-        metadata: from_json(&r.metadata)?,
-        throttle_rate: r.throttle_rate,
-        fifo: r.fifo,
-        headers: from_json(&r.headers)?,
-        secret: r.secret,
-        old_secrets: from_json(&r.old_secrets)?,
-        request_timeout_ms: r.request_timeout_ms,
-        filter: r.filter,
-        oauth: from_json_opt(r.oauth)?,
-        mtls: from_json_opt(r.mtls)?,
-        transformation: from_json_opt(r.transformation)?,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    })
+impl Store {
+    /// An endpoint from its row, its secrets opened.
+    pub(crate) fn decode_endpoint(&self, r: Row) -> Result<Endpoint> {
+        let old_secrets = self.open(sealed::ENDPOINT_OLD_SECRETS, &r.old_secrets)?;
+        Ok(Endpoint {
+            id: r.id,
+            app_id: r.app_id,
+            uid: r.uid,
+            url: r.url,
+            description: r.description,
+            event_types: from_json_opt(r.event_types)?,
+            channels: from_json_opt(r.channels)?,
+            disabled: r.disabled,
+            metadata: from_json(&r.metadata)?,
+            throttle_rate: r.throttle_rate,
+            fifo: r.fifo,
+            headers: from_json(&r.headers)?,
+            secret: self.open(sealed::ENDPOINT_SECRET, &r.secret)?,
+            old_secrets: from_json(&old_secrets)?,
+            request_timeout_ms: r.request_timeout_ms,
+            filter: r.filter,
+            oauth: from_json_opt(self.open_opt(sealed::ENDPOINT_OAUTH, r.oauth)?)?,
+            mtls: from_json_opt(self.open_opt(sealed::ENDPOINT_MTLS, r.mtls)?)?,
+            transformation: from_json_opt(r.transformation)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
 fn uid_taken(data: &EndpointData) -> String {
@@ -77,7 +81,7 @@ impl Store {
     pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, '[]', $13, $13, $15, $16, NULL, NULL, NULL) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $17, $13, $13, $15, $16, NULL, NULL, NULL) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -91,15 +95,16 @@ impl Store {
             .bind(to_json(&data.metadata))
             .bind(data.throttle_rate)
             .bind(to_json(&data.headers))
-            .bind(secret)
+            .bind(self.seal(sealed::ENDPOINT_SECRET, secret))
             .bind(now_ms())
             .bind(data.fifo)
             .bind(data.request_timeout_ms)
             .bind(&data.filter)
+            .bind(self.seal(sealed::ENDPOINT_OLD_SECRETS, "[]"))
             .fetch_one(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
-        decode(row)
+        self.decode_endpoint(row)
     }
 
     /// Finds an endpoint of an application by id or uid.
@@ -107,7 +112,7 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
         let row: Option<Row> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
+        self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
     pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
@@ -134,7 +139,7 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
-        let updated = decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
+        let updated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
         self.notify_endpoint_changed(id);
         Ok(updated)
     }
@@ -155,7 +160,7 @@ impl Store {
             }
             query.fetch_all(p).await?
         });
-        let endpoints = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
+        let endpoints = rows.into_iter().map(|r| self.decode_endpoint(r)).collect::<Result<Vec<_>>>()?;
         Ok(finish_page(endpoints, q, |e| &e.id))
     }
 
@@ -172,24 +177,26 @@ impl Store {
         );
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
-            .bind(new_secret)
-            .bind(to_json(&old))
+            .bind(self.seal(sealed::ENDPOINT_SECRET, new_secret))
+            .bind(self.seal(sealed::ENDPOINT_OLD_SECRETS, &to_json(&old)))
             .bind(now)
             .fetch_optional(p)
             .await?);
-        let rotated = decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
+        let rotated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
         self.notify_endpoint_changed(id);
         Ok(rotated)
     }
 
     /// Sets (or with `None` removes) the endpoint's OAuth 2.0 settings.
     pub async fn set_endpoint_oauth(&self, id: &str, oauth: Option<&OAuthConfig>) -> Result<()> {
-        self.set_endpoint_column(id, "oauth", oauth.map(to_json)).await
+        let sealed = oauth.map(|o| self.seal(sealed::ENDPOINT_OAUTH, &to_json(o)));
+        self.set_endpoint_column(id, "oauth", sealed).await
     }
 
     /// Sets (or with `None` removes) the endpoint's TLS client identity.
     pub async fn set_endpoint_mtls(&self, id: &str, mtls: Option<&MtlsConfig>) -> Result<()> {
-        self.set_endpoint_column(id, "mtls", mtls.map(to_json)).await
+        let sealed = mtls.map(|m| self.seal(sealed::ENDPOINT_MTLS, &to_json(m)));
+        self.set_endpoint_column(id, "mtls", sealed).await
     }
 
     /// Sets the endpoint's transformation.
@@ -209,7 +216,7 @@ impl Store {
     pub async fn get_endpoint_by_id(&self, id: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
-        decode(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
+        self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
     /// Counts of the endpoint's deliveries by status, of the messages created from `since`

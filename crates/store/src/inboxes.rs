@@ -7,21 +7,21 @@
 
 use hookd_core::time::now_ms;
 
-use crate::Entity;
 use crate::{
     finish_page, from_json, page_sql, to_json, with_db, Backend, CapturedRequest, Inbox, InboxData, InboxResponse,
     ListQuery, Page, Result, SignatureCheck, Store, StoreError,
 };
+use crate::{sealed, Entity};
 
 const COLUMNS: &str = "id, name, secret, endpoint_id, response_status, response_headers, \
      response_body, response_delay_ms, max_requests, expires_at, created_at, updated_at";
 type Row = (String, Option<String>, Option<String>, Option<String>, i64, String, String, i64, i64, i64, i64, i64);
 
-fn decode(r: Row) -> Result<Inbox> {
+fn decode(store: &Store, r: Row) -> Result<Inbox> {
     Ok(Inbox {
         id: r.0,
         name: r.1,
-        secret: r.2,
+        secret: store.open_opt(sealed::INBOX_SECRET, r.2)?,
         endpoint_id: r.3,
         response: InboxResponse {
             status: u16::try_from(r.4).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -90,7 +90,7 @@ impl Store {
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
             .bind(&data.name)
-            .bind(&data.secret)
+            .bind(self.seal_opt(sealed::INBOX_SECRET, data.secret.as_deref()))
             .bind(&data.endpoint_id)
             .bind(i64::from(data.response.status))
             .bind(to_json(&data.response.headers))
@@ -101,7 +101,7 @@ impl Store {
             .bind(now_ms())
             .fetch_one(p)
             .await?);
-        decode(row)
+        decode(self, row)
     }
 
     /// An inbox that has not expired.
@@ -112,7 +112,7 @@ impl Store {
             .bind(now_ms())
             .fetch_optional(p)
             .await?);
-        decode(row.ok_or(StoreError::NotFound(Entity::Inbox))?)
+        decode(self, row.ok_or(StoreError::NotFound(Entity::Inbox))?)
     }
 
     /// Saves new fields; a lowered cap drops the oldest requests at once.
@@ -127,7 +127,7 @@ impl Store {
             let row: Option<Row> = sqlx::query_as(&sql)
                 .bind(id)
                 .bind(&data.name)
-                .bind(&data.secret)
+                .bind(self.seal_opt(sealed::INBOX_SECRET, data.secret.as_deref()))
                 .bind(&data.endpoint_id)
                 .bind(i64::from(data.response.status))
                 .bind(to_json(&data.response.headers))
@@ -142,7 +142,7 @@ impl Store {
             tx.commit().await?;
             row
         });
-        decode(row.ok_or(StoreError::NotFound(Entity::Inbox))?)
+        decode(self, row.ok_or(StoreError::NotFound(Entity::Inbox))?)
     }
 
     /// Deletes an inbox and its requests.
@@ -161,7 +161,7 @@ impl Store {
             }
             query.fetch_all(p).await?
         });
-        let inboxes = rows.into_iter().map(decode).collect::<Result<Vec<_>>>()?;
+        let inboxes = rows.into_iter().map(|r| decode(self, r)).collect::<Result<Vec<_>>>()?;
         Ok(finish_page(inboxes, q, |i| &i.id))
     }
 

@@ -31,12 +31,15 @@ mod notify;
 mod publish;
 mod queue;
 mod retention;
+mod sealed;
 mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use hookd_core::sealing::Sealer;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -96,6 +99,9 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("the store is shut down")]
     Closed,
+    /// A secret could not be sealed or opened (a main key missing or wrong).
+    #[error("secrets at rest: {0}")]
+    Sealing(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -229,11 +235,14 @@ pub struct StoreOptions {
     /// Told what follows each commit (the worker of this node); `None` on a node that
     /// delivers nothing.
     pub listener: Option<Arc<dyn DeliveryListener>>,
+    /// Seals secrets before they are written and opens them when read (see `sealed.rs`);
+    /// `None` stores them as they are (tools that never touch secrets).
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), listener: None }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), listener: None, sealer: None }
     }
 }
 
@@ -252,6 +261,7 @@ pub struct Store {
     /// Hands publishes and attempt records to the group-commit tasks.
     committers: commit::Committers,
     claimer: tokio::sync::mpsc::Sender<queue::ClaimJob>,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl Store {
@@ -327,7 +337,7 @@ impl Store {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
         }
         let claimer = queue::spawn_claimer(base.clone());
-        Ok(Self { base, committers, claimer })
+        Ok(Self { base, committers, claimer, sealer: options.sealer.clone() })
     }
 
     pub fn backend(&self) -> Backend {

@@ -19,6 +19,7 @@ const SQLITE: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_endpoint_filter.sql")),
     (11, include_str!("../migrations/sqlite/0011_endpoint_auth.sql")),
     (12, include_str!("../migrations/sqlite/0012_endpoint_transformation.sql")),
+    (13, include_str!("../migrations/sqlite/0013_settings.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -33,6 +34,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_endpoint_filter.sql")),
     (11, include_str!("../migrations/postgres/0011_endpoint_auth.sql")),
     (12, include_str!("../migrations/postgres/0012_endpoint_transformation.sql")),
+    (13, include_str!("../migrations/postgres/0013_settings.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.
