@@ -124,6 +124,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     worker_config.endpoint_concurrency = config.endpoint_concurrency;
     worker_config.max_lanes = config.max_active_endpoints;
     worker_config.disable_after = config.disable_after;
+    worker_config.transformation = config.transformation;
     let metrics = Arc::new(Metrics::new());
     let events = operational.clone() as Arc<dyn hookd_core::operational::Emitter>;
     let dispatcher = lanes.map(|lanes| Dispatcher::new(store.clone(), worker_config, metrics.clone(), lanes, events));
@@ -134,6 +135,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         egress,
         replay_timeout: config.request_timeout,
         request_timeout: config.request_timeout,
+        transformation: config.transformation,
         ..Default::default()
     };
     let state = AppState::new(store.clone(), &admin_token, server_config, metrics, operational);

@@ -31,6 +31,8 @@ pub mod defaults {
     pub const DATA_DIR: &str = "./hookd-data";
     pub const RETRY_SCHEDULE: &str = hookd_core::retry::DEFAULT_SCHEDULE;
     pub const REQUEST_TIMEOUT: &str = "15s";
+    pub const TRANSFORMATION_CPU: &str = "50ms";
+    pub const TRANSFORMATION_MEMORY_MIB: usize = 16;
     /// The lease is the request timeout plus this.
     pub const LEASE_BEYOND_TIMEOUT: &str = "15s";
     pub const ENDPOINT_CONCURRENCY: usize = 8;
@@ -86,6 +88,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", value_name = "DUR",
           help = with_default("Time limit of one delivery attempt", defaults::REQUEST_TIMEOUT))]
     pub request_timeout: Option<String>,
+    #[arg(long, env = "HOOKD_TRANSFORMATION_CPU", value_name = "DUR",
+          help = with_default("CPU budget of one run of an endpoint's transformation", defaults::TRANSFORMATION_CPU))]
+    pub transformation_cpu: Option<String>,
+    #[arg(long, env = "HOOKD_TRANSFORMATION_MEMORY_MIB", value_name = "MIB",
+          help = with_default("Memory cap of one run of an endpoint's transformation, in MiB", defaults::TRANSFORMATION_MEMORY_MIB))]
+    pub transformation_memory_mib: Option<usize>,
     #[arg(long, env = "HOOKD_LEASE", value_name = "DUR", help = with_default(
         "How long a claimed delivery stays reserved for its node; when a node dies its deliveries are taken over after this",
         format!("request timeout + {}", defaults::LEASE_BEYOND_TIMEOUT)))]
@@ -140,6 +148,8 @@ impl ServeArgs {
             allow_subnets: if self.allow_subnets.is_empty() { file.allow_subnets } else { self.allow_subnets },
             retry_schedule: self.retry_schedule.or(file.retry_schedule),
             request_timeout: self.request_timeout.or(file.request_timeout),
+            transformation_cpu: self.transformation_cpu.or(file.transformation_cpu),
+            transformation_memory_mib: self.transformation_memory_mib.or(file.transformation_memory_mib),
             lease: self.lease.or(file.lease),
             endpoint_concurrency: self.endpoint_concurrency.or(file.endpoint_concurrency),
             max_active_endpoints: self.max_active_endpoints.or(file.max_active_endpoints),
@@ -168,6 +178,8 @@ pub struct Config {
     pub allow_subnets: Vec<IpNet>,
     pub retry_schedule: RetrySchedule,
     pub request_timeout: Duration,
+    /// What one run of an endpoint's transformation may use.
+    pub transformation: hookd_transform::Limits,
     pub lease: Duration,
     pub endpoint_concurrency: usize,
     pub max_active_endpoints: usize,
@@ -316,6 +328,15 @@ impl ServeArgs {
             return Err(bad("--db-pool-size: must be at least 1"));
         }
         let public_url = s.public_url.map(|u| parse_public_url(&u)).transpose()?;
+        let cpu = duration("--transformation-cpu", s.transformation_cpu.as_deref(), defaults::TRANSFORMATION_CPU)?;
+        if cpu < Duration::from_millis(1) || cpu > Duration::from_secs(10) {
+            return Err(bad("--transformation-cpu: must be between 1ms and 10s"));
+        }
+        let memory_mib = s.transformation_memory_mib.unwrap_or(defaults::TRANSFORMATION_MEMORY_MIB);
+        if !(1..=1024).contains(&memory_mib) {
+            return Err(bad("--transformation-memory-mib: must be between 1 and 1024"));
+        }
+        let transformation = hookd_transform::Limits { cpu, memory_bytes: memory_mib << 20 };
         let main_key = match (s.main_key, s.main_key_file) {
             (Some(key), _) => {
                 hookd_core::sealing::Sealer::from_text(&key).map_err(|e| bad(format!("--main-key: {e}")))?;
@@ -333,6 +354,7 @@ impl ServeArgs {
             allow_subnets,
             retry_schedule,
             request_timeout,
+            transformation,
             lease,
             endpoint_concurrency,
             max_active_endpoints,
@@ -446,6 +468,11 @@ mod tests {
         assert!(err(ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() })
             .starts_with("--database-url"));
         assert!(err(ServeArgs { admin_token: Some("short".into()), ..Default::default() }).starts_with("--admin-token"));
+        assert!(err(ServeArgs { transformation_cpu: Some("0s".into()), ..Default::default() })
+            .starts_with("--transformation-cpu"));
+        assert!(err(ServeArgs { transformation_memory_mib: Some(0), ..Default::default() })
+            .starts_with("--transformation-memory-mib"));
+        assert!(err(ServeArgs { main_key: Some("not a key".into()), ..Default::default() }).starts_with("--main-key"));
         for bad_retention in ["0s", "forever"] {
             assert!(err(ServeArgs { retention: Some(bad_retention.into()), ..Default::default() })
                 .starts_with("--retention"));

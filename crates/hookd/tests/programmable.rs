@@ -720,12 +720,13 @@ async fn transformations_rewrite_or_cancel_deliveries(backend: Backend) {
 }
 
 async fn failing_transformations_fail_their_attempt_alone(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    // A budget of its own (--transformation-cpu), to show it is the one applied.
+    let Some(app) = common::spawn_app_with(backend, |c| c.transformation.cpu = Duration::from_millis(20)).await else {
         return;
     };
     let receiver = Receiver::start().await;
     let cases = [
-        ("function handler(w) { while (true) {} }", "CPU budget of 50 ms"),
+        ("function handler(w) { while (true) {} }", "CPU budget of 20 ms"),
         ("function handler(w) { const a = []; for (;;) a.push('x'.repeat(65536)); }", "out of memory"),
         ("function handler(w) { throw new RangeError('no such customer'); }", "threw: RangeError: no such customer"),
         ("function handler(w) { w.method = 'DELETE'; return w; }", "method 'DELETE'"),

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     /// The worker's time limit of one delivery attempt (`--request-timeout`), which an
     /// endpoint's own may shorten but not exceed.
     pub request_timeout: Duration,
+    /// What one run of a transformation may use (`simulate`, and the check when saved).
+    pub transformation: hookd_transform::Limits,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             egress: hookd_http::Egress::default(),
             replay_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(15),
+            transformation: hookd_transform::Limits::default(),
         }
     }
 }

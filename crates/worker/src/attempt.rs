@@ -25,6 +25,7 @@ pub(crate) struct Report {
 /// event it calls for, if any.
 pub(crate) async fn attempt(
     sender: &Sender,
+    limits: Limits,
     schedule: &RetrySchedule,
     endpoint: &Endpoint,
     app_uid: Option<&str>,
@@ -35,7 +36,7 @@ pub(crate) async fn attempt(
         endpoint.signing_keys(now).filter_map(|key| EndpointSecret::parse(key).ok()).collect();
     let started = Instant::now();
     let transformed = match endpoint.transformation.as_ref().and_then(|t| t.active()) {
-        Some(code) => match transform(code, endpoint, &delivery).await {
+        Some(code) => match transform(code, endpoint, &delivery, limits).await {
             Ok(Some(sending)) => Ok(sending),
             Ok(None) => {
                 let report = Report { status: None, retry_after: None, outcome: DeliveryOutcome::Canceled };
@@ -152,7 +153,12 @@ struct Sending {
 /// Runs the endpoint's transformation on a blocking thread (it may use its whole CPU
 /// budget); `None` when it canceled the delivery, `Err` with why it failed, which fails the
 /// attempt like an error answer would.
-async fn transform(code: &str, endpoint: &Endpoint, delivery: &ClaimedDelivery) -> Result<Option<Sending>, String> {
+async fn transform(
+    code: &str,
+    endpoint: &Endpoint,
+    delivery: &ClaimedDelivery,
+    limits: Limits,
+) -> Result<Option<Sending>, String> {
     let raw = delivery.content_type.is_some();
     let payload = if raw {
         serde_json::Value::String(delivery.payload.clone())
@@ -168,7 +174,7 @@ async fn transform(code: &str, endpoint: &Endpoint, delivery: &ClaimedDelivery) 
         cancel: false,
     };
     let code = code.to_owned();
-    let out = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, Limits::default()))
+    let out = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, limits))
         .await
         .map_err(|e| format!("the transformation did not finish: {e}"))?
         .map_err(|e| e.to_string())?;

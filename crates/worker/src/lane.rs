@@ -352,8 +352,15 @@ impl Lane {
                         shared.schedules.of(&shared.store, &delivery.event_type, &shared.default_schedule).await;
                     shared.metrics.attempt_started();
                     let started = Instant::now();
-                    let (result, report, event) =
-                        attempt(&shared.sender, &schedule, &endpoint, app_uid.as_deref(), delivery).await;
+                    let (result, report, event) = attempt(
+                        &shared.sender,
+                        shared.config.transformation,
+                        &schedule,
+                        &endpoint,
+                        app_uid.as_deref(),
+                        delivery,
+                    )
+                    .await;
                     let gave_up = result.outcome == DeliveryOutcome::Failed;
                     shared.metrics.attempt_finished(AttemptAnswer::of(report.status), started.elapsed(), gave_up);
                     let _ = reports.send(report);

@@ -57,6 +57,8 @@ pub struct WorkerConfig {
     pub disable_after: Duration,
     /// Identifies this node in endpoint leases.
     pub node_id: String,
+    /// What one run of an endpoint's transformation may use.
+    pub transformation: hookd_transform::Limits,
 }
 
 impl WorkerConfig {
@@ -70,6 +72,7 @@ impl WorkerConfig {
             // Long enough that an attempt finishes and is recorded well inside its lease.
             lease: request_timeout + Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
+            transformation: hookd_transform::Limits::default(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             node_id: format!("node_{}", hookd_core::id::new_body_at(now_ms())),
         }

@@ -71,9 +71,9 @@ fn refuse_variables(p: &mut Problems, variables: &Option<BTreeMap<String, String
 }
 
 /// Compiles `code` (on a blocking thread: it runs the engine) and records why it does not.
-async fn check_code(p: &mut Problems, code: &str) {
+async fn check_code(p: &mut Problems, code: &str, limits: Limits) {
     let code = code.to_owned();
-    let checked = tokio::task::spawn_blocking(move || hookd_transform::check(&code, Limits::default())).await;
+    let checked = tokio::task::spawn_blocking(move || hookd_transform::check(&code, limits)).await;
     match checked {
         Ok(Ok(())) => {}
         Ok(Err(e)) => p.add("code", e.to_string()),
@@ -110,7 +110,7 @@ pub async fn patch(
     let mut p = Problems::default();
     refuse_variables(&mut p, &body.variables);
     if let Some(Some(code)) = &body.code {
-        check_code(&mut p, code).await;
+        check_code(&mut p, code, state.config.transformation).await;
     }
     p.finish()?;
     let current = endpoint.transformation.unwrap_or(Transformation { code: None, enabled: false, updated_at: 0 });
@@ -147,8 +147,8 @@ pub async fn simulate(
         headers: endpoint.headers.clone(),
         cancel: false,
     };
-    let code = body.code;
-    let ran = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, Limits::default()))
+    let (code, limits) = (body.code, state.config.transformation);
+    let ran = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, limits))
         .await
         .unwrap_or_else(|e| Err(TransformError::Engine(e.to_string())));
     let out = ran.map_err(|e: TransformError| {
