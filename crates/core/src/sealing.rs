@@ -96,7 +96,7 @@ pub fn new_main_key() -> String {
 impl Sealer {
     /// From the text of a key file (or of `HOOKD_MAIN_KEY`): keys one per line, current first.
     pub fn from_text(text: &str) -> Result<Sealer, SealError> {
-        Ok(Sealer { keys: RwLock::new(Keys::parse(text)?), file: None, last_read: RwLock::new(Instant::now()) })
+        Ok(Sealer { keys: RwLock::new(Keys::parse(text)?), file: None, last_read: RwLock::new(long_ago()) })
     }
 
     /// From keys not yet in `path`, where the caller is about to write them (a key generated
@@ -112,9 +112,7 @@ impl Sealer {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| SealError::BadKey(format!("cannot read the main key file {}: {e}", path.display())))?;
         let keys = Keys::parse(&text).map_err(|e| SealError::BadKey(format!("{}: {e}", path.display())))?;
-        // As if read long enough ago that the first unknown key reads the file again at once.
-        let last_read = Instant::now().checked_sub(RELOAD_EVERY).unwrap_or_else(Instant::now);
-        Ok(Sealer { keys: RwLock::new(keys), file: Some(path), last_read: RwLock::new(last_read) })
+        Ok(Sealer { keys: RwLock::new(keys), file: Some(path), last_read: RwLock::new(long_ago()) })
     }
 
     /// The id of the key that seals.
@@ -196,6 +194,11 @@ impl Sealer {
     }
 }
 
+/// A last read long enough ago that the first unknown key reads the file again at once.
+fn long_ago() -> Instant {
+    Instant::now().checked_sub(RELOAD_EVERY).unwrap_or_else(Instant::now)
+}
+
 /// hookd-core has no logger; the one place that would log writes to standard error.
 fn tracing_free_warning(message: &str) {
     eprintln!("warning: {message}");
@@ -246,10 +249,12 @@ mod tests {
         let (old, new) = (new_main_key(), new_main_key());
         std::fs::write(&path, &old).unwrap();
         let node = Sealer::from_file(path.clone()).unwrap();
+        let generated = Sealer::from_text_for_file(&old, path.clone()).unwrap();
         // Another process rotates: new key first, old kept.
         std::fs::write(&path, format!("{new}\n{old}\n")).unwrap();
         let sealed_new = Sealer::from_text(&new).unwrap().seal("p", "fresh");
         assert_eq!(node.open("p", &sealed_new).unwrap(), "fresh");
+        assert_eq!(generated.open("p", &sealed_new).unwrap(), "fresh", "right after start too");
         assert_eq!(node.current_id(), Sealer::from_text(&new).unwrap().current_id());
         std::fs::remove_dir_all(&dir).unwrap();
     }

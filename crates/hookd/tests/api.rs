@@ -488,6 +488,12 @@ async fn idempotency_key_returns_the_first_response(backend: Backend) {
     assert_eq!(second.json::<Value>().await.unwrap(), first);
     let listed = app.svix.message().list(a.id.clone(), None).await.unwrap();
     assert_eq!(listed.data.len(), 1, "the repeat created nothing");
+    // The key keeps the answer without its payload, which the message row holds already;
+    // the repeat read it back from there.
+    let kept = common::raw(&app.config.database, "SELECT body FROM idempotency_keys WHERE key = 'key-1'").await;
+    let kept: Value = serde_json::from_str(kept[0].as_deref().unwrap()).unwrap();
+    assert_eq!((kept["id"].clone(), kept["payload"].clone()), (first["id"].clone(), json!({})));
+    assert_eq!(first["payload"], json!({"n": 1}));
 
     // A refused request is not remembered: it did nothing, so its key serves the corrected one.
     let with_key =

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, spawn_app_with, Backend, Receiver, TestApp};
+use common::{raw, spawn_app, spawn_app_with, Backend, Receiver, TestApp};
 use hookd::config::{Database, MainKeySource};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -16,21 +16,6 @@ on_both_backends!(secrets_are_sealed_at_rest);
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROTATED: &str = "whsec_dGhpcyBpcyB0aGUgcm90YXRlZCBrZXkgb2YgMzI=";
-
-/// The values of one column, read straight from the database, as a thief would.
-async fn raw(database: &Database, sql: &str) -> Vec<Option<String>> {
-    use sqlx::Connection;
-    match database {
-        Database::Sqlite(path) => {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
-        }
-        Database::Postgres(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
-        }
-    }
-}
 
 /// Every value of the endpoint and inbox secret columns, none missing.
 async fn secret_columns(database: &Database) -> Vec<String> {

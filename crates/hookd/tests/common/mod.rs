@@ -400,3 +400,18 @@ where
 pub fn schedule(s: &str) -> RetrySchedule {
     RetrySchedule::parse(s).unwrap()
 }
+
+/// The text values `sql` selects (one column), read straight from the database, around hookd.
+pub async fn raw(database: &Database, sql: &str) -> Vec<Option<String>> {
+    use sqlx::Connection;
+    match database {
+        Database::Sqlite(path) => {
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+        Database::Postgres(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+}

@@ -214,15 +214,18 @@ pub async fn create(
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
         to_endpoint: None,
     };
-    // The answer is known before the commit, so an idempotency key is stored with it there;
-    // it is serialized once, for the key and the response alike.
-    let out = MessageOut::new(message.stored(&app.id), params.with_content.unwrap_or(true));
+    // The answer is known before the commit, so an idempotency key is stored with it there:
+    // the answer less its payload, which the message row holds already (a repeat reads it
+    // back, see `repeated`), so that a keyed publish does not write its payload twice.
+    let with_content = params.with_content.unwrap_or(true);
+    let out = MessageOut::new(message.stored(&app.id), with_content);
     let body = serde_json::to_string(&out).expect("a message serializes");
     let key = once.map(|Extension(once)| PublishKey {
         scope: once.scope,
         key: once.key,
         status_code: StatusCode::ACCEPTED.as_u16(),
-        body: body.clone(),
+        body: serde_json::to_string(&MessageOut { payload: serde_json::json!({}), ..out })
+            .expect("a message serializes"),
     });
     match state.store.publish(&app.id, &message, key).await? {
         Publish::Created(stored) => {
@@ -232,11 +235,29 @@ pub async fn create(
             Ok(crate::idempotency::replay(StatusCode::ACCEPTED.as_u16(), body))
         }
         Publish::Repeated(IdempotentResponse::Done { status_code, body }) => {
-            Ok(crate::idempotency::replay(status_code, body))
+            Ok(crate::idempotency::replay(status_code, repeated(&state, &app.id, body, with_content).await?))
         }
         Publish::Repeated(IdempotentResponse::InProgress) => {
             Err(ApiError::Conflict("a request with this idempotency-key is still being processed".into()))
         }
+    }
+}
+
+/// The answer to a repeated keyed publish: the first answer, kept without its payload, with
+/// the payload read back from the message. (A message gone meanwhile, past its retention,
+/// is answered as kept.)
+async fn repeated(state: &AppState, app_id: &str, kept: String, with_content: bool) -> ApiResult<String> {
+    let Some(id) = serde_json::from_str::<serde_json::Value>(&kept)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .filter(|_| with_content)
+    else {
+        return Ok(kept);
+    };
+    match state.store.get_message(app_id, &id).await {
+        Ok(message) => Ok(serde_json::to_string(&MessageOut::new(message, true)).expect("a message serializes")),
+        Err(hookd_store::StoreError::NotFound(_)) => Ok(kept),
+        Err(e) => Err(e.into()),
     }
 }
 
