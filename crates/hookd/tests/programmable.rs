@@ -182,12 +182,7 @@ async fn an_endpoint_can_give_up_sooner_than_the_server(backend: Backend) {
     let endpoint = app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}")).await;
     assert_eq!(endpoint["requestTimeoutMs"], 300);
     let msg_id = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
-    let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
-    let attempt = eventually(Duration::from_secs(10), "the first attempt recorded", || async {
-        let page = app.get_json(&path).await;
-        page["data"].as_array().unwrap().last().cloned()
-    })
-    .await;
+    let attempt = first_attempt_of(&app, &app_id, &msg_id).await;
     assert_eq!(attempt["error"], "timed out after 300 ms", "{attempt}");
     assert!(attempt["responseDurationMs"].as_i64().unwrap() < 2000, "{attempt}");
     receiver.release();
@@ -425,12 +420,7 @@ async fn oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401(backend: Backen
     let (status, _) = app.send_json(Method::PUT, &oauth_path, &config_post).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let refused = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
-    let path = format!("/api/v1/app/{app_id}/attempt/msg/{refused}");
-    let attempt = eventually(Duration::from_secs(10), "the failed attempt recorded", || async {
-        let page = app.get_json(&path).await;
-        page["data"].as_array().unwrap().first().cloned()
-    })
-    .await;
+    let attempt = first_attempt_of(&app, &app_id, &refused).await;
     let error = attempt["error"].as_str().unwrap();
     assert!(error.starts_with("OAuth: token request to") && error.contains("answered 400"), "{error}");
     assert_eq!(attempt["responseStatusCode"], 0);
@@ -559,21 +549,10 @@ async fn mtls_endpoints_get_the_client_certificate(backend: Backend) {
     let (url, served) = start_mtls_receiver(&pki).await;
     let (app_id, endpoint_id) = app.app_and_endpoint(json!({"url": url})).await;
     let mtls_path = format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls");
-    let first_attempt = |msg_id: String| {
-        let path = format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}");
-        let app = &app;
-        async move {
-            eventually(Duration::from_secs(10), "the attempt recorded", || async {
-                let page = app.get_json(&path).await;
-                page["data"].as_array().unwrap().first().cloned()
-            })
-            .await
-        }
-    };
 
     // Without the private CA, the server's certificate is not trusted.
     let msg = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
-    let attempt = first_attempt(msg).await;
+    let attempt = first_attempt_of(&app, &app_id, &msg).await;
     assert_eq!(attempt["responseStatusCode"], 0, "{attempt}");
     assert!(attempt["error"].as_str().unwrap().contains("certificate"), "{attempt}");
 
@@ -594,7 +573,7 @@ async fn mtls_endpoints_get_the_client_certificate(backend: Backend) {
     assert_eq!(shown, json!({"serverCaCert": pki.server_ca_pem}), "the identity is never shown");
     assert_eq!(app.get_json(&format!("{mtls_path}-config")).await["enabled"], true);
     let msg = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
-    let attempt = first_attempt(msg).await;
+    let attempt = first_attempt_of(&app, &app_id, &msg).await;
     assert_eq!(attempt["responseStatusCode"], 200, "{attempt}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "only the request with the certificate was served");
 
@@ -730,7 +709,7 @@ async fn failing_transformations_fail_their_attempt_alone(backend: Backend) {
         ("function handler(w) { const a = []; for (;;) a.push('x'.repeat(65536)); }", "out of memory"),
         ("function handler(w) { throw new RangeError('no such customer'); }", "threw: RangeError: no such customer"),
         ("function handler(w) { w.method = 'DELETE'; return w; }", "method 'DELETE'"),
-        ("function handler(w) { w.headers['webhook-signature'] = 'forged'; return w; }", "hookd sets itself"),
+        ("function handler(w) { w.headers['webhook-signature'] = 'forged'; return w; }", "is set by hookd"),
     ];
     let mut published = Vec::new();
     for (code, _) in cases {

@@ -134,6 +134,11 @@ pub struct HttpOutcome {
 }
 
 impl HttpOutcome {
+    /// No response, for `reason`, after what was spent since `started`.
+    pub fn failed(started: Instant, reason: String) -> Self {
+        Self { status: None, body: String::new(), duration: started.elapsed(), error: Some(reason), retry_after: None }
+    }
+
     pub fn is_success(&self) -> bool {
         matches!(self.status, Some(200..=299))
     }
@@ -260,6 +265,18 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// The rule for a header added to hookd's own deliveries (an endpoint's extra headers, what
+/// a transformation adds): [`check_header`]'s, and not one hookd sets itself (the
+/// `webhook-*` signature headers, the body's type, the user agent).
+pub fn check_delivery_header(name: &str, value: &str) -> Result<(), String> {
+    check_header(name, value)?;
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "user-agent") {
+        return Err(format!("'{name}' is set by hookd and cannot be overridden"));
+    }
+    Ok(())
 }
 
 /// Idle keep-alive connections kept per host, at most.
@@ -520,13 +537,7 @@ fn client_builder(egress: &Egress, policy: &Arc<NetPolicy>, timeout: Duration) -
 }
 
 fn failure(started: Instant, reason: String) -> HttpOutcome {
-    HttpOutcome {
-        status: None,
-        body: String::new(),
-        duration: started.elapsed(),
-        error: Some(reason),
-        retry_after: None,
-    }
+    HttpOutcome::failed(started, reason)
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`] of a body, lossily as UTF-8.

@@ -73,16 +73,7 @@ pub(crate) async fn attempt(
                 .await;
             (sending.url, http)
         }
-        Err(reason) => (
-            endpoint.url.clone(),
-            HttpOutcome {
-                status: None,
-                body: String::new(),
-                duration: started.elapsed(),
-                error: Some(reason),
-                retry_after: None,
-            },
-        ),
+        Err(reason) => (endpoint.url.clone(), HttpOutcome::failed(started, reason)),
     };
     let outcome = decide(&http, schedule, &delivery);
     let report = Report { status: http.status, retry_after: http.retry_after, outcome };
@@ -182,13 +173,8 @@ async fn transform(
         return Ok(None);
     }
     for (name, value) in &out.headers {
-        let lower = name.to_ascii_lowercase();
-        if let Err(why) = hookd_http::check_header(name, value) {
-            return Err(format!("the transformation returned header '{name}': {why}"));
-        }
-        if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "user-agent") {
-            return Err(format!("the transformation returned header '{name}', which hookd sets itself"));
-        }
+        hookd_http::check_delivery_header(name, value)
+            .map_err(|why| format!("the transformation returned header '{name}': {why}"))?;
     }
     let payload = match out.payload {
         serde_json::Value::String(text) => text,

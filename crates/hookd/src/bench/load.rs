@@ -33,23 +33,31 @@ pub struct Api {
 
 impl Api {
     async fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// Sends `body` as JSON; the answer's JSON (`null` for a 204), or why it failed.
+    async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
         let res = self
             .http
-            .post(&url)
+            .request(method.clone(), &url)
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
+            .map_err(|e| format!("{method} {url}: {e}"))?;
         let status = res.status();
-        let bytes = res.bytes().await.map_err(|e| format!("POST {url}: {e}"))?;
+        let bytes = res.bytes().await.map_err(|e| format!("{method} {url}: {e}"))?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
-            return Err(format!("POST {url}: {status}: {text}"));
+            return Err(format!("{method} {url}: {status}: {text}"));
         }
-        serde_json::from_slice(&bytes).map_err(|e| format!("POST {url}: bad JSON: {e}"))
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| format!("{method} {url}: bad JSON: {e}"))
     }
 
     /// Waits until `/api/v1/health` answers 2xx, for at most `within`.
@@ -80,21 +88,8 @@ impl Api {
     }
 
     pub async fn set_transformation(&self, app: &str, endpoint: &str, code: &str) -> Result<(), String> {
-        let url = format!("{}/api/v1/app/{app}/endpoint/{endpoint}/transformation", self.base);
-        let body = json!({"code": code, "enabled": true});
-        let response = self
-            .http
-            .patch(&url)
-            .bearer_auth(&self.token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        match response.status().as_u16() {
-            204 => Ok(()),
-            status => Err(format!("PATCH {url}: {status} {}", response.text().await.unwrap_or_default())),
-        }
+        let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/transformation");
+        self.send(reqwest::Method::PATCH, &path, &json!({"code": code, "enabled": true})).await.map(|_| ())
     }
 }
 

@@ -181,15 +181,11 @@ pub(crate) fn check_url(p: &mut Problems, field: &str, url: &str) {
 }
 
 /// Headers the endpoint adds to each delivery: any header hookd may send, except those it
-/// sets itself (the signature headers and the body's type).
+/// sets itself (`hookd_http::check_delivery_header`).
 pub(crate) fn check_headers(p: &mut Problems, field: &str, headers: &Metadata) {
     for (name, value) in headers {
-        let field = format!("{field}.{name}");
-        let lower = name.to_ascii_lowercase();
-        if let Err(why) = hookd_http::check_header(name, value) {
-            p.add(&field, why);
-        } else if lower.starts_with("webhook-") || matches!(lower.as_str(), "content-type" | "user-agent") {
-            p.add(&field, "this header is set by hookd and cannot be overridden");
+        if let Err(why) = hookd_http::check_delivery_header(name, value) {
+            p.add(&format!("{field}.{name}"), why);
         }
     }
 }
