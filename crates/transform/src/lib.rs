@@ -15,8 +15,8 @@
 //!
 //! Each call gets a fresh runtime: nothing one endpoint's code does is seen by the next call,
 //! and a call that ran out of memory leaves nothing behind. (Measured in BENCHMARKS.md: the
-//! fresh runtime is most of a small transformation's cost.) The caller runs this on a
-//! blocking thread: a call may take its whole budget.
+//! fresh context is most of a small transformation's cost.) Deliveries run their calls on a
+//! [`Pool`] of one thread per core: a call may take its whole budget.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -132,6 +132,55 @@ type Intrinsics = (
     intrinsic::Json,
     intrinsic::MapSet,
 );
+
+/// Threads that run transformations for deliveries: as many as the machine has cores, fed
+/// through one queue. A call may use its whole CPU budget, so it cannot run on the async
+/// runtime's threads; tokio's blocking pool would do, but it starts a thread per call in
+/// flight (32 attempts in flight were 32 threads taking turns on 2 cores), and a fixed set
+/// of threads keeps the work to as many threads as there are cores to run them.
+#[derive(Clone)]
+pub struct Pool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Pool {
+    /// Starts `threads` threads (at least one), which end when the last clone is dropped.
+    pub fn new(threads: usize) -> Pool {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("hookd-transform-{i}"))
+                .spawn(move || loop {
+                    let job = match queue.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    job();
+                })
+                .expect("a thread starts");
+        }
+        Pool { jobs }
+    }
+
+    /// As many threads as the machine has cores.
+    pub fn per_core() -> Pool {
+        Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// [`run`] on one of the pool's threads.
+    pub async fn run(&self, code: String, webhook: Webhook, limits: Limits) -> Result<Webhook, TransformError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(run(&code, &webhook, limits));
+        });
+        self.jobs.send(job).map_err(|_| TransformError::Engine("the transformation threads have stopped".into()))?;
+        answered.await.map_err(|_| TransformError::Engine("the transformation thread stopped".into()))?
+    }
+}
 
 /// A fresh runtime and context under `limits`, for one call.
 fn sandbox<T>(
@@ -287,6 +336,27 @@ mod tests {
         }";
         let out = go(code).unwrap();
         assert_eq!(out.payload, serde_json::json!(vec!["undefined"; 6]));
+    }
+
+    #[tokio::test]
+    async fn the_pool_runs_calls_on_its_threads() {
+        let pool = Pool::new(2);
+        let code = "function handler(w) { w.payload = { n: w.payload.amount + 1 }; return w; }".to_owned();
+        let calls = (0..8).map(|_| pool.run(code.clone(), webhook(), Limits::default()));
+        for out in futures_join(calls).await {
+            assert_eq!(out.unwrap().payload, serde_json::json!({"n": 1501}));
+        }
+        let e = pool.run("function handler(w) { while (true) {} }".into(), webhook(), Limits::default()).await;
+        assert_eq!(e.unwrap_err(), TransformError::OutOfTime(Duration::from_millis(50)));
+    }
+
+    /// Awaits all of `futures` (the crate needs no futures dependency for this one test).
+    async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut out = Vec::new();
+        for f in futures.map(Box::pin).collect::<Vec<_>>() {
+            out.push(f.await);
+        }
+        out
     }
 
     #[test]

@@ -11,7 +11,7 @@ use hookd_store::{Attempt, AttemptResult, ClaimedDelivery, DeliveryOutcome, Deli
 
 use hookd_http::{EndpointAuth, HttpOutcome, Sender, SignedRequest};
 use hookd_store::Metadata;
-use hookd_transform::{Limits, Webhook};
+use hookd_transform::{Limits, Pool, Webhook};
 
 /// What the lane needs to know about a finished attempt.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub(crate) struct Report {
 /// event it calls for, if any.
 pub(crate) async fn attempt(
     sender: &Sender,
-    limits: Limits,
+    transforms: (&Pool, Limits),
     schedule: &RetrySchedule,
     endpoint: &Endpoint,
     app_uid: Option<&str>,
@@ -36,7 +36,7 @@ pub(crate) async fn attempt(
         endpoint.signing_keys(now).filter_map(|key| EndpointSecret::parse(key).ok()).collect();
     let started = Instant::now();
     let transformed = match endpoint.transformation.as_ref().and_then(|t| t.active()) {
-        Some(code) => match transform(code, endpoint, &delivery, limits).await {
+        Some(code) => match transform(code, endpoint, &delivery, transforms).await {
             Ok(Some(sending)) => Ok(sending),
             Ok(None) => {
                 let report = Report { status: None, retry_after: None, outcome: DeliveryOutcome::Canceled };
@@ -141,14 +141,14 @@ struct Sending {
     headers: Metadata,
 }
 
-/// Runs the endpoint's transformation on a blocking thread (it may use its whole CPU
+/// Runs the endpoint's transformation on the pool's threads (it may use its whole CPU
 /// budget); `None` when it canceled the delivery, `Err` with why it failed, which fails the
 /// attempt like an error answer would.
 async fn transform(
     code: &str,
     endpoint: &Endpoint,
     delivery: &ClaimedDelivery,
-    limits: Limits,
+    (pool, limits): (&Pool, Limits),
 ) -> Result<Option<Sending>, String> {
     let raw = delivery.content_type.is_some();
     let payload = if raw {
@@ -165,10 +165,7 @@ async fn transform(
         cancel: false,
     };
     let code = code.to_owned();
-    let out = tokio::task::spawn_blocking(move || hookd_transform::run(&code, &webhook, limits))
-        .await
-        .map_err(|e| format!("the transformation did not finish: {e}"))?
-        .map_err(|e| e.to_string())?;
+    let out = pool.run(code, webhook, limits).await.map_err(|e| e.to_string())?;
     if out.cancel {
         return Ok(None);
     }

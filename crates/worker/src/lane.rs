@@ -354,7 +354,7 @@ impl Lane {
                     let started = Instant::now();
                     let (result, report, event) = attempt(
                         &shared.sender,
-                        shared.config.transformation,
+                        (&shared.transforms, shared.config.transformation),
                         &schedule,
                         &endpoint,
                         app_uid.as_deref(),

@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     /// The server's retry schedule, and event types' own.
     pub default_schedule: Arc<RetrySchedule>,
     pub schedules: schedules::Schedules,
+    /// Where endpoints' transformations run.
+    pub transforms: hookd_transform::Pool,
 }
 
 impl Shared {
@@ -140,6 +142,7 @@ impl Dispatcher {
             events: self.events.clone(),
             default_schedule: Arc::new(self.config.retry_schedule.clone()),
             schedules: Default::default(),
+            transforms: hookd_transform::Pool::per_core(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let lanes = &self.lanes;
