@@ -428,6 +428,16 @@ async fn oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401(backend: Backen
     let (body, auth) = server.token_requests.lock().unwrap().last().cloned().unwrap();
     assert!(body.contains("client_id=other") && body.contains("client_secret=x") && auth.is_empty(), "{body}");
 
+    // The token request goes through the SSRF guard like a delivery (the tests allow only
+    // loopback).
+    let mut private = config_post.clone();
+    private["tokenUrl"] = json!("http://10.1.2.3/token");
+    assert_eq!(app.send_json(Method::PUT, &oauth_path, &private).await.0, StatusCode::NO_CONTENT);
+    let guarded = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
+    let attempt = first_attempt_of(&app, &app_id, &guarded).await;
+    let error = attempt["error"].as_str().unwrap();
+    assert!(error.starts_with("OAuth: token URL: ") && error.contains("SSRF"), "{error}");
+
     // What hookd cannot do is refused by name; DELETE turns it off.
     let cases = [
         (json!({"grantType": "refreshToken"}), json!(["body", "grantType"])),
