@@ -212,6 +212,8 @@ async fn attempt_lists_honour_every_filter(backend: Backend) {
     let lean = MessageAttemptListByEndpointOptions { with_content: Some(false), with_msg: Some(true), ..opts() };
     let page = attempts.list_by_endpoint(app_id.clone(), endpoint_id.clone(), Some(lean)).await.unwrap();
     assert!(page.data.iter().all(|a| a.response.is_empty()));
+    // Each attempt with its own message (read for the whole page at once).
+    assert!(page.data.len() > 1 && page.data.iter().all(|a| a.msg.as_ref().is_some_and(|m| m.id == a.msg_id)));
     let msg = page.data[0].msg.as_ref().expect("with_msg");
     assert_eq!(msg.id, m2);
     assert_eq!(msg.tags.as_ref().unwrap().iter().collect::<Vec<_>>(), ["t_x"]);

@@ -585,7 +585,10 @@ async fn mtls_endpoints_get_the_client_certificate(backend: Backend) {
     let msg = app.publish(&app_id, json!({"eventType": "a", "payload": {}})).await;
     let attempt = first_attempt_of(&app, &app_id, &msg).await;
     assert_eq!(attempt["responseStatusCode"], 200, "{attempt}");
-    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "only the request with the certificate was served");
+    // The receiver completes no handshake without a client certificate, so whatever it
+    // served came with one. (The first message's retries may be among them: they pick up the
+    // new settings.)
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 
     let (status, _) = app.send_json(Method::DELETE, &mtls_path, &json!(null)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

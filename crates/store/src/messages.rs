@@ -85,6 +85,27 @@ impl Store {
         decode(row.ok_or(StoreError::NotFound(Entity::Message))?)
     }
 
+    /// The application's messages with these ids (those that exist), in one query: what a
+    /// page of attempts listed `with_msg` needs.
+    pub async fn get_messages(&self, app_id: &str, ids: &[&str]) -> Result<Vec<Message>> {
+        let mut messages = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(250) {
+            let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND id IN ({})", list.join(", "));
+            let rows: Vec<Row> = with_db!(self.reader(), p => {
+                let mut query = sqlx::query_as(&sql).bind(app_id);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(p).await?
+            });
+            for row in rows {
+                messages.push(decode(row)?);
+            }
+        }
+        Ok(messages)
+    }
+
     pub async fn list_messages(&self, app_id: &str, filter: &MessageFilter, q: &ListQuery) -> Result<Page<Message>> {
         let mut c = Conditions::new("app_id = $?", Value::Text(app_id.to_owned()));
         filter.add_to(&mut c, "messages", "created_at");

@@ -127,11 +127,11 @@ impl AttemptListParams {
         let with_content = self.with_content.unwrap_or(true);
         let mut messages: HashMap<String, Message> = HashMap::new();
         if self.with_msg {
-            for a in &page.data {
-                if !messages.contains_key(&a.msg_id) {
-                    let m = state.store.get_message(app_id, &a.msg_id).await?;
-                    messages.insert(a.msg_id.clone(), m);
-                }
+            let mut ids: Vec<&str> = page.data.iter().map(|a| a.msg_id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for m in state.store.get_messages(app_id, &ids).await? {
+                messages.insert(m.id.clone(), m);
             }
         }
         Ok(ListResponse::from_page(page, |a| {
