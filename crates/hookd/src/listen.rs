@@ -16,9 +16,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use clap::Args;
 use hookd_http::is_hop_by_hop;
+use hookd_server::tester::inbox_api::{InboxOut, InboxRequestOut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
-use serde::Deserialize;
 use url::Url;
 
 /// Flags of `hookd listen`.
@@ -62,19 +62,8 @@ pub enum ListenError {
 const STALL: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// A captured request, as the stream sends it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Captured {
-    id: String,
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body_base64: String,
-    refused: Option<String>,
-    timestamp: chrono::DateTime<chrono::Utc>,
-}
+/// A captured request, as the stream sends it: the server's own wire type.
+type Captured = InboxRequestOut;
 
 /// What the local app answered.
 struct LocalResponse {
@@ -163,13 +152,8 @@ fn write_state(path: &Path, id: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InboxInfo {
-    id: String,
-    url: String,
-    page_url: String,
-}
+/// An inbox, as the API answers it: the server's own wire type.
+type InboxInfo = InboxOut;
 
 /// Fetches the inbox given, or creates one.
 async fn open_inbox(

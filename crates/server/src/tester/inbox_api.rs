@@ -76,33 +76,33 @@ pub struct InboxPatch {
     expires_at: Option<Timestamp>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct ResponseOut {
-    status: u16,
-    headers: Metadata,
-    body: String,
-    delay_ms: i64,
+    pub status: u16,
+    pub headers: Metadata,
+    pub body: String,
+    pub delay_ms: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxOut {
-    id: String,
+    pub id: String,
     /// The public capture URL.
-    url: String,
+    pub url: String,
     /// The HTML live view (add `?token=…`).
-    page_url: String,
-    name: Option<String>,
-    secret: Option<String>,
-    endpoint_id: Option<String>,
-    response: ResponseOut,
-    max_requests: i64,
+    pub page_url: String,
+    pub name: Option<String>,
+    pub secret: Option<String>,
+    pub endpoint_id: Option<String>,
+    pub response: ResponseOut,
+    pub max_requests: i64,
     /// `hookd listen` relays attached to this inbox on this node.
-    listeners: usize,
-    expires_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub listeners: usize,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl InboxOut {
@@ -133,33 +133,33 @@ impl InboxOut {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct SignatureOut {
-    verified: bool,
+    pub verified: bool,
     /// Why it did not verify.
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
 /// A captured request as the API, the live stream and the page show it.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxRequestOut {
-    id: String,
-    inbox_id: String,
-    method: String,
-    path: String,
-    query: String,
+    pub id: String,
+    pub inbox_id: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
     /// `[name, value]` pairs in arrival order.
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
     /// The body as text, or `null` when it is not UTF-8 (see `bodyBase64`).
-    body: Option<String>,
+    pub body: Option<String>,
     /// The exact body bytes.
-    body_base64: String,
-    body_size: i64,
-    client_addr: Option<String>,
+    pub body_base64: String,
+    pub body_size: i64,
+    pub client_addr: Option<String>,
     /// Why the request was refused (413), if it was.
-    refused: Option<String>,
+    pub refused: Option<String>,
     /// `null` when the inbox has no secret to check with.
-    signature: Option<SignatureOut>,
-    timestamp: DateTime<Utc>,
+    pub signature: Option<SignatureOut>,
+    pub timestamp: DateTime<Utc>,
 }
 
 impl From<CapturedRequest> for InboxRequestOut {
@@ -475,7 +475,7 @@ pub struct RelayedResponseIn {
     #[serde(default)]
     headers: Vec<(String, String)>,
     #[serde(default)]
-    body_base64: String,
+    pub body_base64: String,
 }
 
 /// Hands the local app's response to the sender still waiting on the capture URL. 204 when it
