@@ -10,17 +10,27 @@ use crate::{
 };
 
 const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-type Row = (String, Option<String>, String, String, Option<i64>, i64, i64);
+/// An application's row, by column name.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    uid: Option<String>,
+    name: String,
+    metadata: String,
+    throttle_rate: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn decode(r: Row) -> Result<Application> {
     Ok(Application {
-        id: r.0,
-        uid: r.1,
-        name: r.2,
-        metadata: from_json(&r.3)?,
-        throttle_rate: r.4,
-        created_at: r.5,
-        updated_at: r.6,
+        id: r.id,
+        uid: r.uid,
+        name: r.name,
+        metadata: from_json(&r.metadata)?,
+        throttle_rate: r.throttle_rate,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
 }
 

@@ -10,20 +10,33 @@ use crate::{
 
 const COLUMNS: &str =
     "name, description, schemas, archived, deprecated, feature_flag, feature_flags, group_name, created_at, updated_at";
-type Row = (String, String, Option<String>, bool, bool, Option<String>, Option<String>, Option<String>, i64, i64);
+/// An event type's row, by column name.
+#[derive(sqlx::FromRow)]
+struct Row {
+    name: String,
+    description: String,
+    schemas: Option<String>,
+    archived: bool,
+    deprecated: bool,
+    feature_flag: Option<String>,
+    feature_flags: Option<String>,
+    group_name: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn decode(r: Row) -> Result<EventType> {
     Ok(EventType {
-        name: r.0,
-        description: r.1,
-        schemas: from_json_opt(r.2)?,
-        archived: r.3,
-        deprecated: r.4,
-        feature_flag: r.5,
-        feature_flags: from_json_opt(r.6)?,
-        group_name: r.7,
-        created_at: r.8,
-        updated_at: r.9,
+        name: r.name,
+        description: r.description,
+        schemas: from_json_opt(r.schemas)?,
+        archived: r.archived,
+        deprecated: r.deprecated,
+        feature_flag: r.feature_flag,
+        feature_flags: from_json_opt(r.feature_flags)?,
+        group_name: r.group_name,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
 }
 

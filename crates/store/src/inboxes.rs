@@ -15,64 +15,81 @@ use crate::{sealed, Entity};
 
 const COLUMNS: &str = "id, name, secret, endpoint_id, response_status, response_headers, \
      response_body, response_delay_ms, max_requests, expires_at, created_at, updated_at";
-type Row = (String, Option<String>, Option<String>, Option<String>, i64, String, String, i64, i64, i64, i64, i64);
+/// An inbox's row, by column name.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    name: Option<String>,
+    secret: Option<String>,
+    endpoint_id: Option<String>,
+    response_status: i64,
+    response_headers: String,
+    response_body: String,
+    response_delay_ms: i64,
+    max_requests: i64,
+    expires_at: i64,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn decode(store: &Store, r: Row) -> Result<Inbox> {
     Ok(Inbox {
-        id: r.0,
-        name: r.1,
-        secret: store.open_opt(sealed::INBOX_SECRET, r.2)?,
-        endpoint_id: r.3,
+        id: r.id,
+        name: r.name,
+        secret: store.open_opt(sealed::INBOX_SECRET, r.secret)?,
+        endpoint_id: r.endpoint_id,
         response: InboxResponse {
-            status: u16::try_from(r.4).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            headers: from_json(&r.5)?,
-            body: r.6,
-            delay_ms: r.7,
+            status: u16::try_from(r.response_status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            headers: from_json(&r.response_headers)?,
+            body: r.response_body,
+            delay_ms: r.response_delay_ms,
         },
-        max_requests: r.8,
-        expires_at: r.9,
-        created_at: r.10,
-        updated_at: r.11,
+        max_requests: r.max_requests,
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
 }
 
 const REQUEST_COLUMNS: &str = "id, inbox_id, method, path, query, headers, body, body_size, \
      client_addr, refused_reason, signature_verified, signature_error, created_at";
-type RequestRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<bool>,
-    Option<String>,
-    i64,
-);
+/// A captured request's row, by column name.
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: String,
+    inbox_id: String,
+    method: String,
+    path: String,
+    query: String,
+    headers: String,
+    body: Vec<u8>,
+    body_size: i64,
+    client_addr: Option<String>,
+    refused_reason: Option<String>,
+    signature_verified: Option<bool>,
+    signature_error: Option<String>,
+    created_at: i64,
+}
 
 fn decode_request(r: RequestRow) -> Result<CapturedRequest> {
-    let signature = match (r.10, r.11) {
+    let signature = match (r.signature_verified, r.signature_error) {
         (None, _) => None,
         (Some(true), _) => Some(SignatureCheck::Verified),
         (Some(false), why) => Some(SignatureCheck::Failed(why.unwrap_or_default())),
     };
     Ok(CapturedRequest {
-        id: r.0,
-        inbox_id: r.1,
-        method: r.2,
-        path: r.3,
-        query: r.4,
-        headers: from_json(&r.5)?,
-        body: r.6,
-        body_size: r.7,
-        client_addr: r.8,
-        refused: r.9,
+        id: r.id,
+        inbox_id: r.inbox_id,
+        method: r.method,
+        path: r.path,
+        query: r.query,
+        headers: from_json(&r.headers)?,
+        body: r.body,
+        body_size: r.body_size,
+        client_addr: r.client_addr,
+        refused: r.refused_reason,
         signature,
-        created_at: r.12,
+        created_at: r.created_at,
     })
 }
 

@@ -58,22 +58,37 @@ pub(crate) fn decode(r: Row) -> Result<Message> {
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, status, response_status_code, \
      response, duration_ms, trigger_type, error, created_at";
-pub(crate) type AttemptRow = (String, String, String, String, String, i64, i64, String, i64, i64, Option<String>, i64);
+/// An attempt's row, by column name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    id: String,
+    msg_id: String,
+    endpoint_id: String,
+    app_id: String,
+    url: String,
+    status: i64,
+    response_status_code: i64,
+    response: String,
+    duration_ms: i64,
+    trigger_type: i64,
+    error: Option<String>,
+    created_at: i64,
+}
 
 pub(crate) fn decode_attempt(r: AttemptRow) -> Attempt {
     Attempt {
-        id: r.0,
-        msg_id: r.1,
-        endpoint_id: r.2,
-        app_id: r.3,
-        url: r.4,
-        status: DeliveryStatus::from_code(r.5),
-        response_status_code: r.6,
-        response: r.7,
-        duration_ms: r.8,
-        trigger_type: TriggerType::from_code(r.9),
-        error: r.10,
-        created_at: r.11,
+        id: r.id,
+        msg_id: r.msg_id,
+        endpoint_id: r.endpoint_id,
+        app_id: r.app_id,
+        url: r.url,
+        status: DeliveryStatus::from_code(r.status),
+        response_status_code: r.response_status_code,
+        response: r.response,
+        duration_ms: r.duration_ms,
+        trigger_type: TriggerType::from_code(r.trigger_type),
+        error: r.error,
+        created_at: r.created_at,
     }
 }
 
