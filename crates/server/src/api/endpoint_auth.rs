@@ -8,10 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use hookd_core::endpoint_auth::{AuthMethod, GrantType, MtlsConfig, OAuthConfig};
-use hookd_store::{Application, Endpoint};
 use serde::{Deserialize, Serialize};
 
-use super::endpoints::{check_headers, check_url};
+use super::endpoints::{caller_endpoint, check_headers, check_url};
 use super::Problems;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -84,17 +83,6 @@ pub struct MtlsIn {
 pub struct MtlsOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     server_ca_cert: Option<String>,
-}
-
-async fn endpoint(
-    state: &AppState,
-    caller: &Caller,
-    app_id: &str,
-    endpoint_id: &str,
-) -> ApiResult<(Application, Endpoint)> {
-    let app = caller.application(state, app_id).await?;
-    let endpoint = state.store.get_endpoint(&app.id, endpoint_id).await?;
-    Ok((app, endpoint))
 }
 
 impl OAuthIn {
@@ -173,7 +161,7 @@ pub async fn get_oauth(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<OAuthOut>> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = endpoint.oauth.ok_or_else(|| ApiError::not_found("the endpoint's OAuth settings"))?;
     Ok(Json(config.into()))
 }
@@ -184,7 +172,7 @@ pub async fn get_oauth_enabled(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Enabled<OAuthOut>>> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     Ok(Json(Enabled { enabled: endpoint.oauth.is_some(), config: endpoint.oauth.map(Into::into) }))
 }
 
@@ -194,7 +182,7 @@ pub async fn put_oauth(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<OAuthIn>,
 ) -> ApiResult<StatusCode> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = body.check()?;
     state.store.set_endpoint_oauth(&endpoint.id, Some(&config)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,7 +193,7 @@ pub async fn delete_oauth(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     state.store.set_endpoint_oauth(&endpoint.id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -217,7 +205,7 @@ pub async fn get_mtls(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MtlsOut>> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = endpoint.mtls.ok_or_else(|| ApiError::not_found("the endpoint's TLS client identity"))?;
     Ok(Json(MtlsOut { server_ca_cert: config.server_ca_cert }))
 }
@@ -227,7 +215,7 @@ pub async fn get_mtls_enabled(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Enabled<MtlsOut>>> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = endpoint.mtls.map(|c| MtlsOut { server_ca_cert: c.server_ca_cert });
     Ok(Json(Enabled { enabled: config.is_some(), config }))
 }
@@ -238,7 +226,7 @@ pub async fn put_mtls(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<MtlsIn>,
 ) -> ApiResult<StatusCode> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = MtlsConfig { identity: body.identity, server_ca_cert: body.server_ca_cert };
     if let Err((field, why)) = hookd_http::check_mtls(&config) {
         let mut p = Problems::default();
@@ -254,7 +242,7 @@ pub async fn delete_mtls(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (_, endpoint) = endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     state.store.set_endpoint_mtls(&endpoint.id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

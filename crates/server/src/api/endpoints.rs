@@ -218,6 +218,18 @@ impl EndpointIn {
     }
 }
 
+/// The endpoint `endpoint_id` (id or uid) of the application `app_id`, if the caller may
+/// reach that application: what the routes below an endpoint start with.
+pub(super) async fn caller_endpoint(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    endpoint_id: &str,
+) -> ApiResult<Endpoint> {
+    let app = caller.application(state, app_id).await?;
+    find(state, &app, endpoint_id).await
+}
+
 async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
     Ok(state.store.get_endpoint(&app.id, endpoint_id).await?)
 }

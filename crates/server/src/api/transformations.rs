@@ -13,6 +13,7 @@ use hookd_store::Transformation;
 use hookd_transform::{Limits, TransformError, Webhook};
 use serde::{Deserialize, Serialize};
 
+use super::endpoints::caller_endpoint;
 use super::{nullable, time, Problems};
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -86,8 +87,7 @@ pub async fn get(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TransformationOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let t = endpoint.transformation;
     Ok(Json(TransformationOut {
         code: t.as_ref().and_then(|t| t.code.clone()),
@@ -105,8 +105,7 @@ pub async fn patch(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<TransformationPatch>,
 ) -> ApiResult<StatusCode> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let mut p = Problems::default();
     refuse_variables(&mut p, &body.variables);
     if let Some(Some(code)) = &body.code {
@@ -132,8 +131,7 @@ pub async fn simulate(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<SimulateIn>,
 ) -> ApiResult<Json<SimulateOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = state.store.get_endpoint(&app.id, &endpoint_id).await?;
+    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let mut p = Problems::default();
     refuse_variables(&mut p, &body.variables);
     p.name("eventType", hookd_core::EventTypeName::parse(&body.event_type));
