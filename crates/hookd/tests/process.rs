@@ -120,6 +120,31 @@ async fn token_create_makes_an_application_scoped_token() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another hookd"));
+
+    // The main key: `main-key new` prints one; `main-key rotate` puts a new one first in the
+    // data dir's key file while the node serves, and the node goes on reading what it sealed.
+    let out = hookd(&["main-key", "new"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(hookd_core::sealing::Sealer::from_text(printed.trim()).is_ok(), "{printed}");
+    let res = client
+        .post(node.url("/api/v1/app/mine/endpoint"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": "https://example.com/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let endpoint: serde_json::Value = res.json().await.unwrap();
+    let out = hookd(&["main-key", "rotate", "--data-dir", dir.path().to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains("secrets sealed under it"), "{said}");
+    let keys = std::fs::read_to_string(dir.path().join("main-key")).unwrap();
+    assert_eq!(keys.lines().filter(|l| !l.trim().is_empty()).count(), 2, "the new key, then the old one");
+    let secret_path = format!("/api/v1/app/mine/endpoint/{}/secret", endpoint["id"].as_str().unwrap());
+    let res = client.get(node.url(&secret_path)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["key"], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
 }

@@ -290,6 +290,8 @@ struct AuthServer {
     issued: std::sync::atomic::AtomicUsize,
     /// The token requests' bodies and `Authorization` headers.
     token_requests: std::sync::Mutex<Vec<(String, String)>>,
+    /// Their `x-tenant` headers (set by the settings' `extraHeaders`).
+    tenants: std::sync::Mutex<Vec<String>>,
     /// The bearer tokens deliveries came with.
     bearers: std::sync::Mutex<Vec<String>>,
     /// Answer token requests with this status instead.
@@ -308,6 +310,8 @@ async fn start_auth_server(state: std::sync::Arc<AuthServer>) -> String {
         use axum::response::IntoResponse;
         let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         s.token_requests.lock().unwrap().push((body, auth));
+        let tenant = headers.get("x-tenant").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        s.tenants.lock().unwrap().push(tenant);
         if let Some(code) = *s.fail_with.lock().unwrap() {
             return (axum::http::StatusCode::from_u16(code).unwrap(), r#"{"error":"invalid_client"}"#).into_response();
         }
@@ -354,6 +358,7 @@ async fn oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401(backend: Backen
         "tokenUrl": format!("{base}/token"),
         "scopes": ["webhooks.write", "audit"],
         "extraParams": {"audience": "https://api.example"},
+        "extraHeaders": {"x-tenant": "acme"},
     });
     let (status, answer) = app.send_json(Method::PUT, &oauth_path, &config).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
@@ -388,6 +393,7 @@ async fn oauth_endpoints_get_a_bearer_token_and_a_new_one_on_401(backend: Backen
         assert!(!body.contains("s3cret"), "the secret goes in the header with clientSecretBasic: {body}");
         // RFC 6749 2.3.1: form-encoded, then base64: "hookd+client:s3cret%26more".
         assert_eq!(auth, "Basic aG9va2QrY2xpZW50OnMzY3JldCUyNm1vcmU=");
+        assert_eq!(server.tenants.lock().unwrap()[0], "acme");
     }
     assert_eq!(server.bearers.lock().unwrap()[..2], ["Bearer tok-1", "Bearer tok-1"]);
 
@@ -660,6 +666,12 @@ async fn transformations_rewrite_or_cancel_deliveries(backend: Backend) {
     assert_eq!(out["headers"]["x-transformed"], "yes");
     let body: Value = serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"wrapped": {"put": true}, "type": "order.paid"}));
+    let with_channels = json!({"code": TRANSFORMATION, "eventType": "a", "payload": {}, "channels": ["eu"]});
+    let (status, out) = app.send_json(Method::POST, &simulate, &with_channels).await;
+    assert_eq!(
+        (status, out["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "channels"]))
+    );
     let (status, out) = app
         .send_json(
             Method::POST,

@@ -135,7 +135,11 @@ pub async fn simulate(
     let mut p = Problems::default();
     refuse_variables(&mut p, &body.variables);
     p.name("eventType", hookd_core::EventTypeName::parse(&body.event_type));
-    p.names("channels", body.channels.as_deref().unwrap_or_default(), hookd_core::Channel::parse);
+    // A handler is given no channels (nor does a delivery's), so channels could change
+    // nothing here: refused rather than ignored.
+    if body.channels.as_ref().is_some_and(|c| !c.is_empty()) {
+        p.add("channels", "a transformation does not see channels; leave them out");
+    }
     p.finish()?;
     let webhook = Webhook {
         event_type: body.event_type,
