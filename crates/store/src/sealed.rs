@@ -61,8 +61,8 @@ impl Store {
     }
 
     /// Run at start-up and by `hookd main-key rotate`: checks that this process has the main
-    /// key the database's secrets are sealed with, then seals every secret that is not sealed
-    /// under the current key (plaintext from before sealing, or a previous key's), and records
+    /// key the database's secrets are sealed with, then, unless a sweep already finished under
+    /// the current key, seals every secret that is not sealed under it (plaintext from before sealing, or a previous key's), and records
     /// the current key's id. Each value is replaced only if it has not changed meanwhile, so
     /// it runs safely while the API writes. Returns how many values it sealed.
     pub async fn seal_secrets(&self) -> Result<u64> {
@@ -73,6 +73,11 @@ impl Store {
         .fetch_optional(p)
         .await?);
         if let Some((id,)) = &recorded {
+            // The last sweep finished under this very key (the id is recorded only at its
+            // end), and every write since sealed with it: nothing to look at.
+            if *id == sealer.current_id() {
+                return Ok(0);
+            }
             if !sealer.key_ids().contains(id) {
                 return Err(StoreError::Sealing(format!(
                     "this database's secrets are sealed with main key {id}, and this node has {} \
