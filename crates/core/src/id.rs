@@ -146,6 +146,35 @@ prefixed_id!(
     InboxRequestId, "req_", "request"
 );
 
+prefixed_id!(
+    /// Identifies a source (receiving webhooks).
+    SourceId, "src_", "source"
+);
+
+prefixed_id!(
+    /// Identifies a request a source refused.
+    IngestLogId, "log_", "refused request"
+);
+
+/// The token of a source's public URL (`/in/{token}`): its only secret, so 160 random bits,
+/// with no time part (nothing about it needs to sort).
+pub fn new_url_token() -> String {
+    let mut random = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut random);
+    let mut out = String::from("ing_");
+    let mut bits: u32 = 0;
+    let mut value: u32 = 0;
+    for byte in random {
+        value = (value << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((value >> bits) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
 /// Characters of the time prefix of an [`InboxId`] (48 bits of milliseconds).
 const TIME_LEN: usize = 10;
 
@@ -215,6 +244,16 @@ mod tests {
         assert!(EndpointId::parse(id.as_str()).is_err());
         assert!(MessageId::parse("msg_short").is_err());
         assert!(MessageId::parse("msg_0000000000000000000000000u").is_err());
+    }
+
+    #[test]
+    fn url_tokens_carry_160_random_bits() {
+        let tokens: std::collections::HashSet<String> = (0..1000).map(|_| new_url_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        for t in &tokens {
+            assert_eq!(t.len(), 4 + 32, "{t}");
+            assert!(t[4..].bytes().all(|b| ALPHABET.contains(&b)), "{t}");
+        }
     }
 
     #[test]

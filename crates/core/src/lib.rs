@@ -4,6 +4,7 @@
 //!   `req_…`).
 //! - [`names`]: validated names (event types, uids, channels) built only through `parse`.
 //! - [`signing`]: Standard Webhooks secrets and `v1` HMAC-SHA256 signatures.
+//! - [`ingest`]: source types (GitHub, Stripe, Slack, …) and how each verifies its webhooks.
 //! - [`retry`]: the retry schedule and the pure `next_delay` policy.
 //! - [`matching`]: which endpoints a message goes to.
 //! - [`filter`]: payload filters (CEL expressions) that keep messages from an endpoint.
@@ -19,6 +20,7 @@
 pub mod endpoint_auth;
 pub mod filter;
 pub mod id;
+pub mod ingest;
 pub mod matching;
 pub mod metrics;
 pub mod names;
@@ -29,5 +31,5 @@ pub mod sealing;
 pub mod signing;
 pub mod time;
 
-pub use id::{ApplicationId, AttemptId, EndpointId, InboxId, InboxRequestId, MessageId};
+pub use id::{ApplicationId, AttemptId, EndpointId, InboxId, InboxRequestId, IngestLogId, MessageId, SourceId};
 pub use names::{Channel, EventTypeName, NameError, Tag, Uid};

@@ -76,6 +76,7 @@ pub struct Metrics {
     endpoint_lanes: Gauge,
     endpoints_disabled: Counter,
     inbox_requests: Counter,
+    source_requests: Family<[(&'static str, &'static str); 1], Counter>,
     http_requests: Family<RequestLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
 }
@@ -104,6 +105,7 @@ impl Metrics {
             endpoint_lanes: Gauge::default(),
             endpoints_disabled: Counter::default(),
             inbox_requests: Counter::default(),
+            source_requests: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(duration_buckets),
         };
@@ -146,6 +148,11 @@ impl Metrics {
             metrics.inbox_requests.clone(),
         );
         r.register(
+            "source_requests",
+            "Requests received by sources, by verdict (accepted, duplicate, refused)",
+            metrics.source_requests.clone(),
+        );
+        r.register(
             "http_requests",
             "HTTP requests answered, by route template and status",
             metrics.http_requests.clone(),
@@ -186,6 +193,12 @@ impl Metrics {
 
     pub fn inbox_request_captured(&self) {
         self.inbox_requests.inc();
+    }
+
+    /// A request a source received: `accepted`, `duplicate` (a provider's retry of one already
+    /// accepted) or `refused`.
+    pub fn source_request(&self, verdict: &'static str) {
+        self.source_requests.get_or_create(&[("verdict", verdict)]).inc();
     }
 
     /// `method` is one of a fixed set (the caller maps the rest to one label), so that clients

@@ -43,6 +43,20 @@ impl NetPolicy {
         Self::new(vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()])
     }
 
+    /// This policy, and private networks as well: loopback, RFC 1918, CGNAT and unique-local
+    /// addresses, for the endpoints of a source that allows them (an app inside the
+    /// operator's own network). Link-local addresses (cloud metadata) stay refused, and so do
+    /// multicast, unspecified and reserved ones.
+    pub fn with_private_networks(&self) -> Self {
+        let mut allowed = self.allowed.clone();
+        for net in
+            ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "::1/128", "fc00::/7"]
+        {
+            allowed.push(net.parse().expect("a valid network"));
+        }
+        Self { allowed }
+    }
+
     /// `Ok` when a delivery may connect to `ip`, otherwise the reason it may not.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
         let ip = canonical(ip);

@@ -336,6 +336,7 @@ async fn housekeeping(store: Store, retention: Option<Duration>, key_ttl: Durati
                 let before = now_ms() - kept.as_millis() as i64;
                 log_deleted("messages past the retention period", store.delete_finished_messages_before(before).await);
                 log_deleted("filtered-message counts past the retention period", store.delete_filter_counts_before(before).await);
+                log_deleted("requests refused by sources past the retention period", store.delete_ingest_refusals_before(before).await);
             }
         }
     }

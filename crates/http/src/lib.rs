@@ -161,6 +161,9 @@ pub struct SignedRequest<'a> {
     pub timestamp: i64,
     /// How hookd proves itself beyond the signature.
     pub auth: EndpointAuth<'a>,
+    /// Private networks are allowed too ([`NetPolicy::with_private_networks`]): the
+    /// endpoint belongs to a source that allows them.
+    pub allow_private: bool,
 }
 
 /// An endpoint's authentication beyond the signature.
@@ -288,14 +291,32 @@ const MAX_TLS_CLIENTS: usize = 1024;
 
 /// Sends webhooks and passes captured requests on. One instance (one connection pool) per
 /// process and purpose.
-/// What a TLS client is built from: the identity and the endpoint's CA, both PEM.
-type TlsKey = (String, Option<String>);
+/// What a TLS client is built from: the identity and the endpoint's CA, both PEM, and whether
+/// private networks are allowed.
+type TlsKey = (String, Option<String>, bool);
+
+/// A client and the SSRF policy its resolver applies.
+struct Guarded {
+    client: reqwest::Client,
+    policy: Arc<NetPolicy>,
+}
+
+impl Guarded {
+    fn new(egress: &Egress, policy: NetPolicy, timeout: Duration) -> Self {
+        let policy = Arc::new(policy);
+        let client = client_builder(egress, &policy, timeout).build().expect("TLS backend initialises");
+        Self { client, policy }
+    }
+}
 
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
     policy: Arc<NetPolicy>,
     egress: Arc<Egress>,
+    /// The same rules with private networks allowed, for the endpoints of a source that
+    /// allows them.
+    private: Arc<Guarded>,
     /// Requests go through a proxy, which resolves names itself.
     proxied: bool,
     timeout: Duration,
@@ -308,9 +329,11 @@ impl Sender {
     pub fn new(egress: Egress, timeout: Duration) -> Self {
         let policy = Arc::new(egress.policy.clone());
         let client = client_builder(&egress, &policy, timeout).build().expect("TLS backend initialises");
+        let private = Arc::new(Guarded::new(&egress, egress.policy.with_private_networks(), timeout));
         Self {
             client,
             policy,
+            private,
             proxied: egress.proxy.is_some(),
             egress: Arc::new(egress),
             timeout,
@@ -321,15 +344,16 @@ impl Sender {
 
     /// The client for an endpoint with a TLS client identity: the same rules as the shared
     /// one, plus the identity and the endpoint's CA. Built once per identity.
-    fn tls_client(&self, mtls: &MtlsConfig) -> Result<reqwest::Client, String> {
-        let key = (mtls.identity.clone(), mtls.server_ca_cert.clone());
+    fn tls_client(&self, mtls: &MtlsConfig, allow_private: bool) -> Result<reqwest::Client, String> {
+        let key = (mtls.identity.clone(), mtls.server_ca_cert.clone(), allow_private);
         let mut clients = self.tls_clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
         let identity = reqwest::Identity::from_pem(mtls.identity.as_bytes())
             .map_err(|e| format!("the endpoint's TLS client identity is unusable: {}", chain(&e)))?;
-        let mut builder = client_builder(&self.egress, &self.policy, self.timeout).identity(identity);
+        let policy = if allow_private { &self.private.policy } else { &self.policy };
+        let mut builder = client_builder(&self.egress, policy, self.timeout).identity(identity);
         for cert in mtls.server_ca_cert.iter().flat_map(|ca| reqwest::Certificate::from_pem_bundle(ca.as_bytes())) {
             for cert in cert {
                 builder = builder.add_root_certificate(cert);
@@ -374,7 +398,8 @@ impl Sender {
     /// goes through that identity's client.
     pub async fn send(&self, req: &SignedRequest<'_>) -> HttpOutcome {
         let started = Instant::now();
-        let url = match self.checked_url(req.url).await {
+        let policy = if req.allow_private { &self.private.policy } else { &self.policy };
+        let url = match self.checked_url(req.url, policy).await {
             Ok(url) => url,
             Err(reason) => return failure(started, reason),
         };
@@ -384,10 +409,11 @@ impl Sender {
             Err(_) => return failure(started, format!("'{}' is not an HTTP method", req.method)),
         };
         let client = match req.auth.mtls {
-            Some(mtls) => match self.tls_client(mtls) {
+            Some(mtls) => match self.tls_client(mtls, req.allow_private) {
                 Ok(client) => client,
                 Err(reason) => return failure(started, reason),
             },
+            None if req.allow_private => self.private.client.clone(),
             None => self.client.clone(),
         };
         let headers = Self::headers(req);
@@ -441,7 +467,7 @@ impl Sender {
             duration: started.elapsed(),
             error: Some(error),
         };
-        let url = match self.checked_url(req.url).await {
+        let url = match self.checked_url(req.url, &self.policy).await {
             Ok(url) => url,
             Err(reason) => return no_response(reason),
         };
@@ -478,7 +504,7 @@ impl Sender {
     /// Parses the URL (once: the request takes it parsed) and checks a host written as an IP
     /// literal, which never reaches the resolver. Under a proxy, which resolves names itself,
     /// a name is resolved here too and refused when any of its addresses is (see [`Egress`]).
-    async fn checked_url(&self, url: &str) -> Result<url::Url, String> {
+    async fn checked_url(&self, url: &str, policy: &NetPolicy) -> Result<url::Url, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         let ip = match parsed.host() {
             Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
@@ -488,14 +514,14 @@ impl Sender {
                     .await
                     .map_err(|e| format!("DNS lookup of {name} failed: {e}"))?;
                 for addr in addrs {
-                    self.policy.check(addr.ip())?;
+                    policy.check(addr.ip())?;
                 }
                 return Ok(parsed);
             }
             Some(url::Host::Domain(_)) => return Ok(parsed),
             None => return Err("URL has no host".into()),
         };
-        self.policy.check(ip).map(|()| parsed)
+        policy.check(ip).map(|()| parsed)
     }
 
     /// A one-line reason for a request that got no response.
@@ -581,6 +607,7 @@ mod tests {
             extra_headers: &headers,
             timestamp: 1,
             auth: EndpointAuth::default(),
+            allow_private: false,
         };
         sender.send(&request).await
     }

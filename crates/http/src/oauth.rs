@@ -75,7 +75,7 @@ impl Sender {
     }
 
     async fn fetch_token(&self, config: &OAuthConfig, timeout: Duration) -> Result<Token, String> {
-        let url = self.checked_url(&config.token_url).await.map_err(|e| format!("token URL: {e}"))?;
+        let url = self.checked_url(&config.token_url, &self.policy).await.map_err(|e| format!("token URL: {e}"))?;
         let body = token_request_body(config);
         let mut request = self.client.post(url).timeout(timeout);
         for (k, v) in config.extra_headers.iter().flatten() {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod html;
 mod idempotency;
+pub mod ingest;
 mod metrics;
 mod openapi;
 pub mod operational;
@@ -100,6 +101,8 @@ pub struct AppParts {
     pub tester: tester::Tester,
     /// Applications as publishes name them, for a moment.
     pub apps: app_cache::AppCache,
+    /// Sources by their URL's token, for a moment.
+    pub sources: app_cache::SourceCache,
     /// What this node counts for `/metrics` (shared with its worker).
     pub metrics: Arc<Metrics>,
     /// Where operational events go (shared with its worker).
@@ -128,6 +131,7 @@ impl AppState {
             tester: tester::Tester::new(&config),
             config: Arc::new(config),
             apps: app_cache::AppCache::default(),
+            sources: app_cache::SourceCache::default(),
             metrics,
             operational,
         }))

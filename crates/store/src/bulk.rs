@@ -30,7 +30,7 @@ impl BulkInsert for SqliteConnection {
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO messages ({INSERT_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(Backend::Sqlite, chunk.len(), 11, "")
+                placeholders(Backend::Sqlite, chunk.len(), 12, "")
             );
             let mut insert = sqlx::query_scalar(&sql);
             for job in chunk {
@@ -46,7 +46,8 @@ impl BulkInsert for SqliteConnection {
                     .bind(msg.tags.as_ref().map(crate::to_json))
                     .bind(&msg.content_type)
                     .bind(msg.scheduled())
-                    .bind(msg.payload_expires_at);
+                    .bind(msg.payload_expires_at)
+                    .bind(msg.request.as_ref().map(crate::to_json));
             }
             inserted.extend(insert.fetch_all(&mut *self).await?);
         }
@@ -113,7 +114,7 @@ impl BulkInsert for PgConnection {
     async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
         let sql = format!(
             "INSERT INTO messages ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-             $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[]) \
+             $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[]) \
              ON CONFLICT DO NOTHING RETURNING id"
         );
         Ok(sqlx::query_scalar(&sql)
@@ -128,6 +129,7 @@ impl BulkInsert for PgConnection {
             .bind(column(jobs, |j| j.msg.content_type.as_deref()))
             .bind(column(jobs, |j| j.msg.scheduled()))
             .bind(column(jobs, |j| j.msg.payload_expires_at))
+            .bind(column(jobs, |j| j.msg.request.as_ref().map(crate::to_json)))
             .fetch_all(&mut *self)
             .await?)
     }

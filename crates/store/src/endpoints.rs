@@ -15,7 +15,7 @@ use crate::{sealed, DeliveryStatus, Entity};
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types, channels, disabled, metadata, \
-     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms, filter, oauth, mtls, transformation";
+     throttle_rate, fifo, headers, secret, old_secrets, created_at, updated_at, request_timeout_ms, filter, oauth, mtls, transformation, allow_private";
 
 /// An endpoint's row, by column name.
 #[derive(sqlx::FromRow)]
@@ -41,6 +41,7 @@ pub(crate) struct Row {
     oauth: Option<String>,
     mtls: Option<String>,
     transformation: Option<String>,
+    allow_private: bool,
 }
 
 impl Store {
@@ -67,6 +68,7 @@ impl Store {
             oauth: from_json_opt(self.open_opt(sealed::ENDPOINT_OAUTH, r.oauth)?)?,
             mtls: from_json_opt(self.open_opt(sealed::ENDPOINT_MTLS, r.mtls)?)?,
             transformation: from_json_opt(r.transformation)?,
+            allow_private: r.allow_private,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -81,7 +83,8 @@ impl Store {
     pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $17, $13, $13, $15, $16, NULL, NULL, NULL) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $17, $13, $13, $15, $16, NULL, NULL, NULL, \
+             COALESCE((SELECT s.allow_private FROM sources s WHERE s.app_id = $2), FALSE)) RETURNING {COLUMNS}"
         );
         let row: Row = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)

@@ -32,6 +32,7 @@ mod publish;
 mod queue;
 mod retention;
 mod sealed;
+mod sources;
 mod tokens;
 
 use std::path::Path;
@@ -59,6 +60,8 @@ pub enum Entity {
     Attempt,
     Inbox,
     InboxRequest,
+    Source,
+    IngestRefusal,
     /// A row a statement expected (no more precise name applies).
     Row,
 }
@@ -73,6 +76,8 @@ impl std::fmt::Display for Entity {
             Entity::Attempt => "attempt",
             Entity::Inbox => "inbox",
             Entity::InboxRequest => "request",
+            Entity::Source => "source",
+            Entity::IngestRefusal => "refused request",
             Entity::Row => "entity",
         })
     }

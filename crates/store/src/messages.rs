@@ -9,10 +9,10 @@ use crate::{
 
 /// The columns a publish writes, in its order.
 pub(crate) const INSERT_COLUMNS: &str =
-    "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, deliver_at, payload_expires_at";
+    "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, deliver_at, payload_expires_at, request";
 pub(crate) const COLUMNS: &str =
     "id, app_id, event_type, event_id, payload, channels, created_at, tags, content_type, \
-     deliver_at, payload_expires_at, expunged_at";
+     deliver_at, payload_expires_at, expunged_at, request";
 /// A message's row, by column name.
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
@@ -28,6 +28,7 @@ pub(crate) struct Row {
     deliver_at: Option<i64>,
     payload_expires_at: Option<i64>,
     expunged_at: Option<i64>,
+    request: Option<String>,
 }
 
 /// A message's row, then its delivery's status and due time.
@@ -53,6 +54,7 @@ pub(crate) fn decode(r: Row) -> Result<Message> {
         deliver_at: r.deliver_at,
         payload_expires_at: r.payload_expires_at,
         expunged_at: r.expunged_at,
+        request: from_json_opt(r.request)?,
     })
 }
 

@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_endpoint_auth.sql")),
     (12, include_str!("../migrations/sqlite/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/sqlite/0013_settings.sql")),
+    (14, include_str!("../migrations/sqlite/0014_sources.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_endpoint_auth.sql")),
     (12, include_str!("../migrations/postgres/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/postgres/0013_settings.sql")),
+    (14, include_str!("../migrations/postgres/0014_sources.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -136,6 +136,9 @@ pub struct Endpoint {
     pub mtls: Option<MtlsConfig>,
     /// JavaScript run on each delivery before it is signed (see hookd-transform).
     pub transformation: Option<Transformation>,
+    /// May be delivered to private addresses: it belongs to a source that allows them
+    /// (`allowPrivateDestinations`), copied from the source when it is created or changed.
+    pub allow_private: bool,
     /// The current secret, `whsec_…`.
     pub secret: String,
     pub old_secrets: Vec<OldSecret>,
@@ -227,6 +230,8 @@ pub struct Message {
     /// When its payload was expunged.
     pub expunged_at: Option<i64>,
     pub created_at: i64,
+    /// The request it came as, when a source ingested it.
+    pub request: Option<IngestedRequest>,
 }
 
 impl NewMessage {
@@ -245,6 +250,7 @@ impl NewMessage {
             payload_expires_at: self.payload_expires_at,
             expunged_at: None,
             created_at: self.created_at,
+            request: self.request.clone(),
         }
     }
 
@@ -280,6 +286,21 @@ pub struct NewMessage {
     /// Routes the message to this enabled endpoint alone, whatever it subscribes to (Svix's
     /// send-example), instead of to every subscribed endpoint.
     pub to_endpoint: Option<String>,
+    /// The request it came as, when a source ingested it.
+    pub request: Option<IngestedRequest>,
+}
+
+/// What a source received besides the body, kept with the message to be passed on: the
+/// destination gets the same method, sub-path (below the endpoint's URL), query and headers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct IngestedRequest {
+    pub method: String,
+    /// Below the source's URL, percent-encoded as received; `/` when none.
+    pub path: String,
+    /// As received, without `?`; empty when none.
+    pub query: String,
+    /// The headers to pass on, in arrival order (hop-by-hop and credential headers left out).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Status of a delivery or attempt, numbered as Svix's `MessageStatus`.
@@ -501,4 +522,66 @@ pub struct CapturedRequest {
     /// `None` when the inbox has no secret to check with.
     pub signature: Option<SignatureCheck>,
     pub created_at: i64,
+}
+
+/// A source: the public URL (`/in/{token}`) where a provider's webhooks arrive, verified as
+/// its type says (see hookd-core's `ingest`) and delivered as messages of its own
+/// application (`app_id`) to that application's endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    /// Its type, as Svix names it (`github`, `stripe`, …).
+    pub kind: String,
+    /// The type's settings, secrets included.
+    pub config: serde_json::Value,
+    pub metadata: Metadata,
+    /// The secret part of its URL.
+    pub token: String,
+    /// Its application, made with it and deleted with it.
+    pub app_id: String,
+    /// Its endpoints may be on private addresses.
+    pub allow_private: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a source is made or changed with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceData {
+    pub uid: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub config: serde_json::Value,
+    pub metadata: Metadata,
+    pub allow_private: bool,
+}
+
+/// A request a source refused: never delivered, kept to be looked at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestRefusal {
+    pub id: String,
+    pub source_id: String,
+    /// What the provider was answered.
+    pub status_code: i64,
+    /// Why.
+    pub error_text: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// As received, credentials redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body, as text (invalid UTF-8 replaced).
+    pub payload: String,
+    pub created_at: i64,
+}
+
+/// One delivery of a message: to which endpoint, in what state, after how many attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryState {
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
 }

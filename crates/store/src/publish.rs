@@ -247,5 +247,6 @@ fn claimed(job: &PublishJob, endpoint_id: &str) -> ClaimedDelivery {
         event_id: job.msg.event_id.clone(),
         payload: job.msg.payload.clone(),
         content_type: job.msg.content_type.clone(),
+        request: job.msg.request.clone(),
     }
 }

@@ -2,8 +2,8 @@
 //! that seals what is not sealed under the current main key.
 //!
 //! Sealed columns: `endpoints.secret`, `endpoints.old_secrets` (the JSON list of rotated
-//! secrets), `endpoints.oauth` (its client secret), `endpoints.mtls` (its private key) and
-//! `inboxes.secret`. API tokens are not among them: they are stored hashed, never readable.
+//! secrets), `endpoints.oauth` (its client secret), `endpoints.mtls` (its private key),
+//! `inboxes.secret` and `sources.config` (the provider's secret). API tokens are not among them: they are stored hashed, never readable.
 
 use hookd_core::sealing::SealError;
 
@@ -15,14 +15,16 @@ pub(crate) const ENDPOINT_OLD_SECRETS: &str = "endpoint.old_secrets";
 pub(crate) const ENDPOINT_OAUTH: &str = "endpoint.oauth";
 pub(crate) const ENDPOINT_MTLS: &str = "endpoint.mtls";
 pub(crate) const INBOX_SECRET: &str = "inbox.secret";
+pub(crate) const SOURCE_CONFIG: &str = "source.config";
 
 /// The sealed columns: (table, column, purpose).
-const SEALED: [(&str, &str, &str); 5] = [
+const SEALED: [(&str, &str, &str); 6] = [
     ("endpoints", "secret", ENDPOINT_SECRET),
     ("endpoints", "old_secrets", ENDPOINT_OLD_SECRETS),
     ("endpoints", "oauth", ENDPOINT_OAUTH),
     ("endpoints", "mtls", ENDPOINT_MTLS),
     ("inboxes", "secret", INBOX_SECRET),
+    ("sources", "config", SOURCE_CONFIG),
 ];
 
 /// Rows looked at per statement by the sweep.

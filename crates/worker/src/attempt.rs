@@ -44,12 +44,7 @@ pub(crate) async fn attempt(
             }
             Err(reason) => Err(reason),
         },
-        None => Ok(Sending {
-            url: endpoint.url.clone(),
-            method: "POST".into(),
-            payload: delivery.payload.clone(),
-            headers: endpoint.headers.clone(),
-        }),
+        None => Ok(Sending::of(endpoint, &delivery)),
     };
     let (url, http) = match transformed {
         Ok(sending) => {
@@ -69,6 +64,7 @@ pub(crate) async fn attempt(
                         oauth: endpoint.oauth.as_ref(),
                         mtls: endpoint.mtls.as_ref(),
                     },
+                    allow_private: endpoint.allow_private,
                 })
                 .await;
             (sending.url, http)
@@ -134,11 +130,68 @@ pub(crate) fn endpoint_ref(endpoint: &Endpoint, app_uid: Option<&str>) -> Endpoi
 }
 
 /// A delivery as it goes out, after the endpoint's transformation.
+#[derive(Debug, PartialEq)]
 struct Sending {
     url: String,
     method: String,
     payload: String,
     headers: Metadata,
+}
+
+impl Sending {
+    /// What goes out before any transformation. A published message: `POST` to the
+    /// endpoint's URL with the endpoint's headers. A message a source ingested: as it came,
+    /// with its method, its sub-path below the endpoint's URL, its query after the URL's own,
+    /// and its headers, the endpoint's own over them (a header sent twice is joined with
+    /// `, `, as HTTP allows).
+    fn of(endpoint: &Endpoint, delivery: &ClaimedDelivery) -> Self {
+        let Some(request) = &delivery.request else {
+            return Self {
+                url: endpoint.url.clone(),
+                method: "POST".into(),
+                payload: delivery.payload.clone(),
+                headers: endpoint.headers.clone(),
+            };
+        };
+        let mut headers = Metadata::new();
+        for (name, value) in &request.headers {
+            let name = name.to_ascii_lowercase();
+            // Set by hookd itself, or refused by the sender's rules: not passed on.
+            if hookd_http::check_delivery_header(&name, value).is_err() {
+                continue;
+            }
+            headers
+                .entry(name)
+                .and_modify(|v: &mut String| *v = format!("{v}, {value}"))
+                .or_insert_with(|| value.clone());
+        }
+        for (name, value) in &endpoint.headers {
+            headers.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            headers.insert(name.clone(), value.clone());
+        }
+        Self {
+            url: forwarded_url(&endpoint.url, &request.path, &request.query),
+            method: request.method.clone(),
+            payload: delivery.payload.clone(),
+            headers,
+        }
+    }
+}
+
+/// The endpoint's URL with a request's sub-path appended and its query after the URL's own.
+fn forwarded_url(base: &str, path: &str, query: &str) -> String {
+    let (base, base_query) = match base.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (base, ""),
+    };
+    let mut url =
+        if path.is_empty() || path == "/" { base.to_owned() } else { format!("{}{path}", base.trim_end_matches('/')) };
+    let query = [base_query, query].into_iter().filter(|q| !q.is_empty()).collect::<Vec<_>>().join("&");
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
+    url
 }
 
 /// Runs the endpoint's transformation on the pool's threads (it may use its whole CPU
@@ -150,18 +203,25 @@ async fn transform(
     delivery: &ClaimedDelivery,
     (pool, limits): (&Pool, Limits),
 ) -> Result<Option<Sending>, String> {
-    let raw = delivery.content_type.is_some();
+    // An ingested JSON body is given to the handler parsed, like a published payload.
+    let ingested_json = delivery.request.is_some()
+        && delivery
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.split(';').next().is_some_and(|t| t.trim().ends_with("json")));
+    let raw = delivery.content_type.is_some() && !ingested_json;
     let payload = if raw {
         serde_json::Value::String(delivery.payload.clone())
     } else {
         serde_json::from_str(&delivery.payload).unwrap_or_else(|_| serde_json::Value::String(delivery.payload.clone()))
     };
+    let sending = Sending::of(endpoint, delivery);
     let webhook = Webhook {
         event_type: delivery.event_type.clone(),
         payload,
-        url: endpoint.url.clone(),
-        method: "POST".into(),
-        headers: endpoint.headers.clone(),
+        url: sending.url,
+        method: sending.method,
+        headers: sending.headers,
         cancel: false,
     };
     let code = code.to_owned();
@@ -199,4 +259,18 @@ fn decide(http: &HttpOutcome, schedule: &RetrySchedule, delivery: &ClaimedDelive
 /// A delivery not attempted: parked (endpoint disabled) or handed back (shutting down).
 pub(crate) fn unattempted(delivery: ClaimedDelivery, outcome: DeliveryOutcome) -> AttemptResult {
     AttemptResult { attempt: None, msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ingested_request_goes_below_the_endpoints_url_with_both_queries() {
+        assert_eq!(forwarded_url("http://app/hooks", "/", ""), "http://app/hooks");
+        assert_eq!(forwarded_url("http://app/hooks/", "/github/push", ""), "http://app/hooks/github/push");
+        assert_eq!(forwarded_url("http://app", "/a%20b", "x=1"), "http://app/a%20b?x=1");
+        assert_eq!(forwarded_url("http://app/h?key=k", "/p", "x=1&y=2"), "http://app/h/p?key=k&x=1&y=2");
+        assert_eq!(forwarded_url("http://app/h?key=k", "/", ""), "http://app/h?key=k");
+    }
 }

@@ -256,7 +256,10 @@ pub async fn drop_database(name: &str) {
 /// One request a receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
     pub path: String,
+    /// Without `?`; empty when none.
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -355,13 +358,21 @@ impl Receiver {
 
 async fn record(
     State(state): State<Arc<Mutex<ReceiverState>>>,
+    method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     let (reply, mut released) = {
         let mut s = state.lock().unwrap();
-        s.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
+        s.received.push(Received {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+            headers,
+            body,
+            at: Instant::now(),
+        });
         (s.script.pop_front().unwrap_or(Reply::Status(200)), s.released.subscribe())
     };
     match reply {

@@ -213,6 +213,7 @@ pub async fn create(
         created_at: now,
         deliver_at: body.deliver_at.map_or(now, |t| t.millis().max(now)),
         to_endpoint: None,
+        request: None,
     };
     // The answer is known before the commit, so an idempotency key is stored with it there:
     // the answer less its payload, which the message row holds already (a repeat reads it

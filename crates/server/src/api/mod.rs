@@ -9,6 +9,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 mod operational_endpoints;
+pub(crate) mod sources;
 mod transformations;
 
 use axum::routing::{delete, get, post};
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
     use event_types as et;
     use messages as msgs;
     use operational_endpoints as ops;
+    use sources as src;
     use transformations as tf;
     Router::new()
         .route("/api/v1/app", get(apps::list).post(apps::create))
@@ -87,6 +89,32 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v1/operational-webhook/endpoint/{endpoint_id}/headers",
             get(ops::get_headers).put(ops::put_headers),
+        )
+        .route("/ingest/api/v1/source", get(src::list).post(src::create))
+        .route("/api/v1/inbox/{inbox_id}/source", post(src::from_inbox))
+        .route("/ingest/api/v1/source/{source_id}", get(src::get).put(src::put).patch(src::patch).delete(src::delete))
+        .route("/ingest/api/v1/source/{source_id}/token/rotate", post(src::rotate_token))
+        .route("/ingest/api/v1/source/{source_id}/log", get(src::list_log))
+        .route("/ingest/api/v1/source/{source_id}/request", get(src::list_requests))
+        .route("/ingest/api/v1/source/{source_id}/request/{msg_id}/replay", post(src::replay_request))
+        .route("/ingest/api/v1/source/{source_id}/replay", post(src::replay_window))
+        .route("/ingest/api/v1/source/{source_id}/endpoint", get(src::list_endpoints).post(src::create_endpoint))
+        .route(
+            "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}",
+            get(src::get_endpoint).put(src::put_endpoint).delete(src::delete_endpoint),
+        )
+        .route("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret", get(src::get_endpoint_secret))
+        .route(
+            "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret/rotate",
+            post(src::rotate_endpoint_secret),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
+            get(src::get_endpoint_headers).put(src::put_endpoint_headers),
+        )
+        .route(
+            "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation",
+            get(src::get_endpoint_transformation).patch(src::patch_endpoint_transformation),
         )
 }
 

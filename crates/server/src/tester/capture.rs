@@ -34,7 +34,20 @@ pub async fn capture(State(state): State<AppState>, req: Request) -> Response {
 
 async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response> {
     let (inbox_id, sub_path) = split_path(req.uri().path());
-    let inbox = find_inbox(state, &inbox_id).await?;
+    // A source's URL shares the path: its own tokens never look like inbox ids, and an inbox
+    // turned into a source keeps its id as the source's token.
+    if hookd_core::InboxId::parse(&inbox_id).is_err() {
+        let source = crate::ingest::find_source(state, &inbox_id).await?;
+        return Ok(crate::ingest::receive(state, source, sub_path, req).await);
+    }
+    let inbox = match find_inbox(state, &inbox_id).await {
+        Err(ApiError::NotFound(not_found)) => match crate::ingest::find_source(state, &inbox_id).await {
+            Ok(source) => return Ok(crate::ingest::receive(state, source, sub_path, req).await),
+            Err(ApiError::NotFound(_)) => return Err(ApiError::NotFound(not_found)),
+            Err(e) => return Err(e),
+        },
+        found => found?,
+    };
     let captured = record(state, &inbox, sub_path, req).await?;
     state.store.insert_inbox_request(&captured).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
@@ -109,7 +122,7 @@ fn split_path(path: &str) -> (String, String) {
 
 /// Reads at most `limit` bytes of body. `Err(size)` when it is larger: the size announced, or
 /// what arrived before the limit was crossed. A body announced as too large is not read at all.
-async fn read_capped(body: Body, limit: usize, declared: Option<u64>) -> ApiResult<Result<Vec<u8>, i64>> {
+pub(crate) async fn read_capped(body: Body, limit: usize, declared: Option<u64>) -> ApiResult<Result<Vec<u8>, i64>> {
     if let Some(n) = declared.filter(|n| *n > limit as u64) {
         return Ok(Err(n as i64));
     }
@@ -125,7 +138,7 @@ async fn read_capped(body: Body, limit: usize, declared: Option<u64>) -> ApiResu
     Ok(Ok(buf))
 }
 
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 

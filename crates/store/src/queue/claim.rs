@@ -27,15 +27,18 @@ pub(crate) struct ClaimRequest {
     pub lease_ms: i64,
 }
 
-type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String, Option<String>);
+type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String, Option<String>, Option<String>);
 
 /// Reads claimed deliveries with their messages (a `WHERE` follows).
 const CLAIMED_COLUMNS: &str =
     "SELECT d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual, m.event_type, m.event_id, m.payload, \
-     m.content_type \
+     m.content_type, m.request \
      FROM deliveries d JOIN messages m ON m.id = d.msg_id";
 
 fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
+    // Written by this code from an `IngestedRequest`; unreadable only if edited by hand, and
+    // then sent as a published message rather than not at all.
+    let request = r.9.and_then(|json| serde_json::from_str(&json).ok());
     ClaimedDelivery {
         msg_id: r.0,
         endpoint_id: r.1,
@@ -46,6 +49,7 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
         event_id: r.6,
         payload: r.7,
         content_type: r.8,
+        request,
     }
 }
 

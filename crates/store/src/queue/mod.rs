@@ -44,6 +44,9 @@ pub struct ClaimedDelivery {
     pub payload: String,
     /// A raw payload's `Content-Type` (`None`: JSON).
     pub content_type: Option<String>,
+    /// The request it came as, when a source ingested it: sent with the same method,
+    /// sub-path, query and headers.
+    pub request: Option<crate::IngestedRequest>,
 }
 
 /// What happens to a delivery after an attempt.

@@ -101,6 +101,52 @@ impl Store {
         Ok(n)
     }
 
+    /// Replays messages of an application created in `[since, until)` (ms) to one of its
+    /// endpoints, `msg_id` alone when given: each delivery starts again with a fresh retry
+    /// schedule, whatever became of it (a source's replay). Returns how many.
+    pub async fn replay_to_endpoint(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        since: i64,
+        until: Option<i64>,
+        msg_id: Option<&str>,
+    ) -> Result<u64> {
+        let now = now_ms();
+        let from = format!("msg_{}", min_body_at(since));
+        let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(&format!(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
+                 SELECT m.id, $2, m.app_id, {pending}, 0, FALSE, $5, $5 FROM messages m \
+                 WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND ($6 IS NULL OR m.id = $6) \
+                 ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, attempts = 0, manual = FALSE, \
+                 next_attempt_at = $5, updated_at = $5",
+                pending = Pending.code(),
+                set_pending = state::is(Pending),
+            ))
+            .bind(app_id)
+            .bind(endpoint_id)
+            .bind(&from)
+            .bind(&to)
+            .bind(now)
+            .bind(msg_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
+        if n > 0 {
+            self.notify_due(&[endpoint_id.to_owned()]);
+        }
+        Ok(n)
+    }
+
     /// Disables an endpoint (410 Gone, or failing for too long). `true` if it was enabled.
     pub async fn disable_endpoint(&self, endpoint_id: &str) -> Result<bool> {
         let n = with_db!(self.writer(), p => sqlx::query(

@@ -1,0 +1,747 @@
+//! `/ingest/api/v1/source…`: sources, as Svix's Ingest API and its SDKs' `ingest` calls
+//! manage them, and each source's endpoints. Admin token only.
+//!
+//! A source is a public URL (`ingestUrl`, `/in/{token}`) for a provider's webhooks, verified
+//! as its `type` says (see hookd-core's `ingest` for the types and their `config`), plus an
+//! application of its own (`hookd.source.{id}`, made and deleted with it) whose messages are
+//! the requests it accepted. Its endpoints are that application's endpoints, so each endpoint
+//! route here is the application endpoint route of the same name (same fields, a superset of
+//! Svix's `IngestEndpoint…` shapes, same rules), and deliveries get the engine's retries,
+//! rate limits, FIFO, filters, transformations and attempt logs.
+//!
+//! hookd's additions: `allowPrivateDestinations` on a source, the list of requests it
+//! received with their verdict and deliveries (`…/request`), and replaying one request or a
+//! time window to its endpoints.
+
+use axum::extract::{Path, State};
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use hookd_core::ingest::SourceType;
+use hookd_core::{ApplicationId, SourceId};
+use hookd_store::{
+    Cursor, DeliveryStatus, IngestRefusal, ListQuery, Message, MessageFilter, Metadata, Order, Source, SourceData,
+    StoreError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::endpoints::{
+    self as eps, EndpointHeadersIn, EndpointHeadersOut, EndpointIn, EndpointOut, EndpointSecretOut,
+};
+use super::transformations::{self as tf, TransformationOut, TransformationPatch};
+use super::{nullable, time, ListResponse, Problems, Timestamp};
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, ApiResult, ValidationItem};
+use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::AppState;
+
+/// Svix's limits on a source's `name` and `uid`.
+const NAME_LEN: std::ops::RangeInclusive<usize> = 2..=256;
+const UID_LEN: std::ops::RangeInclusive<usize> = 1..=60;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSourceIn {
+    pub name: String,
+    pub uid: Option<String>,
+    pub metadata: Option<Metadata>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub config: Option<Value>,
+    /// hookd extension: the source's endpoints may be on private addresses.
+    #[serde(default)]
+    pub allow_private_destinations: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSourcePatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    uid: Option<Option<String>>,
+    metadata: Option<Metadata>,
+    /// hookd extension: new settings for the same type (a new secret, say).
+    config: Option<Value>,
+    /// hookd extension.
+    allow_private_destinations: Option<bool>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSourceOut {
+    id: String,
+    uid: Option<String>,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    /// The settings less their secrets (Svix's `…ConfigOut`).
+    config: Value,
+    ingest_url: String,
+    metadata: Metadata,
+    allow_private_destinations: bool,
+    /// The application holding the requests it accepted (hookd extension).
+    app_id: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A source's public URL.
+pub(crate) fn ingest_url(state: &AppState, headers: &HeaderMap, token: &str) -> String {
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    format!("{}/in/{token}", state.tester.base_url(&state.config, host))
+}
+
+impl IngestSourceOut {
+    fn new(state: &AppState, headers: &HeaderMap, s: Source) -> Self {
+        let config = SourceType::parse(&s.kind, Some(&s.config))
+            .map_or(Value::Object(Default::default()), |t| t.public_config());
+        Self {
+            ingest_url: ingest_url(state, headers, &s.token),
+            id: s.id,
+            uid: s.uid,
+            name: s.name,
+            kind: s.kind,
+            config,
+            metadata: s.metadata,
+            allow_private_destinations: s.allow_private,
+            app_id: s.app_id,
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+fn check_name(p: &mut Problems, name: &str) {
+    if !NAME_LEN.contains(&name.chars().count()) {
+        p.add("name", "must be 2 to 256 characters");
+    }
+}
+
+fn check_uid(p: &mut Problems, uid: &str) {
+    if !UID_LEN.contains(&uid.len()) || !uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        p.add("uid", "must be 1 to 60 characters of a-z, A-Z, 0-9, _ and -");
+    } else if uid.starts_with(SourceId::PREFIX) {
+        p.add("uid", "must not start with src_ (a source id)");
+    }
+}
+
+/// The type and its settings, checked; a problem names the field at fault.
+fn check_type(p: &mut Problems, kind: &str, config: Option<&Value>) -> Option<SourceType> {
+    SourceType::parse(kind, config).map_err(|e| p.add(&e.field, e.reason)).ok()
+}
+
+impl IngestSourceIn {
+    pub(crate) fn into_data(self) -> ApiResult<SourceData> {
+        let mut p = Problems::default();
+        check_name(&mut p, &self.name);
+        if let Some(uid) = &self.uid {
+            check_uid(&mut p, uid);
+        }
+        let kind = check_type(&mut p, &self.kind, self.config.as_ref());
+        p.finish()?;
+        let kind = kind.expect("checked");
+        Ok(SourceData {
+            uid: self.uid,
+            name: self.name,
+            kind: kind.name().to_owned(),
+            config: kind.stored_config(),
+            metadata: self.metadata.unwrap_or_default(),
+            allow_private: self.allow_private_destinations,
+        })
+    }
+}
+
+/// A source by id or uid.
+pub(crate) async fn find(state: &AppState, source_id: &str) -> ApiResult<Source> {
+    state.store.get_source(source_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::NotFound(format!("source '{source_id}' not found")),
+        other => other.into(),
+    })
+}
+
+/// Makes a source with a fresh URL token (or `token`, an inbox's id).
+pub(crate) async fn create_source(state: &AppState, data: &SourceData, token: Option<&str>) -> ApiResult<Source> {
+    let token = token.map_or_else(hookd_core::id::new_url_token, str::to_owned);
+    let id = SourceId::generate();
+    Ok(state.store.create_source(id.as_str(), ApplicationId::generate().as_str(), &token, data).await?)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<IngestSourceOut>>> {
+    let page = state.store.list_sources(&params.to_query()?).await?;
+    Ok(Json(ListResponse::from_page(page, |s| IngestSourceOut::new(&state, &headers, s))))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<IngestSourceIn>,
+) -> ApiResult<(StatusCode, Json<IngestSourceOut>)> {
+    let source = create_source(&state, &body.into_data()?, None).await?;
+    Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
+}
+
+/// Turns a tester inbox into a source: the source takes the inbox's id as its URL token, so
+/// the capture URL a provider was given becomes a durable one, and the inbox (with what it
+/// captured) is deleted. (Were the process to stop between the two steps, the inbox would
+/// keep the URL until deleted; the source is there already.)
+pub async fn from_inbox(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    Path(inbox_id): Path<String>,
+    ApiJson(body): ApiJson<IngestSourceIn>,
+) -> ApiResult<(StatusCode, Json<IngestSourceOut>)> {
+    let inbox = crate::tester::inbox_api::find_inbox(&state, &inbox_id).await?;
+    let data = body.into_data()?;
+    let source = create_source(&state, &data, Some(&inbox.id)).await?;
+    state.store.delete_inbox(&inbox.id).await?;
+    Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    Path(source_id): Path<String>,
+) -> ApiResult<Json<IngestSourceOut>> {
+    Ok(Json(IngestSourceOut::new(&state, &headers, find(&state, &source_id).await?)))
+}
+
+/// Svix's `upsert`: replaces the source's fields, or creates it with the path as its uid.
+pub async fn put(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    Path(source_id): Path<String>,
+    ApiJson(body): ApiJson<IngestSourceIn>,
+) -> ApiResult<(StatusCode, Json<IngestSourceOut>)> {
+    match state.store.get_source(&source_id).await {
+        Ok(existing) => {
+            // The uid it was found by (or had) stays unless the body gives another.
+            let mut data = body.into_data()?;
+            data.uid = data.uid.or(existing.uid);
+            let updated = state.store.update_source(&existing.id, &data).await?;
+            state.sources.forget();
+            Ok((StatusCode::OK, Json(IngestSourceOut::new(&state, &headers, updated))))
+        }
+        Err(StoreError::NotFound(_)) => {
+            let mut data = body.into_data()?;
+            if SourceId::looks_like(&source_id) {
+                return Err(ApiError::NotFound(format!("source '{source_id}' not found")));
+            }
+            let mut p = Problems::default();
+            check_uid(&mut p, &source_id);
+            p.0.iter_mut().for_each(|item| item.loc = vec!["path".into(), "source_id".into()]);
+            p.finish()?;
+            data.uid = Some(source_id);
+            let source = create_source(&state, &data, None).await?;
+            Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    Path(source_id): Path<String>,
+    ApiJson(body): ApiJson<IngestSourcePatch>,
+) -> ApiResult<Json<IngestSourceOut>> {
+    let source = find(&state, &source_id).await?;
+    let mut p = Problems::default();
+    if let Some(name) = &body.name {
+        check_name(&mut p, name);
+    }
+    if let Some(Some(uid)) = &body.uid {
+        check_uid(&mut p, uid);
+    }
+    let config = match &body.config {
+        Some(config) => check_type(&mut p, &source.kind, Some(config)).map(|t| t.stored_config()),
+        None => Some(source.config.clone()),
+    };
+    p.finish()?;
+    let data = SourceData {
+        uid: body.uid.unwrap_or(source.uid),
+        name: body.name.unwrap_or(source.name),
+        kind: source.kind,
+        config: config.expect("checked"),
+        metadata: body.metadata.unwrap_or(source.metadata),
+        allow_private: body.allow_private_destinations.unwrap_or(source.allow_private),
+    };
+    let updated = state.store.update_source(&source.id, &data).await?;
+    state.sources.forget();
+    Ok(Json(IngestSourceOut::new(&state, &headers, updated)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let source = find(&state, &source_id).await?;
+    state.store.delete_source(&source.id).await?;
+    state.sources.forget();
+    state.apps.forget();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateTokenOut {
+    ingest_url: String,
+}
+
+/// A new URL token: the old URL stops working at once (within a second on other nodes).
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    _admin: Admin,
+    headers: HeaderMap,
+    Path(source_id): Path<String>,
+) -> ApiResult<Json<RotateTokenOut>> {
+    let source = find(&state, &source_id).await?;
+    let rotated = state.store.rotate_source_token(&source.id, &hookd_core::id::new_url_token()).await?;
+    state.sources.forget();
+    Ok(Json(RotateTokenOut { ingest_url: ingest_url(&state, &headers, &rotated.token) }))
+}
+
+/// Svix's `IngestLogOut` (snake_case, as Svix spells it): a request the source refused.
+#[derive(Serialize)]
+pub struct IngestLogOut {
+    id: String,
+    source_id: String,
+    status_code: i64,
+    error_text: String,
+    headers: Metadata,
+    payload: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<IngestRefusal> for IngestLogOut {
+    fn from(r: IngestRefusal) -> Self {
+        Self {
+            id: r.id,
+            source_id: r.source_id,
+            status_code: r.status_code,
+            error_text: r.error_text,
+            headers: r.headers.into_iter().collect(),
+            payload: r.payload,
+            created_at: time(r.created_at),
+            updated_at: time(r.created_at),
+        }
+    }
+}
+
+/// The requests the source refused, newest first.
+pub async fn list_log(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<IngestLogOut>>> {
+    let source = find(&state, &source_id).await?;
+    let page = state.store.list_ingest_refusals(&source.id, &params.to_query()?).await?;
+    Ok(Json(ListResponse::from_page(page, IngestLogOut::from)))
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Accepted,
+    Refused,
+}
+
+#[derive(Deserialize)]
+pub struct RequestListParams {
+    verdict: Option<Verdict>,
+}
+
+/// One delivery of an accepted request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDeliveryOut {
+    endpoint_id: String,
+    /// Svix's `MessageStatus` number, and its name.
+    status: i64,
+    status_text: &'static str,
+    attempts: i64,
+}
+
+/// A request a source received, accepted or refused.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestRequestOut {
+    /// The message's id (`msg_…`) when accepted, the log entry's (`log_…`) when refused.
+    id: String,
+    verdict: Verdict,
+    /// What the provider was answered.
+    status_code: u16,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    method: String,
+    path: String,
+    query: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    /// `delivered` (to every endpoint), `pending`, `failed` (to at least one, for good),
+    /// `none` (no endpoint took it), or `refused`.
+    state: &'static str,
+    deliveries: Vec<RequestDeliveryOut>,
+    received_at: DateTime<Utc>,
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Refused => "refused",
+        })
+    }
+}
+
+/// What a list of requests shows of their deliveries, in one word.
+fn overall(deliveries: &[RequestDeliveryOut]) -> &'static str {
+    let has = |s: DeliveryStatus| deliveries.iter().any(|d| d.status == s as i64);
+    if deliveries.is_empty() {
+        "none"
+    } else if has(DeliveryStatus::Fail) {
+        "failed"
+    } else if has(DeliveryStatus::Pending) || has(DeliveryStatus::Sending) {
+        "pending"
+    } else {
+        "delivered"
+    }
+}
+
+/// The time-ordered part of an id (`msg_…`, `log_…`): both kinds sort together by it.
+fn id_body(id: &str) -> &str {
+    id.split_once('_').map_or(id, |(_, body)| body)
+}
+
+/// The requests a source received, newest first, accepted and refused together (or one
+/// `verdict`), with each accepted one's deliveries. Pages forward only: `iterator` is the
+/// time-ordered part of the last request's id.
+pub async fn list_requests(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(filter): ApiQuery<RequestListParams>,
+) -> ApiResult<Json<ListResponse<IngestRequestOut>>> {
+    let source = find(&state, &source_id).await?;
+    let q = params.to_query()?;
+    let after = match (&q.cursor, q.order) {
+        (_, Some(Order::Ascending)) => {
+            return Err(ApiError::validation(ValidationItem::query("order", "requests list newest first only")))
+        }
+        (Some(Cursor::Newer(_)), _) => {
+            return Err(ApiError::validation(ValidationItem::query(
+                "iterator",
+                "requests page forward only (the iterator of the previous page)",
+            )))
+        }
+        (Some(Cursor::Older(body)), _) => Some(body.clone()),
+        (None, _) => None,
+    };
+    let query_for = |prefix: &str| ListQuery {
+        limit: q.limit,
+        cursor: after.as_ref().map(|body| Cursor::Older(format!("{prefix}{body}"))),
+        order: None,
+    };
+    let accepted: Vec<Message> = if filter.verdict != Some(Verdict::Refused) {
+        let page = state.store.list_messages(&source.app_id, &MessageFilter::default(), &query_for("msg_")).await?;
+        page.data
+    } else {
+        vec![]
+    };
+    let refused: Vec<IngestRefusal> = if filter.verdict != Some(Verdict::Accepted) {
+        state.store.list_ingest_refusals(&source.id, &query_for("log_")).await?.data
+    } else {
+        vec![]
+    };
+    let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
+    let mut by_message: std::collections::HashMap<String, Vec<RequestDeliveryOut>> = Default::default();
+    for d in state.store.delivery_states(&ids).await? {
+        by_message.entry(d.msg_id).or_default().push(RequestDeliveryOut {
+            endpoint_id: d.endpoint_id,
+            status: d.status as i64,
+            status_text: d.status.text(),
+            attempts: d.attempts,
+        });
+    }
+    let mut items: Vec<IngestRequestOut> = Vec::with_capacity(accepted.len() + refused.len());
+    for m in accepted {
+        let deliveries = by_message.remove(&m.id).unwrap_or_default();
+        let request = m.request.unwrap_or_default();
+        items.push(IngestRequestOut {
+            id: m.id,
+            verdict: Verdict::Accepted,
+            status_code: 200,
+            reason: None,
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            event_type: Some(m.event_type),
+            event_id: m.event_id,
+            state: overall(&deliveries),
+            deliveries,
+            received_at: time(m.created_at),
+        });
+    }
+    for r in refused {
+        items.push(IngestRequestOut {
+            id: r.id,
+            verdict: Verdict::Refused,
+            status_code: r.status_code as u16,
+            reason: Some(r.error_text),
+            method: r.method,
+            path: r.path,
+            query: r.query,
+            event_type: None,
+            event_id: None,
+            state: "refused",
+            deliveries: vec![],
+            received_at: time(r.created_at),
+        });
+    }
+    items.sort_by(|a, b| id_body(&b.id).cmp(id_body(&a.id)));
+    let done = items.len() <= q.limit as usize;
+    items.truncate(q.limit as usize);
+    let iterator = items.last().map(|i| id_body(&i.id).to_owned());
+    Ok(Json(ListResponse { data: items, iterator, prev_iterator: None, done }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayIn {
+    /// Requests received from this time (a window replay; required there).
+    since: Option<Timestamp>,
+    /// … and before this one (default: now).
+    until: Option<Timestamp>,
+    /// To this endpoint alone (id or uid); default: every enabled endpoint of the source.
+    endpoint_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayOut {
+    /// Deliveries made due again.
+    replayed: u64,
+}
+
+/// The endpoints a replay goes to.
+async fn replay_targets(state: &AppState, source: &Source, endpoint_id: Option<&str>) -> ApiResult<Vec<String>> {
+    if let Some(id) = endpoint_id {
+        let endpoint = state.store.get_endpoint(&source.app_id, id).await.map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::NotFound(format!("endpoint '{id}' not found in this source")),
+            other => other.into(),
+        })?;
+        return Ok(vec![endpoint.id]);
+    }
+    let mut targets = vec![];
+    let mut q = ListQuery { limit: 250, cursor: None, order: None };
+    loop {
+        let page = state.store.list_endpoints(&source.app_id, &q).await?;
+        targets.extend(page.data.iter().filter(|e| !e.disabled).map(|e| e.id.clone()));
+        match (page.done, page.iterator) {
+            (false, Some(next)) => q.cursor = Some(Cursor::Older(next)),
+            _ => return Ok(targets),
+        }
+    }
+}
+
+/// The body of a replay, which may be empty.
+fn replay_body(body: &[u8]) -> ApiResult<ReplayIn> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(ReplayIn::default())
+    } else {
+        crate::extract::parse_json(body)
+    }
+}
+
+/// Sends one accepted request again to the source's endpoints, each delivery with a fresh
+/// retry schedule.
+pub async fn replay_request(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path((source_id, msg_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<ReplayOut>)> {
+    let source = find(&state, &source_id).await?;
+    let body = replay_body(&body)?;
+    let mut p = Problems::default();
+    if body.since.is_some() || body.until.is_some() {
+        p.add("since", "a single request's replay takes no time window (use …/replay for one)");
+    }
+    p.finish()?;
+    let message = state.store.get_message(&source.app_id, &msg_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::NotFound(format!("request '{msg_id}' not found in this source")),
+        other => other.into(),
+    })?;
+    let mut replayed = 0;
+    for endpoint in replay_targets(&state, &source, body.endpoint_id.as_deref()).await? {
+        replayed += state.store.replay_to_endpoint(&source.app_id, &endpoint, 0, None, Some(&message.id)).await?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(ReplayOut { replayed })))
+}
+
+/// Sends every request accepted in `[since, until)` again to the source's endpoints.
+pub async fn replay_window(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<ReplayOut>)> {
+    let source = find(&state, &source_id).await?;
+    let body = replay_body(&body)?;
+    let mut p = Problems::default();
+    match (body.since, body.until) {
+        (None, _) => p.add("since", "is required: the start of the window to replay"),
+        (Some(since), Some(until)) if until <= since => p.add("until", "must be later than since"),
+        _ => {}
+    }
+    p.finish()?;
+    let since = body.since.expect("checked").millis();
+    let until = body.until.map(Timestamp::millis);
+    let mut replayed = 0;
+    for endpoint in replay_targets(&state, &source, body.endpoint_id.as_deref()).await? {
+        replayed += state.store.replay_to_endpoint(&source.app_id, &endpoint, since, until, None).await?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(ReplayOut { replayed })))
+}
+
+// The source's endpoints: the application endpoint routes, on the source's application.
+
+fn admin() -> Caller {
+    Caller(hookd_store::Scope::Admin)
+}
+
+async fn app_of(state: &AppState, source_id: &str) -> ApiResult<String> {
+    Ok(find(state, source_id).await?.app_id)
+}
+
+async fn endpoint_path(
+    state: &AppState,
+    (source_id, endpoint_id): (String, String),
+) -> ApiResult<Path<(String, String)>> {
+    Ok(Path((app_of(state, &source_id).await?, endpoint_id)))
+}
+
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+    query: ApiQuery<ListParams>,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let app = app_of(&state, &source_id).await?;
+    eps::list(State(state), admin(), Path(app), query).await
+}
+
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(source_id): Path<String>,
+    body: ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let app = app_of(&state, &source_id).await?;
+    eps::create(State(state), admin(), Path(app), body).await
+}
+
+pub async fn get_endpoint(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    let path = endpoint_path(&state, path).await?;
+    eps::get(State(state), admin(), path).await
+}
+
+pub async fn put_endpoint(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+    body: ApiJson<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let path = endpoint_path(&state, path).await?;
+    eps::put(State(state), admin(), path, body).await
+}
+
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let path = endpoint_path(&state, path).await?;
+    eps::delete(State(state), admin(), path).await
+}
+
+pub async fn get_endpoint_secret(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let path = endpoint_path(&state, path).await?;
+    eps::get_secret(State(state), admin(), path).await
+}
+
+/// Svix answers this route with 204.
+pub async fn rotate_endpoint_secret(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let path = endpoint_path(&state, path).await?;
+    let _new_key = eps::rotate_secret(State(state), admin(), path, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_endpoint_headers(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let path = endpoint_path(&state, path).await?;
+    eps::get_headers(State(state), admin(), path).await
+}
+
+pub async fn put_endpoint_headers(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+    body: ApiJson<EndpointHeadersIn>,
+) -> ApiResult<StatusCode> {
+    let path = endpoint_path(&state, path).await?;
+    eps::put_headers(State(state), admin(), path, body).await
+}
+
+pub async fn get_endpoint_transformation(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+) -> ApiResult<Json<TransformationOut>> {
+    let path = endpoint_path(&state, path).await?;
+    tf::get(State(state), admin(), path).await
+}
+
+pub async fn patch_endpoint_transformation(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(path): Path<(String, String)>,
+    body: ApiJson<TransformationPatch>,
+) -> ApiResult<StatusCode> {
+    let path = endpoint_path(&state, path).await?;
+    tf::patch(State(state), admin(), path, body).await
+}
