@@ -13,7 +13,8 @@ const TOKEN: &str = "process-test-admin-token";
 
 on_both_backends!(
     sigkill_during_a_burst_loses_no_accepted_message,
-    a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice
+    a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice,
+    a_source_commits_before_it_answers_and_a_providers_retry_is_not_stored_twice
 );
 
 #[test]
@@ -304,6 +305,63 @@ async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(b
     assert!(ids.contains(&retried["id"].as_str().unwrap()), "the retry answered with the stored message");
     let again = publish(&node, None).await.unwrap();
     assert_eq!(again.status(), 202);
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+    db.drop().await;
+}
+
+/// A source answers a provider only once the request is committed: the node dies after the
+/// commit and before the answer (`HOOKD_FAILPOINT=ingest-committed`), the provider got no
+/// answer and sends the same delivery again, as providers do. The request was kept, and the
+/// retry (same `X-GitHub-Delivery`) is answered with it instead of being stored again.
+async fn a_source_commits_before_it_answers_and_a_providers_retry_is_not_stored_twice(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = TestDb::new(backend).await else { return };
+    let extra = db.flags();
+    let client = reqwest::Client::new();
+    let mut node = Node::start(dir.path(), &extra);
+    let res = client
+        .post(node.url("/ingest/api/v1/source"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "GitHub", "uid": "gh", "type": "github"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let source: Value = res.json().await.unwrap();
+    let path = source["ingestUrl"].as_str().unwrap().split("/in/").nth(1).unwrap().to_owned();
+    node.signal("-TERM");
+    assert_eq!(node.wait_exit().code(), Some(0));
+    let deliver = |node: &Node| {
+        client
+            .post(node.url(&format!("/in/{path}")))
+            .header("x-github-event", "push")
+            .header("x-github-delivery", "delivery-1")
+            .header("content-type", "application/json")
+            .body(r#"{"ref":"main"}"#)
+            .send()
+    };
+
+    let mut node = Node::start_with_env(dir.path(), &extra, &[("HOOKD_FAILPOINT", "ingest-committed")], &[]);
+    assert!(deliver(&node).await.is_err(), "the node died before answering");
+    assert!(!node.wait_exit().success());
+
+    let mut node = Node::start(dir.path(), &extra);
+    let retried = deliver(&node).await.unwrap();
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["duplicate"], true, "the first one was committed: {retried}");
+    let listed: Value = client
+        .get(node.url("/ingest/api/v1/source/gh/request"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [retried["id"].as_str().unwrap()], "stored once, answered with it");
     node.signal("-TERM");
     assert_eq!(node.wait_exit().code(), Some(0));
     db.drop().await;

@@ -78,6 +78,7 @@ async fn run_sdk(backend: Backend, program: &str, args: &[String], env: &[(&str,
     assert!(checks >= 30, "the script's checks did not all run: {stdout}");
 
     // What the endpoints received, as the script's messages should have been delivered.
+    let handle = got.clone();
     let got = got.lock().unwrap().clone();
     let raw = got.iter().find(|(path, _, body)| path == "/ok" && body.as_ref() == b"<n>3</n>");
     let (_, content_type, _) = raw.expect("the raw payload, byte for byte");
@@ -86,6 +87,15 @@ async fn run_sdk(backend: Backend, program: &str, args: &[String], env: &[(&str,
     assert!(example, "the example went to its endpoint: {got:?}");
     // Only the blue message is for the failing endpoint (it filters on that channel).
     assert!(got.iter().filter(|(path, _, _)| path == "/fail").all(|(_, _, body)| body.as_ref() == br#"{"n":1}"#));
+    if args.iter().any(|a| a.ends_with(".py")) {
+        // The webhook the script posted to its source, passed on below the source endpoint's URL.
+        let ingested = common::eventually(std::time::Duration::from_secs(10), "the ingested webhook arrived", || {
+            let found = handle.lock().unwrap().iter().find(|(path, _, _)| path == "/ingested/push").cloned();
+            async move { found }
+        })
+        .await;
+        assert_eq!(ingested.2.as_ref(), br#"{"ref":"refs/heads/main"}"#);
+    }
     app.stop().await;
 }
 

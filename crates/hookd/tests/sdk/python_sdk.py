@@ -174,4 +174,65 @@ check(svix.operational_webhook.endpoint.get_secret(op.id).key.startswith("whsec_
 svix.operational_webhook.endpoint.delete(op.id)
 check(svix.operational_webhook.endpoint.list().data == [], "operational endpoint deleted")
 
+# Sources through the SDK's ingest calls (Svix's Ingest API), then a webhook signed as GitHub
+# signs it, posted to the source's URL: delivered to the source's endpoint (checked on the
+# Rust side).
+import hashlib
+import hmac
+import urllib.request
+
+from svix.models import (
+    GithubConfig,
+    IngestEndpointHeadersIn,
+    IngestEndpointIn,
+    IngestEndpointSecretIn,
+    IngestEndpointUpsertIn,
+    IngestSourceIn,
+)
+
+source = svix.ingest.source.create(
+    IngestSourceIn(name="GitHub", uid="gh", type="github", config=GithubConfig(secret="gh-secret"))
+)
+check(source.id.startswith("src_") and "/in/" in source.ingest_url, source)
+check(svix.ingest.source.get("gh").id == source.id, "source by uid")
+check([s.id for s in svix.ingest.source.list().data] == [source.id], "source list")
+source = svix.ingest.source.upsert(
+    source.id, IngestSourceIn(name="GitHub org", type="github", config=GithubConfig(secret="gh-secret"))
+)
+check(source.name == "GitHub org", source)
+rotated = svix.ingest.source.rotate_token(source.id)
+check(rotated.ingest_url != source.ingest_url, "a new URL")
+ingest_url = rotated.ingest_url
+
+ep = svix.ingest.endpoint.create(source.id, IngestEndpointIn(url=f"{receiver}/ingested", uid="app"))
+check(svix.ingest.endpoint.get(source.id, "app").id == ep.id, "source endpoint by uid")
+check([e.id for e in svix.ingest.endpoint.list(source.id).data] == [ep.id], "source endpoint list")
+ep = svix.ingest.endpoint.upsert(source.id, ep.id, IngestEndpointUpsertIn(url=f"{receiver}/ingested", description="app"))
+check(ep.description == "app", ep)
+before = svix.ingest.endpoint.get_secret(source.id, ep.id).key
+svix.ingest.endpoint.rotate_secret(source.id, ep.id, IngestEndpointSecretIn())
+check(svix.ingest.endpoint.get_secret(source.id, ep.id).key != before, "secret rotated")
+svix.ingest.endpoint.set_headers(source.id, ep.id, IngestEndpointHeadersIn(headers={"X-Team": "core"}))
+check(svix.ingest.endpoint.get_headers(source.id, ep.id).headers == {"X-Team": "core"}, "source endpoint headers")
+
+body = b'{"ref":"refs/heads/main"}'
+signature = "sha256=" + hmac.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+request = urllib.request.Request(
+    ingest_url + "/push",
+    data=body,
+    method="POST",
+    headers={
+        "content-type": "application/json",
+        "x-github-event": "push",
+        "x-github-delivery": "sdk-1",
+        "x-hub-signature-256": signature,
+    },
+)
+with urllib.request.urlopen(request) as answer:
+    check(answer.status == 200, answer.status)
+
+spare = svix.ingest.source.create(IngestSourceIn(name="Spare", type="generic-webhook"))
+svix.ingest.source.delete(spare.id)
+check([s.id for s in svix.ingest.source.list().data] == [source.id], "source deleted")
+
 print("ok", checks)
