@@ -7,6 +7,8 @@
 #                               isolation-sqlite isolation-postgres publish-keyed publish-keyless
 #                               fanout-10-2k fanout-10-2k-filter (the same with a payload filter)
 #                               plain-1 transform-1 (the same with a small transformation)
+#                               ingest-1 (plain-1 posted to a github source) ingest-keyed
+#                               (publish-keyed posted to a github source)
 #
 # Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
@@ -30,6 +32,8 @@ target() {
     fanout-10-2k) run --messages 10000 --endpoints 10 --payload-bytes 2048 ;;
     transform-1) run --messages 10000 --transformation 'function handler(w) { w.payload.via = "js"; w.headers["x-via"] = "js"; return w; }' ;;
     plain-1) run --messages 10000 ;;
+    ingest-1) run --messages 10000 --ingest ;;
+    ingest-keyed) run --messages 20000 --endpoint-down --ingest ;;
     fanout-10-2k-filter) run --messages 10000 --endpoints 10 --payload-bytes 2048 --filter "payload.seq >= 0 && payload.pad.size() > 100" ;;
     steady-1k) run --messages 30000 --rate 1000 ;;
     postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;

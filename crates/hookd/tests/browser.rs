@@ -7,6 +7,8 @@
 //!   messages, from a message to its attempts, and resending it and disabling an endpoint
 //!   from there; and an endpoint's page, where its payload filter, transformation (tried
 //!   out with simulate), OAuth settings and client certificate are seen and edited.
+//! - the dashboard's sources: the list (from the main navigation) and a form to add one, a
+//!   source's endpoints and the requests it received with their state, and replaying one.
 //!
 //! Chromium comes from Debian's `chromium` and `chromium-driver` packages
 //! (`scripts/install-browser.sh`). Without them the tests are skipped with a message, except
@@ -498,6 +500,131 @@ async fn the_dashboard_edits_an_endpoints_filter_transformation_and_authenticati
     assert_eq!(app.get_json(&format!("{api_path}/mtls-config")).await["enabled"], true);
     browser.click_on("#mtls-remove").await;
     text_when(&browser, "#mtls-state", "the certificate removed", |t| t == "Client certificate: none.").await;
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_lists_sources_shows_their_requests_and_replays_them() {
+    let Some((chromium, driver)) = browser() else {
+        return;
+    };
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let (status, source) = app
+        .send_json(Method::POST, "/ingest/api/v1/source", &json!({"name": "Shop <i>", "type": "generic-webhook"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{source}");
+    let source_id = source["id"].as_str().unwrap().to_owned();
+    let app_id = source["appId"].as_str().unwrap().to_owned();
+    let ingest_url = source["ingestUrl"].as_str().unwrap().to_owned();
+    let path = format!("/ingest/api/v1/source/{source_id}/endpoint");
+    let (status, endpoint) = app.send_json(Method::POST, &path, &json!({"url": receiver.url("/hook")})).await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let mut msg_ids = vec![];
+    for body in ["first", "second"] {
+        let res = app
+            .http
+            .post(format!("{ingest_url}/orders?n=1"))
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let answer: Value = res.json().await.unwrap();
+        msg_ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&app.url("/")).await;
+    wait_for_view(&browser, "signin", "#token").await;
+    browser.type_into(&browser.find("#token").await, &app.token).await;
+    browser.click_on("#signin-form button").await;
+
+    // From the main navigation to the list: the name as text, the type, the URL to copy.
+    wait_for_view(&browser, "apps", "#app-rows tr").await;
+    browser.click_on("#sections a[href='#/sources']").await;
+    wait_for_view(&browser, "sources", "#source-rows tr").await;
+    assert_eq!(texts(&browser, "#source-rows td:first-child").await, vec!["Shop <i>"]);
+    assert_eq!(texts(&browser, "#source-rows td:nth-child(2)").await, vec!["generic-webhook"]);
+    assert_eq!(texts(&browser, "#source-rows code.copy").await, vec![ingest_url.clone()]);
+    browser.click_on("#source-rows a").await;
+
+    // The source: its details, its endpoint, and both requests, delivered.
+    wait_for_view(&browser, "source", "#request-rows tr").await;
+    assert_eq!(texts(&browser, "#source-title").await, vec!["Shop <i>"]);
+    let meta = texts(&browser, "#source-meta").await.remove(0);
+    assert!(meta.starts_with(&format!("generic-webhook · {source_id} · public destinations only")), "{meta}");
+    assert_eq!(texts(&browser, "#source-url code.copy").await, vec![ingest_url.clone()]);
+    assert_eq!(texts(&browser, "#source-endpoint-rows td:first-child").await, vec![receiver.url("/hook")]);
+    let rows_script = "return Array.from(document.querySelectorAll('#request-rows tr')).map(function (r) {
+           return {id: r.dataset.id,
+                   link: r.querySelector('td:first-child a').getAttribute('href'),
+                   verdict: r.children[1].textContent,
+                   request: r.children[2].textContent,
+                   state: r.querySelector('td.state').textContent};
+         });";
+    let rows = eventually(Duration::from_secs(10), "both requests delivered", || async {
+        let rows = browser.eval(rows_script).await.as_array().unwrap().clone();
+        (rows.len() == 2 && rows.iter().all(|r| r["state"] == "delivered")).then_some(rows)
+    })
+    .await;
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [msg_ids[1].as_str(), msg_ids[0].as_str()], "newest first");
+    for (row, id) in rows.iter().zip([&msg_ids[1], &msg_ids[0]]) {
+        assert_eq!(row["verdict"], "accepted");
+        assert_eq!(row["request"], "POST /orders?n=1");
+        assert_eq!(row["link"], format!("#/app/{app_id}/msg/{id}").as_str());
+    }
+
+    // Replay the first request: the receiver gets it a second time.
+    browser.click_on(&format!("#request-rows tr[data-id='{}'] button.replay", msg_ids[0])).await;
+    let got = receiver.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(&got[2].body[..], b"first");
+    assert_eq!(got[2].header("webhook-id"), msg_ids[0].as_str());
+
+    // An accepted request leads to its message, with both attempts.
+    let attempts = format!("/api/v1/app/{app_id}/attempt/msg/{}", msg_ids[0]);
+    eventually(Duration::from_secs(10), "the replay's attempt recorded", || async {
+        (app.get_json(&attempts).await["data"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    browser.click_on(&format!("#request-rows tr[data-id='{}'] a", msg_ids[0])).await;
+    wait_for_view(&browser, "msg", "#attempt-rows tr[data-id]").await;
+    assert!(texts(&browser, "#msg-meta").await[0].starts_with(&msg_ids[0]));
+    assert_eq!(texts(&browser, "#attempt-rows .code").await, vec!["HTTP 200", "HTTP 200"]);
+
+    // A source made with the form, with its secret: listed, and it refuses an unsigned
+    // request, which its page shows with the reason.
+    browser.goto(&app.url("/#/sources")).await;
+    wait_for_view(&browser, "sources", "#source-rows tr").await;
+    browser.type_into(&browser.find("#source-name").await, "Payments").await;
+    browser.click_on("#source-type option[value='stripe']").await;
+    browser.type_into(&browser.find("#source-secret").await, "whsec_stripe_test_secret").await;
+    browser.click_on("#source-form button").await;
+    let names = eventually(Duration::from_secs(10), "the new source listed", || async {
+        let names = texts(&browser, "#source-rows td:first-child").await;
+        (names.len() == 2).then_some(names)
+    })
+    .await;
+    assert!(names.contains(&"Payments".to_owned()), "{names:?}");
+    let listed = app.get_json("/ingest/api/v1/source").await;
+    let payments = listed["data"].as_array().unwrap().iter().find(|s| s["name"] == "Payments").unwrap().clone();
+    assert_eq!(payments["type"], "stripe");
+    let res = app.http.post(payments["ingestUrl"].as_str().unwrap()).body("{}").send().await.unwrap();
+    assert!(res.status().is_client_error(), "unsigned: {}", res.status());
+    let payments_id = payments["id"].as_str().unwrap();
+    browser.click_on(&format!("#source-rows tr[data-id='{payments_id}'] a")).await;
+    wait_for_view(&browser, "source", "#request-rows tr").await;
+    let state = texts(&browser, "#request-rows td.state").await.remove(0);
+    assert!(state.starts_with(&format!("refused {}: ", res.status().as_u16())), "{state}");
+    assert_eq!(browser.eval("return document.querySelectorAll('#request-rows button.replay').length;").await, 0);
 
     browser.quit().await;
     app.stop().await;

@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 /// The event type of every published message.
 const EVENT_TYPE: &str = "bench.event";
 
+/// The secret of the source an ingest run posts to.
+pub const INGEST_SECRET: &str = "hookd-bench-ingest-secret";
+
 pub fn client(concurrency: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -87,6 +90,20 @@ impl Api {
         Ok(endpoint["id"].as_str().unwrap_or_default().to_owned())
     }
 
+    /// Creates a `github` source with `secret`; returns its id and URL.
+    pub async fn create_source(&self, secret: &str) -> Result<(String, String), String> {
+        let body = json!({"name": "hookd bench", "type": "github", "config": {"secret": secret}});
+        let source = self.post("/ingest/api/v1/source", &body).await?;
+        let field = |name: &str| source[name].as_str().unwrap_or_default().to_owned();
+        Ok((field("id"), field("ingestUrl")))
+    }
+
+    /// Adds an endpoint to a source.
+    pub async fn create_source_endpoint(&self, source: &str, url: &str) -> Result<(), String> {
+        let body = json!({"url": url, "description": "hookd bench"});
+        self.post(&format!("/ingest/api/v1/source/{source}/endpoint"), &body).await.map(|_| ())
+    }
+
     pub async fn set_transformation(&self, app: &str, endpoint: &str, code: &str) -> Result<(), String> {
         let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/transformation");
         self.send(reqwest::Method::PATCH, &path, &json!({"code": code, "enabled": true})).await.map(|_| ())
@@ -136,6 +153,9 @@ pub struct Target {
     pub key_prefix: Option<String>,
     /// Filler that makes each payload about `--payload-bytes` long (empty: a minimal payload).
     pub pad: std::sync::Arc<str>,
+    /// Ingest mode: post the payload alone to a source's URL, signed with this secret as
+    /// GitHub signs, with the key as its delivery id.
+    pub ingest_secret: Option<std::sync::Arc<str>>,
 }
 
 impl Target {
@@ -143,18 +163,40 @@ impl Target {
     async fn publish(&self, seq: u64, out: &Published) {
         let t = self.epoch.elapsed().as_micros() as u64;
         let pad = &self.pad;
-        let body = if pad.is_empty() {
-            format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t}}}}}"#)
+        let payload = if pad.is_empty() {
+            format!(r#"{{"seq":{seq},"t":{t}}}"#)
         } else {
-            format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{{"seq":{seq},"t":{t},"pad":"{pad}"}}}}"#)
+            format!(r#"{{"seq":{seq},"t":{t},"pad":"{pad}"}}"#)
         };
-        let mut request = self.http.post(&self.url).bearer_auth(&self.token).header("content-type", "application/json");
-        if let Some(prefix) = &self.key_prefix {
-            request = request.header("idempotency-key", format!("{prefix}{seq}"));
-        }
-        let sent = request.body(body).send().await;
+        let (request, accepted) = match &self.ingest_secret {
+            None => {
+                let mut request =
+                    self.http.post(&self.url).bearer_auth(&self.token).header("content-type", "application/json");
+                if let Some(prefix) = &self.key_prefix {
+                    request = request.header("idempotency-key", format!("{prefix}{seq}"));
+                }
+                (request.body(format!(r#"{{"eventType":"{EVENT_TYPE}","payload":{payload}}}"#)), 202)
+            }
+            Some(secret) => {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+                mac.update(payload.as_bytes());
+                let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                let mut request = self
+                    .http
+                    .post(&self.url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "push")
+                    .header("x-hub-signature-256", format!("sha256={signature}"));
+                if let Some(prefix) = &self.key_prefix {
+                    request = request.header("x-github-delivery", format!("{prefix}{seq}"));
+                }
+                (request.body(payload), 200)
+            }
+        };
+        let sent = request.send().await;
         match sent {
-            Ok(res) if res.status() == 202 => {
+            Ok(res) if res.status() == accepted => {
                 // Read the body so the connection goes back to the pool.
                 let _ = res.bytes().await;
                 out.accepted.fetch_add(1, Ordering::Relaxed);

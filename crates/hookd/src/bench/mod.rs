@@ -112,6 +112,13 @@ pub struct BenchArgs {
     /// arrivals are counted: `function handler(w) { w.payload.via = "js"; return w; }`.
     #[arg(long, value_name = "JS")]
     pub transformation: Option<String>,
+    /// Ingest mode: instead of publishing through the API, post each message's payload to a
+    /// source's URL, as a provider would (a `github` source: each request signed with
+    /// `X-Hub-Signature-256` and carrying its own `X-GitHub-Delivery`, which hookd keeps to drop
+    /// a provider's retries, as the idempotency key does for a publish); the endpoints are
+    /// the source's.
+    #[arg(long, conflicts_with_all = ["filter", "transformation"])]
+    pub ingest: bool,
     /// The hookd binary to run as the child [default: this one].
     #[arg(long, hide = true, value_name = "PATH")]
     pub hookd_bin: Option<PathBuf>,
@@ -285,6 +292,7 @@ async fn measure_ceiling(
         epoch,
         key_prefix: None,
         pad: args.pad(),
+        ingest_secret: None,
     };
     let count = args.messages.min(CEILING_REQUESTS);
     let out = Arc::new(Published::default());
@@ -332,17 +340,26 @@ async fn measure(
     let receiver = receiver::start(recorder.clone())
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the receiver: {e}")))?;
-    let app = set_up(&api, args, receiver).await?;
-    progress.say(&format!("publishing {} messages to {} endpoints on {}", args.messages, args.endpoints, running.base));
+    let (app, url) = match args.ingest {
+        false => {
+            let app = set_up(&api, args, receiver).await?;
+            let url = format!("{}/api/v1/app/{app}/msg", running.base);
+            (app, url)
+        }
+        true => set_up_source(&api, args, receiver).await?,
+    };
+    let what = if args.ingest { "posting to a source" } else { "publishing" };
+    progress.say(&format!("{what} {} messages to {} endpoints on {}", args.messages, args.endpoints, running.base));
     let published = Arc::new(Published::default());
     let target = Target {
         http: http.clone(),
-        url: format!("{}/api/v1/app/{app}/msg", running.base),
+        url,
         token: running.token.clone(),
         epoch,
         // Unique to this run, so that runs against one server never share keys.
         key_prefix: (!args.no_idempotency_key).then(|| format!("bench-{app}-")),
         pad: args.pad(),
+        ingest_secret: args.ingest.then(|| load::INGEST_SECRET.into()),
     };
     let cpu_before = server::cpu_time(&running.rss);
     let publish_start = epoch.elapsed().as_micros() as u64;
@@ -393,6 +410,25 @@ async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> 
         api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}"), None).await.map_err(failed)?;
     }
     Ok(app)
+}
+
+/// Ingest mode: creates a `github` source and its endpoints; returns the source's id and URL.
+async fn set_up_source(
+    api: &Api,
+    args: &BenchArgs,
+    receiver: std::net::SocketAddr,
+) -> Result<(String, String), BenchError> {
+    let failed = |e: String| BenchError::Runtime(format!("cannot set up the run: {e}"));
+    let (source, url) = api.create_source(load::INGEST_SECRET).await.map_err(failed)?;
+    for k in 0..args.endpoints {
+        let url =
+            if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
+        api.create_source_endpoint(&source, &url).await.map_err(failed)?;
+    }
+    for k in 0..args.hanging_endpoints {
+        api.create_source_endpoint(&source, &format!("http://{receiver}/hang/{k}")).await.map_err(failed)?;
+    }
+    Ok((source, url))
 }
 
 /// Waits until every expected delivery arrived, or until the deadline; false when the
@@ -463,6 +499,7 @@ impl Measured {
             payload_bytes: args.payload_bytes,
             filter: args.filter.clone(),
             transformation: args.transformation.clone(),
+            ingest: args.ingest,
             hanging: (args.hanging_endpoints > 0)
                 .then(|| report::Hanging { endpoints: args.hanging_endpoints, attempts: self.recorder.hung() }),
             publish: report::Publish {

@@ -26,6 +26,8 @@ pub struct Report {
     /// `--transformation`: the JavaScript every measured endpoint ran on its deliveries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transformation: Option<String>,
+    /// `--ingest`: the messages were posted to a source's URL, signed as GitHub signs.
+    pub ingest: bool,
     /// Isolation mode: the endpoints that never answered, besides those measured.
     pub hanging: Option<Hanging>,
     pub publish: Publish,
@@ -145,6 +147,7 @@ impl Report {
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" },
             self.filter.as_deref().map(|f| format!(", filter `{f}` on each endpoint")).unwrap_or_default()
                 + self.transformation.as_deref().map(|_| ", a transformation on each endpoint").unwrap_or_default()
+                + if self.ingest { ", posted to a github source (signed, each with its delivery id)" } else { "" }
         );
         if let Some(h) = &self.hanging {
             let _ = writeln!(
