@@ -23,6 +23,7 @@ on_both_backends!(
     an_inbox_becomes_a_durable_source,
     the_source_api_follows_svix_ingest,
     filters_and_transformations_apply_to_a_sources_deliveries,
+    refused_requests_are_capped_per_source,
 );
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -592,5 +593,41 @@ async fn filters_and_transformations_apply_to_a_sources_deliveries(backend: Back
     let got = receiver.wait_for(4, Duration::from_secs(10)).await;
     let put = got.iter().find(|r| r.path == "/generic/items/7").expect("the PUT arrived");
     assert_eq!((put.method.as_str(), &put.body[..]), ("PUT", &br#"{"name":"seven"}"#[..]));
+    app.stop().await;
+}
+
+async fn refused_requests_are_capped_per_source(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let src = source(&app, json!({"name": "GitHub", "type": "github", "config": {"secret": "s"}})).await;
+    let src_id = src["id"].as_str().unwrap().to_owned();
+    let url = src["ingestUrl"].as_str().unwrap().to_owned();
+    let cap = hookd_store::MAX_REFUSALS_PER_SOURCE as usize;
+    // Unsigned: every one refused. Sent 16 at a time.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, url, sent) = (app.http.clone(), url.clone(), sent.clone());
+            tokio::spawn(async move {
+                while sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < cap + 10 {
+                    let res = http.post(&url).body("{}").send().await.unwrap();
+                    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut kept = 0;
+    let mut path = format!("/ingest/api/v1/source/{src_id}/log?limit=250");
+    loop {
+        let page = app.get_json(&path).await;
+        kept += page["data"].as_array().unwrap().len();
+        if page["done"] == true {
+            break;
+        }
+        path = format!("/ingest/api/v1/source/{src_id}/log?limit=250&iterator={}", page["iterator"].as_str().unwrap());
+    }
+    assert_eq!(kept, cap, "the newest {cap} of {} refusals are kept", cap + 10);
     app.stop().await;
 }

@@ -49,6 +49,7 @@ pub use filter::{ApplicationFilter, AttemptFilter, DeliveryFilter, MessageFilter
 pub use models::*;
 pub use notify::{DeliveryListener, Handover, Pushed, Room};
 pub use queue::{AttemptResult, ClaimedDelivery, DeliveryClaim, DeliveryOutcome};
+pub use sources::MAX_REFUSALS_PER_SOURCE;
 
 /// What a lookup did not find, so that a "not found" says what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

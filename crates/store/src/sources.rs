@@ -30,6 +30,14 @@ struct Row {
     updated_at: i64,
 }
 
+/// Refused requests kept per source, the newest: whoever holds a source's URL can send it
+/// anything, and refusals must not fill the disk before retention deletes them.
+pub const MAX_REFUSALS_PER_SOURCE: i64 = 1000;
+
+/// Deletes a source's oldest refusals beyond the cap (`$2`).
+const TRIM_REFUSALS: &str = "DELETE FROM ingest_refusals WHERE source_id = $1 AND id <= \
+     (SELECT id FROM ingest_refusals WHERE source_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
+
 const REFUSAL_COLUMNS: &str =
     "id, source_id, status_code, error_text, method, path, query, headers, payload, created_at";
 
@@ -221,25 +229,43 @@ impl Store {
         Ok(finish_page(sources, q, |s| &s.id))
     }
 
-    /// Keeps a refused request.
+    /// Keeps a refused request, and drops the source's oldest beyond
+    /// [`MAX_REFUSALS_PER_SOURCE`], in one transaction.
     pub async fn insert_ingest_refusal(&self, r: &IngestRefusal) -> Result<()> {
         let sql =
             format!("INSERT INTO ingest_refusals ({REFUSAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
-        let done = with_db!(self.writer(), p => sqlx::query(&sql)
-            .bind(&r.id)
-            .bind(&r.source_id)
-            .bind(r.status_code)
-            .bind(&r.error_text)
-            .bind(&r.method)
-            .bind(&r.path)
-            .bind(&r.query)
-            .bind(to_json(&r.headers))
-            .bind(&r.payload)
-            .bind(r.created_at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(StoreError::from));
+        // On PostgreSQL concurrent refusals of one source queue on its row, so the cap is
+        // exact; SQLite has a single writer anyway.
+        let lock = match self.backend() {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let find = format!("SELECT id FROM sources WHERE id = $1{lock}");
+        let done: Result<u64> = with_db!(self.writer(), p => async {
+            let mut tx = p.begin().await?;
+            let found: Option<(String,)> = sqlx::query_as(&find).bind(&r.source_id).fetch_optional(&mut *tx).await?;
+            if found.is_none() {
+                return Ok(0);
+            }
+            let n = sqlx::query(&sql)
+                .bind(&r.id)
+                .bind(&r.source_id)
+                .bind(r.status_code)
+                .bind(&r.error_text)
+                .bind(&r.method)
+                .bind(&r.path)
+                .bind(&r.query)
+                .bind(to_json(&r.headers))
+                .bind(&r.payload)
+                .bind(r.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(TRIM_REFUSALS).bind(&r.source_id).bind(MAX_REFUSALS_PER_SOURCE).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(n)
+        }
+        .await);
         match done {
             Ok(n) => found(n, Entity::Source),
             // The source went meanwhile.
