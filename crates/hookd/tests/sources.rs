@@ -320,7 +320,7 @@ async fn private_destinations_only_where_the_source_allows_them(backend: Backend
     let src = source(&app, json!({"name": "Generic", "type": "generic-webhook"})).await;
     let src_id = src["id"].as_str().unwrap();
     assert_eq!(src["allowPrivateDestinations"], false);
-    let (ep_id, _) = source_endpoint(&app, src_id, json!({"url": receiver.url("/local")})).await;
+    source_endpoint(&app, src_id, json!({"url": receiver.url("/local")})).await;
     let url = src["ingestUrl"].as_str().unwrap();
     let (status, first) = post(&app, url, &[("content-type", "text/plain".into())], "one").await;
     assert_eq!(status, StatusCode::OK);
@@ -361,7 +361,6 @@ async fn private_destinations_only_where_the_source_allows_them(backend: Backend
     })
     .await;
     assert!(receiver.received().iter().all(|r| r.path != "/app"));
-    let _ = ep_id;
     app.stop().await;
 }
 

@@ -67,5 +67,11 @@ impl AppCache {
     }
 }
 
-/// Sources by the token of their URL.
-pub type SourceCache = Cache<Source>;
+/// A source with its type's settings parsed, as every request to it needs them.
+pub struct LiveSource {
+    pub source: Source,
+    pub kind: hookd_core::ingest::SourceType,
+}
+
+/// Sources by the token of their URL, parsed once per load rather than per request.
+pub type SourceCache = Cache<Arc<LiveSource>>;

@@ -14,6 +14,8 @@
 //!   the message's `eventId`, so the provider's own retries of a webhook already accepted are
 //!   answered 200 again without being stored or delivered twice.
 
+use std::sync::Arc;
+
 use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
@@ -25,6 +27,7 @@ use hookd_core::{IngestLogId, MessageId};
 use hookd_http::is_hop_by_hop;
 use hookd_store::{IngestRefusal, IngestedRequest, NewMessage, Publish, Source, StoreError};
 
+use crate::app_cache::LiveSource;
 use crate::error::{ApiError, ApiResult};
 use crate::tester::capture::{header_pairs, read_capped};
 use crate::AppState;
@@ -35,17 +38,23 @@ pub const DEFAULT_EVENT_TYPE: &str = "ingest";
 /// Headers never kept in a refused request's record: they may hold credentials.
 const REDACTED: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
-/// The source whose URL carries `token`, for a moment from the cache.
-pub async fn find_source(state: &AppState, token: &str) -> ApiResult<Source> {
-    state.sources.get_or_load(token, || state.store.get_source_by_token(token)).await.map_err(|e| match e {
+/// The source whose URL carries `token`, with its type parsed, for a moment from the cache.
+pub async fn find_source(state: &AppState, token: &str) -> ApiResult<Arc<LiveSource>> {
+    let load = || async {
+        let source = state.store.get_source_by_token(token).await?;
+        let kind = SourceType::parse(&source.kind, Some(&source.config))
+            .map_err(|e| StoreError::Corrupt(format!("source {}: {e}", source.id)))?;
+        Ok(Arc::new(LiveSource { source, kind }))
+    };
+    state.sources.get_or_load(token, load).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::NotFound(format!("no inbox or source at '{token}'")),
         other => other.into(),
     })
 }
 
 /// Receives one request for `source`, `sub_path` being what follows its token.
-pub async fn receive(state: &AppState, source: Source, sub_path: String, req: Request) -> Response {
-    match verify_and_commit(state, &source, sub_path, req).await {
+pub async fn receive(state: &AppState, live: Arc<LiveSource>, sub_path: String, req: Request) -> Response {
+    match verify_and_commit(state, &live.source, &live.kind, sub_path, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -57,9 +66,13 @@ struct Refusal {
     reason: String,
 }
 
-async fn verify_and_commit(state: &AppState, source: &Source, sub_path: String, req: Request) -> ApiResult<Response> {
-    let kind = SourceType::parse(&source.kind, Some(&source.config))
-        .map_err(|e| ApiError::Internal(StoreError::Corrupt(format!("source {}: {e}", source.id))))?;
+async fn verify_and_commit(
+    state: &AppState,
+    source: &Source,
+    kind: &SourceType,
+    sub_path: String,
+    req: Request,
+) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let now = now_ms();
     let headers = header_pairs(&parts.headers);
@@ -72,20 +85,20 @@ async fn verify_and_commit(state: &AppState, source: &Source, sub_path: String, 
         Err(_) => {
             let refusal =
                 Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, reason: ApiError::PayloadTooLarge(limit).to_string() };
-            return refuse(state, source, &kind, (method, &sub_path, query), &headers, &[], refusal).await;
+            return refuse(state, source, kind, (method, &sub_path, query), &headers, &[], refusal).await;
         }
     };
     let incoming = Incoming { method, headers: &headers, body: &body };
     if let Err(reason) = kind.verify(&incoming, now / 1000) {
         let refusal = Refusal { status: StatusCode::UNAUTHORIZED, reason: format!("verification failed: {reason}") };
-        return refuse(state, source, &kind, (method, &sub_path, query), &headers, &body, refusal).await;
+        return refuse(state, source, kind, (method, &sub_path, query), &headers, &body, refusal).await;
     }
     let Ok(text) = std::str::from_utf8(&body) else {
         let refusal = Refusal {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             reason: "the body is not UTF-8 text; sources accept text bodies (JSON, forms, XML, …)".into(),
         };
-        return refuse(state, source, &kind, (method, &sub_path, query), &headers, &body, refusal).await;
+        return refuse(state, source, kind, (method, &sub_path, query), &headers, &body, refusal).await;
     };
     if let Some(answer) = kind.handshake(&incoming) {
         let content_type = if answer.starts_with('{') { "application/json" } else { "text/plain; charset=utf-8" };

@@ -62,7 +62,6 @@ pub enum Entity {
     Inbox,
     InboxRequest,
     Source,
-    IngestRefusal,
     /// A row a statement expected (no more precise name applies).
     Row,
 }
@@ -78,7 +77,6 @@ impl std::fmt::Display for Entity {
             Entity::Inbox => "inbox",
             Entity::InboxRequest => "request",
             Entity::Source => "source",
-            Entity::IngestRefusal => "refused request",
             Entity::Row => "entity",
         })
     }

@@ -76,7 +76,7 @@ fn uid_taken(data: &SourceData) -> String {
 }
 
 /// The uid of a source's application: visible in the application list, and reserved.
-pub fn source_app_uid(source_id: &str) -> String {
+fn source_app_uid(source_id: &str) -> String {
     format!("hookd.source.{source_id}")
 }
 

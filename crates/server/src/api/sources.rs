@@ -353,7 +353,7 @@ pub async fn list_log(
     Ok(Json(ListResponse::from_page(page, IngestLogOut::from)))
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Accepted,
@@ -400,15 +400,6 @@ pub struct IngestRequestOut {
     state: &'static str,
     deliveries: Vec<RequestDeliveryOut>,
     received_at: DateTime<Utc>,
-}
-
-impl Serialize for Verdict {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            Verdict::Accepted => "accepted",
-            Verdict::Refused => "refused",
-        })
-    }
 }
 
 /// What a list of requests shows of their deliveries, in one word.
