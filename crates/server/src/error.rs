@@ -93,6 +93,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::NotFound(detail) => Self::NotFound(detail),
+            ServiceError::Invalid(items) => Self::Validation(items),
+            ServiceError::Conflict(detail) => Self::Conflict(detail),
+            ServiceError::Store(e) => e.into(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,

@@ -25,7 +25,7 @@ use hookd_core::ingest::{Incoming, SourceType};
 use hookd_core::time::now_ms;
 use hookd_core::{IngestLogId, MessageId};
 use hookd_http::is_hop_by_hop;
-use hookd_store::{IngestRefusal, IngestedRequest, NewMessage, Publish, Source, StoreError};
+use hookd_store::{IngestRefusal, IngestedRequest, NewMessage, Source, StoreError};
 
 use crate::app_cache::LiveSource;
 use crate::error::{ApiError, ApiResult};
@@ -136,24 +136,8 @@ async fn verify_and_commit(
         }),
         ..Default::default()
     };
-    match state.store.publish(&source.app_id, &message, None).await {
-        Ok(Publish::Created(stored)) => {
-            crate::failpoint("ingest-committed");
-            state.metrics.source_request("accepted");
-            tracing::debug!(msg_id = %stored.id, source_id = %source.id, "request ingested");
-            Ok(accepted(&stored.id, false))
-        }
-        Ok(Publish::Repeated(_)) => unreachable!("an ingest carries no idempotency key"),
-        Err(StoreError::Conflict(_)) => {
-            // The provider sent this delivery again: the first one was committed.
-            state.metrics.source_request("duplicate");
-            let event_id = message.event_id.as_deref().unwrap_or_default();
-            let first = state.store.get_message(&source.app_id, event_id).await?;
-            Ok(accepted(&first.id, true))
-        }
-        Err(StoreError::NotFound(_)) => Err(ApiError::NotFound("this source was deleted".into())),
-        Err(e) => Err(e.into()),
-    }
+    let ingested = state.service.ingest(source, &message).await?;
+    Ok(accepted(&ingested.msg_id, ingested.duplicate))
 }
 
 /// The answer to a committed request: its message's id.
@@ -196,11 +180,7 @@ async fn refuse(
         payload: String::from_utf8_lossy(body).into_owned(),
         created_at: now,
     };
-    match state.store.insert_ingest_refusal(&record).await {
-        Ok(()) | Err(StoreError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    state.metrics.source_request("refused");
+    state.service.keep_refusal(&record).await?;
     tracing::info!(source_id = %source.id, status = refusal.status.as_u16(), reason = %refusal.reason, "source refused a request");
     let code = if refusal.status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "refused" };
     Ok((refusal.status, Json(serde_json::json!({ "code": code, "detail": refusal.reason }))).into_response())

@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 pub mod operational;
 pub mod query_check;
+pub mod service;
 pub mod tester;
 
 use std::sync::Arc;
@@ -107,6 +108,8 @@ pub struct AppParts {
     pub metrics: Arc<Metrics>,
     /// Where operational events go (shared with its worker).
     pub operational: Arc<operational::OperationalWebhooks>,
+    /// The use cases: what handlers call for anything beyond a read.
+    pub service: service::Service,
 }
 
 impl std::ops::Deref for AppState {
@@ -125,23 +128,30 @@ impl AppState {
         metrics: Arc<Metrics>,
         operational: Arc<operational::OperationalWebhooks>,
     ) -> Self {
+        let config = Arc::new(config);
+        let tester = tester::Tester::new(&config);
+        let apps = app_cache::AppCache::default();
+        let sources = app_cache::SourceCache::default();
+        let service = service::Service::new(
+            store.clone(),
+            config.clone(),
+            metrics.clone(),
+            operational.clone(),
+            apps.clone(),
+            sources.clone(),
+            tester.sender.clone(),
+        );
         Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),
-            tester: tester::Tester::new(&config),
-            config: Arc::new(config),
-            apps: app_cache::AppCache::default(),
-            sources: app_cache::SourceCache::default(),
+            tester,
+            config,
+            apps,
+            sources,
             metrics,
             operational,
+            service,
         }))
-    }
-
-    /// Publishes an operational webhook (a no-op unless operational endpoints exist). A
-    /// failure is logged, not returned: the change it reports has already happened.
-    pub async fn emit(&self, event: hookd_core::operational::OperationalEvent) {
-        use hookd_core::operational::Emitter;
-        self.operational.emit(event).await
     }
 }
 

@@ -4,13 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use hookd_core::{ApplicationId, Uid};
+use hookd_core::ApplicationId;
 use hookd_store::{Application, ApplicationData, ApplicationFilter, Metadata};
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, time, ListResponse, Problems, RateLimit};
+use super::{nullable, time, ListResponse, RateLimit};
 use crate::auth::{Admin, Caller};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
@@ -63,29 +63,15 @@ impl From<Application> for ApplicationOut {
     }
 }
 
-/// Validates the writable fields of an application.
-pub fn validate(name: &str, uid: Option<&str>) -> ApiResult<()> {
-    let mut p = Problems::default();
-    if name.trim().is_empty() {
-        p.add("name", "must not be empty");
-    }
-    if let Some(uid) = uid {
-        if p.name("uid", Uid::parse(uid)).is_some() && ApplicationId::looks_like(uid) {
-            p.add("uid", "must not look like an application id (app_…)");
-        }
-    }
-    p.finish()
-}
-
 impl ApplicationIn {
-    pub fn into_data(self) -> ApiResult<ApplicationData> {
-        validate(&self.name, self.uid.as_deref())?;
-        Ok(ApplicationData {
+    /// The fields to store (the service checks them).
+    pub fn into_data(self) -> ApplicationData {
+        ApplicationData {
             uid: self.uid,
             name: self.name,
             metadata: self.metadata.unwrap_or_default(),
             throttle_rate: self.throttle_rate.map(RateLimit::get),
-        })
+        }
     }
 }
 
@@ -129,16 +115,8 @@ pub async fn create(
     ApiQuery(params): ApiQuery<CreateParams>,
     ApiJson(body): ApiJson<ApplicationIn>,
 ) -> ApiResult<(StatusCode, Json<ApplicationOut>)> {
-    let data = body.into_data()?;
-    if params.get_if_exists {
-        if let Some(uid) = &data.uid {
-            if let Ok(existing) = state.store.get_application(uid).await {
-                return Ok((StatusCode::OK, Json(existing.into())));
-            }
-        }
-    }
-    let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
-    Ok((StatusCode::CREATED, Json(app.into())))
+    let (app, created) = state.service.create_application(body.into_data(), params.get_if_exists).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(app.into())))
 }
 
 pub async fn get(
@@ -161,21 +139,18 @@ pub async fn put(
         Err(crate::error::ApiError::NotFound(_)) => None,
         Err(e) => return Err(e),
     };
-    let mut data = body.into_data()?;
+    let mut data = body.into_data();
     match existing {
         Some(app) => {
-            data.uid = data.uid.or(app.uid);
-            let app = state.store.update_application(&app.id, &data).await?;
-            state.apps.forget();
-            Ok((StatusCode::OK, Json(app.into())))
+            data.uid = data.uid.or(app.uid.clone());
+            Ok((StatusCode::OK, Json(state.service.update_application(&app, data).await?.into())))
         }
         None => {
             caller.require_admin()?;
             if data.uid.is_none() && !ApplicationId::looks_like(&app_id) {
-                validate(&data.name, Some(&app_id))?;
                 data.uid = Some(app_id);
             }
-            let app = state.store.create_application(ApplicationId::generate().as_str(), &data).await?;
+            let (app, _) = state.service.create_application(data, false).await?;
             Ok((StatusCode::CREATED, Json(app.into())))
         }
     }
@@ -189,15 +164,12 @@ pub async fn patch(
 ) -> ApiResult<Json<ApplicationOut>> {
     let app = caller.application(&state, &app_id).await?;
     let data = ApplicationData {
-        name: body.name.unwrap_or(app.name),
-        uid: body.uid.unwrap_or(app.uid),
-        metadata: body.metadata.unwrap_or(app.metadata),
+        name: body.name.unwrap_or_else(|| app.name.clone()),
+        uid: body.uid.unwrap_or_else(|| app.uid.clone()),
+        metadata: body.metadata.unwrap_or_else(|| app.metadata.clone()),
         throttle_rate: body.throttle_rate.map_or(app.throttle_rate, |rate| rate.map(RateLimit::get)),
     };
-    validate(&data.name, data.uid.as_deref())?;
-    let app = state.store.update_application(&app.id, &data).await?;
-    state.apps.forget();
-    Ok(Json(app.into()))
+    Ok(Json(state.service.update_application(&app, data).await?.into()))
 }
 
 pub async fn delete(
@@ -206,23 +178,6 @@ pub async fn delete(
     Path(app_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
-    state.store.delete_application(&app.id).await?;
-    state.apps.forget();
+    state.service.delete_application(&app).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Creates the application a request names by `path` (an id or uid) and did not find, as a
-/// publish or a portal link may ask (Svix's `application` field): under the path's uid, which
-/// must then be a valid one, unless `new` has its own. An id cannot be chosen, so a path that
-/// looks like an application id stays a 404.
-pub async fn create_at_path(state: &AppState, path: &str, new: ApplicationIn) -> ApiResult<Application> {
-    if ApplicationId::looks_like(path) {
-        return Err(ApiError::not_found("application"));
-    }
-    let mut data = new.into_data()?;
-    if data.uid.is_none() {
-        validate(&data.name, Some(path))?;
-        data.uid = Some(path.to_owned());
-    }
-    Ok(state.store.create_application(ApplicationId::generate().as_str(), &data).await?)
 }

@@ -207,8 +207,7 @@ pub async fn expunge_content(
     Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    state.store.expunge_attempt_content(&message.id, &attempt_id).await?;
+    state.service.expunge_attempt(&app, &msg_id, &attempt_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,12 +337,7 @@ pub async fn resend(
     Path((app_id, msg_id, endpoint_id)): Path<(String, String, String)>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    if message.expunged_at.is_some() {
-        return Err(ApiError::Conflict("the message's payload was expunged: there is nothing to resend".into()));
-    }
-    let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
-    state.store.queue_resend(&app.id, &message.id, &endpoint_id).await?;
+    state.service.resend(&app, &msg_id, &endpoint_id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
 }
 

@@ -9,19 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use hookd_core::time::now_ms;
 use hookd_store::Scope;
 use serde::{Deserialize, Serialize};
 
-use super::applications::{create_at_path, ApplicationIn};
-use crate::auth::{generate_token, hash_token, Caller};
-use crate::error::{ApiError, ApiResult, ValidationItem};
+use super::applications::ApplicationIn;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{bearer, ApiJson};
 use crate::AppState;
-
-/// Lifetime of a portal token, in seconds: Svix's bounds and default.
-const MIN_EXPIRY: u64 = 3600;
-const MAX_EXPIRY: u64 = 7 * 24 * 3600;
 
 /// What Svix's SDKs send. `capabilities`, `featureFlags`, `readOnly` and `sessionId` are
 /// accepted and not enforced: the token reaches the whole application, like one made with
@@ -70,18 +65,8 @@ async fn portal_link(
     body: AppPortalAccessIn,
 ) -> ApiResult<AppPortalAccessOut> {
     caller.require_admin()?;
-    let expiry = body.expiry.unwrap_or(MAX_EXPIRY);
-    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&expiry) {
-        let why = format!("must be between {MIN_EXPIRY} (1 hour) and {MAX_EXPIRY} (7 days) seconds");
-        return Err(ApiError::validation(ValidationItem::body("expiry", why)));
-    }
-    let app = match (caller.application(state, app_id).await, body.application) {
-        (Err(ApiError::NotFound(_)), Some(new)) => create_at_path(state, app_id, new).await?,
-        (found, _) => found?,
-    };
-    let token = generate_token("sk_app_");
-    let expires_at = now_ms() + expiry as i64 * 1000;
-    state.store.create_app_token(&app.id, &hash_token(&token), Some(expires_at)).await?;
+    let create = body.application.map(ApplicationIn::into_data);
+    let (app, token) = state.service.portal_token(app_id, create, body.expiry).await?;
     let host = headers.get(HOST).and_then(|h| h.to_str().ok());
     let url = format!("{}/#key={token}&app={}", state.tester.base_url(&state.config, host), app.id);
     Ok(AppPortalAccessOut { url, token })
@@ -94,7 +79,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller, headers: Head
         return Err(ApiError::Forbidden("the admin token cannot be logged out; only application tokens can"));
     }
     let token = bearer(headers.get(AUTHORIZATION)).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    state.store.delete_token(&hash_token(&token)).await?;
+    state.service.revoke_token(&token).await?;
     state.auth.forget(&token);
     Ok(StatusCode::NO_CONTENT)
 }

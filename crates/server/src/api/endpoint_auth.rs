@@ -10,7 +10,7 @@ use axum::Json;
 use hookd_core::endpoint_auth::{AuthMethod, GrantType, MtlsConfig, OAuthConfig};
 use serde::{Deserialize, Serialize};
 
-use super::endpoints::{caller_endpoint, check_headers, check_url};
+use super::endpoints::caller_endpoint;
 use super::Problems;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -127,9 +127,9 @@ impl OAuthIn {
         if client_secret.is_empty() {
             p.add("clientSecret", "required by clientSecretBasic and clientSecretPost");
         }
-        check_url(&mut p, "tokenUrl", &self.token_url);
+        p.url("tokenUrl", &self.token_url);
         if let Some(headers) = &self.extra_headers {
-            check_headers(&mut p, "extraHeaders", headers);
+            p.delivery_headers("extraHeaders", headers);
         }
         for (i, scope) in self.scopes.iter().flatten().enumerate() {
             if scope.is_empty() || scope.contains(' ') || scope.chars().any(char::is_control) {
@@ -184,7 +184,7 @@ pub async fn put_oauth(
 ) -> ApiResult<StatusCode> {
     let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = body.check()?;
-    state.store.set_endpoint_oauth(&endpoint.id, Some(&config)).await?;
+    state.service.set_endpoint_oauth(&endpoint, Some(&config)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -194,7 +194,7 @@ pub async fn delete_oauth(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
-    state.store.set_endpoint_oauth(&endpoint.id, None).await?;
+    state.service.set_endpoint_oauth(&endpoint, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,12 +228,7 @@ pub async fn put_mtls(
 ) -> ApiResult<StatusCode> {
     let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
     let config = MtlsConfig { identity: body.identity, server_ca_cert: body.server_ca_cert };
-    if let Err((field, why)) = hookd_http::check_mtls(&config) {
-        let mut p = Problems::default();
-        p.add(field, why);
-        p.finish()?;
-    }
-    state.store.set_endpoint_mtls(&endpoint.id, Some(&config)).await?;
+    state.service.set_endpoint_mtls(&endpoint, Some(&config)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,6 +238,6 @@ pub async fn delete_mtls(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
-    state.store.set_endpoint_mtls(&endpoint.id, None).await?;
+    state.service.set_endpoint_mtls(&endpoint, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

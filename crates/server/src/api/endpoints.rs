@@ -6,19 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use hookd_core::operational::{self, EndpointRef, OperationalEvent};
 use hookd_core::signing::EndpointSecret;
-use hookd_core::{Channel, EndpointId, EventTypeName, Uid};
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, time, ListResponse, Problems, RateLimit, Timestamp};
+use super::{nullable, time, ListResponse, RateLimit, Timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ValidationItem};
-use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
+use crate::service::ExampleRequest;
 use crate::AppState;
-
-const MAX_CHANNELS: usize = 10;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,84 +117,6 @@ fn non_empty(list: Option<Vec<String>>) -> Option<Vec<String>> {
     Some(list.into_iter().filter(|item| seen.insert(item.clone())).collect())
 }
 
-/// Checks an endpoint's fields, including that its event types exist: in the catalogue, or,
-/// for an endpoint of the operational-webhook application, among the operational events.
-async fn validate(state: &AppState, app: &Application, data: &EndpointData) -> ApiResult<()> {
-    let mut p = Problems::default();
-    check_url(&mut p, "url", &data.url);
-    if let Some(uid) = &data.uid {
-        if p.name("uid", Uid::parse(uid)).is_some() && EndpointId::looks_like(uid) {
-            p.add("uid", "must not look like an endpoint id (ep_…)");
-        }
-    }
-    if let Some(channels) = &data.channels {
-        if channels.len() > MAX_CHANNELS {
-            p.add("channels", format!("at most {MAX_CHANNELS} channels"));
-        }
-        p.names("channels", channels, Channel::parse);
-    }
-    check_headers(&mut p, "headers", &data.headers);
-    if let Some(ms) = data.request_timeout_ms {
-        let most = state.config.request_timeout.as_millis() as i64;
-        if !(100..=most).contains(&ms) {
-            p.add("requestTimeoutMs", format!("must be between 100 and {most} (the server's --request-timeout)"));
-        }
-    }
-    if let Some(filter) = &data.filter {
-        if let Err(e) = hookd_core::filter::Filter::parse(filter) {
-            p.add("filter", e.to_string());
-        }
-    }
-    if let Some(types) = &data.event_types {
-        let before = p.0.len();
-        p.names("eventTypes", types, EventTypeName::parse);
-        if p.0.len() == before && app.uid.as_deref() == Some(operational::APP_UID) {
-            for (i, t) in types.iter().enumerate() {
-                if !operational::EVENT_TYPES.contains(&t.as_str()) {
-                    let known = operational::EVENT_TYPES.join(", ");
-                    p.add(&format!("eventTypes.{i}"), format!("unknown operational event type '{t}' (known: {known})"));
-                }
-            }
-        } else if p.0.len() == before {
-            let known = state.store.existing_event_types(types).await?;
-            for (i, t) in types.iter().enumerate() {
-                if !known.contains(t) {
-                    p.add(
-                        &format!("eventTypes.{i}"),
-                        format!("unknown event type '{t}' (create it first with POST /api/v1/event-type)"),
-                    );
-                }
-            }
-        }
-    }
-    p.finish()
-}
-
-/// A URL hookd sends to: http or https, with a host.
-pub(crate) fn check_url(p: &mut Problems, field: &str, url: &str) {
-    if let Err(why) = hookd_core::net::parse_destination_url(url) {
-        p.add(field, why);
-    }
-}
-
-/// Headers the endpoint adds to each delivery: any header hookd may send, except those it
-/// sets itself (`hookd_http::check_delivery_header`).
-pub(crate) fn check_headers(p: &mut Problems, field: &str, headers: &Metadata) {
-    for (name, value) in headers {
-        if let Err(why) = hookd_http::check_delivery_header(name, value) {
-            p.add(&format!("{field}.{name}"), why);
-        }
-    }
-}
-
-fn parse_secret(secret: Option<&str>) -> ApiResult<EndpointSecret> {
-    match secret {
-        None => Ok(EndpointSecret::generate()),
-        Some(s) => EndpointSecret::parse(s)
-            .map_err(|e| ApiError::validation(crate::error::ValidationItem::body("secret", e.to_string()))),
-    }
-}
-
 impl EndpointIn {
     fn into_data(self) -> (EndpointData, Option<String>) {
         let data = EndpointData {
@@ -230,43 +149,9 @@ pub(super) async fn caller_endpoint(
     find(state, &app, endpoint_id).await
 }
 
+/// The endpoint `endpoint_id` (id or uid) of `app`.
 async fn find(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Endpoint> {
-    Ok(state.store.get_endpoint(&app.id, endpoint_id).await?)
-}
-
-async fn insert(
-    state: &AppState,
-    app: &Application,
-    data: EndpointData,
-    secret: Option<String>,
-) -> ApiResult<Endpoint> {
-    validate(state, app, &data).await?;
-    let secret = parse_secret(secret.as_deref())?;
-    let created =
-        state.store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret.expose()).await?;
-    state.emit(OperationalEvent::EndpointCreated(about(app, &created))).await;
-    Ok(created)
-}
-
-/// The operational-webhook reference to an endpoint.
-fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
-    EndpointRef {
-        app_id: app.id.clone(),
-        app_uid: app.uid.clone(),
-        endpoint_id: endpoint.id.clone(),
-        endpoint_uid: endpoint.uid.clone(),
-    }
-}
-
-/// Saves new fields; an endpoint that comes back from disabled gets its parked deliveries.
-async fn save(state: &AppState, app: &Application, current: &Endpoint, data: EndpointData) -> ApiResult<Endpoint> {
-    validate(state, app, &data).await?;
-    let updated = state.store.update_endpoint(&current.id, &data).await?;
-    state.emit(OperationalEvent::EndpointUpdated(about(app, &updated))).await;
-    if current.disabled && !updated.disabled {
-        state.store.unpark_endpoint(&updated.id).await?;
-    }
-    Ok(updated)
+    Ok(state.service.endpoint(app, endpoint_id).await?)
 }
 
 pub async fn list(
@@ -288,7 +173,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = caller.application(&state, &app_id).await?;
     let (data, secret) = body.into_data();
-    Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
+    let created = state.service.create_endpoint(&app, data, secret.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 pub async fn get(
@@ -308,20 +194,9 @@ pub async fn put(
     ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = caller.application(&state, &app_id).await?;
-    let (mut data, secret) = body.into_data();
-    match find(&state, &app, &endpoint_id).await {
-        Ok(current) => {
-            data.uid = data.uid.or(current.uid.clone());
-            Ok((StatusCode::OK, Json(save(&state, &app, &current, data).await?.into())))
-        }
-        Err(ApiError::NotFound(_)) => {
-            if data.uid.is_none() && !EndpointId::looks_like(&endpoint_id) {
-                data.uid = Some(endpoint_id);
-            }
-            Ok((StatusCode::CREATED, Json(insert(&state, &app, data, secret).await?.into())))
-        }
-        Err(e) => Err(e),
-    }
+    let (data, secret) = body.into_data();
+    let (endpoint, created) = state.service.put_endpoint(&app, &endpoint_id, data, secret.as_deref()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(endpoint.into())))
 }
 
 pub async fn patch(
@@ -349,7 +224,7 @@ pub async fn patch(
             .map_or(c.request_timeout_ms, |t| t.map(|ms| ms.min(i64::MAX as u64) as i64)),
         filter: body.filter.unwrap_or(c.filter),
     };
-    Ok(Json(save(&state, &app, &current, data).await?.into()))
+    Ok(Json(state.service.update_endpoint(&app, &current, data).await?.into()))
 }
 
 pub async fn delete(
@@ -359,8 +234,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    state.store.delete_endpoint(&endpoint.id).await?;
-    state.emit(OperationalEvent::EndpointDeleted(about(&app, &endpoint))).await;
+    state.service.delete_endpoint(&app, &endpoint).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -391,35 +265,17 @@ pub struct EndpointSecretRotateIn {
     grace_period_seconds: Option<u64>,
 }
 
-/// Longest grace period a rotated secret may keep signing (Svix's limit: 7 days).
-const MAX_GRACE_SECS: u64 = 7 * 24 * 3600;
-
+/// The body is optional: an empty one rotates to a generated key.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    // The body is optional: an empty one rotates to a generated key.
-    let body: EndpointSecretRotateIn =
-        if body.iter().all(u8::is_ascii_whitespace) { Default::default() } else { crate::extract::parse_json(&body)? };
-    let grace = body.grace_period_seconds.unwrap_or(state.config.default_rotation_grace_secs);
-    if grace > MAX_GRACE_SECS {
-        return Err(ApiError::validation(crate::error::ValidationItem::body(
-            "gracePeriodSeconds",
-            format!("must be at most {MAX_GRACE_SECS} (7 days)"),
-        )));
-    }
-    // Without a key, a new one of the same kind: an ed25519 endpoint stays one.
-    let secret = match body.key.as_deref() {
-        None if EndpointSecret::parse(&endpoint.secret).is_ok_and(|s| s.is_asymmetric()) => {
-            EndpointSecret::generate_ed25519()
-        }
-        key => parse_secret(key)?,
-    };
-    let rotated = state.store.rotate_endpoint_secret(&endpoint.id, &secret.expose(), grace as i64 * 1000).await?;
+    let rotated =
+        state.service.rotate_endpoint_secret(&endpoint, body.key.as_deref(), body.grace_period_seconds).await?;
     // Svix's Rust SDK reads the new key from the response; the others ignore the body.
     Ok(Json(EndpointSecretOut { key: for_receiver(&rotated.secret) }))
 }
@@ -488,7 +344,7 @@ async fn set_headers(
     let app = caller.application(&state, &app_id).await?;
     let current = find(&state, &app, &endpoint_id).await?;
     let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
-    save(&state, &app, &current, data).await?;
+    state.service.update_endpoint(&app, &current, data).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -561,58 +417,9 @@ pub async fn send_example(
 ) -> ApiResult<(StatusCode, Json<super::messages::MessageOut>)> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    EventTypeName::parse(&body.event_type)
-        .map_err(|e| ApiError::validation(ValidationItem::body("eventType", e.to_string())))?;
-    let examples = match state.store.get_event_type(&body.event_type).await {
-        Ok(t) => latest_examples(t.schemas.as_ref()),
-        Err(hookd_store::StoreError::NotFound(_)) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let payload = if examples.is_empty() {
-        serde_json::json!({"type": body.event_type, "example": true})
-    } else {
-        match examples.get(body.example_index) {
-            Some(example) if example.is_object() => example.clone(),
-            Some(_) => {
-                return Err(ApiError::validation(ValidationItem::body(
-                    "exampleIndex",
-                    "that example is not a JSON object, which a payload must be",
-                )))
-            }
-            None => {
-                return Err(ApiError::validation(ValidationItem::body(
-                    "exampleIndex",
-                    format!("the event type's schema has {} examples", examples.len()),
-                )))
-            }
-        }
-    };
-    if endpoint.disabled {
-        return Err(ApiError::Conflict("the endpoint is disabled: enable it to send it an example".into()));
-    }
-    let now = hookd_core::time::now_ms();
-    let message = hookd_store::NewMessage {
-        id: hookd_core::MessageId::generate_at(now).into_string(),
-        event_type: body.event_type,
-        payload: payload.to_string(),
-        created_at: now,
-        deliver_at: now,
-        to_endpoint: Some(endpoint.id.clone()),
-        ..Default::default()
-    };
-    let stored = state.store.create_message(&app.id, &message).await?;
-    state.metrics.message_published();
+    let asked = ExampleRequest { event_type: body.event_type, index: body.example_index };
+    let stored = state.service.send_example(&app, &endpoint, asked).await?;
     Ok((StatusCode::ACCEPTED, Json(super::messages::MessageOut::new(stored, true))))
-}
-
-/// The `examples` of the latest version of an event type's schemas (versions are numbered;
-/// the largest number is the latest).
-fn latest_examples(schemas: Option<&serde_json::Value>) -> Vec<serde_json::Value> {
-    let Some(versions) = schemas.and_then(|s| s.as_object()) else {
-        return Vec::new();
-    };
-    let latest = versions.iter().max_by_key(|(version, _)| version.parse::<u64>().unwrap_or(0));
-    latest.and_then(|(_, schema)| schema["examples"].as_array().cloned()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -642,11 +449,8 @@ pub async fn recover(
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = find(&state, &app, &endpoint_id).await?;
-    if body.until.is_some_and(|until| until <= body.since) {
-        return Err(ApiError::validation(ValidationItem::body("until", "must be after since")));
-    }
-    let since = body.since.millis();
-    let recovered = state.store.recover_endpoint(&endpoint.id, since, body.until.map(Timestamp::millis)).await?;
+    let until = body.until.map(Timestamp::millis);
+    let recovered = state.service.recover_endpoint(&endpoint, body.since.millis(), until).await?;
     let task = RecoverOut {
         id: format!("qtask_{}", hookd_core::id::new_body_at(hookd_core::time::now_ms())),
         // The one status Svix's open-source schema has (and older SDKs parse); the work is

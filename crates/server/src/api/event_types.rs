@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use hookd_core::EventTypeName;
 use hookd_store::{EventType, EventTypeData};
 use serde::{Deserialize, Serialize};
 
@@ -84,44 +83,9 @@ impl From<EventType> for EventTypeOut {
     }
 }
 
-/// Svix's rules: `schemas` maps each version to a JSON Schema, which is an object; feature
-/// flags and the group name are names; `featureFlags` holds at least one, each once.
-fn validate(data: &EventTypeData) -> ApiResult<()> {
-    let mut p = Problems::default();
-    if let Some(schemas) = &data.schemas {
-        match schemas.as_object() {
-            None => p.add("schemas", "must be an object mapping schema versions to JSON Schemas"),
-            Some(versions) => {
-                for (version, schema) in versions {
-                    if !schema.is_object() {
-                        p.add(&format!("schemas.{version}"), "must be a JSON Schema: an object");
-                    }
-                }
-            }
-        }
-    }
-    if let Some(flag) = &data.feature_flag {
-        p.name("featureFlag", EventTypeName::parse(flag));
-    }
-    if let Some(flags) = &data.feature_flags {
-        if flags.is_empty() {
-            p.add("featureFlags", "must hold at least one flag (or be null)");
-        }
-        p.names("featureFlags", flags, EventTypeName::parse);
-        let distinct: std::collections::BTreeSet<_> = flags.iter().collect();
-        if distinct.len() != flags.len() {
-            p.add("featureFlags", "must not repeat a flag");
-        }
-    }
-    if let Some(group) = &data.group_name {
-        p.name("groupName", EventTypeName::parse(group));
-    }
-    p.finish()
-}
-
 impl EventTypeUpdate {
-    fn into_data(self) -> ApiResult<EventTypeData> {
-        let data = EventTypeData {
+    fn into_data(self) -> EventTypeData {
+        EventTypeData {
             description: self.description,
             schemas: self.schemas,
             archived: self.archived,
@@ -129,16 +93,8 @@ impl EventTypeUpdate {
             feature_flag: self.feature_flag,
             feature_flags: self.feature_flags,
             group_name: self.group_name,
-        };
-        validate(&data)?;
-        Ok(data)
+        }
     }
-}
-
-fn parse_name(name: &str, loc: &str) -> ApiResult<()> {
-    let mut p = Problems::default();
-    p.name(loc, EventTypeName::parse(name));
-    p.finish()
 }
 
 #[derive(Deserialize)]
@@ -170,9 +126,7 @@ pub async fn create(
     _admin: Admin,
     ApiJson(body): ApiJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
-    parse_name(&body.name, "name")?;
-    let data = body.update.into_data()?;
-    let created = state.store.create_event_type(&body.name, &data).await?;
+    let created = state.service.create_event_type(&body.name, &body.update.into_data()).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -191,15 +145,8 @@ pub async fn put(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<EventTypeUpdate>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
-    let data = body.into_data()?;
-    match state.store.update_event_type(&name, &data).await {
-        Ok(updated) => Ok((StatusCode::OK, Json(updated.into()))),
-        Err(hookd_store::StoreError::NotFound(_)) => {
-            parse_name(&name, "name")?;
-            Ok((StatusCode::CREATED, Json(state.store.create_event_type(&name, &data).await?.into())))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let (event_type, created) = state.service.put_event_type(&name, &body.into_data()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(event_type.into())))
 }
 
 pub async fn patch(
@@ -218,8 +165,7 @@ pub async fn patch(
         feature_flags: body.feature_flags.unwrap_or(current.feature_flags),
         group_name: body.group_name.unwrap_or(current.group_name),
     };
-    validate(&data)?;
-    Ok(Json(state.store.update_event_type(&name, &data).await?.into()))
+    Ok(Json(state.service.update_event_type(&name, &data).await?.into()))
 }
 
 #[derive(Deserialize)]
@@ -237,12 +183,7 @@ pub async fn delete(
     Path(name): Path<String>,
     ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> ApiResult<StatusCode> {
-    if params.expunge {
-        state.store.delete_event_type(&name).await?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    let current = state.store.get_event_type(&name).await?;
-    state.store.update_event_type(&name, &EventTypeData { archived: true, ..current.data() }).await?;
+    state.service.delete_event_type(&name, params.expunge).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -320,6 +261,6 @@ pub async fn put_retry_schedule(
     ApiJson(body): ApiJson<RetryScheduleInOut>,
 ) -> ApiResult<Json<RetryScheduleInOut>> {
     let delays = body.delays_ms()?;
-    state.store.set_event_type_retry_schedule(&name, delays.as_deref()).await?;
+    state.service.set_event_type_retry_schedule(&name, delays.as_deref()).await?;
     Ok(Json(RetryScheduleInOut::of(delays)))
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
 use hookd_core::{Channel, EventTypeName, MessageId, Tag};
-use hookd_store::{IdempotentResponse, Message, MessageFilter, NewMessage, Publish, PublishKey};
+use hookd_store::{Application, Message, MessageFilter, NewMessage, PublishKey};
 use serde::{Deserialize, Serialize};
 
 use super::applications::ApplicationIn;
@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::idempotency::PublishOnce;
+use crate::service::Published;
 use crate::AppState;
 
 /// Svix's limits (its SDKs' schema): channels and tags per message, payload retention.
@@ -197,7 +198,7 @@ pub async fn create(
     let app = match (caller.application_to_publish(&state, &app_id).await, body.application) {
         (Err(ApiError::NotFound(_)), Some(new)) => {
             caller.require_admin()?;
-            super::applications::create_at_path(&state, &app_id, new).await?
+            state.service.create_application_at(&app_id, new.into_data()).await?
         }
         (found, _) => found?,
     };
@@ -228,18 +229,10 @@ pub async fn create(
         body: serde_json::to_string(&MessageOut { payload: serde_json::json!({}), ..out })
             .expect("a message serializes"),
     });
-    match state.store.publish(&app.id, &message, key).await? {
-        Publish::Created(stored) => {
-            crate::failpoint("publish-committed");
-            state.metrics.message_published();
-            tracing::debug!(msg_id = %stored.id, app_id = %app.id, "message accepted");
-            Ok(crate::idempotency::replay(StatusCode::ACCEPTED.as_u16(), body))
-        }
-        Publish::Repeated(IdempotentResponse::Done { status_code, body }) => {
-            Ok(crate::idempotency::replay(status_code, repeated(&state, &app.id, body, with_content).await?))
-        }
-        Publish::Repeated(IdempotentResponse::InProgress) => {
-            Err(ApiError::Conflict("a request with this idempotency-key is still being processed".into()))
+    match state.service.publish(&app, &message, key).await? {
+        Published::Created(_) => Ok(crate::idempotency::replay(StatusCode::ACCEPTED.as_u16(), body)),
+        Published::Repeated { status_code, body } => {
+            Ok(crate::idempotency::replay(status_code, repeated(&state, &app, body, with_content).await?))
         }
     }
 }
@@ -247,7 +240,7 @@ pub async fn create(
 /// The answer to a repeated keyed publish: the first answer, kept without its payload, with
 /// the payload read back from the message. (A message gone meanwhile, past its retention,
 /// is answered as kept.)
-async fn repeated(state: &AppState, app_id: &str, kept: String, with_content: bool) -> ApiResult<String> {
+async fn repeated(state: &AppState, app: &Application, kept: String, with_content: bool) -> ApiResult<String> {
     let Some(id) = serde_json::from_str::<serde_json::Value>(&kept)
         .ok()
         .and_then(|v| v["id"].as_str().map(str::to_owned))
@@ -255,9 +248,9 @@ async fn repeated(state: &AppState, app_id: &str, kept: String, with_content: bo
     else {
         return Ok(kept);
     };
-    match state.store.get_message(app_id, &id).await {
+    match state.service.message(app, &id).await {
         Ok(message) => Ok(serde_json::to_string(&MessageOut::new(message, true)).expect("a message serializes")),
-        Err(hookd_store::StoreError::NotFound(_)) => Ok(kept),
+        Err(crate::service::ServiceError::Store(hookd_store::StoreError::NotFound(_))) => Ok(kept),
         Err(e) => Err(e.into()),
     }
 }
@@ -364,8 +357,7 @@ pub async fn expunge_content(
     Path((app_id, msg_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = caller.application(&state, &app_id).await?;
-    let message = find(&state, &app.id, &msg_id).await?;
-    state.store.expunge_message_content(&message.id).await?;
+    state.service.expunge_message(&app, &msg_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -15,11 +15,10 @@ mod transformations;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use hookd_core::names::NameError;
 use hookd_store::Page;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::ValidationItem;
+pub use crate::service::Problems;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -193,35 +192,5 @@ impl TryFrom<i64> for RateLimit {
 impl RateLimit {
     pub fn get(self) -> i64 {
         self.0
-    }
-}
-
-/// Collects validation problems so a request gets all of them in one 422.
-#[derive(Default)]
-pub struct Problems(pub Vec<ValidationItem>);
-
-impl Problems {
-    pub fn add(&mut self, field: &str, msg: impl Into<String>) {
-        self.0.push(ValidationItem::body(field, msg));
-    }
-
-    /// Checks a name-like value with its `parse`, recording the problem under `field`.
-    pub fn name<T>(&mut self, field: &str, parsed: Result<T, NameError>) -> Option<T> {
-        parsed.map_err(|e| self.add(field, e.to_string())).ok()
-    }
-
-    /// Checks each element of a list of names.
-    pub fn names<T>(&mut self, field: &str, values: &[String], parse: impl Fn(&str) -> Result<T, NameError>) {
-        for (i, v) in values.iter().enumerate() {
-            self.name(&format!("{field}.{i}"), parse(v));
-        }
-    }
-
-    pub fn finish(self) -> Result<(), crate::error::ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::error::ApiError::Validation(self.0))
-        }
     }
 }

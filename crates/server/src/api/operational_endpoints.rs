@@ -13,11 +13,12 @@ use hookd_store::{Endpoint, Entity, Page, Scope, StoreError};
 
 use super::endpoints::{
     self as eps, EndpointHeadersIn, EndpointHeadersOut, EndpointIn, EndpointOut, EndpointSecretOut,
+    EndpointSecretRotateIn,
 };
 use super::ListResponse;
 use crate::auth::{Admin, Caller};
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
 use crate::AppState;
 
 /// The reserved application's id, made if `create`; `None` if it does not exist (yet).
@@ -110,7 +111,7 @@ pub async fn rotate_secret(
     State(state): State<AppState>,
     _admin: Admin,
     Path(endpoint_id): Path<String>,
-    body: axum::body::Bytes,
+    body: OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let path = endpoint_path(&state, endpoint_id).await?;
     eps::rotate_secret(State(state), admin(), path, body).await

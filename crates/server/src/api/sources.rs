@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::ingest::SourceType;
-use hookd_core::{ApplicationId, SourceId};
+use hookd_core::SourceId;
 use hookd_store::{
     Cursor, DeliveryStatus, IngestRefusal, ListQuery, Message, MessageFilter, Metadata, Order, Source, SourceData,
     StoreError,
@@ -29,12 +29,14 @@ use serde_json::Value;
 
 use super::endpoints::{
     self as eps, EndpointHeadersIn, EndpointHeadersOut, EndpointIn, EndpointOut, EndpointSecretOut,
+    EndpointSecretRotateIn,
 };
 use super::transformations::{self as tf, TransformationOut, TransformationPatch};
 use super::{nullable, time, ListResponse, Problems, Timestamp};
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult, ValidationItem};
-use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
+use crate::service::Replay;
 use crate::AppState;
 
 /// Svix's limits on a source's `name` and `uid`.
@@ -155,17 +157,7 @@ impl IngestSourceIn {
 
 /// A source by id or uid.
 pub(crate) async fn find(state: &AppState, source_id: &str) -> ApiResult<Source> {
-    state.store.get_source(source_id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ApiError::NotFound(format!("source '{source_id}' not found")),
-        other => other.into(),
-    })
-}
-
-/// Makes a source with a fresh URL token (or `token`, an inbox's id).
-pub(crate) async fn create_source(state: &AppState, data: &SourceData, token: Option<&str>) -> ApiResult<Source> {
-    let token = token.map_or_else(hookd_core::id::new_url_token, str::to_owned);
-    let id = SourceId::generate();
-    Ok(state.store.create_source(id.as_str(), ApplicationId::generate().as_str(), &token, data).await?)
+    Ok(state.service.source(source_id).await?)
 }
 
 pub async fn list(
@@ -184,7 +176,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<IngestSourceIn>,
 ) -> ApiResult<(StatusCode, Json<IngestSourceOut>)> {
-    let source = create_source(&state, &body.into_data()?, None).await?;
+    let source = state.service.create_source(&body.into_data()?).await?;
     Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
 }
 
@@ -201,8 +193,7 @@ pub async fn from_inbox(
 ) -> ApiResult<(StatusCode, Json<IngestSourceOut>)> {
     let inbox = crate::tester::inbox_api::find_inbox(&state, &inbox_id).await?;
     let data = body.into_data()?;
-    let source = create_source(&state, &data, Some(&inbox.id)).await?;
-    state.store.delete_inbox(&inbox.id).await?;
+    let source = state.service.source_from_inbox(&inbox, &data).await?;
     Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
 }
 
@@ -228,8 +219,7 @@ pub async fn put(
             // The uid it was found by (or had) stays unless the body gives another.
             let mut data = body.into_data()?;
             data.uid = data.uid.or(existing.uid);
-            let updated = state.store.update_source(&existing.id, &data).await?;
-            state.sources.forget();
+            let updated = state.service.update_source(&existing.id, &data).await?;
             Ok((StatusCode::OK, Json(IngestSourceOut::new(&state, &headers, updated))))
         }
         Err(StoreError::NotFound(_)) => {
@@ -242,7 +232,7 @@ pub async fn put(
             p.0.iter_mut().for_each(|item| item.loc = vec!["path".into(), "source_id".into()]);
             p.finish()?;
             data.uid = Some(source_id);
-            let source = create_source(&state, &data, None).await?;
+            let source = state.service.create_source(&data).await?;
             Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
         }
         Err(e) => Err(e.into()),
@@ -277,8 +267,7 @@ pub async fn patch(
         metadata: body.metadata.unwrap_or(source.metadata),
         allow_private: body.allow_private_destinations.unwrap_or(source.allow_private),
     };
-    let updated = state.store.update_source(&source.id, &data).await?;
-    state.sources.forget();
+    let updated = state.service.update_source(&source.id, &data).await?;
     Ok(Json(IngestSourceOut::new(&state, &headers, updated)))
 }
 
@@ -288,9 +277,7 @@ pub async fn delete(
     Path(source_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let source = find(&state, &source_id).await?;
-    state.store.delete_source(&source.id).await?;
-    state.sources.forget();
-    state.apps.forget();
+    state.service.delete_source(&source).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -308,8 +295,7 @@ pub async fn rotate_token(
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<RotateTokenOut>> {
     let source = find(&state, &source_id).await?;
-    let rotated = state.store.rotate_source_token(&source.id, &hookd_core::id::new_url_token()).await?;
-    state.sources.forget();
+    let rotated = state.service.rotate_source_token(&source).await?;
     Ok(Json(RotateTokenOut { ingest_url: ingest_url(&state, &headers, &rotated.token) }))
 }
 
@@ -532,59 +518,21 @@ pub struct ReplayOut {
     replayed: u64,
 }
 
-/// The endpoints a replay goes to.
-async fn replay_targets(state: &AppState, source: &Source, endpoint_id: Option<&str>) -> ApiResult<Vec<String>> {
-    if let Some(id) = endpoint_id {
-        let endpoint = state.store.get_endpoint(&source.app_id, id).await.map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::NotFound(format!("endpoint '{id}' not found in this source")),
-            other => other.into(),
-        })?;
-        return Ok(vec![endpoint.id]);
-    }
-    let mut targets = vec![];
-    let mut q = ListQuery { limit: 250, cursor: None, order: None };
-    loop {
-        let page = state.store.list_endpoints(&source.app_id, &q).await?;
-        targets.extend(page.data.iter().filter(|e| !e.disabled).map(|e| e.id.clone()));
-        match (page.done, page.iterator) {
-            (false, Some(next)) => q.cursor = Some(Cursor::Older(next)),
-            _ => return Ok(targets),
-        }
-    }
-}
-
-/// The body of a replay, which may be empty.
-fn replay_body(body: &[u8]) -> ApiResult<ReplayIn> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(ReplayIn::default())
-    } else {
-        crate::extract::parse_json(body)
-    }
-}
-
 /// Sends one accepted request again to the source's endpoints, each delivery with a fresh
 /// retry schedule.
 pub async fn replay_request(
     State(state): State<AppState>,
     _admin: Admin,
     Path((source_id, msg_id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<ReplayIn>,
 ) -> ApiResult<(StatusCode, Json<ReplayOut>)> {
     let source = find(&state, &source_id).await?;
-    let body = replay_body(&body)?;
     let mut p = Problems::default();
     if body.since.is_some() || body.until.is_some() {
         p.add("since", "a single request's replay takes no time window (use …/replay for one)");
     }
     p.finish()?;
-    let message = state.store.get_message(&source.app_id, &msg_id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ApiError::NotFound(format!("request '{msg_id}' not found in this source")),
-        other => other.into(),
-    })?;
-    let mut replayed = 0;
-    for endpoint in replay_targets(&state, &source, body.endpoint_id.as_deref()).await? {
-        replayed += state.store.replay_to_endpoint(&source.app_id, &endpoint, 0, None, Some(&message.id)).await?;
-    }
+    let replayed = state.service.replay_source(&source, Replay::One(&msg_id), body.endpoint_id.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(ReplayOut { replayed })))
 }
 
@@ -593,10 +541,9 @@ pub async fn replay_window(
     State(state): State<AppState>,
     _admin: Admin,
     Path(source_id): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<ReplayIn>,
 ) -> ApiResult<(StatusCode, Json<ReplayOut>)> {
     let source = find(&state, &source_id).await?;
-    let body = replay_body(&body)?;
     let mut p = Problems::default();
     match (body.since, body.until) {
         (None, _) => p.add("since", "is required: the start of the window to replay"),
@@ -606,10 +553,8 @@ pub async fn replay_window(
     p.finish()?;
     let since = body.since.expect("checked").millis();
     let until = body.until.map(Timestamp::millis);
-    let mut replayed = 0;
-    for endpoint in replay_targets(&state, &source, body.endpoint_id.as_deref()).await? {
-        replayed += state.store.replay_to_endpoint(&source.app_id, &endpoint, since, until, None).await?;
-    }
+    let window = Replay::Window { since, until };
+    let replayed = state.service.replay_source(&source, window, body.endpoint_id.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(ReplayOut { replayed })))
 }
 
@@ -692,7 +637,7 @@ pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     _admin: Admin,
     Path(path): Path<(String, String)>,
-    body: axum::body::Bytes,
+    body: OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, path).await?;
     let _new_key = eps::rotate_secret(State(state), admin(), path, body).await?;

@@ -112,13 +112,14 @@ pub async fn patch(
         check_code(&mut p, code, state.config.transformation).await;
     }
     p.finish()?;
-    let current = endpoint.transformation.unwrap_or(Transformation { code: None, enabled: false, updated_at: 0 });
+    let current =
+        endpoint.transformation.clone().unwrap_or(Transformation { code: None, enabled: false, updated_at: 0 });
     let next = Transformation {
         code: body.code.unwrap_or(current.code),
         enabled: body.enabled.unwrap_or(current.enabled),
         updated_at: now_ms(),
     };
-    state.store.set_endpoint_transformation(&endpoint.id, &next).await?;
+    state.service.set_endpoint_transformation(&endpoint, &next).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

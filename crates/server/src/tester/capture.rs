@@ -11,19 +11,15 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hookd_core::signing::{verify, EndpointSecret};
 use hookd_core::time::now_ms;
 use hookd_core::InboxRequestId;
 use hookd_http::is_hop_by_hop;
-use hookd_store::{CapturedRequest, Inbox, SignatureCheck, StoreError};
+use hookd_store::{CapturedRequest, Inbox};
 
 use super::inbox_api::find_inbox;
 use super::RelayedResponse;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-
-/// Standard Webhooks' tolerance for the `webhook-timestamp` clock difference.
-const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
 
 pub async fn capture(State(state): State<AppState>, req: Request) -> Response {
     match record_and_answer(&state, req).await {
@@ -49,11 +45,7 @@ async fn record_and_answer(state: &AppState, req: Request) -> ApiResult<Response
         found => found?,
     };
     let captured = record(state, &inbox, sub_path, req).await?;
-    state.store.insert_inbox_request(&captured).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ApiError::NotFound(format!("inbox '{inbox_id}' not found")),
-        other => other.into(),
-    })?;
-    state.metrics.inbox_request_captured();
+    state.service.store_capture(&inbox, &captured).await?;
     Ok(answer(state, &inbox, captured).await)
 }
 
@@ -63,9 +55,10 @@ async fn record(state: &AppState, inbox: &Inbox, sub_path: String, req: Request)
     let limit = state.config.capture_max_body_bytes;
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let now = now_ms();
+    let headers = header_pairs(&parts.headers);
     let (body, body_size, refused, signature) = match read_capped(body, limit, declared).await? {
         Ok(bytes) => {
-            let signature = check_signature(state, inbox, &parts.headers, &bytes, now).await?;
+            let signature = state.service.capture_signature(inbox, &headers, &bytes, now).await?;
             let size = bytes.len() as i64;
             (bytes, size, None, signature)
         }
@@ -80,7 +73,7 @@ async fn record(state: &AppState, inbox: &Inbox, sub_path: String, req: Request)
         method: parts.method.to_string(),
         path: sub_path,
         query: parts.uri.query().unwrap_or_default().to_owned(),
-        headers: header_pairs(&parts.headers),
+        headers,
         body,
         body_size,
         client_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string()),
@@ -140,46 +133,6 @@ pub(crate) async fn read_capped(body: Body, limit: usize, declared: Option<u64>)
 
 pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
-}
-
-/// Checks the Standard Webhooks signature against the inbox's secret and the linked
-/// endpoint's current and still-valid rotated secrets. `None` when there is no secret.
-/// Svix's `svix-*` header names are accepted where the `webhook-*` ones are missing.
-async fn check_signature(
-    state: &AppState,
-    inbox: &Inbox,
-    headers: &HeaderMap,
-    body: &[u8],
-    now: i64,
-) -> ApiResult<Option<SignatureCheck>> {
-    let mut keys: Vec<EndpointSecret> =
-        inbox.secret.iter().filter_map(|s| EndpointSecret::parse_for_verifying(s).ok()).collect();
-    if let Some(endpoint_id) = &inbox.endpoint_id {
-        match state.store.get_endpoint_by_id(endpoint_id).await {
-            Ok(endpoint) => keys.extend(endpoint.signing_keys(now).filter_map(|k| EndpointSecret::parse(k).ok())),
-            Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let header = |name: &str, svix_name: &str| {
-        headers.get(name).or_else(|| headers.get(svix_name)).and_then(|v| v.to_str().ok())
-    };
-    let verdict = verify(
-        &keys,
-        header("webhook-id", "svix-id"),
-        header("webhook-timestamp", "svix-timestamp"),
-        header("webhook-signature", "svix-signature"),
-        body,
-        now / 1000,
-        TIMESTAMP_TOLERANCE_SECS,
-    );
-    Ok(Some(match verdict {
-        Ok(()) => SignatureCheck::Verified,
-        Err(e) => SignatureCheck::Failed(e.to_string()),
-    }))
 }
 
 /// The inbox's configured answer, after its configured delay.

@@ -8,27 +8,20 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hookd_core::signing::EndpointSecret;
 use hookd_core::time::now_ms;
-use hookd_core::{InboxId, InboxRequestId};
-use hookd_http::RawRequest;
-use hookd_store::{CapturedRequest, Inbox, InboxData, InboxResponse, Metadata, SignatureCheck, StoreError};
+use hookd_core::InboxRequestId;
+use hookd_store::{CapturedRequest, Inbox, InboxData, InboxResponse, Metadata, SignatureCheck};
 use serde::{Deserialize, Serialize};
 
 use super::RelayedResponse;
 use crate::api::{nullable, time, ListResponse, Problems, Timestamp};
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, ListParams};
+use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
 use crate::AppState;
 
 pub const DEFAULT_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-const MAX_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
 pub const DEFAULT_MAX_REQUESTS: i64 = 500;
-const MAX_MAX_REQUESTS: i64 = 10_000;
-const MAX_NAME_LEN: usize = 256;
-const MAX_DELAY_MS: i64 = 30_000;
-const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// The configured response of a new inbox: 200 with a small JSON body.
 pub fn default_response() -> InboxResponse {
@@ -187,54 +180,16 @@ impl From<CapturedRequest> for InboxRequestOut {
 
 /// Finds a live inbox; an id of the wrong shape is simply not found.
 pub(crate) async fn find_inbox(state: &AppState, inbox_id: &str) -> ApiResult<Inbox> {
-    let not_found = || ApiError::NotFound(format!("inbox '{inbox_id}' not found (it may have expired)"));
-    if InboxId::parse(inbox_id).is_err() {
-        return Err(not_found());
-    }
-    state.store.get_inbox(inbox_id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => not_found(),
-        other => other.into(),
-    })
+    Ok(state.service.inbox(inbox_id).await?)
 }
 
 async fn find_request(state: &AppState, inbox: &Inbox, request_id: &str) -> ApiResult<CapturedRequest> {
-    if InboxRequestId::parse(request_id).is_err() {
-        return Err(ApiError::not_found("request"));
-    }
-    state.store.get_inbox_request(&inbox.id, request_id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => ApiError::not_found("request"),
-        other => other.into(),
-    })
-}
-
-/// Checks `[name, value]` header pairs that hookd will send; `field` prefixes the error path.
-fn check_header(p: &mut Problems, field: &str, name: &str, value: &str) {
-    if let Err(why) = hookd_http::check_header(name, value) {
-        p.add(field, why);
-    }
+    Ok(state.service.inbox_request(inbox, request_id).await?)
 }
 
 impl ResponseIn {
-    /// Applies the fields given on top of `current`, validating each.
-    fn merge(self, p: &mut Problems, current: InboxResponse) -> InboxResponse {
-        if let Some(status) = self.status {
-            if !(100..=599).contains(&status) {
-                p.add("response.status", "must be an HTTP status between 100 and 599");
-            }
-        }
-        if let Some(delay) = self.delay_ms {
-            if !(0..=MAX_DELAY_MS).contains(&delay) {
-                p.add("response.delayMs", format!("must be between 0 and {MAX_DELAY_MS} (30 s)"));
-            }
-        }
-        if let Some(body) = &self.body {
-            if body.len() > MAX_RESPONSE_BODY {
-                p.add("response.body", format!("must be at most {MAX_RESPONSE_BODY} bytes"));
-            }
-        }
-        for (name, value) in self.headers.iter().flatten() {
-            check_header(p, &format!("response.headers.{name}"), name, value);
-        }
+    /// The fields given on top of `current` (the service checks the result).
+    fn merge(self, current: InboxResponse) -> InboxResponse {
         InboxResponse {
             status: self.status.map_or(current.status, |s| s.clamp(0, 999) as u16),
             headers: self.headers.unwrap_or(current.headers),
@@ -242,44 +197,6 @@ impl ResponseIn {
             delay_ms: self.delay_ms.unwrap_or(current.delay_ms),
         }
     }
-}
-
-/// Validates the fields every save checks; normalizes the secret to `whsec_…`.
-async fn validate(state: &AppState, p: &mut Problems, data: &mut InboxData) -> ApiResult<()> {
-    if let Some(name) = &data.name {
-        if name.trim().is_empty() {
-            p.add("name", "must not be empty (use null for no name)");
-        } else if name.chars().count() > MAX_NAME_LEN {
-            p.add("name", format!("must be at most {MAX_NAME_LEN} characters long"));
-        } else if name.chars().any(char::is_control) {
-            p.add("name", "must not contain control characters");
-        }
-    }
-    if let Some(secret) = &data.secret {
-        match EndpointSecret::parse_for_verifying(secret) {
-            Ok(s) => data.secret = Some(s.expose()),
-            Err(e) => p.add("secret", e.to_string()),
-        }
-    }
-    if let Some(endpoint_id) = &data.endpoint_id {
-        match state.store.get_endpoint_by_id(endpoint_id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => {
-                p.add("endpointId", format!("no endpoint '{endpoint_id}' (link an existing endpoint by its ep_… id)"))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if !(1..=MAX_MAX_REQUESTS).contains(&data.max_requests) {
-        p.add("maxRequests", format!("must be between 1 and {MAX_MAX_REQUESTS}"));
-    }
-    let now = now_ms();
-    if data.expires_at <= now {
-        p.add("expiresAt", "must be in the future");
-    } else if data.expires_at > now + MAX_TTL_MS {
-        p.add("expiresAt", "must be at most 365 days from now");
-    }
-    Ok(())
 }
 
 pub async fn list(
@@ -296,14 +213,10 @@ pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<InboxIn>,
 ) -> ApiResult<(StatusCode, Json<InboxOut>)> {
-    // The body is optional: an empty one creates an inbox with every default.
-    let body: InboxIn =
-        if body.iter().all(u8::is_ascii_whitespace) { InboxIn::default() } else { crate::extract::parse_json(&body)? };
-    let mut p = Problems::default();
-    let response = body.response.unwrap_or_default().merge(&mut p, default_response());
-    let mut data = InboxData {
+    let response = body.response.unwrap_or_default().merge(default_response());
+    let data = InboxData {
         name: body.name,
         secret: body.secret,
         endpoint_id: body.endpoint_id,
@@ -311,9 +224,7 @@ pub async fn create(
         max_requests: body.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS),
         expires_at: body.expires_at.map_or(now_ms() + DEFAULT_TTL_MS, Timestamp::millis),
     };
-    validate(&state, &mut p, &mut data).await?;
-    p.finish()?;
-    let inbox = state.store.create_inbox(InboxId::generate().as_str(), &data).await?;
+    let inbox = state.service.create_inbox(data).await?;
     Ok((StatusCode::CREATED, Json(InboxOut::new(&state, &headers, inbox))))
 }
 
@@ -336,12 +247,11 @@ pub async fn patch(
 ) -> ApiResult<Json<InboxOut>> {
     let current = find_inbox(&state, &inbox_id).await?;
     let c = current.data();
-    let mut p = Problems::default();
     let response = match body.response {
-        Some(r) => r.merge(&mut p, c.response),
+        Some(r) => r.merge(c.response),
         None => c.response,
     };
-    let mut data = InboxData {
+    let data = InboxData {
         name: body.name.unwrap_or(c.name),
         secret: body.secret.unwrap_or(c.secret),
         endpoint_id: body.endpoint_id.unwrap_or(c.endpoint_id),
@@ -349,9 +259,7 @@ pub async fn patch(
         max_requests: body.max_requests.unwrap_or(c.max_requests),
         expires_at: body.expires_at.map_or(c.expires_at, Timestamp::millis),
     };
-    validate(&state, &mut p, &mut data).await?;
-    p.finish()?;
-    let inbox = state.store.update_inbox(&current.id, &data).await?;
+    let inbox = state.service.update_inbox(&current, data).await?;
     Ok(Json(InboxOut::new(&state, &headers, inbox)))
 }
 
@@ -361,7 +269,7 @@ pub async fn delete(
     Path(inbox_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let inbox = find_inbox(&state, &inbox_id).await?;
-    state.store.delete_inbox(&inbox.id).await?;
+    state.service.delete_inbox(&inbox).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -382,7 +290,7 @@ pub async fn clear_requests(
     Path(inbox_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let inbox = find_inbox(&state, &inbox_id).await?;
-    state.store.clear_inbox_requests(&inbox.id).await?;
+    state.service.clear_inbox(&inbox, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -402,7 +310,7 @@ pub async fn delete_request(
 ) -> ApiResult<StatusCode> {
     let inbox = find_inbox(&state, &inbox_id).await?;
     let request = find_request(&state, &inbox, &request_id).await?;
-    state.store.delete_inbox_request(&inbox.id, &request.id).await?;
+    state.service.clear_inbox(&inbox, Some(&request)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -435,20 +343,7 @@ pub async fn replay(
 ) -> ApiResult<Json<ReplayOut>> {
     let inbox = find_inbox(&state, &inbox_id).await?;
     let request = find_request(&state, &inbox, &request_id).await?;
-    check_url(&body.url)?;
-    if request.refused.is_some() {
-        return Err(ApiError::Conflict("this request was refused unread (413), so there is no body to replay".into()));
-    }
-    let out = state
-        .tester
-        .sender
-        .send_raw(&RawRequest {
-            method: &request.method,
-            url: &body.url,
-            headers: &request.headers,
-            body: &request.body,
-        })
-        .await;
+    let out = state.service.replay_capture(&request, &body.url).await?;
     Ok(Json(ReplayOut {
         url: body.url,
         status: out.status,
@@ -457,14 +352,6 @@ pub async fn replay(
         duration_ms: out.duration.as_millis() as i64,
         error: out.error,
     }))
-}
-
-fn check_url(url: &str) -> ApiResult<()> {
-    let mut p = Problems::default();
-    if let Err(why) = hookd_core::net::parse_destination_url(url) {
-        p.add("url", why);
-    }
-    p.finish()
 }
 
 /// The local app's response, as `hookd listen` posts it back.
@@ -494,7 +381,7 @@ pub async fn relay_response(
         p.add("status", "must be an HTTP status between 100 and 599");
     }
     for (i, (name, value)) in body.headers.iter().enumerate() {
-        check_header(&mut p, &format!("headers.{i}"), name, value);
+        p.header(&format!("headers.{i}"), name, value);
     }
     let bytes =
         B64.decode(&body.body_base64).map_err(|e| p.add("bodyBase64", format!("not base64: {e}"))).unwrap_or_default();
