@@ -123,35 +123,15 @@ async fn lists_paginate_newest_first(backend: Backend) {
     assert_eq!(seen, ids, "newest first, each exactly once");
 
     // prevIterator walks back towards the newest.
-    let first = app.request(Method::GET, "/api/v1/app?limit=2").send().await.unwrap().json::<Value>().await.unwrap();
-    let second = app
-        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let back = app
-        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", second["prevIterator"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let first = app.get_json("/api/v1/app?limit=2").await;
+    let second = app.get_json(&format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap())).await;
+    let back =
+        app.get_json(&format!("/api/v1/app?limit=2&iterator={}", second["prevIterator"].as_str().unwrap())).await;
     assert_eq!(back["data"], first["data"]);
 
     // A concurrent insert does not shift the pages already handed out.
     app.svix.application().create(ApplicationIn::new("late".into()), None).await.unwrap();
-    let again = app
-        .request(Method::GET, &format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let again = app.get_json(&format!("/api/v1/app?limit=2&iterator={}", first["iterator"].as_str().unwrap())).await;
     assert_eq!(again["data"], second["data"]);
 
     for bad in ["limit=0", "limit=251", "limit=many"] {
@@ -200,14 +180,7 @@ async fn event_types_crud_and_archive(backend: Backend) {
     assert_eq!(archived.archived, Some(true));
     let listed = types.list(None).await.unwrap();
     assert_eq!(listed.data.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["user.created"]);
-    let all = app
-        .request(Method::GET, "/api/v1/event-type?include_archived=true")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let all = app.get_json("/api/v1/event-type?include_archived=true").await;
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
 
     let res = app
@@ -367,14 +340,7 @@ async fn messages_are_accepted_with_svix_fields(backend: Backend) {
     assert_eq!(app.svix.message().get(a.id.clone(), "evt-1".into(), None).await.unwrap().id, msg.id, "by eventId");
     let listed = app.svix.message().list(a.id.clone(), None).await.unwrap();
     assert_eq!(listed.data.len(), 2);
-    let filtered = app
-        .request(Method::GET, &format!("/api/v1/app/{}/msg?channel=eu", a.id))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let filtered = app.get_json(&format!("/api/v1/app/{}/msg?channel=eu", a.id)).await;
     assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
     // The event-type filter, as the Rust SDK sends it (comma-separated) and as other clients
     // do (the parameter repeated).
@@ -686,7 +652,7 @@ async fn concurrent_publishes_with_one_event_id_accept_one(backend: Backend) {
         }
     }
     assert_eq!(accepted_same, 1, "exactly one publish with eventId 'same' is accepted");
-    let listed: Value = app.request(Method::GET, &path).send().await.unwrap().json().await.unwrap();
+    let listed: Value = app.get_json(&path).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 11);
     app.stop().await;
 }

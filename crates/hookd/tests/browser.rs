@@ -196,8 +196,7 @@ async fn captured_webhooks_appear_live_on_the_inbox_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let listed: Value =
-        app.request(Method::GET, &format!("/api/v1/inbox/{id}/request")).send().await.unwrap().json().await.unwrap();
+    let listed: Value = app.get_json(&format!("/api/v1/inbox/{id}/request")).await;
     let request_id = listed["data"][0]["id"].as_str().unwrap().to_owned();
 
     let shown = eventually(Duration::from_secs(20), "the request on the page", || async {

@@ -31,13 +31,7 @@ async fn publish(app: &TestApp, app_id: &str, payload: Value) -> String {
 }
 
 async fn endpoint_json(app: &TestApp, app_id: &str, ep_id: &str) -> Value {
-    app.request(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&format!("/api/v1/app/{app_id}/endpoint/{ep_id}")).await
 }
 
 async fn rate_limit_spaces_deliveries_and_fails_none(backend: Backend) {
@@ -172,14 +166,7 @@ async fn endpoint_failing_for_too_long_is_disabled(backend: Backend) {
         (endpoint_json(&app, &app_id, &ep_id).await["disabled"] == true).then_some(())
     })
     .await;
-    let dest = app
-        .request(Method::GET, &format!("/api/v1/app/{app_id}/msg/{msg}/endpoint"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let dest = app.get_json(&format!("/api/v1/app/{app_id}/msg/{msg}/endpoint")).await;
     assert_eq!(dest["data"][0]["statusText"], "pending", "kept, not dropped: {dest}");
     app.stop().await;
 }
@@ -260,14 +247,7 @@ async fn operational_webhooks_report_endpoint_and_delivery_events(backend: Backe
     else {
         return;
     };
-    let secret = app
-        .request(Method::GET, "/api/v1/app/hookd.operational/endpoint/operational-webhook-url/secret")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["key"]
+    let secret = app.get_json("/api/v1/app/hookd.operational/endpoint/operational-webhook-url/secret").await["key"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -99,17 +99,11 @@ async fn inbox_crud_and_validation(backend: Backend) {
     );
 
     // Listed newest first, paginated like every list.
-    let page: Value = app.request(Method::GET, "/api/v1/inbox?limit=1").send().await.unwrap().json().await.unwrap();
+    let page: Value = app.get_json("/api/v1/inbox?limit=1").await;
     assert_eq!(page["data"][0]["id"], second["id"]);
     assert_eq!(page["done"], false);
-    let next: Value = app
-        .request(Method::GET, &format!("/api/v1/inbox?limit=1&iterator={}", page["iterator"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next: Value =
+        app.get_json(&format!("/api/v1/inbox?limit=1&iterator={}", page["iterator"].as_str().unwrap())).await;
     assert_eq!(next["data"][0]["id"], first["id"]);
 
     // PATCH changes what it names; null clears; response fields merge.
@@ -127,14 +121,7 @@ async fn inbox_crud_and_validation(backend: Backend) {
     assert_eq!(patched["response"]["delayMs"], 250);
     assert_eq!(patched["response"]["status"], 202);
     assert_eq!(patched["maxRequests"], 20);
-    let got: Value = app
-        .request(Method::GET, &format!("/api/v1/inbox/{}", id_of(&second)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&format!("/api/v1/inbox/{}", id_of(&second))).await;
     assert_eq!(got["response"], patched["response"]);
 
     let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
@@ -372,14 +359,7 @@ async fn requests_list_get_and_delete(backend: Backend) {
     let mut seen = vec![];
     let mut iterator = String::new();
     loop {
-        let page: Value = app
-            .request(Method::GET, &format!("{base}?limit=2&iterator={iterator}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&format!("{base}?limit=2&iterator={iterator}")).await;
         let data = page["data"].as_array().unwrap();
         assert!(data.len() <= 2);
         seen.extend(data.iter().map(|r| r["path"].as_str().unwrap().to_owned()));
@@ -392,7 +372,7 @@ async fn requests_list_get_and_delete(backend: Backend) {
 
     let all = requests(&app, &id).await;
     let rid = all[2]["id"].as_str().unwrap();
-    let one: Value = app.request(Method::GET, &format!("{base}/{rid}")).send().await.unwrap().json().await.unwrap();
+    let one: Value = app.get_json(&format!("{base}/{rid}")).await;
     assert_eq!(one["path"], "/n/2");
     let res = app.request(Method::DELETE, &format!("{base}/{rid}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
@@ -742,7 +722,7 @@ async fn expired_inboxes_answer_404_and_are_swept(backend: Backend) {
     assert!(chrono::Utc::now().timestamp_millis() >= soon.timestamp_millis());
     let res = app.request(Method::GET, &format!("/api/v1/inbox/{id}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let listed: Value = app.request(Method::GET, "/api/v1/inbox").send().await.unwrap().json().await.unwrap();
+    let listed: Value = app.get_json("/api/v1/inbox").await;
     assert!(listed["data"].as_array().unwrap().is_empty());
     // The sweep deletes the row and its requests.
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
