@@ -99,7 +99,8 @@ pub async fn run(args: ListenArgs) -> Result<(), ListenError> {
     println!("Inbox:       {}", inbox.id);
     println!("Capture URL: {}", inbox.url);
     println!("Web view:    {}?token=<admin token>", inbox.page_url);
-    let mut listener = Listener { api, local, server, token, inbox_id: inbox.id, forward, state_file, last_seen };
+    let mut listener =
+        Listener { api, local, server, token, inbox_id: inbox.id.into_string(), forward, state_file, last_seen };
     listener.relay_forever(&inbox.url).await
 }
 
@@ -278,7 +279,7 @@ impl Listener {
         };
         let time = captured.timestamp.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S");
         if let Some(reason) = &captured.refused {
-            self.remember(&captured.id);
+            self.remember(captured.id.as_str());
             println!("{time}  {} {shown_path}  not forwarded: {reason}", captured.method);
             return;
         }
@@ -287,7 +288,7 @@ impl Listener {
         let ms = started.elapsed().as_millis();
         // Remembered as soon as the local app has it: a listener stopped while handing the
         // response back must not forward the request again when it restarts.
-        self.remember(&captured.id);
+        self.remember(captured.id.as_str());
         let response = match outcome {
             Ok(r) => {
                 println!("{time}  {} {shown_path}  -> {}  {ms} ms", captured.method, r.status);
@@ -298,7 +299,7 @@ impl Listener {
                 bad_gateway(&self.forward, &e)
             }
         };
-        self.relay_back(&captured.id, response).await;
+        self.relay_back(captured.id.as_str(), response).await;
     }
 
     async fn forward(&self, c: &Captured) -> Result<LocalResponse, String> {

@@ -580,7 +580,10 @@ async fn tokens_and_scopes(backend: Backend) {
     // An application token, as `hookd token create --app` makes it.
     let token = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
-    store.create_app_token(&mine.id, &hookd_server::hash_token(&token), None).await.unwrap();
+    store
+        .create_app_token(&hookd_core::ApplicationId::parse(&mine.id).unwrap(), &hookd_server::hash_token(&token), None)
+        .await
+        .unwrap();
     store.close().await;
 
     let scoped = app.svix_with_token(&token);
@@ -799,7 +802,14 @@ async fn portal_links_reach_one_application_until_logged_out_or_expired(backend:
     let expired = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
     let past = chrono::Utc::now().timestamp_millis() - 1;
-    store.create_app_token(&mine.id, &hookd_server::hash_token(&expired), Some(past)).await.unwrap();
+    store
+        .create_app_token(
+            &hookd_core::ApplicationId::parse(&mine.id).unwrap(),
+            &hookd_server::hash_token(&expired),
+            Some(past),
+        )
+        .await
+        .unwrap();
     store.close().await;
     let res = get(format!("/api/v1/app/{}", mine.id), expired).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

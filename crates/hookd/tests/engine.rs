@@ -210,6 +210,7 @@ async fn expired_leases_make_work_claimable_again(backend: Backend) {
     // A node with no worker, so that only this test claims.
     let Some(app) = spawn_app_with(backend, |c| c.role = hookd::config::Role::Api).await else { return };
     let (app_id, ep_id) = app.app_and_endpoint(json!({"url": "https://example.com/"})).await;
+    let ep_id = hookd_core::EndpointId::parse(&ep_id).unwrap();
     publish(&app, &app_id, json!({})).await;
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
     assert_eq!(store.claim_endpoints(10, 300, "node-a").await.unwrap(), vec![ep_id.clone()]);

@@ -98,13 +98,14 @@ async fn plaintext_secrets_from_before_are_sealed_at_start() {
     let store = hookd::app::open_store(&database, 2).await.unwrap();
     let app_row = store
         .create_application(
-            "app_01M8PQ0000000000000000000A",
+            &hookd_core::ApplicationId::parse("app_01M8PQ0000000000000000000A").unwrap(),
             &hookd_store::ApplicationData { name: "old".into(), ..Default::default() },
         )
         .await
         .unwrap();
     let data = hookd_store::EndpointData { url: "https://example.com/hook".into(), ..Default::default() };
-    store.create_endpoint(&app_row.id, "ep_01M8PQ0000000000000000000A", &data, SECRET).await.unwrap();
+    let endpoint_id = hookd_core::EndpointId::parse("ep_01M8PQ0000000000000000000A").unwrap();
+    store.create_endpoint(&app_row.id, &endpoint_id, &data, SECRET).await.unwrap();
     store.close().await;
     assert_eq!(raw(&database, "SELECT secret FROM endpoints").await, [Some(SECRET.to_owned())]);
 

@@ -164,7 +164,10 @@ async fn inbox_crud_and_validation(backend: Backend) {
     let a = app.svix.application().create(ApplicationIn::new("A".into()), None).await.unwrap();
     let token = hookd_server::generate_token("sk_app_");
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
-    store.create_app_token(&a.id, &hookd_server::hash_token(&token), None).await.unwrap();
+    store
+        .create_app_token(&hookd_core::ApplicationId::parse(&a.id).unwrap(), &hookd_server::hash_token(&token), None)
+        .await
+        .unwrap();
     store.close().await;
     let res = app.http.get(app.url("/api/v1/inbox")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -727,7 +730,7 @@ async fn expired_inboxes_answer_404_and_are_swept(backend: Backend) {
     // The sweep deletes the row and its requests.
     let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
     assert_eq!(store.delete_expired_inboxes(hookd_core::time::now_ms()).await.unwrap(), 1);
-    assert!(store.get_inbox_request(&id, "req_x").await.is_err());
+    assert!(store.get_inbox_request(&hookd_core::InboxId::parse(&id).unwrap(), "req_x").await.is_err());
     store.close().await;
     app.stop().await;
 }

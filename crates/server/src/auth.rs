@@ -138,7 +138,7 @@ impl Caller {
                 hookd_store::StoreError::NotFound(_) => ApiError::not_found("application"),
                 other => other.into(),
             }),
-            (Scope::App(allowed), Ok(app)) if *allowed == app.id => Ok(app),
+            (Scope::App(allowed), Ok(app)) if app.id == *allowed => Ok(app),
             (Scope::App(_), Err(e)) if !matches!(e, hookd_store::StoreError::NotFound(_)) => Err(e.into()),
             (Scope::App(_), _) => Err(ApiError::Forbidden("this token does not reach that application")),
         }

@@ -121,7 +121,7 @@ async fn verify_and_commit(
         .filter(|v| !v.is_empty())
         .unwrap_or("application/octet-stream");
     let message = NewMessage {
-        id: MessageId::generate_at(now).into_string(),
+        id: MessageId::generate_at(now),
         event_type: kind.event_type(&incoming).unwrap_or_else(|| DEFAULT_EVENT_TYPE.to_owned()),
         event_id: kind.delivery_id(&incoming),
         payload: text.to_owned(),
@@ -169,7 +169,7 @@ async fn refuse(
         .collect();
     let now = now_ms();
     let record = IngestRefusal {
-        id: IngestLogId::generate_at(now).into_string(),
+        id: IngestLogId::generate_at(now),
         source_id: source.id.clone(),
         status_code: i64::from(refusal.status.as_u16()),
         error_text: refusal.reason.clone(),

@@ -35,7 +35,7 @@ impl OperationalWebhooks {
         }
         let now = now_ms();
         let message = NewMessage {
-            id: MessageId::generate_at(now).into_string(),
+            id: MessageId::generate_at(now),
             event_type: event.event_type().to_owned(),
             payload: event.payload(from_ms(now)).to_string(),
             created_at: now,
@@ -66,7 +66,7 @@ impl OperationalWebhooks {
                     ..Default::default()
                 };
                 let secret = EndpointSecret::generate().expose();
-                store.create_endpoint(&app.id, EndpointId::generate().as_str(), &data, &secret).await?;
+                store.create_endpoint(&app.id, &EndpointId::generate(), &data, &secret).await?;
                 Ok(())
             }
             Err(e) => Err(e),
@@ -85,7 +85,7 @@ impl OperationalWebhooks {
                     name: "hookd operational webhooks".into(),
                     ..Default::default()
                 };
-                match self.store.create_application(ApplicationId::generate().as_str(), &data).await {
+                match self.store.create_application(&ApplicationId::generate(), &data).await {
                     // Another request created it meanwhile.
                     Err(StoreError::Conflict(_)) => self.store.get_application(APP_UID).await,
                     created => created,

@@ -1,6 +1,7 @@
 //! Applications.
 
 use hookd_core::time::now_ms;
+use hookd_core::ApplicationId;
 
 use crate::filter::{bind_all, Conditions};
 use crate::Entity;
@@ -13,7 +14,7 @@ const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updat
 /// An application's row, by column name.
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: String,
+    id: ApplicationId,
     uid: Option<String>,
     name: String,
     metadata: String,
@@ -39,7 +40,7 @@ fn uid_taken(uid: &Option<String>) -> String {
 }
 
 impl Store {
-    pub async fn create_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
+    pub async fn create_application(&self, id: &ApplicationId, data: &ApplicationData) -> Result<Application> {
         let now = now_ms();
         let sql =
             format!("INSERT INTO applications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}");
@@ -64,7 +65,7 @@ impl Store {
         decode(row.ok_or(StoreError::NotFound(Entity::Application))?)
     }
 
-    pub async fn update_application(&self, id: &str, data: &ApplicationData) -> Result<Application> {
+    pub async fn update_application(&self, id: &ApplicationId, data: &ApplicationData) -> Result<Application> {
         let sql = format!(
             "UPDATE applications SET uid = $2, name = $3, metadata = $4, throttle_rate = $5, updated_at = $6 \
              WHERE id = $1 RETURNING {COLUMNS}"
@@ -83,8 +84,8 @@ impl Store {
     }
 
     /// Deletes an application with its endpoints, messages and attempts.
-    pub async fn delete_application(&self, id: &str) -> Result<()> {
-        self.delete_by_id("applications", Entity::Application, id).await
+    pub async fn delete_application(&self, id: &ApplicationId) -> Result<()> {
+        self.delete_by_id("applications", Entity::Application, id.as_str()).await
     }
 
     /// Lists applications, newest first, as `filter` asks.

@@ -252,7 +252,7 @@ async fn write_batch(
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
                 let rows = sqlx::query_as(ROUTES_SQL).bind(&job.app_id).fetch_all(&mut *tx).await?;
-                routes.insert(&job.app_id, decode_routes(rows)?);
+                routes.insert(job.app_id.as_str(), decode_routes(rows)?);
             }
         }
         let inserted: HashSet<String> = if fresh.is_empty() {
@@ -266,7 +266,7 @@ async fn write_batch(
         }
         // A refused publish (its eventId was taken) changed nothing, so its key stays free for
         // the corrected request.
-        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(&publishes[*i].msg.id)) {
+        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(publishes[*i].msg.id.as_str())) {
             if stored(k) {
                 sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
                     .bind(&k.scope)

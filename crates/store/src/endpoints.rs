@@ -3,6 +3,7 @@
 use hookd_core::endpoint_auth::{MtlsConfig, OAuthConfig};
 use hookd_core::id::{min_body_at, MessageId};
 use hookd_core::time::now_ms;
+use hookd_core::{ApplicationId, EndpointId};
 
 use crate::{
     conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
@@ -20,8 +21,8 @@ pub(crate) const COLUMNS: &str = "id, app_id, uid, url, description, event_types
 /// An endpoint's row, by column name.
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
-    id: String,
-    app_id: String,
+    id: EndpointId,
+    app_id: ApplicationId,
     uid: Option<String>,
     url: String,
     description: String,
@@ -80,7 +81,13 @@ fn uid_taken(data: &EndpointData) -> String {
 }
 
 impl Store {
-    pub async fn create_endpoint(&self, app_id: &str, id: &str, data: &EndpointData, secret: &str) -> Result<Endpoint> {
+    pub async fn create_endpoint(
+        &self,
+        app_id: &ApplicationId,
+        id: &EndpointId,
+        data: &EndpointData,
+        secret: &str,
+    ) -> Result<Endpoint> {
         let sql = format!(
             "INSERT INTO endpoints ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $11, $12, $17, $13, $13, $15, $16, NULL, NULL, NULL, \
@@ -111,14 +118,14 @@ impl Store {
     }
 
     /// Finds an endpoint of an application by id or uid.
-    pub async fn get_endpoint(&self, app_id: &str, id_or_uid: &str) -> Result<Endpoint> {
+    pub async fn get_endpoint(&self, app_id: &ApplicationId, id_or_uid: &str) -> Result<Endpoint> {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1 AND (id = $2 OR uid = $2)");
         let row: Option<Row> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_uid).fetch_optional(p).await?);
         self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
     }
 
-    pub async fn update_endpoint(&self, id: &str, data: &EndpointData) -> Result<Endpoint> {
+    pub async fn update_endpoint(&self, id: &EndpointId, data: &EndpointData) -> Result<Endpoint> {
         let sql = format!(
             "UPDATE endpoints SET uid = $2, url = $3, description = $4, event_types = $5, channels = $6, \
              disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12, \
@@ -143,17 +150,17 @@ impl Store {
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
         let updated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id);
+        self.notify_endpoint_changed(id.as_str());
         Ok(updated)
     }
 
-    pub async fn delete_endpoint(&self, id: &str) -> Result<()> {
-        self.delete_by_id("endpoints", Entity::Endpoint, id).await?;
-        self.notify_endpoint_changed(id);
+    pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<()> {
+        self.delete_by_id("endpoints", Entity::Endpoint, id.as_str()).await?;
+        self.notify_endpoint_changed(id.as_str());
         Ok(())
     }
 
-    pub async fn list_endpoints(&self, app_id: &str, q: &ListQuery) -> Result<Page<Endpoint>> {
+    pub async fn list_endpoints(&self, app_id: &ApplicationId, q: &ListQuery) -> Result<Page<Endpoint>> {
         let (tail, cursor) = page_sql("id", q, 2, false);
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = $1{tail}");
         let rows: Vec<Row> = with_db!(self.reader(), p => {
@@ -168,9 +175,9 @@ impl Store {
     }
 
     /// Replaces the endpoint's secret; the previous one keeps signing until `grace_ms` from now.
-    pub async fn rotate_endpoint_secret(&self, id: &str, new_secret: &str, grace_ms: i64) -> Result<Endpoint> {
+    pub async fn rotate_endpoint_secret(&self, id: &EndpointId, new_secret: &str, grace_ms: i64) -> Result<Endpoint> {
         let now = now_ms();
-        let current = self.get_endpoint_by_id(id).await?;
+        let current = self.get_endpoint_by_id(id.as_str()).await?;
         let mut old: Vec<OldSecret> = current.old_secrets.into_iter().filter(|s| s.expires_at > now).collect();
         if grace_ms > 0 {
             old.push(OldSecret { key: current.secret, expires_at: now + grace_ms });
@@ -186,33 +193,33 @@ impl Store {
             .fetch_optional(p)
             .await?);
         let rotated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id);
+        self.notify_endpoint_changed(id.as_str());
         Ok(rotated)
     }
 
     /// Sets (or with `None` removes) the endpoint's OAuth 2.0 settings.
-    pub async fn set_endpoint_oauth(&self, id: &str, oauth: Option<&OAuthConfig>) -> Result<()> {
+    pub async fn set_endpoint_oauth(&self, id: &EndpointId, oauth: Option<&OAuthConfig>) -> Result<()> {
         let sealed = oauth.map(|o| self.seal(sealed::ENDPOINT_OAUTH, &to_json(o)));
         self.set_endpoint_column(id, "oauth", sealed).await
     }
 
     /// Sets (or with `None` removes) the endpoint's TLS client identity.
-    pub async fn set_endpoint_mtls(&self, id: &str, mtls: Option<&MtlsConfig>) -> Result<()> {
+    pub async fn set_endpoint_mtls(&self, id: &EndpointId, mtls: Option<&MtlsConfig>) -> Result<()> {
         let sealed = mtls.map(|m| self.seal(sealed::ENDPOINT_MTLS, &to_json(m)));
         self.set_endpoint_column(id, "mtls", sealed).await
     }
 
     /// Sets the endpoint's transformation.
-    pub async fn set_endpoint_transformation(&self, id: &str, transformation: &Transformation) -> Result<()> {
+    pub async fn set_endpoint_transformation(&self, id: &EndpointId, transformation: &Transformation) -> Result<()> {
         self.set_endpoint_column(id, "transformation", Some(to_json(transformation))).await
     }
 
     /// Sets one of the endpoint's JSON columns that have their own routes.
-    async fn set_endpoint_column(&self, id: &str, column: &'static str, value: Option<String>) -> Result<()> {
+    async fn set_endpoint_column(&self, id: &EndpointId, column: &'static str, value: Option<String>) -> Result<()> {
         let sql = format!("UPDATE endpoints SET {column} = $2, updated_at = $3 WHERE id = $1");
         let done = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).bind(value).bind(now_ms()).execute(p).await?.rows_affected());
         found(done, Entity::Endpoint)?;
-        self.notify_endpoint_changed(id);
+        self.notify_endpoint_changed(id.as_str());
         Ok(())
     }
 
@@ -225,7 +232,12 @@ impl Store {
     /// Counts of the endpoint's deliveries by status, of the messages created from `since`
     /// and before `until` (ms) when given. (Message ids sort by creation time, so the range is
     /// one of ids, on the key.)
-    pub async fn endpoint_stats(&self, id: &str, since: Option<i64>, until: Option<i64>) -> Result<EndpointStats> {
+    pub async fn endpoint_stats(
+        &self,
+        id: &EndpointId,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<EndpointStats> {
         let bound = |at: i64| format!("{}{}", MessageId::PREFIX, min_body_at(at));
         let rows: Vec<(i64, i64)> = with_db!(self.reader(), p => sqlx::query_as(
             "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 \

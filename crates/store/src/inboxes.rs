@@ -6,6 +6,7 @@
 //! more than `max_requests`.
 
 use hookd_core::time::now_ms;
+use hookd_core::{InboxId, InboxRequestId};
 
 use crate::{
     finish_page, from_json, page_sql, to_json, with_db, Backend, CapturedRequest, Inbox, InboxData, InboxResponse,
@@ -18,7 +19,7 @@ const COLUMNS: &str = "id, name, secret, endpoint_id, response_status, response_
 /// An inbox's row, by column name.
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: String,
+    id: InboxId,
     name: Option<String>,
     secret: Option<String>,
     endpoint_id: Option<String>,
@@ -56,8 +57,8 @@ const REQUEST_COLUMNS: &str = "id, inbox_id, method, path, query, headers, body,
 /// A captured request's row, by column name.
 #[derive(sqlx::FromRow)]
 struct RequestRow {
-    id: String,
-    inbox_id: String,
+    id: InboxRequestId,
+    inbox_id: InboxId,
     method: String,
     path: String,
     query: String,
@@ -99,7 +100,7 @@ const TRIM: &str = "DELETE FROM inbox_requests WHERE inbox_id = $1 AND id <= \
      (SELECT id FROM inbox_requests WHERE inbox_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
 
 impl Store {
-    pub async fn create_inbox(&self, id: &str, data: &InboxData) -> Result<Inbox> {
+    pub async fn create_inbox(&self, id: &InboxId, data: &InboxData) -> Result<Inbox> {
         let sql = format!(
             "INSERT INTO inboxes ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
@@ -133,7 +134,7 @@ impl Store {
     }
 
     /// Saves new fields; a lowered cap drops the oldest requests at once.
-    pub async fn update_inbox(&self, id: &str, data: &InboxData) -> Result<Inbox> {
+    pub async fn update_inbox(&self, id: &InboxId, data: &InboxData) -> Result<Inbox> {
         let sql = format!(
             "UPDATE inboxes SET name = $2, secret = $3, endpoint_id = $4, response_status = $5, \
              response_headers = $6, response_body = $7, response_delay_ms = $8, max_requests = $9, \
@@ -163,8 +164,8 @@ impl Store {
     }
 
     /// Deletes an inbox and its requests.
-    pub async fn delete_inbox(&self, id: &str) -> Result<()> {
-        self.delete_by_id("inboxes", Entity::Inbox, id).await
+    pub async fn delete_inbox(&self, id: &InboxId) -> Result<()> {
+        self.delete_by_id("inboxes", Entity::Inbox, id.as_str()).await
     }
 
     /// Inboxes that have not expired, newest first.
@@ -242,7 +243,7 @@ impl Store {
     }
 
     /// An inbox's requests, newest first.
-    pub async fn list_inbox_requests(&self, inbox_id: &str, q: &ListQuery) -> Result<Page<CapturedRequest>> {
+    pub async fn list_inbox_requests(&self, inbox_id: &InboxId, q: &ListQuery) -> Result<Page<CapturedRequest>> {
         let (tail, cursor) = page_sql("id", q, 2, false);
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM inbox_requests WHERE inbox_id = $1{tail}");
         let rows: Vec<RequestRow> = with_db!(self.reader(), p => {
@@ -258,7 +259,12 @@ impl Store {
 
     /// Up to `limit` requests captured after the request `after`, oldest first: what a live
     /// view that last saw `after` has missed.
-    pub async fn inbox_requests_after(&self, inbox_id: &str, after: &str, limit: i64) -> Result<Vec<CapturedRequest>> {
+    pub async fn inbox_requests_after(
+        &self,
+        inbox_id: &InboxId,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<CapturedRequest>> {
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM inbox_requests WHERE inbox_id = $1 AND id > $2 \
              ORDER BY id ASC LIMIT $3"
@@ -272,7 +278,7 @@ impl Store {
         rows.into_iter().map(decode_request).collect()
     }
 
-    pub async fn get_inbox_request(&self, inbox_id: &str, id: &str) -> Result<CapturedRequest> {
+    pub async fn get_inbox_request(&self, inbox_id: &InboxId, id: &str) -> Result<CapturedRequest> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM inbox_requests WHERE inbox_id = $1 AND id = $2");
         let row: Option<RequestRow> = with_db!(self.reader(), p => sqlx::query_as(&sql)
             .bind(inbox_id)
@@ -282,7 +288,7 @@ impl Store {
         decode_request(row.ok_or(StoreError::NotFound(Entity::InboxRequest))?)
     }
 
-    pub async fn delete_inbox_request(&self, inbox_id: &str, id: &str) -> Result<()> {
+    pub async fn delete_inbox_request(&self, inbox_id: &InboxId, id: &InboxRequestId) -> Result<()> {
         let done = with_db!(self.writer(), p => sqlx::query(
             "DELETE FROM inbox_requests WHERE inbox_id = $1 AND id = $2",
         )
@@ -295,7 +301,7 @@ impl Store {
     }
 
     /// Deletes all of an inbox's requests; returns how many there were.
-    pub async fn clear_inbox_requests(&self, inbox_id: &str) -> Result<u64> {
+    pub async fn clear_inbox_requests(&self, inbox_id: &InboxId) -> Result<u64> {
         let n = with_db!(self.writer(), p => sqlx::query("DELETE FROM inbox_requests WHERE inbox_id = $1")
             .bind(inbox_id)
             .execute(p)

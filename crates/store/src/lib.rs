@@ -470,15 +470,15 @@ fn page_sql(key_col: &str, q: &ListQuery, param: usize, ascending: bool) -> (Str
 }
 
 /// Turns the rows fetched with [`page_sql`] into a page in list order.
-fn finish_page<T>(mut rows: Vec<T>, q: &ListQuery, key: impl Fn(&T) -> &str) -> Page<T> {
+fn finish_page<T, K: AsRef<str> + ?Sized>(mut rows: Vec<T>, q: &ListQuery, key: impl Fn(&T) -> &K) -> Page<T> {
     let done = rows.len() <= q.limit as usize;
     rows.truncate(q.limit as usize);
     if matches!(q.cursor, Some(Cursor::Newer(_))) {
         rows.reverse();
     }
     Page {
-        iterator: rows.last().map(|r| key(r).to_owned()),
-        prev_iterator: rows.first().map(|r| format!("-{}", key(r))),
+        iterator: rows.last().map(|r| key(r).as_ref().to_owned()),
+        prev_iterator: rows.first().map(|r| format!("-{}", key(r).as_ref())),
         done,
         data: rows,
     }

@@ -6,6 +6,7 @@ use crate::{
     finish_page, from_json_opt, page_sql, with_db, Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination,
     EndpointMessage, Entity, ListQuery, Message, MessageFilter, Page, Result, Store, StoreError, TriggerType,
 };
+use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 
 /// The columns a publish writes, in its order.
 pub(crate) const INSERT_COLUMNS: &str =
@@ -16,8 +17,8 @@ pub(crate) const COLUMNS: &str =
 /// A message's row, by column name.
 #[derive(sqlx::FromRow)]
 pub(crate) struct Row {
-    id: String,
-    app_id: String,
+    id: MessageId,
+    app_id: ApplicationId,
     event_type: String,
     event_id: Option<String>,
     payload: String,
@@ -63,10 +64,10 @@ pub(crate) const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, 
 /// An attempt's row, by column name.
 #[derive(sqlx::FromRow)]
 pub(crate) struct AttemptRow {
-    id: String,
-    msg_id: String,
-    endpoint_id: String,
-    app_id: String,
+    id: AttemptId,
+    msg_id: MessageId,
+    endpoint_id: EndpointId,
+    app_id: ApplicationId,
     url: String,
     status: i64,
     response_status_code: i64,
@@ -96,7 +97,7 @@ pub(crate) fn decode_attempt(r: AttemptRow) -> Attempt {
 
 impl Store {
     /// Finds a message of an application by id or eventId.
-    pub async fn get_message(&self, app_id: &str, id_or_event_id: &str) -> Result<Message> {
+    pub async fn get_message(&self, app_id: &ApplicationId, id_or_event_id: &str) -> Result<Message> {
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE app_id = $1 AND (id = $2 OR event_id = $2)");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(app_id).bind(id_or_event_id).fetch_optional(p).await?);
         decode(row.ok_or(StoreError::NotFound(Entity::Message))?)
@@ -104,7 +105,7 @@ impl Store {
 
     /// The application's messages with these ids (those that exist), in one query: what a
     /// page of attempts listed `with_msg` needs.
-    pub async fn get_messages(&self, app_id: &str, ids: &[&str]) -> Result<Vec<Message>> {
+    pub async fn get_messages(&self, app_id: &ApplicationId, ids: &[&str]) -> Result<Vec<Message>> {
         let mut messages = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(250) {
             let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
@@ -123,8 +124,13 @@ impl Store {
         Ok(messages)
     }
 
-    pub async fn list_messages(&self, app_id: &str, filter: &MessageFilter, q: &ListQuery) -> Result<Page<Message>> {
-        let mut c = Conditions::new("app_id = $?", Value::Text(app_id.to_owned()));
+    pub async fn list_messages(
+        &self,
+        app_id: &ApplicationId,
+        filter: &MessageFilter,
+        q: &ListQuery,
+    ) -> Result<Page<Message>> {
+        let mut c = Conditions::new("app_id = $?", Value::Text(app_id.to_string()));
         filter.add_to(&mut c, "messages", "created_at");
         let (tail, cursor) = page_sql("id", q, c.next_param(), false);
         let sql = format!("SELECT {COLUMNS} FROM messages WHERE {}{tail}", c.sql());
@@ -137,14 +143,14 @@ impl Store {
     /// Attempts of one message (optionally of one endpoint), newest first.
     pub async fn list_attempts_by_message(
         &self,
-        msg_id: &str,
-        endpoint_id: Option<&str>,
+        msg_id: &MessageId,
+        endpoint_id: Option<&EndpointId>,
         filter: &AttemptFilter,
         q: &ListQuery,
     ) -> Result<Page<Attempt>> {
-        let mut c = Conditions::new("a.msg_id = $?", Value::Text(msg_id.to_owned()));
+        let mut c = Conditions::new("a.msg_id = $?", Value::Text(msg_id.to_string()));
         if let Some(endpoint_id) = endpoint_id {
-            c.and("a.endpoint_id = $?", Value::Text(endpoint_id.to_owned()));
+            c.and("a.endpoint_id = $?", Value::Text(endpoint_id.to_string()));
         }
         self.list_attempts(c, filter, q).await
     }
@@ -152,11 +158,11 @@ impl Store {
     /// Attempts made to one endpoint, newest first.
     pub async fn list_attempts_by_endpoint(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         filter: &AttemptFilter,
         q: &ListQuery,
     ) -> Result<Page<Attempt>> {
-        self.list_attempts(Conditions::new("a.endpoint_id = $?", Value::Text(endpoint_id.to_owned())), filter, q).await
+        self.list_attempts(Conditions::new("a.endpoint_id = $?", Value::Text(endpoint_id.to_string())), filter, q).await
     }
 
     async fn list_attempts(&self, mut c: Conditions, filter: &AttemptFilter, q: &ListQuery) -> Result<Page<Attempt>> {
@@ -185,11 +191,11 @@ impl Store {
     /// The messages routed to an endpoint, each with its delivery's state, newest first.
     pub async fn list_endpoint_messages(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         filter: &DeliveryFilter,
         q: &ListQuery,
     ) -> Result<Page<EndpointMessage>> {
-        let mut c = Conditions::new("d.endpoint_id = $?", Value::Text(endpoint_id.to_owned()));
+        let mut c = Conditions::new("d.endpoint_id = $?", Value::Text(endpoint_id.to_string()));
         if let Some(status) = filter.status {
             c.and("d.status = $?", Value::Int(status.code()));
         }
@@ -215,7 +221,7 @@ impl Store {
         Ok(finish_page(out, q, |e| &e.message.id))
     }
 
-    pub async fn get_attempt(&self, msg_id: &str, attempt_id: &str) -> Result<Attempt> {
+    pub async fn get_attempt(&self, msg_id: &MessageId, attempt_id: &str) -> Result<Attempt> {
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE msg_id = $1 AND id = $2");
         let row: Option<AttemptRow> =
             with_db!(self.reader(), p => sqlx::query_as(&sql).bind(msg_id).bind(attempt_id).fetch_optional(p).await?);
@@ -223,7 +229,7 @@ impl Store {
     }
 
     /// The endpoints a message was routed to, with each delivery's state, newest endpoint first.
-    pub async fn list_destinations(&self, msg_id: &str, q: &ListQuery) -> Result<Page<Destination>> {
+    pub async fn list_destinations(&self, msg_id: &MessageId, q: &ListQuery) -> Result<Page<Destination>> {
         let (tail, cursor) = page_sql("endpoint_id", q, 2, false);
         let sql = format!("SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = $1{tail}");
         let rows: Vec<(String, i64, Option<i64>)> = with_db!(self.reader(), p => {
@@ -248,8 +254,8 @@ impl Store {
     /// deliveries still pending are canceled (nothing is left to send), and it can no longer
     /// be resent. An attempt already under way completes. Returns whether it was expunged
     /// now (false: it already was).
-    pub async fn expunge_message_content(&self, msg_id: &str) -> Result<bool> {
-        self.expunge_payloads("id = $1", Value::Text(msg_id.to_owned())).await.map(|n| n > 0)
+    pub async fn expunge_message_content(&self, msg_id: &MessageId) -> Result<bool> {
+        self.expunge_payloads("id = $1", Value::Text(msg_id.to_string())).await.map(|n| n > 0)
     }
 
     /// Expunges the payloads whose retention ran out by `now` (ms); returns how many.
@@ -287,7 +293,7 @@ impl Store {
     }
 
     /// Expunges the response body stored with an attempt.
-    pub async fn expunge_attempt_content(&self, msg_id: &str, attempt_id: &str) -> Result<()> {
+    pub async fn expunge_attempt_content(&self, msg_id: &MessageId, attempt_id: &str) -> Result<()> {
         let done = with_db!(self.writer(), p => sqlx::query(
             "UPDATE attempts SET response = '' WHERE msg_id = $1 AND id = $2",
         )

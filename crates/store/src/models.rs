@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use hookd_core::endpoint_auth::{MtlsConfig, OAuthConfig};
+use hookd_core::{ApplicationId, AttemptId, EndpointId, InboxId, InboxRequestId, IngestLogId, MessageId, SourceId};
 use serde::{Deserialize, Serialize};
 
 pub type Metadata = BTreeMap<String, String>;
@@ -44,7 +45,7 @@ pub struct Page<T> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Application {
-    pub id: String,
+    pub id: ApplicationId,
     pub uid: Option<String>,
     pub name: String,
     pub metadata: Metadata,
@@ -113,8 +114,8 @@ pub struct OldSecret {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    pub id: String,
-    pub app_id: String,
+    pub id: EndpointId,
+    pub app_id: ApplicationId,
     pub uid: Option<String>,
     pub url: String,
     pub description: String,
@@ -212,8 +213,8 @@ pub struct EndpointData {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    pub id: String,
-    pub app_id: String,
+    pub id: MessageId,
+    pub app_id: ApplicationId,
     pub event_type: String,
     pub event_id: Option<String>,
     /// The payload exactly as it is sent: compact JSON text, or a raw payload's text (see
@@ -236,7 +237,7 @@ pub struct Message {
 
 impl NewMessage {
     /// The message as stored in `app_id`.
-    pub fn stored(&self, app_id: &str) -> Message {
+    pub fn stored(&self, app_id: &ApplicationId) -> Message {
         Message {
             id: self.id.clone(),
             app_id: app_id.to_owned(),
@@ -269,9 +270,9 @@ pub struct EndpointMessage {
 }
 
 /// A message to publish.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
+    pub id: MessageId,
     pub event_type: String,
     pub event_id: Option<String>,
     pub payload: String,
@@ -288,6 +289,27 @@ pub struct NewMessage {
     pub to_endpoint: Option<String>,
     /// The request it came as, when a source ingested it.
     pub request: Option<IngestedRequest>,
+}
+
+/// A message made now with a fresh id; the caller sets the rest.
+impl Default for NewMessage {
+    fn default() -> Self {
+        let now = hookd_core::time::now_ms();
+        Self {
+            id: MessageId::generate_at(now),
+            event_type: String::new(),
+            event_id: None,
+            payload: String::new(),
+            channels: None,
+            tags: None,
+            content_type: None,
+            payload_expires_at: None,
+            created_at: now,
+            deliver_at: now,
+            to_endpoint: None,
+            request: None,
+        }
+    }
 }
 
 /// What a source received besides the body, kept with the message to be passed on: the
@@ -361,10 +383,10 @@ impl TriggerType {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
-    pub id: String,
-    pub msg_id: String,
-    pub endpoint_id: String,
-    pub app_id: String,
+    pub id: AttemptId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: ApplicationId,
     pub url: String,
     pub status: DeliveryStatus,
     /// 0 when there was no response.
@@ -454,7 +476,7 @@ pub struct InboxResponse {
 /// A webhook tester inbox: a capture URL that records what is sent to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbox {
-    pub id: String,
+    pub id: InboxId,
     pub name: Option<String>,
     /// `whsec_…` that signatures of captured requests are checked against.
     pub secret: Option<String>,
@@ -503,8 +525,8 @@ pub enum SignatureCheck {
 /// One request captured by an inbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CapturedRequest {
-    pub id: String,
-    pub inbox_id: String,
+    pub id: InboxRequestId,
+    pub inbox_id: InboxId,
     pub method: String,
     /// The part of the path after the capture URL; `/` when there is none.
     pub path: String,
@@ -529,7 +551,7 @@ pub struct CapturedRequest {
 /// application (`app_id`) to that application's endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
-    pub id: String,
+    pub id: SourceId,
     pub uid: Option<String>,
     pub name: String,
     /// Its type, as Svix names it (`github`, `stripe`, …).
@@ -540,7 +562,7 @@ pub struct Source {
     /// The secret part of its URL.
     pub token: String,
     /// Its application, made with it and deleted with it.
-    pub app_id: String,
+    pub app_id: ApplicationId,
     /// Its endpoints may be on private addresses.
     pub allow_private: bool,
     pub created_at: i64,
@@ -561,8 +583,8 @@ pub struct SourceData {
 /// A request a source refused: never delivered, kept to be looked at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestRefusal {
-    pub id: String,
-    pub source_id: String,
+    pub id: IngestLogId,
+    pub source_id: SourceId,
     /// What the provider was answered.
     pub status_code: i64,
     /// Why.
@@ -580,8 +602,8 @@ pub struct IngestRefusal {
 /// One delivery of a message: to which endpoint, in what state, after how many attempts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryState {
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
     pub status: DeliveryStatus,
     pub attempts: i64,
 }

@@ -9,6 +9,7 @@
 //! and handed over once committed (see `notify.rs`); the others are stored due, and the
 //! listener is told which endpoints have deliveries due.
 
+use hookd_core::ApplicationId;
 use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub(crate) enum Published {
 }
 
 pub(crate) struct PublishJob {
-    pub app_id: String,
+    pub app_id: ApplicationId,
     pub msg: NewMessage,
     /// Stored with the message, in its transaction.
     pub key: Option<PublishKey>,
@@ -56,7 +57,7 @@ pub(crate) struct Route {
 impl Store {
     /// Stores a message and its deliveries atomically (a 202 may follow: they are durable),
     /// then tells the listener which endpoints have deliveries due.
-    pub async fn create_message(&self, app_id: &str, msg: &NewMessage) -> Result<Message> {
+    pub async fn create_message(&self, app_id: &ApplicationId, msg: &NewMessage) -> Result<Message> {
         match self.publish(app_id, msg, None).await? {
             Publish::Created(message) => Ok(*message),
             Publish::Repeated(_) => unreachable!("a publish without an idempotency key is never a repeat"),
@@ -67,9 +68,9 @@ impl Store {
     /// are stored or neither, so a crash between the commit and the answer cannot let a retry
     /// with the same key publish twice. When the key is taken, nothing is stored and the
     /// answer is what the key's first request got.
-    pub async fn publish(&self, app_id: &str, msg: &NewMessage, key: Option<PublishKey>) -> Result<Publish> {
+    pub async fn publish(&self, app_id: &ApplicationId, msg: &NewMessage, key: Option<PublishKey>) -> Result<Publish> {
         let (reply, answer) = oneshot::channel();
-        let job = PublishJob { app_id: app_id.to_owned(), msg: msg.clone(), key, reply };
+        let job = PublishJob { app_id: app_id.clone(), msg: msg.clone(), key, reply };
         self.committers.publishes.send(job).await.map_err(|_| StoreError::Closed)?;
         match answer.await.map_err(|_| StoreError::Closed)?? {
             Published::Stored(message, due) => {
@@ -139,7 +140,7 @@ pub(crate) fn route<'a>(
     let mut filtered: HashMap<FilterBucket<'_>, FilterCounts> = HashMap::new();
     for job in jobs {
         let msg = &job.msg;
-        if !inserted.contains(&msg.id) {
+        if !inserted.contains(msg.id.as_str()) {
             // Message ids are fresh, so the only row it can collide with is one with its eventId.
             let event_id = msg.event_id.as_deref().unwrap_or_default();
             routed.results.push(Err(StoreError::Conflict(format!(
@@ -239,7 +240,7 @@ impl<'a> NewDelivery<'a> {
 fn claimed(job: &PublishJob, endpoint_id: &str) -> ClaimedDelivery {
     ClaimedDelivery {
         msg_id: job.msg.id.clone(),
-        endpoint_id: endpoint_id.to_owned(),
+        endpoint_id: hookd_core::EndpointId::from_stored(endpoint_id.to_owned()),
         app_id: job.app_id.clone(),
         attempts: 0,
         manual: false,

@@ -6,6 +6,7 @@
 //! engine's. The source's type settings hold the provider's secret and are sealed.
 
 use hookd_core::time::now_ms;
+use hookd_core::{ApplicationId, IngestLogId, SourceId};
 
 use crate::{
     conflict_or, finish_page, found, from_json, page_sql, sealed, to_json, with_db, DeliveryState, DeliveryStatus,
@@ -17,14 +18,14 @@ const COLUMNS: &str = "id, uid, name, kind, config, metadata, token, app_id, all
 /// A source's row, by column name.
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: String,
+    id: SourceId,
     uid: Option<String>,
     name: String,
     kind: String,
     config: String,
     metadata: String,
     token: String,
-    app_id: String,
+    app_id: ApplicationId,
     allow_private: bool,
     created_at: i64,
     updated_at: i64,
@@ -44,8 +45,8 @@ const REFUSAL_COLUMNS: &str =
 /// A refused request's row, by column name.
 #[derive(sqlx::FromRow)]
 struct RefusalRow {
-    id: String,
-    source_id: String,
+    id: IngestLogId,
+    source_id: SourceId,
     status_code: i64,
     error_text: String,
     method: String,
@@ -76,7 +77,7 @@ fn uid_taken(data: &SourceData) -> String {
 }
 
 /// The uid of a source's application: visible in the application list, and reserved.
-fn source_app_uid(source_id: &str) -> String {
+fn source_app_uid(source_id: &SourceId) -> String {
     format!("hookd.source.{source_id}")
 }
 
@@ -98,7 +99,13 @@ impl Store {
     }
 
     /// Makes a source and its application (`app_id`) in one transaction.
-    pub async fn create_source(&self, id: &str, app_id: &str, token: &str, data: &SourceData) -> Result<Source> {
+    pub async fn create_source(
+        &self,
+        id: &SourceId,
+        app_id: &ApplicationId,
+        token: &str,
+        data: &SourceData,
+    ) -> Result<Source> {
         let now = now_ms();
         let sql = format!(
             "INSERT INTO sources ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {COLUMNS}"
@@ -152,7 +159,7 @@ impl Store {
 
     /// Saves new fields; the source's endpoints take its `allow_private` in the same
     /// transaction.
-    pub async fn update_source(&self, id: &str, data: &SourceData) -> Result<Source> {
+    pub async fn update_source(&self, id: &SourceId, data: &SourceData) -> Result<Source> {
         let now = now_ms();
         let sql = format!(
             "UPDATE sources SET uid = $2, name = $3, kind = $4, config = $5, metadata = $6, allow_private = $7, \
@@ -196,7 +203,7 @@ impl Store {
     }
 
     /// Gives the source a new URL token; the old one stops working at once.
-    pub async fn rotate_source_token(&self, id: &str, token: &str) -> Result<Source> {
+    pub async fn rotate_source_token(&self, id: &SourceId, token: &str) -> Result<Source> {
         let sql = format!("UPDATE sources SET token = $2, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}");
         let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(id)
@@ -209,8 +216,8 @@ impl Store {
 
     /// Deletes a source with its application: its endpoints, messages, attempts and refused
     /// requests go too.
-    pub async fn delete_source(&self, id: &str) -> Result<()> {
-        let source = self.get_source(id).await?;
+    pub async fn delete_source(&self, id: &SourceId) -> Result<()> {
+        let source = self.get_source(id.as_str()).await?;
         self.delete_application(&source.app_id).await
     }
 
@@ -275,7 +282,7 @@ impl Store {
     }
 
     /// A source's refused requests, newest first.
-    pub async fn list_ingest_refusals(&self, source_id: &str, q: &ListQuery) -> Result<Page<IngestRefusal>> {
+    pub async fn list_ingest_refusals(&self, source_id: &SourceId, q: &ListQuery) -> Result<Page<IngestRefusal>> {
         let (tail, cursor) = page_sql("id", q, 2, false);
         let sql = format!("SELECT {REFUSAL_COLUMNS} FROM ingest_refusals WHERE source_id = $1{tail}");
         let rows: Vec<RefusalRow> = with_db!(self.reader(), p => {
@@ -311,7 +318,7 @@ impl Store {
              ORDER BY msg_id, endpoint_id",
             list.join(", ")
         );
-        let rows: Vec<(String, String, i64, i64)> = with_db!(self.reader(), p => {
+        let rows: Vec<(hookd_core::MessageId, hookd_core::EndpointId, i64, i64)> = with_db!(self.reader(), p => {
             let mut query = sqlx::query_as(&sql);
             for id in msg_ids {
                 query = query.bind(*id);

@@ -6,13 +6,19 @@
 
 use hookd_core::id::TokenId;
 use hookd_core::time::now_ms;
+use hookd_core::ApplicationId;
 
 use crate::{with_db, Result, Scope, Store};
 
 impl Store {
     /// Stores the hash of a new application-scoped token, valid until `expires_at` (ms) if
     /// given.
-    pub async fn create_app_token(&self, app_id: &str, token_hash: &str, expires_at: Option<i64>) -> Result<String> {
+    pub async fn create_app_token(
+        &self,
+        app_id: &ApplicationId,
+        token_hash: &str,
+        expires_at: Option<i64>,
+    ) -> Result<String> {
         let id = TokenId::generate().into_string();
         with_db!(self.writer(), p => sqlx::query(
             "INSERT INTO api_tokens (id, app_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",

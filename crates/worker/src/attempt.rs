@@ -52,7 +52,7 @@ pub(crate) async fn attempt(
                 .send(&SignedRequest {
                     url: &sending.url,
                     method: &sending.method,
-                    msg_id: &delivery.msg_id,
+                    msg_id: delivery.msg_id.as_str(),
                     payload: &sending.payload,
                     content_type: delivery.content_type.as_deref(),
                     timeout: endpoint.request_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
@@ -60,7 +60,7 @@ pub(crate) async fn attempt(
                     extra_headers: &sending.headers,
                     timestamp: now / 1000,
                     auth: EndpointAuth {
-                        endpoint_id: &endpoint.id,
+                        endpoint_id: endpoint.id.as_str(),
                         oauth: endpoint.oauth.as_ref(),
                         mtls: endpoint.mtls.as_ref(),
                     },
@@ -74,7 +74,7 @@ pub(crate) async fn attempt(
     let outcome = decide(&http, schedule, &delivery);
     let report = Report { status: http.status, retry_after: http.retry_after, outcome };
     let attempt = Attempt {
-        id: AttemptId::generate().into_string(),
+        id: AttemptId::generate(),
         msg_id: delivery.msg_id.clone(),
         endpoint_id: delivery.endpoint_id.clone(),
         app_id: delivery.app_id.clone(),
@@ -111,9 +111,9 @@ fn operational_event(
     };
     Some(make(AttemptRef {
         endpoint: endpoint_ref(endpoint, app_uid),
-        msg_id: delivery.msg_id.clone(),
+        msg_id: delivery.msg_id.to_string(),
         msg_event_id: delivery.event_id.clone(),
-        attempt_id: attempt.id.clone(),
+        attempt_id: attempt.id.to_string(),
         response_status_code: attempt.response_status_code,
         trigger_type: attempt.trigger_type as i64,
         timestamp: hookd_core::time::from_ms(attempt.created_at),
@@ -122,9 +122,9 @@ fn operational_event(
 
 pub(crate) fn endpoint_ref(endpoint: &Endpoint, app_uid: Option<&str>) -> EndpointRef {
     EndpointRef {
-        app_id: endpoint.app_id.clone(),
+        app_id: endpoint.app_id.to_string(),
         app_uid: app_uid.map(str::to_owned),
-        endpoint_id: endpoint.id.clone(),
+        endpoint_id: endpoint.id.to_string(),
         endpoint_uid: endpoint.uid.clone(),
     }
 }

@@ -17,6 +17,7 @@
 //! What those limits decide lives in `policy.rs` ([`Policy`]: pure, unit-tested under paused
 //! time); this file carries the decisions out against the store and the network.
 
+use hookd_core::EndpointId;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -47,7 +48,12 @@ struct Signals {
     stop: watch::Receiver<bool>,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, signals: LaneSignals, stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    endpoint_id: EndpointId,
+    signals: LaneSignals,
+    stop: watch::Receiver<bool>,
+) {
     let span = info_span!("lane", endpoint_id = %endpoint_id);
     let signals = Signals { wake: signals.wake, changed: signals.changed, stop };
     Lane::new(shared, endpoint_id, signals).run().instrument(span).await
@@ -55,7 +61,7 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint_id: String, signals: LaneS
 
 struct Lane {
     shared: Arc<Shared>,
-    endpoint_id: String,
+    endpoint_id: EndpointId,
     signals: Signals,
     endpoint: Option<Arc<Endpoint>>,
     /// The endpoint's application's uid, for operational webhooks.
@@ -86,7 +92,7 @@ struct Lane {
 }
 
 impl Lane {
-    fn new(shared: Arc<Shared>, endpoint_id: String, signals: Signals) -> Self {
+    fn new(shared: Arc<Shared>, endpoint_id: EndpointId, signals: Signals) -> Self {
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let policy = Policy::new(shared.config.endpoint_concurrency);
         Self {
@@ -188,7 +194,7 @@ impl Lane {
     async fn sync_inbox(&mut self, endpoint: &Endpoint) {
         let wanted = !endpoint.fifo && !endpoint.disabled;
         if wanted && self.inbox.is_none() {
-            self.inbox = Some(self.shared.lanes.attach(&self.endpoint_id, MAX_CLAIM).await);
+            self.inbox = Some(self.shared.lanes.attach(self.endpoint_id.as_str(), MAX_CLAIM).await);
         } else if !wanted {
             self.detach().await;
         }
@@ -197,7 +203,7 @@ impl Lane {
     /// Stops taking pushed deliveries; those already handed over join the queue.
     async fn detach(&mut self) {
         if let Some(mut inbox) = self.inbox.take() {
-            self.shared.lanes.detach(&self.endpoint_id, &mut inbox).await;
+            self.shared.lanes.detach(self.endpoint_id.as_str(), &mut inbox).await;
             while let Ok(pushed) = inbox.deliveries.try_recv() {
                 self.queue.push_back(pushed);
             }
@@ -247,9 +253,9 @@ impl Lane {
             }
         }
         let store = &self.shared.store;
-        match store.get_endpoint_by_id(&self.endpoint_id).await {
+        match store.get_endpoint_by_id(self.endpoint_id.as_str()).await {
             Ok(ep) => {
-                let app = store.get_application(&ep.app_id).await.ok();
+                let app = store.get_application(ep.app_id.as_str()).await.ok();
                 let app_rate = app.as_ref().and_then(|a| a.throttle_rate);
                 self.app_uid = app.and_then(|a| a.uid).map(Arc::from);
                 self.policy.set_rate(ep.throttle_rate.or(app_rate));

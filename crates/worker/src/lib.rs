@@ -21,6 +21,7 @@ mod policy;
 mod recorder;
 mod schedules;
 
+use hookd_core::EndpointId;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +147,7 @@ impl Dispatcher {
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let lanes = &self.lanes;
-        let mut running: JoinSet<(String, u64)> = JoinSet::new();
+        let mut running: JoinSet<(EndpointId, u64)> = JoinSet::new();
         let mut runs = 0u64;
         let mut swept = tokio::time::Instant::now();
         tokio::pin!(shutdown);
@@ -166,7 +167,7 @@ impl Dispatcher {
                     changed: Arc::new(AtomicBool::new(false)),
                     run: runs,
                 };
-                lanes.started(&endpoint_id, signals.clone());
+                lanes.started(endpoint_id.as_str(), signals.clone());
                 let lane = lane::run(shared.clone(), endpoint_id.clone(), signals, stop_rx.clone());
                 let run = runs;
                 running.spawn(async move {
@@ -189,7 +190,7 @@ impl Dispatcher {
                 _ = lanes.dispatcher_woken() => {}
                 Some(done) = running.join_next() => {
                     if let Ok((endpoint_id, run)) = done {
-                        lanes.ended(&endpoint_id, run);
+                        lanes.ended(endpoint_id.as_str(), run);
                         self.metrics.set_endpoint_lanes(lanes.count());
                     }
                 }
@@ -217,7 +218,7 @@ impl Dispatcher {
         }
     }
 
-    async fn claim(&self, free: usize) -> Vec<String> {
+    async fn claim(&self, free: usize) -> Vec<EndpointId> {
         let lease = self.config.lease.as_millis() as i64;
         match self.store.claim_endpoints(free.min(256) as i64, lease, &self.config.node_id).await {
             Ok(claimed) => claimed,

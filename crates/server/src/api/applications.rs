@@ -38,7 +38,7 @@ pub struct ApplicationPatch {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationOut {
-    id: String,
+    id: ApplicationId,
     uid: Option<String>,
     name: String,
     metadata: Metadata,

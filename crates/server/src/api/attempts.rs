@@ -1,6 +1,7 @@
 //! Delivery attempts, each endpoint's delivery state for a message (and each message's for
 //! an endpoint), and manual resends.
 
+use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
@@ -20,9 +21,9 @@ use crate::AppState;
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageAttemptOut {
-    id: String,
-    msg_id: String,
-    endpoint_id: String,
+    id: AttemptId,
+    msg_id: MessageId,
+    endpoint_id: EndpointId,
     url: String,
     status: i64,
     status_text: &'static str,
@@ -121,11 +122,11 @@ impl AttemptListParams {
     async fn answer(
         &self,
         state: &AppState,
-        app_id: &str,
+        app_id: &ApplicationId,
         page: Page<Attempt>,
     ) -> ApiResult<ListResponse<MessageAttemptOut>> {
         let with_content = self.with_content.unwrap_or(true);
-        let mut messages: HashMap<String, Message> = HashMap::new();
+        let mut messages: HashMap<MessageId, Message> = HashMap::new();
         if self.with_msg {
             let mut ids: Vec<&str> = page.data.iter().map(|a| a.msg_id.as_str()).collect();
             ids.sort_unstable();
@@ -162,7 +163,7 @@ pub async fn list_by_message(
     };
     let filter = params.filter(filter)?;
     let page =
-        state.store.list_attempts_by_message(&message.id, endpoint_id.as_deref(), &filter, &list.to_query()?).await?;
+        state.store.list_attempts_by_message(&message.id, endpoint_id.as_ref(), &filter, &list.to_query()?).await?;
     Ok(Json(params.answer(&state, &app.id, page).await?))
 }
 
@@ -282,7 +283,7 @@ pub async fn get(
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageEndpointOut {
-    id: String,
+    id: EndpointId,
     uid: Option<String>,
     url: String,
     description: String,
@@ -342,6 +343,6 @@ pub async fn resend(
 }
 
 /// An endpoint's id from its id or uid.
-async fn endpoint(state: &AppState, app_id: &str, id_or_uid: &str) -> ApiResult<String> {
+async fn endpoint(state: &AppState, app_id: &ApplicationId, id_or_uid: &str) -> ApiResult<EndpointId> {
     Ok(state.store.get_endpoint(app_id, id_or_uid).await?.id)
 }

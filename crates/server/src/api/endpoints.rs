@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::signing::EndpointSecret;
+use hookd_core::EndpointId;
 use hookd_store::{Application, Endpoint, EndpointData, Metadata};
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +69,7 @@ pub struct EndpointPatch {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointOut {
-    id: String,
+    id: EndpointId,
     uid: Option<String>,
     url: String,
     description: String,

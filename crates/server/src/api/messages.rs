@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
-use hookd_core::{Channel, EventTypeName, MessageId, Tag};
+use hookd_core::{ApplicationId, Channel, EventTypeName, MessageId, Tag};
 use hookd_store::{Application, Message, MessageFilter, NewMessage, PublishKey};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,7 @@ impl TransformationsParams {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
-    id: String,
+    id: MessageId,
     event_type: String,
     event_id: Option<String>,
     payload: serde_json::Value,
@@ -203,7 +203,7 @@ pub async fn create(
         (found, _) => found?,
     };
     let message = NewMessage {
-        id: MessageId::generate_at(now).into_string(),
+        id: MessageId::generate_at(now),
         event_type: body.event_type,
         event_id: body.event_id,
         payload: stored.payload,
@@ -362,6 +362,6 @@ pub async fn expunge_content(
 }
 
 /// A message of an application, by id or eventId.
-pub async fn find(state: &AppState, app_id: &str, msg_id: &str) -> ApiResult<Message> {
+pub async fn find(state: &AppState, app_id: &ApplicationId, msg_id: &str) -> ApiResult<Message> {
     Ok(state.store.get_message(app_id, msg_id).await?)
 }

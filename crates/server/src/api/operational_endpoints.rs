@@ -24,10 +24,10 @@ use crate::AppState;
 /// The reserved application's id, made if `create`; `None` if it does not exist (yet).
 async fn app_id(state: &AppState, create: bool) -> ApiResult<Option<String>> {
     if create {
-        return Ok(Some(state.operational.application().await?.id));
+        return Ok(Some(state.operational.application().await?.id.into_string()));
     }
     match state.store.get_application(hookd_core::operational::APP_UID).await {
-        Ok(app) => Ok(Some(app.id)),
+        Ok(app) => Ok(Some(app.id.into_string())),
         Err(hookd_store::StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }

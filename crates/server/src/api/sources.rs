@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::ingest::SourceType;
-use hookd_core::SourceId;
+use hookd_core::{ApplicationId, EndpointId, IngestLogId, SourceId};
 use hookd_store::{
     Cursor, DeliveryStatus, IngestRefusal, ListQuery, Message, MessageFilter, Metadata, Order, Source, SourceData,
     StoreError,
@@ -73,7 +73,7 @@ pub struct IngestSourcePatch {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestSourceOut {
-    id: String,
+    id: SourceId,
     uid: Option<String>,
     name: String,
     #[serde(rename = "type")]
@@ -84,7 +84,7 @@ pub struct IngestSourceOut {
     metadata: Metadata,
     allow_private_destinations: bool,
     /// The application holding the requests it accepted (hookd extension).
-    app_id: String,
+    app_id: ApplicationId,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -302,8 +302,8 @@ pub async fn rotate_token(
 /// Svix's `IngestLogOut` (snake_case, as Svix spells it): a request the source refused.
 #[derive(Serialize)]
 pub struct IngestLogOut {
-    id: String,
-    source_id: String,
+    id: IngestLogId,
+    source_id: SourceId,
     status_code: i64,
     error_text: String,
     headers: Metadata,
@@ -355,7 +355,7 @@ pub struct RequestListParams {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestDeliveryOut {
-    endpoint_id: String,
+    endpoint_id: EndpointId,
     /// Svix's `MessageStatus` number, and its name.
     status: i64,
     status_text: &'static str,
@@ -449,7 +449,7 @@ pub async fn list_requests(
         vec![]
     };
     let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
-    let mut by_message: std::collections::HashMap<String, Vec<RequestDeliveryOut>> = Default::default();
+    let mut by_message: std::collections::HashMap<hookd_core::MessageId, Vec<RequestDeliveryOut>> = Default::default();
     for d in state.store.delivery_states(&ids).await? {
         by_message.entry(d.msg_id).or_default().push(RequestDeliveryOut {
             endpoint_id: d.endpoint_id,
@@ -463,7 +463,7 @@ pub async fn list_requests(
         let deliveries = by_message.remove(&m.id).unwrap_or_default();
         let request = m.request.unwrap_or_default();
         items.push(IngestRequestOut {
-            id: m.id,
+            id: m.id.into_string(),
             verdict: Verdict::Accepted,
             status_code: 200,
             reason: None,
@@ -479,7 +479,7 @@ pub async fn list_requests(
     }
     for r in refused {
         items.push(IngestRequestOut {
-            id: r.id,
+            id: r.id.into_string(),
             verdict: Verdict::Refused,
             status_code: r.status_code as u16,
             reason: Some(r.error_text),
@@ -565,7 +565,7 @@ fn admin() -> Caller {
 }
 
 async fn app_of(state: &AppState, source_id: &str) -> ApiResult<String> {
-    Ok(find(state, source_id).await?.app_id)
+    Ok(find(state, source_id).await?.app_id.into_string())
 }
 
 async fn endpoint_path(

@@ -27,7 +27,7 @@ impl Service {
                 }
             }
         }
-        Ok((self.store().create_application(ApplicationId::generate().as_str(), &data).await?, true))
+        Ok((self.store().create_application(&ApplicationId::generate(), &data).await?, true))
     }
 
     /// Creates the application a request names by `path` (an id or uid) and did not find, as

@@ -39,7 +39,7 @@ impl Service {
         self.check_endpoint(app, &data).await?;
         let secret = parse_secret(secret)?;
         let id = EndpointId::generate();
-        let created = self.store().create_endpoint(&app.id, id.as_str(), &data, &secret.expose()).await?;
+        let created = self.store().create_endpoint(&app.id, &id, &data, &secret.expose()).await?;
         self.emit(OperationalEvent::EndpointCreated(about(app, &created))).await;
         Ok(created)
     }
@@ -156,12 +156,12 @@ impl Service {
         }
         let now = now_ms();
         let message = NewMessage {
-            id: MessageId::generate_at(now).into_string(),
+            id: MessageId::generate_at(now),
             event_type: asked.event_type,
             payload: payload.to_string(),
             created_at: now,
             deliver_at: now,
-            to_endpoint: Some(endpoint.id.clone()),
+            to_endpoint: Some(endpoint.id.to_string()),
             ..Default::default()
         };
         let stored = self.store().create_message(&app.id, &message).await?;
@@ -262,9 +262,9 @@ fn parse_secret(secret: Option<&str>) -> Result<EndpointSecret> {
 /// The operational-webhook reference to an endpoint.
 fn about(app: &Application, endpoint: &Endpoint) -> EndpointRef {
     EndpointRef {
-        app_id: app.id.clone(),
+        app_id: app.id.to_string(),
         app_uid: app.uid.clone(),
-        endpoint_id: endpoint.id.clone(),
+        endpoint_id: endpoint.id.to_string(),
         endpoint_uid: endpoint.uid.clone(),
     }
 }

@@ -45,7 +45,7 @@ impl Service {
 
     pub async fn create_inbox(&self, mut data: InboxData) -> Result<Inbox> {
         self.check_inbox(&mut data).await?;
-        Ok(self.store().create_inbox(InboxId::generate().as_str(), &data).await?)
+        Ok(self.store().create_inbox(&InboxId::generate(), &data).await?)
     }
 
     pub async fn update_inbox(&self, current: &Inbox, mut data: InboxData) -> Result<Inbox> {

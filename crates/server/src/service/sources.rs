@@ -2,7 +2,7 @@
 //! into one, and replaying what they accepted. A change makes this node forget its cache of
 //! sources by token (and, on delete, of applications: a source's application goes with it).
 
-use hookd_core::{ApplicationId, SourceId};
+use hookd_core::{ApplicationId, EndpointId, SourceId};
 use hookd_store::{Cursor, Inbox, IngestRefusal, ListQuery, NewMessage, Publish, Source, SourceData, StoreError};
 
 use super::{Result, Service, ServiceError};
@@ -34,14 +34,14 @@ impl Service {
                 crate::failpoint("ingest-committed");
                 self.0.metrics.source_request("accepted");
                 tracing::debug!(msg_id = %stored.id, source_id = %source.id, "request ingested");
-                Ok(Ingested { msg_id: stored.id, duplicate: false })
+                Ok(Ingested { msg_id: stored.id.into_string(), duplicate: false })
             }
             Ok(Publish::Repeated(_)) => unreachable!("an ingest carries no idempotency key"),
             Err(StoreError::Conflict(_)) => {
                 self.0.metrics.source_request("duplicate");
                 let event_id = message.event_id.as_deref().unwrap_or_default();
                 let first = self.store().get_message(&source.app_id, event_id).await?;
-                Ok(Ingested { msg_id: first.id, duplicate: true })
+                Ok(Ingested { msg_id: first.id.into_string(), duplicate: true })
             }
             Err(StoreError::NotFound(_)) => Err(ServiceError::NotFound("this source was deleted".into())),
             Err(e) => Err(e.into()),
@@ -77,18 +77,18 @@ impl Service {
     /// it captured) is deleted. (Were the process to stop between the two steps, the inbox
     /// would keep the URL until deleted; the source is there already.)
     pub async fn source_from_inbox(&self, inbox: &Inbox, data: &SourceData) -> Result<Source> {
-        let source = self.insert_source(data, &inbox.id).await?;
+        let source = self.insert_source(data, inbox.id.as_str()).await?;
         self.store().delete_inbox(&inbox.id).await?;
         Ok(source)
     }
 
     async fn insert_source(&self, data: &SourceData, token: &str) -> Result<Source> {
         let (id, app_id) = (SourceId::generate(), ApplicationId::generate());
-        Ok(self.store().create_source(id.as_str(), app_id.as_str(), token, data).await?)
+        Ok(self.store().create_source(&id, &app_id, token, data).await?)
     }
 
     /// Saves new fields of the source `source_id` (its id; they reach the endpoints too: `allow_private`).
-    pub async fn update_source(&self, source_id: &str, data: &SourceData) -> Result<Source> {
+    pub async fn update_source(&self, source_id: &SourceId, data: &SourceData) -> Result<Source> {
         let updated = self.store().update_source(source_id, data).await?;
         self.0.sources.forget();
         Ok(updated)
@@ -128,13 +128,13 @@ impl Service {
         let mut replayed = 0;
         for endpoint in self.replay_targets(source, endpoint).await? {
             replayed +=
-                self.store().replay_to_endpoint(&source.app_id, &endpoint, since, until, message.as_deref()).await?;
+                self.store().replay_to_endpoint(&source.app_id, &endpoint, since, until, message.as_ref()).await?;
         }
         Ok(replayed)
     }
 
     /// The endpoints a replay goes to.
-    async fn replay_targets(&self, source: &Source, endpoint: Option<&str>) -> Result<Vec<String>> {
+    async fn replay_targets(&self, source: &Source, endpoint: Option<&str>) -> Result<Vec<EndpointId>> {
         if let Some(id) = endpoint {
             let endpoint = self.store().get_endpoint(&source.app_id, id).await.map_err(|e| match e {
                 StoreError::NotFound(_) => ServiceError::NotFound(format!("endpoint '{id}' not found in this source")),

@@ -68,7 +68,7 @@ async fn record(state: &AppState, inbox: &Inbox, sub_path: String, req: Request)
         }
     };
     Ok(CapturedRequest {
-        id: InboxRequestId::generate_at(now).into_string(),
+        id: InboxRequestId::generate_at(now),
         inbox_id: inbox.id.clone(),
         method: parts.method.to_string(),
         path: sub_path,
@@ -92,8 +92,8 @@ async fn answer(state: &AppState, inbox: &Inbox, captured: CapturedRequest) -> R
         return ApiError::PayloadTooLarge(state.config.capture_max_body_bytes).into_response();
     }
     // Registered before the capture is published, so a fast relay cannot answer too early.
-    let waiter = (state.tester.hub.relays_attached(&inbox.id) > 0)
-        .then(|| state.tester.hub.wait_for_relay(&inbox.id, &captured.id));
+    let waiter = (state.tester.hub.relays_attached(inbox.id.as_str()) > 0)
+        .then(|| state.tester.hub.wait_for_relay(inbox.id.as_str(), captured.id.as_str()));
     state.tester.hub.publish(captured);
     if let Some(waiter) = waiter {
         if let Some(relayed) = waiter.response(state.config.relay_timeout).await {

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hookd_core::time::now_ms;
-use hookd_core::InboxRequestId;
+use hookd_core::{InboxId, InboxRequestId};
 use hookd_store::{CapturedRequest, Inbox, InboxData, InboxResponse, Metadata, SignatureCheck};
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +81,7 @@ pub struct ResponseOut {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxOut {
-    pub id: String,
+    pub id: InboxId,
     /// The public capture URL.
     pub url: String,
     /// The HTML live view (add `?token=…`).
@@ -105,7 +105,7 @@ impl InboxOut {
         Self {
             url: format!("{base}/in/{}", inbox.id),
             page_url: format!("{base}/inbox/{}", inbox.id),
-            listeners: state.tester.hub.relays_attached(&inbox.id),
+            listeners: state.tester.hub.relays_attached(inbox.id.as_str()),
             id: inbox.id,
             name: inbox.name,
             secret: inbox.secret,
@@ -135,8 +135,8 @@ pub struct SignatureOut {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxRequestOut {
-    pub id: String,
-    pub inbox_id: String,
+    pub id: InboxRequestId,
+    pub inbox_id: InboxId,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -387,7 +387,9 @@ pub async fn relay_response(
         B64.decode(&body.body_base64).map_err(|e| p.add("bodyBase64", format!("not base64: {e}"))).unwrap_or_default();
     p.finish()?;
     let response = RelayedResponse { status: status.expect("validated above"), headers: body.headers, body: bytes };
-    if !InboxRequestId::looks_like(&request_id) || !state.tester.hub.deliver_relayed(&inbox.id, &request_id, response) {
+    if !InboxRequestId::looks_like(&request_id)
+        || !state.tester.hub.deliver_relayed(inbox.id.as_str(), &request_id, response)
+    {
         return Err(ApiError::NotFound(format!(
             "no sender is waiting for request '{request_id}' of inbox {} (it timed out, was already answered, or is on another node)",
             inbox.id

@@ -50,7 +50,7 @@ async fn render(state: &AppState, inbox_id: &str, headers: &HeaderMap, uri: &Uri
     // The stream continues after the newest request shown, or from now when there is none.
     let after = requests
         .first()
-        .map_or_else(|| format!("{}{}", InboxRequestId::PREFIX, min_body_at(now_ms())), |r| r.id.clone());
+        .map_or_else(|| format!("{}{}", InboxRequestId::PREFIX, min_body_at(now_ms())), |r| r.id.to_string());
     let host = headers.get(HOST).and_then(|h| h.to_str().ok());
     let capture_url = format!("{}/in/{}", state.tester.base_url(&state.config, host), inbox.id);
     let data = serde_json::json!({
@@ -61,7 +61,7 @@ async fn render(state: &AppState, inbox_id: &str, headers: &HeaderMap, uri: &Uri
         "requests": requests.into_iter().map(InboxRequestOut::from).collect::<Vec<_>>(),
     });
     let nonce = nonce();
-    let title = inbox.name.clone().unwrap_or_else(|| inbox.id.clone());
+    let title = inbox.name.clone().unwrap_or_else(|| inbox.id.to_string());
     let html = fill(
         TEMPLATE,
         &[

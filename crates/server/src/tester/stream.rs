@@ -78,7 +78,7 @@ pub async fn stream(
         recent: VecDeque::new(),
         poll: tokio::time::interval_at(Instant::now() + POLL_EVERY, POLL_EVERY),
         closing: state.tester.hub.closing(),
-        _relay: params.relay.then(|| state.tester.hub.attach_relay(&inbox.id)),
+        _relay: params.relay.then(|| state.tester.hub.attach_relay(inbox.id.as_str())),
     };
     // The comment goes out at once, so the client knows it is attached.
     let hello = stream::once(async { Ok(Event::default().comment("attached")) });
@@ -110,7 +110,7 @@ fn start_point(headers: &HeaderMap, after: Option<&str>) -> ApiResult<Option<Str
 /// One open live view; see the module documentation.
 struct View {
     store: Store,
-    inbox_id: String,
+    inbox_id: hookd_core::InboxId,
     live: broadcast::Receiver<Arc<CapturedRequest>>,
     /// Requests to send, in order.
     backlog: VecDeque<CapturedRequest>,
@@ -143,10 +143,10 @@ impl View {
     async fn next(&mut self) -> Option<CapturedRequest> {
         loop {
             if let Some(request) = self.backlog.pop_front() {
-                if self.recent.contains(&request.id) {
+                if self.recent.iter().any(|id| *id == request.id.as_str()) {
                     continue;
                 }
-                self.mark_sent(&request.id);
+                self.mark_sent(request.id.as_str());
                 return Some(request);
             }
             if self.more_stored {
@@ -162,7 +162,7 @@ impl View {
                 },
                 _ = shutting_down(&mut self.closing) => return None,
                 _ = self.poll.tick() => {
-                    self.store.get_inbox(&self.inbox_id).await.ok()?;
+                    self.store.get_inbox(self.inbox_id.as_str()).await.ok()?;
                     self.more_stored = true;
                 }
             }

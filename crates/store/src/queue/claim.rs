@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
+use hookd_core::{ApplicationId, EndpointId, MessageId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{relax_durability, row_lock, state, ClaimedDelivery, DeliveryClaim};
@@ -22,12 +23,13 @@ use crate::{with_db, Backend, Database, Params, Result, Store, StoreError};
 /// One lane's request to claim its endpoint's due deliveries.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRequest {
-    pub endpoint_id: String,
+    pub endpoint_id: EndpointId,
     pub limit: i64,
     pub lease_ms: i64,
 }
 
-type ClaimRow = (String, String, String, i64, bool, String, Option<String>, String, Option<String>, Option<String>);
+type ClaimRow =
+    (MessageId, EndpointId, ApplicationId, i64, bool, String, Option<String>, String, Option<String>, Option<String>);
 
 /// Reads claimed deliveries with their messages (a `WHERE` follows).
 const CLAIMED_COLUMNS: &str =
@@ -120,7 +122,7 @@ impl Store {
     /// once) are gathered into one transaction; see `claim.rs`.
     pub async fn claim_endpoint_deliveries(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         limit: i64,
         lease_ms: i64,
         in_order: bool,
@@ -128,11 +130,11 @@ impl Store {
         if in_order {
             return self.claim_fifo_head(endpoint_id, lease_ms).await;
         }
-        submit(self, ClaimRequest { endpoint_id: endpoint_id.to_owned(), limit, lease_ms }).await
+        submit(self, ClaimRequest { endpoint_id: endpoint_id.clone(), limit, lease_ms }).await
     }
 
     /// Leases a FIFO endpoint's oldest pending delivery, if it is due.
-    async fn claim_fifo_head(&self, endpoint_id: &str, lease_ms: i64) -> Result<DeliveryClaim> {
+    async fn claim_fifo_head(&self, endpoint_id: &EndpointId, lease_ms: i64) -> Result<DeliveryClaim> {
         let now = now_ms();
         let lease_until = now + lease_ms;
         let token = new_body_at(now);

@@ -2,13 +2,14 @@
 //! of its own, renews the lease while it works, and lets go when nothing is due soon.
 
 use hookd_core::time::now_ms;
+use hookd_core::EndpointId;
 
 use super::row_lock;
 use crate::{with_db, Result, Store};
 
 impl Store {
     /// Leases up to `limit` endpoints whose queue is due and not leased by anyone.
-    pub async fn claim_endpoints(&self, limit: i64, lease_ms: i64, owner: &str) -> Result<Vec<String>> {
+    pub async fn claim_endpoints(&self, limit: i64, lease_ms: i64, owner: &str) -> Result<Vec<EndpointId>> {
         let now = now_ms();
         let sql = format!(
             "UPDATE endpoint_queues SET lease_until = $1, lease_owner = $2 WHERE endpoint_id IN \
@@ -16,7 +17,7 @@ impl Store {
              ORDER BY next_due_at LIMIT $4{}) RETURNING endpoint_id",
             row_lock(self.backend())
         );
-        let rows: Vec<(String,)> = with_db!(self.writer(), p => sqlx::query_as(&sql)
+        let rows: Vec<(EndpointId,)> = with_db!(self.writer(), p => sqlx::query_as(&sql)
             .bind(now + lease_ms)
             .bind(owner)
             .bind(now)
@@ -27,7 +28,7 @@ impl Store {
     }
 
     /// Extends an endpoint lease; `false` when `owner` no longer holds it.
-    pub async fn renew_endpoint_lease(&self, endpoint_id: &str, owner: &str, lease_ms: i64) -> Result<bool> {
+    pub async fn renew_endpoint_lease(&self, endpoint_id: &EndpointId, owner: &str, lease_ms: i64) -> Result<bool> {
         let n = with_db!(self.writer(), p => sqlx::query(
             "UPDATE endpoint_queues SET lease_until = $3 WHERE endpoint_id = $1 AND lease_owner = $2",
         )
@@ -42,7 +43,7 @@ impl Store {
 
     /// Lets go of an endpoint, recording when its next delivery is due. Returns `false` (and
     /// keeps the lease) when work arrived meanwhile, so the caller carries on.
-    pub async fn release_endpoint(&self, endpoint_id: &str, owner: &str) -> Result<bool> {
+    pub async fn release_endpoint(&self, endpoint_id: &EndpointId, owner: &str) -> Result<bool> {
         let held: Option<(i64,)> = with_db!(self.reader(), p => sqlx::query_as(
             "SELECT version FROM endpoint_queues WHERE endpoint_id = $1 AND lease_owner = $2",
         )
@@ -67,7 +68,7 @@ impl Store {
     }
 
     /// When the endpoint's earliest pending delivery is due (ms), if it has one.
-    pub async fn next_due_for_endpoint(&self, endpoint_id: &str) -> Result<Option<i64>> {
+    pub async fn next_due_for_endpoint(&self, endpoint_id: &EndpointId) -> Result<Option<i64>> {
         let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
         )

@@ -26,14 +26,16 @@ pub(crate) mod state;
 pub(crate) use claim::{spawn_claimer, ClaimJob};
 pub(crate) use record::{delivery_updates, failing_updates, update_deliveries_sql, update_failing_sql, RecordJob};
 
+use hookd_core::{ApplicationId, EndpointId, MessageId};
+
 use crate::{placeholders, with_db, Attempt, Backend, Result, Store};
 
 /// A claimed delivery with its message.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
-    pub msg_id: String,
-    pub endpoint_id: String,
-    pub app_id: String,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: ApplicationId,
     /// Attempts made before this one.
     pub attempts: i64,
     /// A manual resend: one attempt, never retried.
@@ -70,8 +72,8 @@ pub enum DeliveryOutcome {
 pub struct AttemptResult {
     /// `None` for a delivery that was parked without an attempt.
     pub attempt: Option<Attempt>,
-    pub msg_id: String,
-    pub endpoint_id: String,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
     pub outcome: DeliveryOutcome,
 }
 

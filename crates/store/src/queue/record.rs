@@ -2,6 +2,7 @@
 //! "failing since". Results are written by the group commit (`commit.rs`) together with
 //! whatever else is waiting; this module has the statements it runs.
 
+use hookd_core::EndpointId;
 use std::sync::Arc;
 
 use super::{AttemptResult, DeliveryOutcome};
@@ -21,7 +22,7 @@ impl Store {
     }
 
     /// Since when the endpoint has failed without a single success, if it is failing.
-    pub async fn endpoint_failing_since(&self, endpoint_id: &str) -> Result<Option<i64>> {
+    pub async fn endpoint_failing_since(&self, endpoint_id: &EndpointId) -> Result<Option<i64>> {
         let row: Option<(Option<i64>,)> = with_db!(self.reader(), p => sqlx::query_as(
             "SELECT failing_since FROM endpoint_queues WHERE endpoint_id = $1",
         )
@@ -65,7 +66,13 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
         };
         let status = status.code();
         let counted = i64::from(r.attempt.is_some());
-        groups.last_mut().expect("one group at least").push((&r.msg_id, &r.endpoint_id, status, next, counted));
+        groups.last_mut().expect("one group at least").push((
+            r.msg_id.as_str(),
+            r.endpoint_id.as_str(),
+            status,
+            next,
+            counted,
+        ));
     }
     groups
 }
@@ -90,10 +97,10 @@ pub(crate) fn failing_updates<'a>(results: &[&'a AttemptResult]) -> Vec<(&'a str
     for r in results {
         match (r.outcome, &r.attempt) {
             (DeliveryOutcome::Succeeded, _) => {
-                failing.insert(&r.endpoint_id, 0);
+                failing.insert(r.endpoint_id.as_str(), 0);
             }
             (DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed, Some(_)) => {
-                failing.entry(&r.endpoint_id).or_insert(1);
+                failing.entry(r.endpoint_id.as_str()).or_insert(1);
             }
             _ => {}
         }

@@ -4,6 +4,9 @@
 
 use hookd_core::id::min_body_at;
 use hookd_core::time::now_ms;
+use hookd_core::ApplicationId;
+use hookd_core::EndpointId;
+use hookd_core::MessageId;
 
 use super::{state, touch_queues_sql};
 use crate::DeliveryStatus::{Fail, Pending, Sending};
@@ -12,7 +15,12 @@ use crate::{with_db, Result, Store, ROWS_PER_STATEMENT};
 impl Store {
     /// Queues a manual resend of a message to an endpoint: one attempt, as soon as possible,
     /// never retried. A delivery still in its retry schedule is simply brought forward.
-    pub async fn queue_resend(&self, app_id: &str, msg_id: &str, endpoint_id: &str) -> Result<()> {
+    pub async fn queue_resend(
+        &self,
+        app_id: &ApplicationId,
+        msg_id: &MessageId,
+        endpoint_id: &EndpointId,
+    ) -> Result<()> {
         let now = now_ms();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
@@ -34,12 +42,12 @@ impl Store {
             sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        self.notify_due(&[endpoint_id.to_owned()]);
+        self.notify_due(&[endpoint_id.to_string()]);
         Ok(())
     }
 
     /// Makes an endpoint's parked deliveries due again (after it was re-enabled).
-    pub async fn unpark_endpoint(&self, endpoint_id: &str) -> Result<u64> {
+    pub async fn unpark_endpoint(&self, endpoint_id: &EndpointId) -> Result<u64> {
         let now = now_ms();
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
@@ -63,14 +71,14 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_owned()]);
+            self.notify_due(&[endpoint_id.to_string()]);
         }
         Ok(n)
     }
 
     /// Re-queues an endpoint's failed deliveries of messages created in `[since, until)`
     /// (ms), each with a fresh retry schedule. Returns how many.
-    pub async fn recover_endpoint(&self, endpoint_id: &str, since: i64, until: Option<i64>) -> Result<u64> {
+    pub async fn recover_endpoint(&self, endpoint_id: &EndpointId, since: i64, until: Option<i64>) -> Result<u64> {
         let now = now_ms();
         let from = format!("msg_{}", min_body_at(since));
         let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
@@ -96,7 +104,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_owned()]);
+            self.notify_due(&[endpoint_id.to_string()]);
         }
         Ok(n)
     }
@@ -106,11 +114,11 @@ impl Store {
     /// schedule, whatever became of it (a source's replay). Returns how many.
     pub async fn replay_to_endpoint(
         &self,
-        app_id: &str,
-        endpoint_id: &str,
+        app_id: &ApplicationId,
+        endpoint_id: &EndpointId,
         since: i64,
         until: Option<i64>,
-        msg_id: Option<&str>,
+        msg_id: Option<&MessageId>,
     ) -> Result<u64> {
         let now = now_ms();
         let from = format!("msg_{}", min_body_at(since));
@@ -142,13 +150,13 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_owned()]);
+            self.notify_due(&[endpoint_id.to_string()]);
         }
         Ok(n)
     }
 
     /// Disables an endpoint (410 Gone, or failing for too long). `true` if it was enabled.
-    pub async fn disable_endpoint(&self, endpoint_id: &str) -> Result<bool> {
+    pub async fn disable_endpoint(&self, endpoint_id: &EndpointId) -> Result<bool> {
         let n = with_db!(self.writer(), p => sqlx::query(
             "UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled",
         )
