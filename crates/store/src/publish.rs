@@ -86,16 +86,23 @@ impl Store {
 pub(crate) const ROUTES_SQL: &str =
     "SELECT id, event_types, channels, filter FROM endpoints WHERE app_id = $1 AND NOT disabled";
 
-pub(crate) type RouteRow = (String, Option<String>, Option<String>, Option<String>);
+/// An endpoint as routing reads it ([`ROUTES_SQL`]); the lists are JSON.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RouteRow {
+    id: String,
+    event_types: Option<String>,
+    channels: Option<String>,
+    filter: Option<String>,
+}
 
 pub(crate) fn decode_routes(rows: Vec<RouteRow>) -> Result<Vec<Route>> {
     rows.into_iter()
-        .map(|(id, types, channels, filter)| {
+        .map(|r| {
             Ok(Route {
-                id,
-                event_types: from_json_opt(types)?,
-                channels: from_json_opt(channels)?,
-                filter: filter.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
+                id: r.id,
+                event_types: from_json_opt(r.event_types)?,
+                channels: from_json_opt(r.channels)?,
+                filter: r.filter.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
             })
         })
         .collect()

@@ -28,8 +28,21 @@ pub(crate) struct ClaimRequest {
     pub lease_ms: i64,
 }
 
-type ClaimRow =
-    (MessageId, EndpointId, ApplicationId, i64, bool, String, Option<String>, String, Option<String>, Option<String>);
+/// A claimed delivery as read, with its message ([`CLAIMED_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    msg_id: MessageId,
+    endpoint_id: EndpointId,
+    app_id: ApplicationId,
+    attempts: i64,
+    manual: bool,
+    event_type: String,
+    event_id: Option<String>,
+    payload: String,
+    content_type: Option<String>,
+    /// An `IngestedRequest` as JSON.
+    request: Option<String>,
+}
 
 /// Reads claimed deliveries with their messages (a `WHERE` follows).
 const CLAIMED_COLUMNS: &str =
@@ -40,17 +53,17 @@ const CLAIMED_COLUMNS: &str =
 fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
     // Written by this code from an `IngestedRequest`; unreadable only if edited by hand, and
     // then sent as a published message rather than not at all.
-    let request = r.9.and_then(|json| serde_json::from_str(&json).ok());
+    let request = r.request.and_then(|json| serde_json::from_str(&json).ok());
     ClaimedDelivery {
-        msg_id: r.0,
-        endpoint_id: r.1,
-        app_id: r.2,
-        attempts: r.3,
-        manual: r.4,
-        event_type: r.5,
-        event_id: r.6,
-        payload: r.7,
-        content_type: r.8,
+        msg_id: r.msg_id,
+        endpoint_id: r.endpoint_id,
+        app_id: r.app_id,
+        attempts: r.attempts,
+        manual: r.manual,
+        event_type: r.event_type,
+        event_id: r.event_id,
+        payload: r.payload,
+        content_type: r.content_type,
         request,
     }
 }
@@ -246,12 +259,12 @@ impl Database {
         });
         // Sorted here: an ORDER BY leads SQLite to walk all the endpoints' deliveries,
         // finished ones included, instead of the few just leased.
-        rows.sort_unstable_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        rows.sort_unstable_by(|a, b| (&a.endpoint_id, &a.msg_id).cmp(&(&b.endpoint_id, &b.msg_id)));
         let mut claims: Vec<DeliveryClaim> = requests.iter().map(|_| DeliveryClaim::default()).collect();
         let index: HashMap<&str, usize> =
             requests.iter().enumerate().map(|(i, r)| (r.endpoint_id.as_str(), i)).collect();
         for row in rows {
-            let i = index[row.1.as_str()];
+            let i = index[row.endpoint_id.as_str()];
             claims[i].deliveries.push(claimed_delivery(row));
         }
         // A short claim took everything due: say when the rest is due.
