@@ -61,6 +61,17 @@ async fn fan_out_in_process_at_a_fixed_rate_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_applications_each_get_their_own_messages() {
+    // 12 endpoints in 4 applications: each message goes to its application's 3 endpoints, and
+    // the receiver counts one that reached another application's endpoint as malformed.
+    let args = ["--messages", "400", "--endpoints", "12", "--apps", "4", "--in-process"];
+    let (code, report, stderr) = bench(&args).await;
+    assert_complete(&report, 1200, &stderr);
+    assert_eq!(code, 0);
+    assert_eq!(report["apps"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_scratch_database_loses_nothing() {
     // A database is created only to learn whether PostgreSQL is there (and skip if not);
     // the bench is given the server's URL and makes its own scratch database.
@@ -122,6 +133,8 @@ async fn refuses_targets_off_this_machine_and_unbounded_runs() {
         &["--rate", "0"],
         &["--hanging-endpoints", "1001"],
         &["--hanging-endpoints", "1", "--endpoint-down"],
+        &["--endpoints", "10", "--apps", "3"],
+        &["--endpoints", "10001"],
     ] {
         let (code, _, stderr) = bench(args).await;
         assert_eq!(code, 2, "{args:?}: {stderr}");

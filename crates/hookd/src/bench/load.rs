@@ -145,7 +145,8 @@ impl Published {
 #[derive(Clone)]
 pub struct Target {
     pub http: reqwest::Client,
-    pub url: String,
+    /// Where to publish: message n goes to `urls[n mod len]` (one application's each).
+    pub urls: Arc<[String]>,
     pub token: String,
     /// Times in payloads are microseconds since this instant.
     pub epoch: Instant,
@@ -168,10 +169,11 @@ impl Target {
         } else {
             format!(r#"{{"seq":{seq},"t":{t},"pad":"{pad}"}}"#)
         };
+        let url = &self.urls[(seq % self.urls.len() as u64) as usize];
         let (request, accepted) = match &self.ingest_secret {
             None => {
                 let mut request =
-                    self.http.post(&self.url).bearer_auth(&self.token).header("content-type", "application/json");
+                    self.http.post(url).bearer_auth(&self.token).header("content-type", "application/json");
                 if let Some(prefix) = &self.key_prefix {
                     request = request.header("idempotency-key", format!("{prefix}{seq}"));
                 }
@@ -184,7 +186,7 @@ impl Target {
                 let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
                 let mut request = self
                     .http
-                    .post(&self.url)
+                    .post(url)
                     .header("content-type", "application/json")
                     .header("x-github-event", "push")
                     .header("x-hub-signature-256", format!("sha256={signature}"));

@@ -40,7 +40,8 @@ const BACKLOG_SETTLE: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(200);
 /// Upper bounds that keep a run's memory and time bounded.
 const MAX_MESSAGES: u64 = 10_000_000;
-const MAX_ENDPOINTS: u64 = 100;
+const MAX_ENDPOINTS: u64 = 10_000;
+const MAX_APPS: u64 = 10_000;
 const MAX_HANGING: u64 = 1000;
 const MAX_DELIVERIES: u64 = 20_000_000;
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -84,6 +85,12 @@ pub struct BenchArgs {
     /// then includes the bench's own.
     #[arg(long, conflicts_with = "server")]
     pub in_process: bool,
+    /// Spread the endpoints over this many applications (endpoint k in application k mod A),
+    /// and publish message n to application n mod A: each message then goes to
+    /// `--endpoints / A` endpoints, as a server with many tenants sees it. `--endpoints` must
+    /// be a multiple of A.
+    #[arg(long, default_value_t = 1, value_name = "A", conflicts_with = "ingest")]
+    pub apps: u64,
     /// Backlog mode: the endpoints are down (nothing listens at their address, so every
     /// attempt is refused and rescheduled); measures publishing, and the server's memory with
     /// a queue that must live on disk.
@@ -140,13 +147,18 @@ impl BenchArgs {
             return bad("--messages: must be between 1 and 10000000");
         }
         if !(1..=MAX_ENDPOINTS).contains(&self.endpoints) {
-            return bad("--endpoints: must be between 1 and 100");
+            return bad("--endpoints: must be between 1 and 10000");
+        }
+        if !(1..=MAX_APPS).contains(&self.apps) || !self.endpoints.is_multiple_of(self.apps) {
+            return bad("--apps: must be between 1 and 10000, and divide --endpoints");
         }
         if self.hanging_endpoints > MAX_HANGING {
             return bad("--hanging-endpoints: must be between 0 and 1000");
         }
-        if self.messages * (self.endpoints + self.hanging_endpoints) > MAX_DELIVERIES {
-            return bad("--messages x (--endpoints + --hanging-endpoints): at most 20000000 deliveries per run");
+        if self.messages * (self.per_message() + self.hanging_endpoints) > MAX_DELIVERIES {
+            return bad(
+                "--messages x (--endpoints / --apps + --hanging-endpoints): at most 20000000 deliveries per run",
+            );
         }
         if !(1..=1024).contains(&self.concurrency) {
             return bad("--concurrency: must be between 1 and 1024");
@@ -188,8 +200,13 @@ impl BenchArgs {
         if self.endpoint_down {
             0
         } else {
-            self.messages * self.endpoints
+            self.messages * self.per_message()
         }
+    }
+
+    /// The measured endpoints each message goes to.
+    fn per_message(&self) -> u64 {
+        self.endpoints / self.apps.max(1)
     }
 }
 
@@ -287,7 +304,7 @@ async fn measure_ceiling(
         .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
     let target = Target {
         http: http.clone(),
-        url: format!("http://{addr}/"),
+        urls: vec![format!("http://{addr}/")].into(),
         token: "ceiling".into(),
         epoch,
         key_prefix: None,
@@ -336,24 +353,27 @@ async fn measure(
     api.wait_healthy(Duration::from_secs(30))
         .await
         .map_err(|e| BenchError::Runtime(format!("hookd is not up: {e}")))?;
-    let recorder = Arc::new(Recorder::new(epoch, args.messages, args.endpoints));
+    let recorder = Arc::new(Recorder::new(epoch, args.messages, args.endpoints, args.apps));
     let receiver = receiver::start(recorder.clone())
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the receiver: {e}")))?;
-    let (app, url) = match args.ingest {
+    let (app, urls) = match args.ingest {
         false => {
-            let app = set_up(&api, args, receiver).await?;
-            let url = format!("{}/api/v1/app/{app}/msg", running.base);
-            (app, url)
+            let apps = set_up(&api, args, receiver, progress).await?;
+            let urls = apps.iter().map(|app| format!("{}/api/v1/app/{app}/msg", running.base)).collect();
+            (apps[0].clone(), urls)
         }
-        true => set_up_source(&api, args, receiver).await?,
+        true => {
+            let (source, url) = set_up_source(&api, args, receiver).await?;
+            (source, vec![url])
+        }
     };
     let what = if args.ingest { "posting to a source" } else { "publishing" };
     progress.say(&format!("{what} {} messages to {} endpoints on {}", args.messages, args.endpoints, running.base));
     let published = Arc::new(Published::default());
     let target = Target {
         http: http.clone(),
-        url,
+        urls: urls.into(),
         token: running.token.clone(),
         epoch,
         // Unique to this run, so that runs against one server never share keys.
@@ -392,24 +412,49 @@ async fn measure(
     Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu })
 }
 
-/// Creates the application and its endpoints; returns the application's id.
-async fn set_up(api: &Api, args: &BenchArgs, receiver: std::net::SocketAddr) -> Result<String, BenchError> {
+/// Creates the applications and their endpoints (endpoint k in application k mod `--apps`);
+/// returns the applications' ids. With many endpoints, 16 are created at a time.
+async fn set_up(
+    api: &Api,
+    args: &BenchArgs,
+    receiver: std::net::SocketAddr,
+    progress: &mut Progress,
+) -> Result<Vec<String>, BenchError> {
+    use futures_util::{StreamExt, TryStreamExt};
     let failed = |e: String| BenchError::Runtime(format!("cannot set up the run: {e}"));
-    let app = api.create_app().await.map_err(failed)?;
-    for k in 0..args.endpoints {
-        // Port 1 on loopback: nothing listens there, so connections are refused at once. (A
-        // disabled endpoint would not do: messages published meanwhile are not routed to it.)
-        let url =
-            if args.endpoint_down { format!("http://127.0.0.1:1/e/{k}") } else { format!("http://{receiver}/e/{k}") };
-        let endpoint = api.create_endpoint(&app, &url, args.filter.as_deref()).await.map_err(failed)?;
-        if let Some(code) = &args.transformation {
-            api.set_transformation(&app, &endpoint, code).await.map_err(failed)?;
-        }
+    let mut apps = Vec::with_capacity(args.apps as usize);
+    for _ in 0..args.apps {
+        apps.push(api.create_app().await.map_err(failed)?);
     }
+    if args.endpoints > 100 {
+        progress.say(&format!("creating {} endpoints in {} applications", args.endpoints, args.apps));
+    }
+    let apps_ref = &apps;
+    futures_util::stream::iter(0..args.endpoints)
+        .map(|k| async move {
+            let app = &apps_ref[(k % args.apps) as usize];
+            // Port 1 on loopback: nothing listens there, so connections are refused at once.
+            // (A disabled endpoint would not do: messages published meanwhile are not routed
+            // to it.)
+            let url = if args.endpoint_down {
+                format!("http://127.0.0.1:1/e/{k}")
+            } else {
+                format!("http://{receiver}/e/{k}")
+            };
+            let endpoint = api.create_endpoint(app, &url, args.filter.as_deref()).await?;
+            if let Some(code) = &args.transformation {
+                api.set_transformation(app, &endpoint, code).await?;
+            }
+            Ok::<(), String>(())
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await
+        .map_err(failed)?;
     for k in 0..args.hanging_endpoints {
-        api.create_endpoint(&app, &format!("http://{receiver}/hang/{k}"), None).await.map_err(failed)?;
+        api.create_endpoint(&apps[0], &format!("http://{receiver}/hang/{k}"), None).await.map_err(failed)?;
     }
-    Ok(app)
+    Ok(apps)
 }
 
 /// Ingest mode: creates a `github` source and its endpoints; returns the source's id and URL.
@@ -492,6 +537,7 @@ impl Measured {
             database,
             messages: args.messages,
             endpoints: args.endpoints,
+            apps: args.apps,
             concurrency: args.concurrency,
             rate: args.rate,
             endpoint_down: args.endpoint_down,

@@ -40,6 +40,8 @@ pub struct Recorder {
     epoch: Instant,
     messages: u64,
     endpoints: u64,
+    /// Message n goes to the endpoints k with k = n (mod `apps`).
+    apps: u64,
     seen: Box<[AtomicU64]>,
     pub latency: Histogram,
     unique: AtomicU64,
@@ -54,12 +56,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(epoch: Instant, messages: u64, endpoints: u64) -> Self {
-        let bits = messages * endpoints;
+    pub fn new(epoch: Instant, messages: u64, endpoints: u64, apps: u64) -> Self {
+        let apps = apps.max(1);
+        // Each endpoint gets one message in `apps`: a bit for each of those.
+        let bits = messages.div_ceil(apps) * endpoints;
         Self {
             epoch,
             messages,
             endpoints,
+            apps,
             seen: (0..bits.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             latency: Histogram::default(),
             unique: AtomicU64::new(0),
@@ -100,13 +105,21 @@ impl Recorder {
     fn record(&self, endpoint: u64, has_id: bool, body: &[u8]) {
         let now = self.epoch.elapsed().as_micros() as u64;
         let probe = match serde_json::from_slice::<Probe>(body) {
-            Ok(p) if has_id && p.seq < self.messages && endpoint < self.endpoints => p,
+            // A message that reached an endpoint of another application is misrouted.
+            Ok(p)
+                if has_id
+                    && p.seq < self.messages
+                    && endpoint < self.endpoints
+                    && p.seq % self.apps == endpoint % self.apps =>
+            {
+                p
+            }
             _ => {
                 self.malformed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
-        let bit = endpoint * self.messages + probe.seq;
+        let bit = endpoint * self.messages.div_ceil(self.apps) + probe.seq / self.apps;
         let mask = 1u64 << (bit % 64);
         let before = self.seen[(bit / 64) as usize].fetch_or(mask, Ordering::Relaxed);
         if before & mask != 0 {
@@ -168,7 +181,7 @@ mod tests {
 
     #[test]
     fn counts_first_arrivals_duplicates_and_garbage() {
-        let r = Recorder::new(Instant::now(), 100, 2);
+        let r = Recorder::new(Instant::now(), 100, 2, 1);
         r.record(0, true, br#"{"seq":5,"t":0}"#);
         r.record(1, true, br#"{"seq":5,"t":0}"#);
         r.record(1, true, br#"{"seq":5,"t":0}"#);
@@ -178,5 +191,20 @@ mod tests {
         r.record(0, true, b"not json");
         assert_eq!((r.unique(), r.duplicates(), r.malformed()), (2, 1, 4));
         assert_eq!(r.latency.count(), 2);
+    }
+
+    #[test]
+    fn with_several_applications_each_endpoint_gets_its_applications_messages() {
+        // 3 applications, 6 endpoints: endpoint k and message n belong to application k mod 3.
+        let r = Recorder::new(Instant::now(), 10, 6, 3);
+        for n in 0..10u64 {
+            for k in (0..6).filter(|k| k % 3 == n % 3) {
+                r.record(k, true, format!(r#"{{"seq":{n},"t":0}}"#).as_bytes());
+            }
+        }
+        assert_eq!((r.unique(), r.duplicates(), r.malformed()), (20, 0, 0));
+        r.record(4, true, br#"{"seq":9,"t":0}"#); // message 9 is application 0's; endpoint 4 is 1's
+        r.record(3, true, br#"{"seq":9,"t":0}"#); // a repeat
+        assert_eq!((r.unique(), r.duplicates(), r.malformed()), (20, 1, 1));
     }
 }

@@ -11,6 +11,8 @@ pub struct Report {
     pub database: String,
     pub messages: u64,
     pub endpoints: u64,
+    /// Applications the endpoints are spread over (each message goes to one's endpoints).
+    pub apps: u64,
     pub concurrency: usize,
     /// Fixed publish rate (msg/s), when one was asked for.
     pub rate: Option<f64>,
@@ -139,9 +141,18 @@ impl Report {
         let _ = writeln!(t, "hookd bench: {} ({})", self.server, self.database);
         let _ = writeln!(
             t,
-            "  load        {} messages x {} endpoints, {pace}{}{}{}{}",
+            "  load        {} messages x {}, {pace}{}{}{}{}",
             self.messages,
-            self.endpoints,
+            if self.apps > 1 {
+                format!(
+                    "{} endpoints each ({} endpoints in {} applications)",
+                    self.endpoints / self.apps,
+                    self.endpoints,
+                    self.apps
+                )
+            } else {
+                format!("{} endpoints", self.endpoints)
+            },
             if self.idempotency_key { ", an idempotency key per publish" } else { ", no idempotency keys" },
             if self.payload_bytes > 0 { format!(", payloads of {} bytes", self.payload_bytes) } else { String::new() },
             if self.endpoint_down { ", endpoints down (connections refused)" } else { "" },
