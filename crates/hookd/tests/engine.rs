@@ -21,6 +21,7 @@ on_both_backends!(
     expired_leases_make_work_claimable_again,
     operational_webhooks_report_endpoint_and_delivery_events,
     an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else,
+    a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -335,5 +336,32 @@ async fn an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else(backe
     // And the node goes on.
     publish(&app, &app_id, json!({"n": 31})).await;
     ok.wait_for(32, WAIT).await;
+    app.stop().await;
+}
+
+async fn a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane(backend: Backend) {
+    // One lane on this node. Endpoint A gets a message every 100 ms, so its lane is never
+    // idle for the second it would otherwise hold on for more; B's one message must still get
+    // the lane while the trickle goes on, not after it ends.
+    let Some(app) = spawn_app_with(backend, |c| c.max_active_endpoints = 1).await else { return };
+    let receiver = Receiver::start().await;
+    let (app_a, _) = app.app_and_endpoint(json!({"url": receiver.url("/a")})).await;
+    let (app_b, _) = app.app_and_endpoint(json!({"url": receiver.url("/b")})).await;
+    publish(&app, &app_a, json!({"n": 0})).await;
+    receiver.wait_for(1, WAIT).await; // A holds the lane
+    publish(&app, &app_b, json!({})).await;
+    let mut trickled = 1;
+    while !receiver.received().iter().any(|r| r.path == "/b") {
+        assert!(trickled < 150, "B waited through {trickled} messages to A for the only lane");
+        publish(&app, &app_a, json!({"n": trickled})).await;
+        trickled += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A loses nothing by sharing.
+    eventually(WAIT, "every message to A", || async {
+        let to_a = receiver.received().iter().filter(|r| r.path == "/a").count();
+        (to_a == trickled).then_some(())
+    })
+    .await;
     app.stop().await;
 }

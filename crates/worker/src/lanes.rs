@@ -62,11 +62,24 @@ pub struct Lanes {
     running: Mutex<HashMap<String, LaneSignals>>,
     attached: Arc<RwLock<HashMap<String, Attached>>>,
     next_attachment: AtomicU64,
+    /// Every lane slot is taken and other endpoints are due: an idle lane lets its endpoint
+    /// go at once instead of holding on for more (see `lane.rs`), so that a few endpoints
+    /// with a trickle of traffic cannot keep the rest waiting.
+    contended: AtomicBool,
 }
 
 impl Lanes {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Whether endpoints wait for a lane slot (set by the dispatcher).
+    pub(crate) fn contended(&self) -> bool {
+        self.contended.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_contended(&self, contended: bool) {
+        self.contended.store(contended, Ordering::Relaxed);
     }
 
     /// Resolves when an endpoint without a lane here got work.

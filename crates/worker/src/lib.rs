@@ -158,6 +158,7 @@ impl Dispatcher {
                 self.release_expired_handovers().await;
             }
             let free = self.config.max_lanes.saturating_sub(lanes.count());
+            lanes.set_contended(free == 0 && self.others_due().await);
             let claimed = if free == 0 { Vec::new() } else { self.claim(free).await };
             let full = !claimed.is_empty() && claimed.len() == free;
             for endpoint_id in claimed {
@@ -227,6 +228,11 @@ impl Dispatcher {
                 Vec::new()
             }
         }
+    }
+
+    /// Whether an endpoint that no lane holds has deliveries due now.
+    async fn others_due(&self) -> bool {
+        matches!(self.store.next_due_endpoint_at().await, Ok(Some(at)) if at <= now_ms())
     }
 
     async fn time_to_next_due(&self) -> Duration {
