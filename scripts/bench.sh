@@ -8,7 +8,8 @@
 #                               fanout-10-2k fanout-10-2k-filter (the same with a payload filter)
 #                               plain-1 transform-1 (the same with a small transformation)
 #                               ingest-1 (plain-1 posted to a github source) ingest-keyed
-#                               (publish-keyed posted to a github source)
+#                               (publish-keyed posted to a github source) tenants-10k (10,000
+#                               endpoints over 1,000 applications, 10 per message)
 #
 # Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
@@ -29,6 +30,7 @@ target() {
   case "$1" in
     sqlite-100k) run --messages 100000 --timeout 900s ;;
     fanout-10) run --messages 20000 --endpoints 10 ;;
+    tenants-10k) run --messages 20000 --endpoints 10000 --apps 1000 --timeout 900s ;;
     fanout-10-2k) run --messages 10000 --endpoints 10 --payload-bytes 2048 ;;
     transform-1) run --messages 10000 --transformation 'function handler(w) { w.payload.via = "js"; w.headers["x-via"] = "js"; return w; }' ;;
     plain-1) run --messages 10000 ;;
