@@ -72,6 +72,17 @@ async fn many_applications_each_get_their_own_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_mode_holds_every_delivery_until_the_endpoints_come_back() {
+    let args = ["--messages", "300", "--endpoints", "2", "--drain", "--in-process"];
+    let (code, report, stderr) = bench(&args).await;
+    assert_complete(&report, 600, &stderr);
+    assert_eq!(code, 0);
+    // Nothing arrived while the endpoints held their requests: all 600 waited.
+    assert_eq!(report["drain"]["waiting"], 600, "{report:#}");
+    assert!(report["drain"]["per_second"].as_f64().unwrap() > 0.0, "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_scratch_database_loses_nothing() {
     // A database is created only to learn whether PostgreSQL is there (and skip if not);
     // the bench is given the server's URL and makes its own scratch database.
@@ -135,6 +146,7 @@ async fn refuses_targets_off_this_machine_and_unbounded_runs() {
         &["--hanging-endpoints", "1", "--endpoint-down"],
         &["--endpoints", "10", "--apps", "3"],
         &["--endpoints", "10001"],
+        &["--drain", "--endpoint-down"],
     ] {
         let (code, _, stderr) = bench(args).await;
         assert_eq!(code, 2, "{args:?}: {stderr}");

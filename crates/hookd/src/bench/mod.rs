@@ -96,6 +96,13 @@ pub struct BenchArgs {
     /// a queue that must live on disk.
     #[arg(long)]
     pub endpoint_down: bool,
+    /// Drain mode: the endpoints hold every request open while all the messages are
+    /// published (an endpoint that stopped answering; hookd attempts a few, and the rest
+    /// wait unattempted), then come back and answer. Reports how fast the backlog drains
+    /// from that moment, next to the run's live rate. The server's request timeout is set to
+    /// its most (5m) so that the held attempts do not time out; with `--server`, set it so.
+    #[arg(long, conflicts_with_all = ["endpoint_down", "hanging_endpoints", "ingest"])]
+    pub drain: bool,
     /// Isolation mode: this many more endpoints get every message too, but never answer
     /// (their requests hang until hookd's request timeout); the report is about the
     /// `--endpoints` that do answer, which must not be slowed down by the others.
@@ -204,6 +211,11 @@ impl BenchArgs {
         }
     }
 
+    /// The server's `--request-timeout`, when the run needs one of its own (drain mode).
+    fn request_timeout(&self) -> Option<&'static str> {
+        self.drain.then_some("5m")
+    }
+
     /// The measured endpoints each message goes to.
     fn per_message(&self) -> u64 {
         self.endpoints / self.apps.max(1)
@@ -278,7 +290,7 @@ fn with_server_log(e: BenchError, dir: &ScratchDir) -> BenchError {
 async fn start_server(args: &BenchArgs, dir: &ScratchDir, scratch: &Scratch) -> Result<Running, BenchError> {
     let running = match (&args.server, args.in_process) {
         (Some(url), _) => Running::remote(url.clone(), args.token.clone().unwrap_or_default(), args.server_pid),
-        (None, true) => server::start_in_process(&dir.0, scratch.url()).await?,
+        (None, true) => server::start_in_process(&dir.0, scratch.url(), args.request_timeout()).await?,
         (None, false) => {
             let exe = match &args.hookd_bin {
                 Some(exe) => exe.clone(),
@@ -286,7 +298,7 @@ async fn start_server(args: &BenchArgs, dir: &ScratchDir, scratch: &Scratch) -> 
                     std::env::current_exe().map_err(|e| BenchError::Runtime(format!("cannot find this binary: {e}")))?
                 }
             };
-            server::start_child(&exe, &dir.0, scratch.url()).await?
+            server::start_child(&exe, &dir.0, scratch.url(), args.request_timeout()).await?
         }
     };
     Ok(running)
@@ -339,6 +351,9 @@ struct Measured {
     /// The server's CPU time from the first publish to the last arrival, when its process is
     /// known and separate from the bench's.
     server_cpu: Option<Duration>,
+    /// Drain mode: when the endpoints came back (µs since the epoch), and how many deliveries
+    /// had not arrived by then.
+    drain: Option<(u64, u64)>,
 }
 
 async fn measure(
@@ -353,7 +368,7 @@ async fn measure(
     api.wait_healthy(Duration::from_secs(30))
         .await
         .map_err(|e| BenchError::Runtime(format!("hookd is not up: {e}")))?;
-    let recorder = Arc::new(Recorder::new(epoch, args.messages, args.endpoints, args.apps));
+    let recorder = Arc::new(Recorder::new(epoch, args.messages, args.endpoints, args.apps, args.drain));
     let receiver = receiver::start(recorder.clone())
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the receiver: {e}")))?;
@@ -397,6 +412,11 @@ async fn measure(
         }
     }
     let publish_seconds = started.elapsed().as_secs_f64();
+    let drain = args.drain.then(|| {
+        progress.say("the endpoints come back: draining the backlog");
+        let waiting = args.expected().saturating_sub(recorder.unique());
+        (recorder.release_drain(), waiting)
+    });
     let waited = wait_for_arrivals(args, &published, &recorder, running, deadline, progress);
     let waited = waited.await;
     let cpu_after = server::cpu_time(&running.rss);
@@ -409,7 +429,7 @@ async fn measure(
     recorder.release_hanging();
     let timed_out = !waited?;
     let server_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
-    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu })
+    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu, drain })
 }
 
 /// Creates the applications and their endpoints (endpoint k in application k mod `--apps`);
@@ -571,6 +591,10 @@ impl Measured {
                 max: ms(latency.max()),
             },
             ceiling: report::Ceiling::of(before, after, e2e),
+            drain: self.drain.map(|(back_at, waiting)| {
+                let seconds = last.saturating_sub(back_at) as f64 / 1e6;
+                report::Drain { waiting, seconds, per_second: rate(waiting, seconds) }
+            }),
             server_cpu: self.server_cpu.map(|cpu| {
                 // Per delivery that arrived; in backlog mode nothing arrives, so per message.
                 let work = if args.endpoint_down { accepted } else { delivered };

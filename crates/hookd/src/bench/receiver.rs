@@ -53,10 +53,12 @@ pub struct Recorder {
     hung: AtomicU64,
     /// Closed once the run is measured: the hanging endpoints then answer.
     hanging_released: Semaphore,
+    /// Drain mode: the measured endpoints hold every request until this closes.
+    drain: Option<Semaphore>,
 }
 
 impl Recorder {
-    pub fn new(epoch: Instant, messages: u64, endpoints: u64, apps: u64) -> Self {
+    pub fn new(epoch: Instant, messages: u64, endpoints: u64, apps: u64, drain: bool) -> Self {
         let apps = apps.max(1);
         // Each endpoint gets one message in `apps`: a bit for each of those.
         let bits = messages.div_ceil(apps) * endpoints;
@@ -73,7 +75,18 @@ impl Recorder {
             last_arrival: AtomicU64::new(0),
             hung: AtomicU64::new(0),
             hanging_released: Semaphore::new(0),
+            drain: drain.then(|| Semaphore::new(0)),
         }
+    }
+
+    /// Drain mode: the endpoints come back, and answer what they held and all that follows.
+    /// When (µs since the epoch).
+    pub fn release_drain(&self) -> u64 {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        if let Some(gate) = &self.drain {
+            gate.close();
+        }
+        now
     }
 
     pub fn unique(&self) -> u64 {
@@ -144,6 +157,9 @@ async fn arrive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    if let Some(gate) = &recorder.drain {
+        let _ = gate.acquire().await; // held until the endpoints come back
+    }
     recorder.record(endpoint, headers.contains_key("webhook-id"), &body);
     StatusCode::OK
 }
@@ -181,7 +197,7 @@ mod tests {
 
     #[test]
     fn counts_first_arrivals_duplicates_and_garbage() {
-        let r = Recorder::new(Instant::now(), 100, 2, 1);
+        let r = Recorder::new(Instant::now(), 100, 2, 1, false);
         r.record(0, true, br#"{"seq":5,"t":0}"#);
         r.record(1, true, br#"{"seq":5,"t":0}"#);
         r.record(1, true, br#"{"seq":5,"t":0}"#);
@@ -196,7 +212,7 @@ mod tests {
     #[test]
     fn with_several_applications_each_endpoint_gets_its_applications_messages() {
         // 3 applications, 6 endpoints: endpoint k and message n belong to application k mod 3.
-        let r = Recorder::new(Instant::now(), 10, 6, 3);
+        let r = Recorder::new(Instant::now(), 10, 6, 3, false);
         for n in 0..10u64 {
             for k in (0..6).filter(|k| k % 3 == n % 3) {
                 r.record(k, true, format!(r#"{{"seq":{n},"t":0}}"#).as_bytes());

@@ -36,6 +36,9 @@ pub struct Report {
     pub delivery: Delivery,
     pub latency_ms: Latency,
     pub ceiling: Ceiling,
+    /// Drain mode: the backlog the endpoints found when they came back, and how fast it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
     /// The server's CPU time over the run, when the bench knows its process.
     pub server_cpu: Option<ServerCpu>,
     pub server_memory: Option<Memory>,
@@ -70,6 +73,15 @@ pub struct Delivery {
     /// Requests the receiver could not attribute to a published message.
     pub malformed: u64,
     /// From the first publish to the last first arrival.
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Drain {
+    /// Deliveries that had not arrived when the endpoints came back.
+    pub waiting: u64,
+    /// From then to the last arrival.
     pub seconds: f64,
     pub per_second: f64,
 }
@@ -241,6 +253,13 @@ impl Report {
             "  end-to-end  {:.0} deliveries/s ({:.2} s from first publish to last arrival)",
             d.per_second, d.seconds
         );
+        if let Some(drain) = &self.drain {
+            let _ = writeln!(
+                t,
+                "  drain       {} deliveries waited for the endpoints to come back; drained in {:.2} s: {:.0}/s",
+                drain.waiting, drain.seconds, drain.per_second
+            );
+        }
         let l = &self.latency_ms;
         let _ = writeln!(
             t,

@@ -97,8 +97,15 @@ impl Running {
 
 /// The serve settings of an in-process node: loopback port, scratch data dir, a token, and
 /// the SSRF guard opened for the receiver on 127.0.0.1. A child gets the same as flags.
-fn serve_args(listen: &str, dir: &Path, token: &str, database_url: Option<&str>) -> ServeArgs {
+fn serve_args(
+    listen: &str,
+    dir: &Path,
+    token: &str,
+    database_url: Option<&str>,
+    request_timeout: Option<&str>,
+) -> ServeArgs {
     ServeArgs {
+        request_timeout: request_timeout.map(str::to_owned),
         listen: Some(listen.into()),
         data_dir: Some(dir.to_path_buf()),
         admin_token: Some(token.into()),
@@ -109,9 +116,15 @@ fn serve_args(listen: &str, dir: &Path, token: &str, database_url: Option<&str>)
 }
 
 /// Runs hookd on this process's runtime.
-pub async fn start_in_process(dir: &Path, database_url: Option<&str>) -> Result<Running, BenchError> {
+pub async fn start_in_process(
+    dir: &Path,
+    database_url: Option<&str>,
+    request_timeout: Option<&str>,
+) -> Result<Running, BenchError> {
     let token = hookd_server::generate_token("sk_bench_");
-    let config = serve_args("127.0.0.1:0", dir, &token, database_url).resolve().map_err(|e| BenchError::Usage(e.0))?;
+    let config = serve_args("127.0.0.1:0", dir, &token, database_url, request_timeout)
+        .resolve()
+        .map_err(|e| BenchError::Usage(e.0))?;
     let node = crate::build(config).await.map_err(|e| BenchError::Runtime(format!("hookd does not start: {e}")))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -126,7 +139,12 @@ pub async fn start_in_process(dir: &Path, database_url: Option<&str>) -> Result<
 
 /// Runs `hookd serve` from the binary `exe` as a child process; its log goes to
 /// `server.log` in the scratch dir.
-pub async fn start_child(exe: &Path, dir: &Path, database_url: Option<&str>) -> Result<Running, BenchError> {
+pub async fn start_child(
+    exe: &Path,
+    dir: &Path,
+    database_url: Option<&str>,
+    request_timeout: Option<&str>,
+) -> Result<Running, BenchError> {
     let token = hookd_server::generate_token("sk_bench_");
     let port = free_port()?;
     let log_path = dir.join("server.log");
@@ -150,6 +168,9 @@ pub async fn start_child(exe: &Path, dir: &Path, database_url: Option<&str>) -> 
         .env("HOOKD_ADMIN_TOKEN", &token);
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
+    }
+    if let Some(timeout) = request_timeout {
+        command.args(["--request-timeout", timeout]);
     }
     let child = command
         .env("HOOKD_LOG", "warn")
