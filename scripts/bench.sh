@@ -9,7 +9,8 @@
 #                               plain-1 transform-1 (the same with a small transformation)
 #                               ingest-1 (plain-1 posted to a github source) ingest-keyed
 #                               (publish-keyed posted to a github source) tenants-10k (10,000
-#                               endpoints over 1,000 applications, 10 per message)
+#                               endpoints over 1,000 applications, 10 per message) drain-1m
+#                               (1,000,000 deliveries held back, then drained)
 #
 # Every publish carries an Idempotency-Key, as the SDKs send, except in publish-keyless.
 #
@@ -40,6 +41,7 @@ target() {
     steady-1k) run --messages 30000 --rate 1000 ;;
     postgres-100k) run --messages 100000 --database-url "$PG" --timeout 900s ;;
     backlog-1m) run --messages 1000000 --endpoint-down --timeout 3600s ;;
+    drain-1m) run --messages 1000000 --drain --timeout 3600s ;;
     isolation-sqlite) run --messages 6000 --rate 200 --hanging-endpoints 100 ;;
     isolation-postgres) run --messages 6000 --rate 200 --hanging-endpoints 100 --database-url "$PG" ;;
     publish-keyed) run --messages 20000 --endpoint-down ;;

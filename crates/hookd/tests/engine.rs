@@ -22,6 +22,7 @@ on_both_backends!(
     operational_webhooks_report_endpoint_and_delivery_events,
     an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else,
     a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane,
+    deliveries_claimed_behind_a_hanging_attempt_are_given_back_not_left_leased,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -363,5 +364,33 @@ async fn a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane(back
         (to_a == trickled).then_some(())
     })
     .await;
+    app.stop().await;
+}
+
+async fn deliveries_claimed_behind_a_hanging_attempt_are_given_back_not_left_leased(backend: Backend) {
+    // One attempt at a time; a claim may wait 1 s in the lane (its lease, 22 s, less the
+    // request timeout, 20 s, less 1 s) before it is too late to start. The first attempt
+    // hangs for 3 s, so the three claimed behind it go stale; they must be due again when
+    // the endpoint answers, not held by their leases for another 19 s.
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.endpoint_concurrency = 1;
+        c.request_timeout = Duration::from_secs(20);
+        c.lease = Duration::from_secs(22);
+    })
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start_with(vec![Reply::Hang]).await;
+    let (app_id, _) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
+    for n in 0..4 {
+        publish(&app, &app_id, json!({"n": n})).await;
+    }
+    receiver.wait_for(1, WAIT).await; // the first attempt hangs
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    receiver.release();
+    // Well within the 19 s their leases had left: `wait_for` fails the test past 10 s.
+    let got = receiver.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 4);
     app.stop().await;
 }

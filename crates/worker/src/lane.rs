@@ -334,7 +334,16 @@ impl Lane {
             }
             let (_, claimed_at) = self.queue.front()?;
             if claimed_at.elapsed() > fresh_for {
-                self.queue.pop_front(); // its lease runs out soon: claimed again later
+                // Its lease runs out before an attempt could finish. Given back, due at once,
+                // rather than left to wait out its lease: with a long --request-timeout that
+                // kept it from any lane for minutes after the endpoint came back (measured: 256
+                // deliveries of 1,000,000 held back for 5 minutes by an endpoint that hung).
+                let (delivery, _) = self.queue.pop_front().expect("front exists");
+                let shared = self.shared.clone();
+                self.in_flight.spawn(async move {
+                    shared.record(unattempted(delivery, DeliveryOutcome::Released)).await;
+                    None
+                });
                 continue;
             }
             if endpoint.disabled {
