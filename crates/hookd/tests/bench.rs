@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::node::Node;
 use common::{spawn_app, Backend};
 use serde_json::Value;
 
@@ -108,6 +109,26 @@ async fn a_running_server_can_be_benched() {
     assert_eq!(code, 0);
     assert_eq!(report["server_memory"], Value::Null);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_of_one_cluster_can_be_benched_together() {
+    let Some((url, db)) = common::create_database().await else { return };
+    const TOKEN: &str = "bench-test-cluster-admin-token";
+    let main_key = hookd_core::sealing::new_main_key();
+    let extra = ["--admin-token", TOKEN, "--database-url", &url, "--main-key", &main_key];
+    let extra = [&extra[..], &["--allow-subnet", "127.0.0.0/8"]].concat();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<Node> = dirs.iter().map(|d| Node::start(d.path(), &extra)).collect();
+    let (first, second) = (nodes[0].url(""), nodes[1].url(""));
+    let args =
+        ["--messages", "2000", "--endpoints", "2", "--server", &first, "--also-server", &second, "--token", TOKEN];
+    let (code, report, stderr) = bench(&args).await;
+    assert_complete(&report, 4000, &stderr);
+    assert_eq!(code, 0);
+    assert!(report["server"].as_str().unwrap().contains(&second), "{report:#}");
+    drop(nodes);
+    common::drop_database(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,8 +145,10 @@ impl Published {
 #[derive(Clone)]
 pub struct Target {
     pub http: reqwest::Client,
-    /// Where to publish: message n goes to `urls[n mod len]` (one application's each).
-    pub urls: Arc<[String]>,
+    /// Where to publish: message n goes to application `n mod A`'s path (`paths`, A of them)
+    /// on the nodes in turn: node `(n / A) mod N` of `bases`.
+    pub bases: Arc<[String]>,
+    pub paths: Arc<[String]>,
     pub token: String,
     /// Times in payloads are microseconds since this instant.
     pub epoch: Instant,
@@ -169,11 +171,12 @@ impl Target {
         } else {
             format!(r#"{{"seq":{seq},"t":{t},"pad":"{pad}"}}"#)
         };
-        let url = &self.urls[(seq % self.urls.len() as u64) as usize];
+        let (a, n) = (self.paths.len() as u64, self.bases.len() as u64);
+        let url = format!("{}{}", self.bases[((seq / a) % n) as usize], self.paths[(seq % a) as usize]);
         let (request, accepted) = match &self.ingest_secret {
             None => {
                 let mut request =
-                    self.http.post(url).bearer_auth(&self.token).header("content-type", "application/json");
+                    self.http.post(&url).bearer_auth(&self.token).header("content-type", "application/json");
                 if let Some(prefix) = &self.key_prefix {
                     request = request.header("idempotency-key", format!("{prefix}{seq}"));
                 }
@@ -186,7 +189,7 @@ impl Target {
                 let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
                 let mut request = self
                     .http
-                    .post(url)
+                    .post(&url)
                     .header("content-type", "application/json")
                     .header("x-github-event", "push")
                     .header("x-hub-signature-256", format!("sha256={signature}"));

@@ -71,6 +71,10 @@ pub struct BenchArgs {
     /// deliveries reach 127.0.0.1 (`--allow-subnet 127.0.0.0/8`).
     #[arg(long, requires = "token", value_name = "URL")]
     pub server: Option<String>,
+    /// More nodes of the same cluster as --server (the same database and admin token):
+    /// publishes go to each node in turn, to measure scaling out. Repeatable.
+    #[arg(long = "also-server", requires = "server", conflicts_with = "ingest", value_name = "URL")]
+    pub also_servers: Vec<String>,
     /// Admin API token of --server.
     #[arg(long, env = "HOOKD_BENCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -179,7 +183,7 @@ impl BenchArgs {
         if self.payload_bytes > MAX_PAYLOAD_BYTES {
             return bad("--payload-bytes: at most 1000000 (hookd's default body limit is 1 MiB)");
         }
-        if let Some(url) = &self.server {
+        for url in self.server.iter().chain(&self.also_servers) {
             check_loopback(url)?;
         }
         if let Some(filter) = &self.filter {
@@ -316,7 +320,8 @@ async fn measure_ceiling(
         .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
     let target = Target {
         http: http.clone(),
-        urls: vec![format!("http://{addr}/")].into(),
+        bases: vec![format!("http://{addr}/")].into(),
+        paths: vec![String::new()].into(),
         token: "ceiling".into(),
         epoch,
         key_prefix: None,
@@ -372,15 +377,17 @@ async fn measure(
     let receiver = receiver::start(recorder.clone())
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the receiver: {e}")))?;
-    let (app, urls) = match args.ingest {
+    let (app, bases, paths) = match args.ingest {
         false => {
             let apps = set_up(&api, args, receiver, progress).await?;
-            let urls = apps.iter().map(|app| format!("{}/api/v1/app/{app}/msg", running.base)).collect();
-            (apps[0].clone(), urls)
+            let paths = apps.iter().map(|app| format!("/api/v1/app/{app}/msg")).collect();
+            let others = args.also_servers.iter().map(|url| url.trim_end_matches('/').to_owned());
+            let bases = std::iter::once(running.base.clone()).chain(others).collect();
+            (apps[0].clone(), bases, paths)
         }
         true => {
             let (source, url) = set_up_source(&api, args, receiver).await?;
-            (source, vec![url])
+            (source, vec![url], vec![String::new()])
         }
     };
     let what = if args.ingest { "posting to a source" } else { "publishing" };
@@ -388,7 +395,8 @@ async fn measure(
     let published = Arc::new(Published::default());
     let target = Target {
         http: http.clone(),
-        urls: urls.into(),
+        bases: Arc::from(bases),
+        paths: Arc::from(paths),
         token: running.token.clone(),
         epoch,
         // Unique to this run, so that runs against one server never share keys.
@@ -617,7 +625,8 @@ impl Measured {
 
 fn describe_server(args: &BenchArgs) -> String {
     match (&args.server, args.in_process) {
-        (Some(url), _) => format!("running server at {url}"),
+        (Some(url), _) if args.also_servers.is_empty() => format!("running server at {url}"),
+        (Some(url), _) => format!("running servers at {url}, {}", args.also_servers.join(", ")),
         (None, true) => "hookd in this process".into(),
         (None, false) => "hookd serve as a child process".into(),
     }

@@ -87,6 +87,15 @@ impl Node {
     }
 }
 
+/// A node still running when its test ends (passed, or failed half-way) is killed, so that no
+/// test leaves a server behind.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn hookd(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("hookd runs")
 }
