@@ -210,3 +210,62 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
     app.stop().await;
     drop_database(&db).await;
 }
+
+/// A node's `DeliveryListener` that only records the endpoints it is told have work due.
+#[derive(Default)]
+struct DueRecorder(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl hookd_store::DeliveryListener for DueRecorder {
+    fn deliveries_due(&self, endpoint_ids: &[String]) {
+        self.0.lock().unwrap().extend(endpoint_ids.iter().cloned());
+    }
+
+    fn endpoint_changed(&self, _endpoint_id: &str) {}
+
+    async fn begin_handover(&self) -> Box<dyn hookd_store::Handover> {
+        Box::new(NoLanes)
+    }
+}
+
+/// No lane of this node takes anything straight from a publish.
+struct NoLanes;
+
+impl hookd_store::Handover for NoLanes {
+    fn reserve(&self, _endpoint_id: &str) -> hookd_store::Room {
+        hookd_store::Room::None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_on_one_node_wakes_the_other_nodes() {
+    // Two stores on one database, as two nodes have: what one commits due, the other's
+    // listener hears of (a PostgreSQL NOTIFY), so a lane there does not wait for its next look.
+    let Some((url, db)) = create_database().await else { return };
+    let heard = Arc::new(DueRecorder::default());
+    let options = |listener: Option<Arc<dyn hookd_store::DeliveryListener>>| hookd_store::StoreOptions {
+        max_connections: 4,
+        listener,
+        ..Default::default()
+    };
+    let other = hookd_store::Store::open_url(&url, &options(Some(heard.clone()))).await.unwrap();
+    let publisher = hookd_store::Store::open_url(&url, &options(Some(Arc::new(DueRecorder::default())))).await.unwrap();
+    let app_id = hookd_core::ApplicationId::generate();
+    let app = hookd_store::ApplicationData { name: "A".into(), ..Default::default() };
+    publisher.create_application(&app_id, &app).await.unwrap();
+    let endpoint_id = hookd_core::EndpointId::generate();
+    let endpoint = hookd_store::EndpointData { url: "https://example.com/".into(), ..Default::default() };
+    publisher
+        .create_endpoint(&app_id, &endpoint_id, &endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .await
+        .unwrap();
+    let message = hookd_store::NewMessage { event_type: "e.t".into(), payload: "{}".into(), ..Default::default() };
+    publisher.publish(&app_id, &message, None).await.unwrap();
+    common::eventually(Duration::from_secs(10), "the other node hears of the due endpoint", || async {
+        heard.0.lock().unwrap().contains(&endpoint_id.to_string()).then_some(())
+    })
+    .await;
+    other.close().await;
+    publisher.close().await;
+    drop_database(&db).await;
+}

@@ -287,6 +287,29 @@ async fn write_batch(
             touch.execute(&mut *tx).await?;
         }
 
+        // Deliveries due for lanes not on this node: other nodes may hold them (`wakeups.rs`).
+        // Sent at commit, not before.
+        if backend == crate::Backend::Postgres {
+            let mut due: Vec<&str> = routed
+                .results
+                .iter()
+                .filter_map(|r| match r {
+                    Ok(Published::Stored(_, wake)) => Some(wake.iter().map(String::as_str)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            due.sort_unstable();
+            due.dedup();
+            for payload in crate::wakeups::payloads(&store.origin, &due) {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::wakeups::CHANNEL)
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+
         for chunk in routed.filtered.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO endpoint_filtered (endpoint_id, hour, filtered, errors) VALUES {} \

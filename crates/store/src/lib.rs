@@ -34,6 +34,7 @@ mod retention;
 mod sealed;
 mod sources;
 mod tokens;
+mod wakeups;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -256,6 +257,8 @@ impl Default for StoreOptions {
 pub(crate) struct Database {
     db: Db,
     listener: Option<Arc<dyn DeliveryListener>>,
+    /// Names this store in its cross-node wake-ups (`wakeups.rs`), so it ignores its own.
+    origin: Arc<str>,
 }
 
 /// The store. Cheap to clone (pools are reference counted).
@@ -334,8 +337,12 @@ impl Store {
 
     /// Migrates and starts the group-commit and claim tasks.
     async fn start(db: Db, options: &StoreOptions) -> Result<Self> {
-        let base = Database { db, listener: options.listener.clone() };
+        let origin: Arc<str> = hookd_core::id::new_body_at(hookd_core::time::now_ms()).into();
+        let base = Database { db, listener: options.listener.clone(), origin };
         base.migrate().await?;
+        if let (Db::Postgres(pool), Some(listener)) = (&base.db, &base.listener) {
+            wakeups::spawn_listener(pool.clone(), base.origin.clone(), listener.clone());
+        }
         let committers = commit::spawn_committers(base.clone());
         if let Db::Sqlite { reader, .. } = &base.db {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
