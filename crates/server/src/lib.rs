@@ -132,15 +132,15 @@ impl AppState {
         let tester = tester::Tester::new(&config);
         let apps = app_cache::AppCache::default();
         let sources = app_cache::SourceCache::default();
-        let service = service::Service::new(
-            store.clone(),
-            config.clone(),
-            metrics.clone(),
-            operational.clone(),
-            apps.clone(),
-            sources.clone(),
-            tester.sender.clone(),
-        );
+        let service = service::Service::new(service::Parts {
+            store: store.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+            operational: operational.clone(),
+            apps: apps.clone(),
+            sources: sources.clone(),
+            replay: tester.sender.clone(),
+        });
         Self(Arc::new(AppParts {
             store,
             auth: Authenticator::new(admin_token),

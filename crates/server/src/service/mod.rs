@@ -70,30 +70,23 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Service(Arc<Parts>);
 
-struct Parts {
-    store: Store,
-    config: Arc<ServerConfig>,
-    metrics: Arc<Metrics>,
-    operational: Arc<OperationalWebhooks>,
+/// What the use cases work with.
+pub struct Parts {
+    pub store: Store,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+    pub operational: Arc<OperationalWebhooks>,
     /// This node's cache of applications by id or uid, forgotten on every change here.
-    apps: AppCache,
+    pub apps: AppCache,
     /// This node's cache of sources by URL token, forgotten on every change here.
-    sources: SourceCache,
+    pub sources: SourceCache,
     /// The tester's replays leave through this SSRF-guarded client.
-    replay: hookd_http::Sender,
+    pub replay: hookd_http::Sender,
 }
 
 impl Service {
-    pub fn new(
-        store: Store,
-        config: Arc<ServerConfig>,
-        metrics: Arc<Metrics>,
-        operational: Arc<OperationalWebhooks>,
-        apps: AppCache,
-        sources: SourceCache,
-        replay: hookd_http::Sender,
-    ) -> Self {
-        Self(Arc::new(Parts { store, config, metrics, operational, apps, sources, replay }))
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
     }
 
     fn store(&self) -> &Store {
