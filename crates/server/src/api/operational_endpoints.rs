@@ -9,14 +9,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_store::{Endpoint, Entity, Page, Scope, StoreError};
+use hookd_store::{Endpoint, Entity, Page, StoreError};
 
 use super::endpoints::{
     self as eps, EndpointHeadersIn, EndpointHeadersOut, EndpointIn, EndpointOut, EndpointSecretOut,
     EndpointSecretRotateIn,
 };
 use super::ListResponse;
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
 use crate::AppState;
@@ -41,17 +41,13 @@ async fn endpoint_path(state: &AppState, endpoint_id: String) -> ApiResult<Path<
     }
 }
 
-fn admin() -> Caller {
-    Caller(Scope::Admin)
-}
-
 pub async fn list(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     match app_id(&state, false).await? {
-        Some(app) => eps::list(State(state), admin(), Path(app), ApiQuery(params)).await,
+        Some(app) => eps::list(State(state), admin.into(), Path(app), ApiQuery(params)).await,
         None => {
             params.to_query()?; // a bad limit is refused all the same
             let empty: Page<Endpoint> = Page { data: vec![], iterator: None, prev_iterator: None, done: true };
@@ -62,76 +58,76 @@ pub async fn list(
 
 pub async fn create(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     body: ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = app_id(&state, true).await?.expect("made");
-    eps::create(State(state), admin(), Path(app), body).await
+    eps::create(State(state), admin.into(), Path(app), body).await
 }
 
 pub async fn get(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointOut>> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get(State(state), admin(), path).await
+    eps::get(State(state), admin.into(), path).await
 }
 
 /// Svix's `upsert`: replaces the endpoint's fields, or creates it with the path as its uid.
 pub async fn put(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
     body: ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = app_id(&state, true).await?.expect("made");
-    eps::put(State(state), admin(), Path((app, endpoint_id)), body).await
+    eps::put(State(state), admin.into(), Path((app, endpoint_id)), body).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::delete(State(state), admin(), path).await
+    eps::delete(State(state), admin.into(), path).await
 }
 
 pub async fn get_secret(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get_secret(State(state), admin(), path).await
+    eps::get_secret(State(state), admin.into(), path).await
 }
 
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
     body: OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::rotate_secret(State(state), admin(), path, body).await
+    eps::rotate_secret(State(state), admin.into(), path, body).await
 }
 
 pub async fn get_headers(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get_headers(State(state), admin(), path).await
+    eps::get_headers(State(state), admin.into(), path).await
 }
 
 pub async fn put_headers(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(endpoint_id): Path<String>,
     body: ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, endpoint_id).await?;
-    eps::put_headers(State(state), admin(), path, body).await
+    eps::put_headers(State(state), admin.into(), path, body).await
 }

@@ -33,7 +33,7 @@ use super::endpoints::{
 };
 use super::transformations::{self as tf, TransformationOut, TransformationPatch};
 use super::{nullable, time, ListResponse, Problems, Timestamp};
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
 use crate::service::Replay;
@@ -560,10 +560,6 @@ pub async fn replay_window(
 
 // The source's endpoints: the application endpoint routes, on the source's application.
 
-fn admin() -> Caller {
-    Caller(hookd_store::Scope::Admin)
-}
-
 async fn app_of(state: &AppState, source_id: &str) -> ApiResult<String> {
     Ok(find(state, source_id).await?.app_id.into_string())
 }
@@ -577,107 +573,107 @@ async fn endpoint_path(
 
 pub async fn list_endpoints(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(source_id): Path<String>,
     query: ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
     let app = app_of(&state, &source_id).await?;
-    eps::list(State(state), admin(), Path(app), query).await
+    eps::list(State(state), admin.into(), Path(app), query).await
 }
 
 pub async fn create_endpoint(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(source_id): Path<String>,
     body: ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let app = app_of(&state, &source_id).await?;
-    eps::create(State(state), admin(), Path(app), body).await
+    eps::create(State(state), admin.into(), Path(app), body).await
 }
 
 pub async fn get_endpoint(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointOut>> {
     let path = endpoint_path(&state, path).await?;
-    eps::get(State(state), admin(), path).await
+    eps::get(State(state), admin.into(), path).await
 }
 
 pub async fn put_endpoint(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
     body: ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
     let path = endpoint_path(&state, path).await?;
-    eps::put(State(state), admin(), path, body).await
+    eps::put(State(state), admin.into(), path, body).await
 }
 
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, path).await?;
-    eps::delete(State(state), admin(), path).await
+    eps::delete(State(state), admin.into(), path).await
 }
 
 pub async fn get_endpoint_secret(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
     let path = endpoint_path(&state, path).await?;
-    eps::get_secret(State(state), admin(), path).await
+    eps::get_secret(State(state), admin.into(), path).await
 }
 
 /// Svix answers this route with 204.
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
     body: OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, path).await?;
-    let _new_key = eps::rotate_secret(State(state), admin(), path, body).await?;
+    let _new_key = eps::rotate_secret(State(state), admin.into(), path, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn get_endpoint_headers(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
     let path = endpoint_path(&state, path).await?;
-    eps::get_headers(State(state), admin(), path).await
+    eps::get_headers(State(state), admin.into(), path).await
 }
 
 pub async fn put_endpoint_headers(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
     body: ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, path).await?;
-    eps::put_headers(State(state), admin(), path, body).await
+    eps::put_headers(State(state), admin.into(), path, body).await
 }
 
 pub async fn get_endpoint_transformation(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
 ) -> ApiResult<Json<TransformationOut>> {
     let path = endpoint_path(&state, path).await?;
-    tf::get(State(state), admin(), path).await
+    tf::get(State(state), admin.into(), path).await
 }
 
 pub async fn patch_endpoint_transformation(
     State(state): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(path): Path<(String, String)>,
     body: ApiJson<TransformationPatch>,
 ) -> ApiResult<StatusCode> {
     let path = endpoint_path(&state, path).await?;
-    tf::patch(State(state), admin(), path, body).await
+    tf::patch(State(state), admin.into(), path, body).await
 }
