@@ -265,6 +265,13 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
         heard.0.lock().unwrap().contains(&endpoint_id.to_string()).then_some(())
     })
     .await;
+    // So with what makes deliveries due again: here a resend.
+    heard.0.lock().unwrap().clear();
+    publisher.queue_resend(&app_id, &message.id, &endpoint_id).await.unwrap();
+    common::eventually(Duration::from_secs(10), "the other node hears of the resend", || async {
+        heard.0.lock().unwrap().contains(&endpoint_id.to_string()).then_some(())
+    })
+    .await;
     other.close().await;
     publisher.close().await;
     drop_database(&db).await;

@@ -370,6 +370,25 @@ impl Store {
         }
     }
 
+    /// Tells this node's listener, and on PostgreSQL the other nodes too (`wakeups.rs`), that
+    /// these endpoints have deliveries due now: after a resend, a recovery, an endpoint
+    /// enabled again. (A publish batch announces its own before its commit.) A failed
+    /// announcement is logged, not returned: the change is committed, and the lanes' look
+    /// once a second finds it.
+    async fn announce_due(&self, endpoint_ids: &[String]) {
+        self.notify_due(endpoint_ids);
+        if let (Db::Postgres(pool), false) = (&self.base.db, endpoint_ids.is_empty()) {
+            let ids: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
+            for payload in wakeups::payloads(&self.base.origin, &ids) {
+                let sent =
+                    sqlx::query("SELECT pg_notify($1, $2)").bind(wakeups::CHANNEL).bind(payload).execute(pool).await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "telling the other nodes of due deliveries failed");
+                }
+            }
+        }
+    }
+
     /// Tells the listener that an endpoint's settings changed.
     fn notify_endpoint_changed(&self, endpoint_id: &str) {
         if let Some(listener) = &self.base.listener {

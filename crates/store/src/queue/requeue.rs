@@ -42,7 +42,7 @@ impl Store {
             sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        self.notify_due(&[endpoint_id.to_string()]);
+        self.announce_due(&[endpoint_id.to_string()]).await;
         Ok(())
     }
 
@@ -71,7 +71,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_string()]);
+            self.announce_due(&[endpoint_id.to_string()]).await;
         }
         Ok(n)
     }
@@ -104,7 +104,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_string()]);
+            self.announce_due(&[endpoint_id.to_string()]).await;
         }
         Ok(n)
     }
@@ -150,7 +150,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.notify_due(&[endpoint_id.to_string()]);
+            self.announce_due(&[endpoint_id.to_string()]).await;
         }
         Ok(n)
     }
@@ -231,7 +231,7 @@ impl Store {
             tx.commit().await?;
             endpoints
         });
-        self.notify_due(&endpoints);
+        self.announce_due(&endpoints).await;
         Ok(endpoints)
     }
 }
