@@ -302,11 +302,7 @@ async fn write_batch(
             due.sort_unstable();
             due.dedup();
             for payload in crate::wakeups::payloads(&store.origin, &due) {
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(crate::wakeups::CHANNEL)
-                    .bind(payload)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(crate::wakeups::NOTIFY_SQL).bind(payload).execute(&mut *tx).await?;
             }
         }
 

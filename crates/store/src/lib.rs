@@ -380,8 +380,7 @@ impl Store {
         if let (Db::Postgres(pool), false) = (&self.base.db, endpoint_ids.is_empty()) {
             let ids: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
             for payload in wakeups::payloads(&self.base.origin, &ids) {
-                let sent =
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(wakeups::CHANNEL).bind(payload).execute(pool).await;
+                let sent = sqlx::query(wakeups::NOTIFY_SQL).bind(payload).execute(pool).await;
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "telling the other nodes of due deliveries failed");
                 }

@@ -1,12 +1,13 @@
 //! Messages and their attempts. Publishing writes the message and one delivery per matching
 //! endpoint in a single transaction: when it commits, the deliveries are durable.
 
+use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
+
 use crate::filter::{bind_all, Conditions, Value};
 use crate::{
     finish_page, from_json_opt, page_sql, with_db, Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination,
     EndpointMessage, Entity, ListQuery, Message, MessageFilter, Page, Result, Store, StoreError, TriggerType,
 };
-use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 
 /// The columns a publish writes, in its order.
 pub(crate) const INSERT_COLUMNS: &str =

@@ -9,13 +9,12 @@
 //! and handed over once committed (see `notify.rs`); the others are stored due, and the
 //! listener is told which endpoints have deliveries due.
 
-use hookd_core::ApplicationId;
 use std::collections::{HashMap, HashSet};
-
 use std::sync::Arc;
 
 use hookd_core::filter::{Filter, FilterInput};
 use hookd_core::matching::{matches, Subscription};
+use hookd_core::ApplicationId;
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 

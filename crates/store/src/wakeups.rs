@@ -22,7 +22,9 @@ use tracing::warn;
 use crate::notify::DeliveryListener;
 
 /// The channel every node listens on.
-pub(crate) const CHANNEL: &str = "hookd_due";
+const CHANNEL: &str = "hookd_due";
+/// Sends one of [`payloads`] on [`CHANNEL`]; inside a transaction, at its commit.
+pub(crate) const NOTIFY_SQL: &str = "SELECT pg_notify('hookd_due', $1)";
 /// PostgreSQL refuses a payload of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_000;
 
@@ -92,6 +94,11 @@ pub(crate) fn spawn_listener(pool: PgPool, origin: Arc<str>, listener: Arc<dyn D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_notify_statement_sends_on_the_channel_listened_to() {
+        assert!(NOTIFY_SQL.contains(&format!("'{CHANNEL}'")));
+    }
 
     #[test]
     fn payloads_name_their_origin_and_stay_under_the_limit() {

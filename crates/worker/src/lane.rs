@@ -17,7 +17,6 @@
 //! What those limits decide lives in `policy.rs` ([`Policy`]: pure, unit-tested under paused
 //! time); this file carries the decisions out against the store and the network.
 
-use hookd_core::EndpointId;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,6 +25,7 @@ use std::time::{Duration, Instant};
 use hookd_core::metrics::AttemptAnswer;
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
+use hookd_core::EndpointId;
 use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, Pushed, StoreError};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;

@@ -21,7 +21,6 @@ mod policy;
 mod recorder;
 mod schedules;
 
-use hookd_core::EndpointId;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,7 @@ use hookd_core::metrics::Metrics;
 use hookd_core::operational::Emitter;
 use hookd_core::retry::RetrySchedule;
 use hookd_core::time::now_ms;
+use hookd_core::EndpointId;
 use hookd_http::{Egress, Sender};
 use hookd_store::Store;
 use tokio::sync::{watch, Notify};

@@ -1,13 +1,13 @@
 //! Delivery attempts, each endpoint's delivery state for a message (and each message's for
 //! an endpoint), and manual resends.
 
-use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 use hookd_store::{Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination, Message, MessageFilter, Page};
 use serde::{Deserialize, Serialize};
 
@@ -156,9 +156,9 @@ pub async fn list_by_message(
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
+    let message = state.service.message(&app, &msg_id).await?;
     let endpoint_id = match &params.endpoint_id {
-        Some(ep) => Some(endpoint(&state, &app.id, ep).await?),
+        Some(ep) => Some(state.service.endpoint(&app, ep).await?.id),
         None => None,
     };
     let filter = params.filter(filter)?;
@@ -176,7 +176,7 @@ pub async fn list_by_endpoint(
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
+    let endpoint_id = state.service.endpoint(&app, &endpoint_id).await?.id;
     let filter = params.filter(filter)?;
     let page = state.store.list_attempts_by_endpoint(&endpoint_id, &filter, &list.to_query()?).await?;
     Ok(Json(params.answer(&state, &app.id, page).await?))
@@ -193,8 +193,8 @@ pub async fn list_by_message_and_endpoint(
     ApiQuery(params): ApiQuery<AttemptListParams>,
 ) -> ApiResult<Json<ListResponse<MessageAttemptOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
-    let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
+    let message = state.service.message(&app, &msg_id).await?;
+    let endpoint_id = state.service.endpoint(&app, &endpoint_id).await?.id;
     let filter = params.filter(filter)?;
     let page =
         state.store.list_attempts_by_message(&message.id, Some(&endpoint_id), &filter, &list.to_query()?).await?;
@@ -244,7 +244,7 @@ pub async fn list_endpoint_messages(
     ApiQuery(params): ApiQuery<EndpointMessageParams>,
 ) -> ApiResult<Json<ListResponse<EndpointMessageOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let endpoint_id = endpoint(&state, &app.id, &endpoint_id).await?;
+    let endpoint_id = state.service.endpoint(&app, &endpoint_id).await?.id;
     let filter = DeliveryFilter { message: filter, status: status_param(params.status)? };
     let page = state.store.list_endpoint_messages(&endpoint_id, &filter, &list.to_query()?).await?;
     let with_content = params.with_content.unwrap_or(true);
@@ -275,7 +275,7 @@ pub async fn get(
     ApiQuery(params): ApiQuery<GetAttemptParams>,
 ) -> ApiResult<Json<MessageAttemptOut>> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
+    let message = state.service.message(&app, &msg_id).await?;
     let attempt = state.store.get_attempt(&message.id, &attempt_id).await?;
     Ok(Json(MessageAttemptOut::shown(attempt, params.expanded_statuses)))
 }
@@ -326,7 +326,7 @@ pub async fn list_destinations(
     ApiQuery(list): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<MessageEndpointOut>>> {
     let app = caller.application(&state, &app_id).await?;
-    let message = super::messages::find(&state, &app.id, &msg_id).await?;
+    let message = state.service.message(&app, &msg_id).await?;
     let page = state.store.list_destinations(&message.id, &list.to_query()?).await?;
     Ok(Json(ListResponse::from_page(page, MessageEndpointOut::from)))
 }
@@ -340,9 +340,4 @@ pub async fn resend(
     let app = caller.application(&state, &app_id).await?;
     state.service.resend(&app, &msg_id, &endpoint_id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))))
-}
-
-/// An endpoint's id from its id or uid.
-async fn endpoint(state: &AppState, app_id: &ApplicationId, id_or_uid: &str) -> ApiResult<EndpointId> {
-    Ok(state.store.get_endpoint(app_id, id_or_uid).await?.id)
 }

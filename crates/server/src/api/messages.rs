@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use hookd_core::names::EventId;
 use hookd_core::time::now_ms;
-use hookd_core::{ApplicationId, Channel, EventTypeName, MessageId, Tag};
+use hookd_core::{Channel, EventTypeName, MessageId, Tag};
 use hookd_store::{Application, Message, MessageFilter, NewMessage, PublishKey};
 use serde::{Deserialize, Serialize};
 
@@ -344,7 +344,7 @@ pub async fn get(
     ApiQuery(params): ApiQuery<ContentParams>,
 ) -> ApiResult<Json<MessageOut>> {
     let app = caller.application(&state, &app_id).await?;
-    let message = find(&state, &app.id, &msg_id).await?;
+    let message = state.service.message(&app, &msg_id).await?;
     Ok(Json(MessageOut::new(message, params.with_content.unwrap_or(true))))
 }
 
@@ -359,9 +359,4 @@ pub async fn expunge_content(
     let app = caller.application(&state, &app_id).await?;
     state.service.expunge_message(&app, &msg_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A message of an application, by id or eventId.
-pub async fn find(state: &AppState, app_id: &ApplicationId, msg_id: &str) -> ApiResult<Message> {
-    Ok(state.store.get_message(app_id, msg_id).await?)
 }

@@ -2,8 +2,9 @@
 //! "failing since". Results are written by the group commit (`commit.rs`) together with
 //! whatever else is waiting; this module has the statements it runs.
 
-use hookd_core::EndpointId;
 use std::sync::Arc;
+
+use hookd_core::EndpointId;
 
 use super::{AttemptResult, DeliveryOutcome};
 use crate::DeliveryStatus::{Canceled, Fail, Pending, Success};

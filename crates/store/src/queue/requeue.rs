@@ -4,9 +4,7 @@
 
 use hookd_core::id::min_body_at;
 use hookd_core::time::now_ms;
-use hookd_core::ApplicationId;
-use hookd_core::EndpointId;
-use hookd_core::MessageId;
+use hookd_core::{ApplicationId, EndpointId, MessageId};
 
 use super::{state, touch_queues_sql};
 use crate::DeliveryStatus::{Fail, Pending, Sending};
