@@ -7,8 +7,8 @@ use super::{Result, Service, ServiceError};
 use crate::auth::{generate_token, hash_token};
 
 /// Lifetime of a portal token, in seconds: Svix's bounds and default.
-pub const MIN_PORTAL_EXPIRY: u64 = 3600;
-pub const MAX_PORTAL_EXPIRY: u64 = 7 * 24 * 3600;
+const MIN_PORTAL_EXPIRY: u64 = 3600;
+const MAX_PORTAL_EXPIRY: u64 = 7 * 24 * 3600;
 
 impl Service {
     /// A new token scoped to the application `app` (id or uid) that expires after
