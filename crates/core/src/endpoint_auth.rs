@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The OAuth grant hookd uses to get a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum GrantType {
     /// RFC 6749 section 4.4: the client's own credentials buy a token.
@@ -19,6 +20,7 @@ pub enum GrantType {
 
 /// How hookd authenticates itself to the token endpoint (RFC 6749 section 2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum AuthMethod {
     /// `Authorization: Basic` with the URL-encoded client id and secret (the common one).

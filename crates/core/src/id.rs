@@ -225,6 +225,26 @@ macro_rules! prefixed_id {
         }
 
         id_common!($name);
+        id_schema!($name, concat!("^", $prefix, "[0-9A-HJKMNP-TV-Z]{26}$"), concat!("Id of the ", $kind, ": ", $prefix, " and 26 Crockford base32 characters."));
+    };
+}
+
+/// An id in the OpenAPI document: a string of its pattern.
+macro_rules! id_schema {
+    ($name:ident, $pattern:expr, $description:expr) => {
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some($pattern))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -334,6 +354,7 @@ impl InboxId {
 }
 
 id_common!(InboxId);
+id_schema!(InboxId, "^inb_[0-9A-HJKMNP-TV-Z]{36}$", "Id of the inbox: inb_ and 36 Crockford base32 characters.");
 
 impl fmt::Display for InboxId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -142,6 +142,8 @@ async fn inbox_crud_and_validation(backend: Backend) {
         (json!({"secret": "whsec_tooshort"}), json!(["body", "secret"])),
         (json!({"endpointId": "ep_nope"}), json!(["body", "endpointId"])),
         (json!({"response": {"status": "200"}}), json!(["body", "response", "status"])),
+        // A 1xx is an interim answer, never a final one.
+        (json!({"response": {"status": 101}}), json!(["body", "response", "status"])),
         (json!({"colour": "red"}), json!(["body", "colour"])),
     ];
     for (body, loc) in cases {
@@ -156,7 +158,7 @@ async fn inbox_crud_and_validation(backend: Backend) {
         .unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["detail"].as_array().unwrap().len(), 2, "all problems at once: {body}");
-    assert!(body["detail"][0]["msg"].as_str().unwrap().contains("between 100 and 599"), "{body}");
+    assert!(body["detail"][0]["msg"].as_str().unwrap().contains("between 200 and 599"), "{body}");
 
     // Admin only.
     let res = app.http.get(app.url("/api/v1/inbox")).send().await.unwrap();

@@ -8,10 +8,14 @@ use hookd_store::StoreError;
 use serde::Serialize;
 
 /// One invalid input: where it is and what is wrong with it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = ValidationErrorItem, description = "One invalid input.")]
 pub struct ValidationItem {
+    /// Where the problem is: "body" followed by the field path (list indexes as strings), "query" and the parameter name, or "header" and the header name.
     pub loc: Vec<String>,
+    /// What is wrong with the value.
     pub msg: String,
+    /// value_error: a value failed a check; type_error: a field is missing or has the wrong type; json_invalid: the body is not valid JSON.
     #[serde(rename = "type")]
     pub kind: String,
 }
@@ -105,14 +109,19 @@ impl From<crate::service::ServiceError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = HttpError, description = "An error other than a validation error.")]
+pub(crate) struct ErrorBody<'a> {
+    /// Machine-readable error code: authentication_failed, forbidden, not_found, conflict, payload_too_large, bad_request, unavailable or internal.
     code: &'a str,
+    /// What went wrong, in words.
     detail: String,
 }
 
-#[derive(Serialize)]
-struct ValidationBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = HTTPValidationError, description = "The body of a 422 answer.")]
+pub(crate) struct ValidationBody<'a> {
+    /// Every problem found in the request.
     detail: &'a [ValidationItem],
 }
 

@@ -83,7 +83,7 @@ pub struct ListParams {
 }
 
 /// Svix's `Ordering`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderParam {
     Ascending,

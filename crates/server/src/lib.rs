@@ -17,6 +17,7 @@ mod idempotency;
 pub mod ingest;
 mod metrics;
 mod openapi;
+pub use openapi::generate as openapi_document;
 pub mod operational;
 pub mod query_check;
 pub mod service;
@@ -196,6 +197,19 @@ fn ops_routes(state: AppState) -> Router {
 }
 
 /// 204 when the database answers, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    operation_id = "getHealth",
+    tag = "health",
+    summary = "Check health",
+    description = "No token needed. Answers 204 when the database answers.",
+    responses(
+        (status = 204, description = "The server and its database are up."),
+        (status = 503, description = "The database is unreachable (code unavailable).", body = crate::error::ErrorBody<'static>),
+    ),
+    security(),
+)]
 async fn health(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -16,6 +16,19 @@ use crate::AppState;
 
 /// The node's metrics for Prometheus. Admin token only: the counts describe every
 /// application on the node.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "metrics",
+    summary = "Scrape metrics",
+    description = "Admin token only: the counts cover every application. The node's own counters since it started, in the OpenMetrics text format.",
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+    ),
+)]
 pub async fn scrape(State(state): State<AppState>, _admin: Admin) -> ApiResult<Response> {
     Ok(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.render()).into_response())
 }

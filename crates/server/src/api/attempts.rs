@@ -18,24 +18,34 @@ use crate::error::{ApiError, ApiResult, ValidationItem};
 use crate::extract::{ApiQuery, ListParams};
 use crate::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "One delivery attempt.")]
 pub struct MessageAttemptOut {
+    /// Attempt id (atmpt_…).
     id: AttemptId,
     msg_id: MessageId,
     endpoint_id: EndpointId,
+    /// The URL the attempt was sent to.
     url: String,
+    #[schema(value_type = crate::openapi::schemas::MessageStatus)]
     status: i64,
+    #[schema(value_type = crate::openapi::schemas::MessageStatusText)]
     status_text: &'static str,
+    /// HTTP status of the response; 0 when there was none.
     response_status_code: i64,
+    /// The start of the response body.
     response: String,
+    /// How long the attempt took, in milliseconds.
     response_duration_ms: i64,
+    #[schema(value_type = crate::openapi::schemas::MessageAttemptTriggerType)]
     trigger_type: i64,
+    /// When the attempt was made.
     timestamp: DateTime<Utc>,
-    /// Why there was no response (timeout, refused connection, SSRF guard…); a hookd addition.
+    /// hookd addition, present only when there was no response: why (timeout, refused connection, DNS failure, SSRF guard…).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    /// The message, without its payload (`with_msg=true`).
+    /// The message, without its payload (with_msg=true).
     #[serde(skip_serializing_if = "Option::is_none")]
     msg: Option<MessageOut>,
 }
@@ -147,6 +157,22 @@ impl AttemptListParams {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/msg/{msg_id}",
+    operation_id = "listAttemptsByMessage",
+    tag = "attempt",
+    summary = "List a message's attempts",
+    description = "Newest first. The filters combine: an attempt is listed when it passes all of them (before/after are the attempt's time; channel, tag and event_types are its message's).",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::EndpointIdFilter, crate::openapi::params::Status, crate::openapi::params::StatusCodeClass, crate::openapi::params::Channel, crate::openapi::params::Tag, crate::openapi::params::Before, crate::openapi::params::After, crate::openapi::params::EventTypes, crate::openapi::params::AttemptWithContent, crate::openapi::params::ExpandedStatuses),
+    responses(
+        (status = 200, description = "A page of attempts.", body = ListResponse<MessageAttemptOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_by_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +193,22 @@ pub async fn list_by_message(
     Ok(Json(params.answer(&state, &app.id, page).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}",
+    operation_id = "listAttemptsByEndpoint",
+    tag = "attempt",
+    summary = "List an endpoint's attempts",
+    description = "Newest first. The filters combine: an attempt is listed when it passes all of them (before/after are the attempt's time; channel, tag and event_types are its message's).",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Status, crate::openapi::params::StatusCodeClass, crate::openapi::params::Channel, crate::openapi::params::Tag, crate::openapi::params::Before, crate::openapi::params::After, crate::openapi::params::EventTypes, crate::openapi::params::AttemptWithContent, crate::openapi::params::ExpandedStatuses, crate::openapi::params::WithMsg),
+    responses(
+        (status = 200, description = "A page of attempts.", body = ListResponse<MessageAttemptOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_by_endpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,6 +226,22 @@ pub async fn list_by_endpoint(
 
 /// `GET …/msg/{msg}/endpoint/{ep}/attempt`, which Svix's older SDKs still call: the attempts
 /// of one message to one endpoint.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/attempt",
+    operation_id = "listAttemptsByMessageAndEndpoint",
+    tag = "attempt",
+    summary = "List a message's attempts to one endpoint (older form)",
+    description = "The attempts of one message to one endpoint, newest first, as Svix's older SDKs ask for them.",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::EndpointId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Status, crate::openapi::params::StatusCodeClass, crate::openapi::params::Channel, crate::openapi::params::Tag, crate::openapi::params::Before, crate::openapi::params::After, crate::openapi::params::EventTypes, crate::openapi::params::AttemptWithContent, crate::openapi::params::ExpandedStatuses),
+    responses(
+        (status = 200, description = "A page of attempts.", body = ListResponse<MessageAttemptOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_by_message_and_endpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -202,6 +260,22 @@ pub async fn list_by_message_and_endpoint(
 }
 
 /// Expunges the response body stored with an attempt.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content",
+    operation_id = "expungeAttemptContent",
+    tag = "attempt",
+    summary = "Expunge an attempt's response body",
+    description = "The attempt stays; its response reads as \"\".",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::AttemptId),
+    responses(
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+        (status = 204, description = "Expunged."),
+    ),
+)]
 pub async fn expunge_content(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,13 +287,18 @@ pub async fn expunge_content(
 }
 
 /// A message routed to an endpoint, with its delivery's state (Svix's `EndpointMessageOut`).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A message routed to an endpoint, with its delivery's state.")]
 pub struct EndpointMessageOut {
     #[serde(flatten)]
     message: MessageOut,
+    #[schema(value_type = crate::openapi::schemas::MessageStatus)]
     status: i64,
+    #[schema(value_type = crate::openapi::schemas::MessageStatusText)]
     status_text: &'static str,
+    /// When the delivery is next attempted, if it is waiting.
+    #[schema(required = true)]
     next_attempt: Option<DateTime<Utc>>,
 }
 
@@ -235,6 +314,22 @@ pub struct EndpointMessageParams {
 
 /// `GET …/endpoint/{ep}/msg`: the messages routed to an endpoint, newest first, each with
 /// its delivery's state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg",
+    operation_id = "listEndpointMessages",
+    tag = "endpoint",
+    summary = "List an endpoint's messages",
+    description = "The messages routed to this endpoint, newest first, each with its delivery's state (status, next attempt). The filters combine.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Channel, crate::openapi::params::Tag, crate::openapi::params::Status, crate::openapi::params::Before, crate::openapi::params::After, crate::openapi::params::WithContent, crate::openapi::params::ExpandedStatuses, crate::openapi::params::EventTypes),
+    responses(
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+        (status = 200, description = "A page of messages with their delivery's state.", body = ListResponse<EndpointMessageOut>),
+    ),
+)]
 pub async fn list_endpoint_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,6 +363,20 @@ pub struct GetAttemptParams {
     expanded_statuses: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}",
+    operation_id = "getAttempt",
+    tag = "attempt",
+    summary = "Get an attempt",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::AttemptId, crate::openapi::params::ExpandedStatuses),
+    responses(
+        (status = 200, description = "The attempt.", body = MessageAttemptOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -280,19 +389,28 @@ pub async fn get(
     Ok(Json(MessageAttemptOut::shown(attempt, params.expanded_statuses)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "An endpoint a message is routed to, with the state of that delivery.")]
 pub struct MessageEndpointOut {
     id: EndpointId,
+    #[schema(required = true)]
     uid: Option<String>,
     url: String,
     description: String,
+    #[schema(required = true)]
     event_types: Option<Vec<String>>,
+    #[schema(required = true)]
     channels: Option<Vec<String>>,
     disabled: bool,
+    #[schema(required = true)]
     throttle_rate: Option<i64>,
+    #[schema(value_type = crate::openapi::schemas::MessageStatus)]
     status: i64,
+    #[schema(value_type = crate::openapi::schemas::MessageStatusText)]
     status_text: &'static str,
+    /// When the next attempt is due; null when none is planned.
+    #[schema(required = true)]
     next_attempt: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -319,6 +437,22 @@ impl From<Destination> for MessageEndpointOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint",
+    operation_id = "listAttemptedDestinations",
+    tag = "attempt",
+    summary = "List a message's destinations",
+    description = "The endpoints the message is routed to, each with the state of its delivery.",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::Limit, crate::openapi::params::Iterator),
+    responses(
+        (status = 200, description = "A page of destinations.", body = ListResponse<MessageEndpointOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_destinations(
     State(state): State<AppState>,
     caller: Caller,
@@ -332,6 +466,23 @@ pub async fn list_destinations(
 }
 
 /// Queues one manual attempt of a message to an endpoint (never retried); 202 at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend",
+    operation_id = "resendMessage",
+    tag = "attempt",
+    summary = "Resend a message to an endpoint",
+    description = "Queues one manual attempt (never retried) and answers at once.",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::EndpointId, crate::openapi::params::IdempotencyKey),
+    responses(
+        (status = 202, description = "The attempt was queued.", body = crate::openapi::EmptyResponse),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn resend(
     State(state): State<AppState>,
     caller: Caller,

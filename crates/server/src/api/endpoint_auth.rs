@@ -19,24 +19,36 @@ use crate::AppState;
 
 /// Svix's `EndpointOauthConfigIn`. Grant types and authentication methods hookd does not
 /// implement are refused by name rather than ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointOauthConfigIn, description = "Svix's OAuth 2.0 settings for an endpoint.")]
 pub struct OAuthIn {
+    /// clientCredentials; refreshToken is refused with 422 (not supported by hookd).
     grant_type: String,
+    /// How hookd authenticates to the token URL: clientSecretBasic (Authorization: Basic) or clientSecretPost (in the form body); clientSecretJwt is refused with 422.
     auth_method: String,
+    #[schema(min_length = 1)]
     client_id: String,
+    /// Required by clientSecretBasic and clientSecretPost. Never returned.
     client_secret: Option<String>,
+    /// The authorization server's token URL (http or https); requested through the SSRF guard.
     token_url: String,
+    /// Sent space-separated as scope.
     scopes: Option<Vec<String>>,
+    /// Added to the token request's form body.
     extra_params: Option<BTreeMap<String, String>>,
+    /// Added to the token request's headers.
     extra_headers: Option<BTreeMap<String, String>>,
+    /// Only for clientSecretJwt: refused with 422.
     jwt_params: Option<serde_json::Value>,
+    /// Only for the refreshToken grant: refused with 422.
     refresh_token: Option<String>,
 }
 
 /// Svix's `EndpointOauthConfigOut`: the settings without the client secret.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointOauthConfigOut)]
 pub struct OAuthOut {
     grant_type: GrantType,
     auth_method: AuthMethod,
@@ -68,19 +80,47 @@ pub struct Enabled<T> {
     config: Option<T>,
 }
 
+/// `Enabled` in the document: utoipa drops the `null` of an `Option` of a generic parameter,
+/// so each use is declared with its concrete type.
+macro_rules! enabled_schema {
+    ($name:ident, $config:ty, $description:literal) => {
+        #[derive(utoipa::ToSchema)]
+        #[schema(description = $description)]
+        #[allow(dead_code)] // a declaration for the document
+        pub struct $name {
+            /// Whether it is set.
+            enabled: bool,
+            /// What may be shown of it; null when it is not set.
+            #[schema(required = true)]
+            config: Option<$config>,
+        }
+    };
+}
+enabled_schema!(
+    EndpointOauthOut,
+    OAuthOut,
+    "Whether OAuth is set on the endpoint, and its settings without the secret."
+);
+enabled_schema!(EndpointMtlsOut, MtlsOut, "Whether mTLS is set on the endpoint.");
+
 /// Svix's `EndpointMtlsConfigIn`, with hookd's `serverCaCert`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointMtlsConfigIn)]
 pub struct MtlsIn {
+    /// PEM: the private key and the certificate (chain) hookd presents. Never returned.
     identity: String,
+    /// hookd extension. PEM: certificates trusted to sign the endpoint's server certificate, besides the public roots (a private PKI).
     server_ca_cert: Option<String>,
 }
 
 /// Svix's `EndpointMtlsConfigOut` (empty: the identity is secret), with hookd's
 /// `serverCaCert`, which is not.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointMtlsConfigOut)]
 pub struct MtlsOut {
+    /// hookd extension: the server CA given, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     server_ca_cert: Option<String>,
 }
@@ -156,6 +196,21 @@ impl OAuthIn {
 }
 
 /// `GET …/oauth`: the settings, without the client secret; 404 when there are none.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth",
+    operation_id = "getEndpointOauth",
+    tag = "endpoint",
+    summary = "Get an endpoint's OAuth settings",
+    description = "404 when the endpoint has none.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The settings, without the client secret.", body = OAuthOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_oauth(
     State(state): State<AppState>,
     caller: Caller,
@@ -167,6 +222,20 @@ pub async fn get_oauth(
 }
 
 /// `GET …/oauth-config`: whether OAuth is on, and its settings without the secret.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth-config",
+    operation_id = "getEndpointOauthEnabled",
+    tag = "endpoint",
+    summary = "Whether an endpoint uses OAuth",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "Whether it is on, and its settings without the secret.", body = EndpointOauthOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_oauth_enabled(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +245,24 @@ pub async fn get_oauth_enabled(
     Ok(Json(Enabled { enabled: endpoint.oauth.is_some(), config: endpoint.oauth.map(Into::into) }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth",
+    operation_id = "setEndpointOauth",
+    tag = "endpoint",
+    summary = "Set an endpoint's OAuth settings",
+    description = "hookd fetches a token from tokenUrl with the client credentials grant (through the SSRF guard), keeps it until it expires, sends it as Authorization: Bearer, and fetches a new one when the endpoint answers 401. The refreshToken grant and the clientSecretJwt method are refused with 422.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    request_body = OAuthIn,
+    responses(
+        (status = 204, description = "Set: deliveries now carry a bearer token from the token URL."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_oauth(
     State(state): State<AppState>,
     caller: Caller,
@@ -188,6 +275,20 @@ pub async fn put_oauth(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/oauth",
+    operation_id = "deleteEndpointOauth",
+    tag = "endpoint",
+    summary = "Remove an endpoint's OAuth settings",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete_oauth(
     State(state): State<AppState>,
     caller: Caller,
@@ -200,6 +301,21 @@ pub async fn delete_oauth(
 
 /// `GET …/mtls`: `{}` (the identity is never shown) and hookd's `serverCaCert`; 404 when
 /// there is no identity.
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls",
+    operation_id = "getEndpointMtls",
+    tag = "endpoint",
+    summary = "Get an endpoint's TLS client identity",
+    description = "404 when the endpoint has none.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "Never the identity itself; the server CA when set.", body = MtlsOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_mtls(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,6 +326,20 @@ pub async fn get_mtls(
     Ok(Json(MtlsOut { server_ca_cert: config.server_ca_cert }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls-config",
+    operation_id = "getEndpointMtlsEnabled",
+    tag = "endpoint",
+    summary = "Whether an endpoint uses a TLS client identity",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "Whether it is on.", body = EndpointMtlsOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_mtls_enabled(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +350,23 @@ pub async fn get_mtls_enabled(
     Ok(Json(Enabled { enabled: config.is_some(), config }))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls",
+    operation_id = "setEndpointMtls",
+    tag = "endpoint",
+    summary = "Set an endpoint's TLS client identity",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    request_body = MtlsIn,
+    responses(
+        (status = 204, description = "Set: deliveries present this client certificate."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_mtls(
     State(state): State<AppState>,
     caller: Caller,
@@ -232,6 +379,20 @@ pub async fn put_mtls(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/mtls",
+    operation_id = "deleteEndpointMtls",
+    tag = "endpoint",
+    summary = "Remove an endpoint's TLS client identity",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete_mtls(
     State(state): State<AppState>,
     caller: Caller,

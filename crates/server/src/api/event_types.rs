@@ -13,54 +13,85 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "Fields to create an event type.")]
 pub struct EventTypeIn {
+    /// Event type name, such as invoice.paid: 1 to 256 characters of letters, digits, '-', '_' and '.'.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     name: String,
     #[serde(flatten)]
     update: EventTypeUpdate,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "Fields to replace an event type.")]
 pub struct EventTypeUpdate {
+    /// What the event means.
     description: String,
+    /// JSON Schemas of the payload, keyed by schema version (for example {"1": {"type": "object", …}}): an object whose every value is an object, else 422 naming the version. An `examples` array in the latest version feeds send-example.
     schemas: Option<serde_json::Value>,
+    /// Archived event types are hidden from lists by default and cannot be subscribed to.
     #[serde(default)]
     archived: bool,
+    /// Marks the event type as deprecated.
     #[serde(default)]
     deprecated: bool,
+    /// Name of a feature flag (same character rules as an event type name).
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     feature_flag: Option<String>,
+    /// Feature flags (Svix's newer list form of featureFlag): at least one, each a name, none repeated.
+    #[schema(min_items = 1)]
     feature_flags: Option<Vec<String>>,
+    /// The group the event type belongs to (a name).
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     group_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "Fields to change on an event type; absent fields are kept.")]
 pub struct EventTypePatch {
+    /// New description; absent or null keeps it.
     description: Option<String>,
+    /// New schemas (same rules as on create); null removes them, absent keeps them.
     #[serde(default, deserialize_with = "nullable")]
     schemas: Option<Option<serde_json::Value>>,
+    /// Archive or unarchive; absent or null keeps the current value.
     archived: Option<bool>,
+    /// Deprecate or undeprecate; absent or null keeps the current value.
     deprecated: Option<bool>,
+    /// New feature flag; null removes it, absent keeps it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     feature_flag: Option<Option<String>>,
+    /// New feature flags; null removes them, absent keeps them.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_items = 1)]
     feature_flags: Option<Option<Vec<String>>>,
+    /// New group name; null removes it, absent keeps it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     group_name: Option<Option<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "An event type of the catalogue.")]
 pub struct EventTypeOut {
     name: String,
     description: String,
+    /// Payload schemas by version, or null (also null in a list without with_content=true).
+    #[schema(required = true)]
     schemas: Option<serde_json::Value>,
     archived: bool,
     deprecated: bool,
+    #[schema(required = true)]
     feature_flag: Option<String>,
+    #[schema(required = true)]
     feature_flags: Option<Vec<String>>,
+    #[schema(required = true)]
     group_name: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -97,15 +128,34 @@ impl EventTypeUpdate {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListEventTypeParams {
+    /// Include archived event types.
+    #[param(default = false)]
     #[serde(default)]
     include_archived: bool,
-    /// Svix leaves the schemas out of a list unless asked (`with_content=true`).
+    /// true includes each event type's schemas; without it they are left out (null), as Svix does.
+    #[param(default = false)]
     #[serde(default)]
     with_content: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type",
+    operation_id = "listEventTypes",
+    tag = "event-type",
+    summary = "List event types",
+    description = "Admin token only. Sorted by name; the iterator is an event type name.",
+    params(crate::openapi::params::Limit, crate::openapi::params::Iterator, ListEventTypeParams, crate::openapi::params::Order),
+    responses(
+        (status = 200, description = "A page of event types.", body = ListResponse<EventTypeOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -121,6 +171,24 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/event-type",
+    operation_id = "createEventType",
+    tag = "event-type",
+    summary = "Create an event type",
+    description = "Admin token only.",
+    params(crate::openapi::params::IdempotencyKey),
+    request_body = EventTypeIn,
+    responses(
+        (status = 201, description = "The event type was created.", body = EventTypeOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -130,6 +198,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "getEventType",
+    tag = "event-type",
+    summary = "Get an event type",
+    description = "Admin token only. Archived event types can be read too.",
+    params(crate::openapi::params::EventTypeName),
+    responses(
+        (status = 200, description = "The event type.", body = EventTypeOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _admin: Admin,
@@ -139,6 +222,24 @@ pub async fn get(
 }
 
 /// Updates an event type, or creates it (201).
+#[utoipa::path(
+    put,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "updateEventType",
+    tag = "event-type",
+    summary = "Update or create an event type",
+    description = "Admin token only. Replaces the event type's fields, or creates it with the path's name when it does not exist.",
+    params(crate::openapi::params::EventTypeName),
+    request_body = EventTypeUpdate,
+    responses(
+        (status = 200, description = "The event type was updated.", body = EventTypeOut),
+        (status = 201, description = "The event type was created.", body = EventTypeOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     _admin: Admin,
@@ -149,6 +250,24 @@ pub async fn put(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(event_type.into())))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "patchEventType",
+    tag = "event-type",
+    summary = "Partially update an event type",
+    description = "Admin token only.",
+    params(crate::openapi::params::EventTypeName),
+    request_body = EventTypePatch,
+    responses(
+        (status = 200, description = "The updated event type.", body = EventTypeOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     _admin: Admin,
@@ -168,8 +287,11 @@ pub async fn patch(
     Ok(Json(state.service.update_event_type(&name, &data).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteParams {
+    /// true deletes the event type for good instead of archiving it.
+    #[param(default = false)]
     #[serde(default)]
     expunge: bool,
 }
@@ -177,6 +299,21 @@ pub struct DeleteParams {
 /// Archives an event type (Svix semantics): it stays readable, endpoints can no longer
 /// subscribe to it, and messages of that type are still delivered. With `expunge=true` it is
 /// deleted for good instead.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "deleteEventType",
+    tag = "event-type",
+    summary = "Archive an event type",
+    description = "Archives the event type (it stays readable; endpoints can no longer subscribe to it; messages of that type are still delivered). With expunge=true it is deleted for good.",
+    params(crate::openapi::params::EventTypeName, DeleteParams),
+    responses(
+        (status = 204, description = "The event type was archived."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -188,18 +325,23 @@ pub async fn delete(
 }
 
 /// Svix's `Duration`: whole seconds and nanoseconds.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Duration, description = "Svix's duration: whole seconds and nanoseconds (hookd keeps milliseconds).")]
 pub struct DurationJson {
+    #[schema(minimum = 0)]
     secs: u64,
+    #[schema(minimum = 0, maximum = 999999999)]
     nanos: u32,
 }
 
 /// Svix's `RetryScheduleInOut`: the delays before each retry, or `null` for the server's.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryScheduleInOut {
+    /// The delay before each retry (at most 50, each at most 7 days); null: the server's schedule applies.
     #[serde(default)]
+    #[schema(max_items = 50)]
     retry_schedule: Option<Vec<DurationJson>>,
 }
 
@@ -242,6 +384,22 @@ impl RetryScheduleInOut {
 
 /// `GET /api/v1/event-type/{name}/retry-schedule`: the event type's own retry schedule, or
 /// `null` when its messages follow the server's (`--retry-schedule`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/{name}/retry-schedule",
+    operation_id = "getEventTypeRetrySchedule",
+    tag = "event-type",
+    summary = "Get an event type's retry schedule",
+    description = "The delays before each retry of this event type's deliveries, or null when they follow the server's schedule (--retry-schedule).",
+    params(crate::openapi::params::EventTypeName),
+    responses(
+        (status = 200, description = "The schedule.", body = RetryScheduleInOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn get_retry_schedule(
     State(state): State<AppState>,
     _admin: Admin,
@@ -254,6 +412,23 @@ pub async fn get_retry_schedule(
 /// event type's deliveries (one attempt plus one per delay), or with `null` goes back to the
 /// server's schedule. Deliveries already waiting keep the time of their next attempt; the
 /// schedule applies from their next failure, within 5 seconds on every node.
+#[utoipa::path(
+    put,
+    path = "/api/v1/event-type/{name}/retry-schedule",
+    operation_id = "setEventTypeRetrySchedule",
+    tag = "event-type",
+    summary = "Set an event type's retry schedule",
+    description = "Sets the delays before each retry of this event type's deliveries (one attempt, then one per delay), or with null goes back to the server's schedule. Deliveries already waiting keep the time of their next attempt; the new schedule applies from their next failure, on every node within 5 seconds.",
+    params(crate::openapi::params::EventTypeName, crate::openapi::params::IdempotencyKey),
+    request_body = RetryScheduleInOut,
+    responses(
+        (status = 200, description = "The schedule as stored (to the millisecond).", body = RetryScheduleInOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_retry_schedule(
     State(state): State<AppState>,
     _admin: Admin,

@@ -28,22 +28,38 @@ const MAX_TAGS: usize = 5;
 const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=90;
 const RETENTION_HOURS: std::ops::RangeInclusive<i64> = 1..=2160;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A message to publish.")]
 pub struct MessageIn {
+    /// The event type name (1 to 256 letters, digits, '-', '_' and '.'). It need not be registered with /api/v1/event-type.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     event_type: String,
+    /// The JSON object delivered to endpoints.
     payload: serde_json::Value,
+    /// Caller-chosen id, unique within the application (a repeat gets 409); usable in paths instead of the message id.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[a-zA-Z0-9_.-]+$")]
     event_id: Option<String>,
+    /// Channels of the message: at most 10 distinct channels (repeats are merged before counting), each 1 to 128 letters, digits, '-', '_', '.', ':' and '+'. Endpoints with a channel filter only get messages sharing a channel.
+    #[schema(max_items = 10)]
     channels: Option<BTreeSet<String>>,
-    /// Creates the application if it does not exist yet (Svix semantics).
+    /// Creates the application when the path's app_id matches none (admin token only). The path value becomes its uid unless this object has one, and must then be a valid uid (422 otherwise); a path that looks like an application id (app_…) cannot be chosen as an id and stays a 404.
     application: Option<ApplicationIn>,
-    /// Scheduled delivery: the first attempt is not made before this time.
+    /// Scheduled delivery: no attempt is made before this time. A past time means now. An RFC 3339 date-time such as 2026-01-31T12:00:00Z (a space may stand for the T).
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+    )]
     deliver_at: Option<Timestamp>,
+    /// At most 5 distinct tags, each 1 to 128 letters, digits, '-', '_', '.', '/', '\' and '#'. Messages, their attempts and an endpoint's messages can be listed by tag.
+    #[schema(max_items = 5)]
     tags: Option<BTreeSet<String>>,
-    /// Days after which the payload alone is expunged.
+    /// Days after which the payload alone is expunged (the message, deliveries and attempts stay; see DELETE …/msg/{msg_id}/content). Without it (or payloadRetentionHours) the payload is kept as long as the message. Mutually exclusive with payloadRetentionHours. Expiry is checked every minute.
+    #[schema(minimum = 1, maximum = 90)]
     payload_retention_period: Option<i64>,
-    /// Hours after which the payload alone is expunged.
+    /// Hours after which the payload alone is expunged. Mutually exclusive with payloadRetentionPeriod.
+    #[schema(minimum = 1, maximum = 2160)]
     payload_retention_hours: Option<i64>,
+    /// Svix's raw-payload form: rawPayload (a string) is sent as the body byte for byte, and signed as such, with the content-type of headers (default application/json); payload must then be {}. Any other key, or a header other than content-type, is refused (422).
     transformations_params: Option<TransformationsParams>,
 }
 
@@ -51,7 +67,7 @@ pub struct MessageIn {
 /// raw-payload helpers). `rawPayload` is sent as the body byte for byte, with the
 /// `content-type` of `headers` (default `application/json`). Anything else is refused:
 /// hookd's transformations are set per endpoint.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransformationsParams {
     raw_payload: Option<String>,
@@ -87,17 +103,27 @@ impl TransformationsParams {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A published message.")]
 pub struct MessageOut {
+    /// Message id (msg_…).
     id: MessageId,
     event_type: String,
+    #[schema(required = true)]
     event_id: Option<String>,
+    /// The payload; {} when with_content=false. Shown as {} when with_content=false, when the payload was expunged, and for a raw payload (transformationsParams.rawPayload).
     payload: serde_json::Value,
+    #[schema(required = true)]
     channels: Option<Vec<String>>,
+    /// At most 5 distinct tags, each 1 to 128 letters, digits, '-', '_', '.', '/', '\' and '#'. Messages, their attempts and an endpoint's messages can be listed by tag.
+    #[schema(max_items = 5)]
+    #[schema(required = true)]
     tags: Option<Vec<String>>,
+    /// When a scheduled message (published with deliverAt) is delivered; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     deliver_at: Option<DateTime<Utc>>,
+    /// When the message was created.
     timestamp: DateTime<Utc>,
 }
 
@@ -185,6 +211,25 @@ impl MessageIn {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/msg",
+    operation_id = "createMessage",
+    tag = "message",
+    summary = "Publish a message",
+    description = "Stores the message and queues a delivery to every enabled endpoint whose event type and channel filters match. With an `application` object in the body, a missing application is created first (admin token only).",
+    params(crate::openapi::params::AppId, crate::openapi::params::WithContent, crate::openapi::params::IdempotencyKey),
+    request_body = MessageIn,
+    responses(
+        (status = 202, description = "The message was accepted.", body = MessageOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -323,6 +368,22 @@ fn event_types_filter(query: Option<&str>) -> Option<Vec<String>> {
     Some(values.iter().flat_map(|v| v.split(',')).filter(|t| !t.is_empty()).map(str::to_owned).collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg",
+    operation_id = "listMessages",
+    tag = "message",
+    summary = "List messages",
+    description = "Newest first, with optional filters.",
+    params(crate::openapi::params::AppId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Channel, crate::openapi::params::Tag, crate::openapi::params::Before, crate::openapi::params::After, crate::openapi::params::EventTypes, crate::openapi::params::WithContent),
+    responses(
+        (status = 200, description = "A page of messages.", body = ListResponse<MessageOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -337,6 +398,21 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(page, |m| MessageOut::new(m, with_content))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}",
+    operation_id = "getMessage",
+    tag = "message",
+    summary = "Get a message",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId, crate::openapi::params::WithContent),
+    responses(
+        (status = 200, description = "The message.", body = MessageOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -351,6 +427,22 @@ pub async fn get(
 /// Expunges a message's payload: the message, its deliveries and attempts stay, and reads
 /// show the payload as `{}`. Deliveries still pending are canceled (status 4), and the message
 /// can no longer be resent; an attempt already under way completes.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app_id}/msg/{msg_id}/content",
+    operation_id = "expungeMessageContent",
+    tag = "message",
+    summary = "Expunge a message's payload",
+    description = "The message, its deliveries and attempts stay; reads show its payload as {}. Its deliveries still pending are canceled (status 4) and it can no longer be resent (409); an attempt already under way completes.",
+    params(crate::openapi::params::AppId, crate::openapi::params::MsgId),
+    responses(
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+        (status = 204, description = "Expunged (also when it already was)."),
+    ),
+)]
 pub async fn expunge_content(
     State(state): State<AppState>,
     caller: Caller,

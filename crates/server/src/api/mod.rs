@@ -1,16 +1,16 @@
 //! The Svix-compatible API (`/api/v1`). One module per resource; each holds its wire types
 //! (`…In`, `…Out`, as in Svix's OpenAPI document) and handlers.
 
-mod applications;
-mod attempts;
-mod authentication;
-mod endpoint_auth;
-mod endpoints;
-mod event_types;
-mod messages;
-mod operational_endpoints;
+pub(crate) mod applications;
+pub(crate) mod attempts;
+pub(crate) mod authentication;
+pub(crate) mod endpoint_auth;
+pub(crate) mod endpoints;
+pub(crate) mod event_types;
+pub(crate) mod messages;
+pub(crate) mod operational_endpoints;
 pub(crate) mod sources;
-mod transformations;
+pub(crate) mod transformations;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -118,7 +118,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Svix's list envelope.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListResponse<T> {
     pub data: Vec<T>,
@@ -152,8 +152,9 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
 /// A date-time in a request, as chrono reads it (RFC 3339). Parsed here rather than by chrono's
 /// own serde support so that a refusal names the format expected: chrono alone says only
 /// "premature end of input" and the like.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String")]
+#[schema(description = "A date-time (RFC 3339).")]
 pub struct Timestamp(DateTime<Utc>);
 
 impl TryFrom<String> for Timestamp {
@@ -173,8 +174,9 @@ impl Timestamp {
 
 /// Deliveries per second (`rateLimit`, or its alias `throttleRate`), 1 to 65535. Checked while
 /// the body is read, so that a refusal names the field as the caller spelled it.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "i64")]
+#[schema(minimum = 1, maximum = 65535, description = "Deliveries per second, 1 to 65535.")]
 pub struct RateLimit(i64);
 
 impl TryFrom<i64> for RateLimit {

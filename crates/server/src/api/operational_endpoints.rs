@@ -41,6 +41,22 @@ async fn endpoint_path(state: &AppState, endpoint_id: String) -> ApiResult<Path<
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operational-webhook/endpoint",
+    operation_id = "operationalWebhookListEndpoints",
+    tag = "operational-webhook",
+    summary = "List operational-webhook endpoints",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only.",
+    params(crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Order),
+    responses(
+        (status = 200, description = "A page of endpoints.", body = ListResponse<EndpointOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
@@ -56,6 +72,25 @@ pub async fn list(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operational-webhook/endpoint",
+    operation_id = "operationalWebhookCreateEndpoint",
+    tag = "operational-webhook",
+    summary = "Create an operational-webhook endpoint",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only. The reserved application is made by the first create.",
+    params(crate::openapi::params::IdempotencyKey),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "The endpoint was created.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     admin: Admin,
@@ -65,6 +100,21 @@ pub async fn create(
     eps::create(State(state), admin.into(), Path(app), body).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}",
+    operation_id = "operationalWebhookGetEndpoint",
+    tag = "operational-webhook",
+    summary = "Get an operational-webhook endpoint",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only.",
+    params(crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The endpoint.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     admin: Admin,
@@ -75,6 +125,26 @@ pub async fn get(
 }
 
 /// Svix's `upsert`: replaces the endpoint's fields, or creates it with the path as its uid.
+#[utoipa::path(
+    put,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}",
+    operation_id = "operationalWebhookUpdateEndpoint",
+    tag = "operational-webhook",
+    summary = "Update or create an operational-webhook endpoint",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only. The reserved application is made by the first create.",
+    params(crate::openapi::params::EndpointId),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "The endpoint was updated.", body = EndpointOut),
+        (status = 201, description = "The endpoint was created.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     admin: Admin,
@@ -85,6 +155,21 @@ pub async fn put(
     eps::put(State(state), admin.into(), Path((app, endpoint_id)), body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}",
+    operation_id = "operationalWebhookDeleteEndpoint",
+    tag = "operational-webhook",
+    summary = "Delete an operational-webhook endpoint",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only.",
+    params(crate::openapi::params::EndpointId),
+    responses(
+        (status = 204, description = "The endpoint was deleted."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     admin: Admin,
@@ -94,6 +179,21 @@ pub async fn delete(
     eps::delete(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}/secret",
+    operation_id = "operationalWebhookGetEndpointSecret",
+    tag = "operational-webhook",
+    summary = "Get an operational-webhook endpoint's signing secret",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only.",
+    params(crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The current secret.", body = EndpointSecretOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_secret(
     State(state): State<AppState>,
     admin: Admin,
@@ -103,6 +203,25 @@ pub async fn get_secret(
     eps::get_secret(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
+    operation_id = "operationalWebhookRotateEndpointSecret",
+    tag = "operational-webhook",
+    summary = "Rotate an operational-webhook endpoint's signing secret",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only. The reserved application is made by the first create.",
+    params(crate::openapi::params::EndpointId, crate::openapi::params::IdempotencyKey),
+    request_body(content = Option<EndpointSecretRotateIn>, description = "Optional: an empty body takes the defaults."),
+    responses(
+        (status = 200, description = "The new secret.", body = EndpointSecretOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLargeText),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     admin: Admin,
@@ -113,6 +232,21 @@ pub async fn rotate_secret(
     eps::rotate_secret(State(state), admin.into(), path, body).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}/headers",
+    operation_id = "operationalWebhookGetEndpointHeaders",
+    tag = "operational-webhook",
+    summary = "Get an operational-webhook endpoint's extra headers",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only.",
+    params(crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The extra headers.", body = EndpointHeadersOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_headers(
     State(state): State<AppState>,
     admin: Admin,
@@ -122,6 +256,24 @@ pub async fn get_headers(
     eps::get_headers(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/operational-webhook/endpoint/{endpoint_id}/headers",
+    operation_id = "operationalWebhookUpdateEndpointHeaders",
+    tag = "operational-webhook",
+    summary = "Replace an operational-webhook endpoint's extra headers",
+    description = "An endpoint of the reserved operational-webhook application (hookd.operational), which receives events about hookd itself: the same as the application endpoint route, with eventTypes among endpoint.created, endpoint.updated, endpoint.deleted, endpoint.disabled, message.attempt.failing, message.attempt.exhausted and message.attempt.recovered. Admin token only. The reserved application is made by the first create.",
+    params(crate::openapi::params::EndpointId),
+    request_body = EndpointHeadersIn,
+    responses(
+        (status = 204, description = "The headers were replaced."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_headers(
     State(state): State<AppState>,
     admin: Admin,

@@ -43,47 +43,62 @@ use crate::AppState;
 const NAME_LEN: std::ops::RangeInclusive<usize> = 2..=256;
 const UID_LEN: std::ops::RangeInclusive<usize> = 1..=60;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A source: where a provider's webhooks arrive, verified as its type says.")]
 pub struct IngestSourceIn {
+    #[schema(min_length = 2, max_length = 256)]
     pub name: String,
+    /// The source's uid.
+    #[schema(min_length = 1, max_length = 60, pattern = "^(?!src_)[a-zA-Z0-9_-]+$")]
     pub uid: Option<String>,
+    #[schema(value_type = Option<crate::openapi::schemas::Metadata>)]
     pub metadata: Option<Metadata>,
+    /// The provider, as Svix names it. Svix's other types are refused with 422.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The type's settings: {"secret": …} for github (optional), stripe (plus an optional hookd `tolerance` in seconds), shopify, slack, segment (optional), zoom, svix and the Svix-signed types; for generic-webhook nothing, or one of {"hmac": {header, secret, algorithm, encoding, prefix}}, {"basicAuth": {username, password}}, {"apiKey": {header, key}} (hookd extensions). See the README.
     pub config: Option<Value>,
-    /// hookd extension: the source's endpoints may be on private addresses.
+    /// hookd extension: the source's endpoints may be on private addresses (loopback, RFC 1918, unique-local; link-local stays refused).
     #[serde(default)]
     pub allow_private_destinations: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestSourcePatch {
+    #[schema(min_length = 2, max_length = 256)]
     name: Option<String>,
+    /// The source's uid.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_length = 1, max_length = 60, pattern = "^(?!src_)[a-zA-Z0-9_-]+$")]
     uid: Option<Option<String>>,
+    #[schema(value_type = Option<crate::openapi::schemas::Metadata>)]
     metadata: Option<Metadata>,
-    /// hookd extension: new settings for the same type (a new secret, say).
+    /// hookd extension: new settings for the source's type (a new secret).
     config: Option<Value>,
     /// hookd extension.
     allow_private_destinations: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestSourceOut {
+    /// Source id (src_…).
     id: SourceId,
+    #[schema(required = true)]
     uid: Option<String>,
     name: String,
     #[serde(rename = "type")]
     kind: String,
-    /// The settings less their secrets (Svix's `…ConfigOut`).
+    /// The settings less their secrets.
     config: Value,
+    /// The public URL to give the provider (any sub-path below it is accepted too).
     ingest_url: String,
+    #[schema(value_type = crate::openapi::schemas::Metadata)]
     metadata: Metadata,
     allow_private_destinations: bool,
-    /// The application holding the requests it accepted (hookd extension).
+    /// hookd extension: the application (uid hookd.source.{id}) whose messages are the requests this source accepted.
     app_id: ApplicationId,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -160,6 +175,21 @@ pub(crate) async fn find(state: &AppState, source_id: &str) -> ApiResult<Source>
     Ok(state.service.source(source_id).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source",
+    operation_id = "ingestListSources",
+    tag = "source",
+    summary = "List sources",
+    description = "Admin token only.",
+    params(crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Order),
+    responses(
+        (status = 200, description = "A page of sources.", body = ListResponse<IngestSourceOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -170,6 +200,24 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(page, |s| IngestSourceOut::new(&state, &headers, s))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source",
+    operation_id = "ingestCreateSource",
+    tag = "source",
+    summary = "Create a source",
+    description = "Makes the source and its application (uid hookd.source.{id}). Admin token only.",
+    params(crate::openapi::params::IdempotencyKey),
+    request_body = IngestSourceIn,
+    responses(
+        (status = 201, description = "The source was created.", body = IngestSourceOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -184,6 +232,25 @@ pub async fn create(
 /// the capture URL a provider was given becomes a durable one, and the inbox (with what it
 /// captured) is deleted. (Were the process to stop between the two steps, the inbox would
 /// keep the URL until deleted; the source is there already.)
+#[utoipa::path(
+    post,
+    path = "/api/v1/inbox/{inbox_id}/source",
+    operation_id = "inboxToSource",
+    tag = "source",
+    summary = "Turn an inbox into a source",
+    description = "The source takes the inbox's id as its URL token, so the capture URL a provider was given becomes a durable one; the inbox and what it captured are deleted. Admin token only.",
+    params(crate::openapi::params::InboxId, crate::openapi::params::IdempotencyKey),
+    request_body = IngestSourceIn,
+    responses(
+        (status = 201, description = "The source, whose URL token is the inbox's id.", body = IngestSourceOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn from_inbox(
     State(state): State<AppState>,
     _admin: Admin,
@@ -197,6 +264,21 @@ pub async fn from_inbox(
     Ok((StatusCode::CREATED, Json(IngestSourceOut::new(&state, &headers, source))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}",
+    operation_id = "ingestGetSource",
+    tag = "source",
+    summary = "Get a source",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId),
+    responses(
+        (status = 200, description = "The source.", body = IngestSourceOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _admin: Admin,
@@ -207,6 +289,26 @@ pub async fn get(
 }
 
 /// Svix's `upsert`: replaces the source's fields, or creates it with the path as its uid.
+#[utoipa::path(
+    put,
+    path = "/ingest/api/v1/source/{source_id}",
+    operation_id = "ingestUpsertSource",
+    tag = "source",
+    summary = "Create or replace a source",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::IdempotencyKey),
+    request_body = IngestSourceIn,
+    responses(
+        (status = 200, description = "The source was replaced.", body = IngestSourceOut),
+        (status = 201, description = "The source was created, with the path as its uid.", body = IngestSourceOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     _admin: Admin,
@@ -239,6 +341,25 @@ pub async fn put(
     }
 }
 
+#[utoipa::path(
+    patch,
+    path = "/ingest/api/v1/source/{source_id}",
+    operation_id = "ingestPatchSource",
+    tag = "source",
+    summary = "Update a source",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::IdempotencyKey),
+    request_body = IngestSourcePatch,
+    responses(
+        (status = 200, description = "The source.", body = IngestSourceOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     _admin: Admin,
@@ -271,6 +392,21 @@ pub async fn patch(
     Ok(Json(IngestSourceOut::new(&state, &headers, updated)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/ingest/api/v1/source/{source_id}",
+    operation_id = "ingestDeleteSource",
+    tag = "source",
+    summary = "Delete a source",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId),
+    responses(
+        (status = 204, description = "The source was deleted, with its application, endpoints, requests and attempts."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -281,13 +417,29 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateTokenOut {
     ingest_url: String,
 }
 
 /// A new URL token: the old URL stops working at once (within a second on other nodes).
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source/{source_id}/token/rotate",
+    operation_id = "ingestRotateSourceToken",
+    tag = "source",
+    summary = "Rotate a source's URL token",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::IdempotencyKey),
+    responses(
+        (status = 200, description = "The new URL; the old one stops working at once (within a second on other nodes).", body = RotateTokenOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+    ),
+)]
 pub async fn rotate_token(
     State(state): State<AppState>,
     _admin: Admin,
@@ -300,12 +452,15 @@ pub async fn rotate_token(
 }
 
 /// Svix's `IngestLogOut` (snake_case, as Svix spells it): a request the source refused.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(description = "A request the source refused (Svix's ingest log; snake_case as Svix spells it).")]
 pub struct IngestLogOut {
     id: IngestLogId,
     source_id: SourceId,
+    /// What the provider was answered.
     status_code: i64,
     error_text: String,
+    #[schema(value_type = crate::openapi::schemas::Metadata)]
     headers: Metadata,
     payload: String,
     created_at: DateTime<Utc>,
@@ -328,6 +483,22 @@ impl From<IngestRefusal> for IngestLogOut {
 }
 
 /// The requests the source refused, newest first.
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/log",
+    operation_id = "ingestListLog",
+    tag = "source",
+    summary = "List requests a source refused",
+    description = "Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Order),
+    responses(
+        (status = 200, description = "A page of refused requests, newest first.", body = ListResponse<IngestLogOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_log(
     State(state): State<AppState>,
     _admin: Admin,
@@ -339,7 +510,7 @@ pub async fn list_log(
     Ok(Json(ListResponse::from_page(page, IngestLogOut::from)))
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Accepted,
@@ -352,21 +523,25 @@ pub struct RequestListParams {
 }
 
 /// One delivery of an accepted request.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = IngestRequestDeliveryOut)]
 pub struct RequestDeliveryOut {
     endpoint_id: EndpointId,
     /// Svix's `MessageStatus` number, and its name.
+    #[schema(value_type = crate::openapi::schemas::MessageStatus)]
     status: i64,
+    #[schema(value_type = crate::openapi::schemas::MessageStatusText)]
     status_text: &'static str,
     attempts: i64,
 }
 
 /// A request a source received, accepted or refused.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A request a source received.")]
 pub struct IngestRequestOut {
-    /// The message's id (`msg_…`) when accepted, the log entry's (`log_…`) when refused.
+    /// The message's id (msg_…) when accepted, the log entry's (log_…) when refused.
     id: String,
     verdict: Verdict,
     /// What the provider was answered.
@@ -379,6 +554,7 @@ pub struct IngestRequestOut {
     query: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     event_type: Option<String>,
+    /// The provider's delivery id, which drops its retries of the same webhook.
     #[serde(skip_serializing_if = "Option::is_none")]
     event_id: Option<String>,
     /// `delivered` (to every endpoint), `pending`, `failed` (to at least one, for good),
@@ -410,6 +586,22 @@ fn id_body(id: &str) -> &str {
 /// The requests a source received, newest first, accepted and refused together (or one
 /// `verdict`), with each accepted one's deliveries. Pages forward only: `iterator` is the
 /// time-ordered part of the last request's id.
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/request",
+    operation_id = "ingestListRequests",
+    tag = "source",
+    summary = "List requests a source received",
+    description = "hookd extension. Accepted and refused requests together (or one verdict), newest first; pages forward only (order=ascending and a previous-page iterator are refused). Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Order, crate::openapi::params::Verdict),
+    responses(
+        (status = 200, description = "A page of requests, newest first, with their verdict and deliveries.", body = ListResponse<IngestRequestOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_requests(
     State(state): State<AppState>,
     _admin: Admin,
@@ -500,19 +692,27 @@ pub async fn list_requests(
     Ok(Json(ListResponse { data: items, iterator, prev_iterator: None, done }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SourceReplayIn)]
 pub struct ReplayIn {
-    /// Requests received from this time (a window replay; required there).
+    /// Start of the window (inclusive), by when the requests were received; required for a window replay, refused for one request's.
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+    )]
     since: Option<Timestamp>,
-    /// … and before this one (default: now).
+    /// End of the window (exclusive); default now.
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+    )]
     until: Option<Timestamp>,
-    /// To this endpoint alone (id or uid); default: every enabled endpoint of the source.
+    /// To this endpoint (id or uid) alone; default every enabled endpoint of the source.
     endpoint_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SourceReplayOut)]
 pub struct ReplayOut {
     /// Deliveries made due again.
     replayed: u64,
@@ -520,6 +720,25 @@ pub struct ReplayOut {
 
 /// Sends one accepted request again to the source's endpoints, each delivery with a fresh
 /// retry schedule.
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source/{source_id}/request/{msg_id}/replay",
+    operation_id = "ingestReplayRequest",
+    tag = "source",
+    summary = "Replay one request",
+    description = "hookd extension: sends an accepted request again to the source's enabled endpoints (or endpointId alone). Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::MsgId, crate::openapi::params::IdempotencyKey),
+    request_body(content = Option<ReplayIn>, description = "Optional: an empty body takes the defaults."),
+    responses(
+        (status = 202, description = "Its deliveries are due again, each with a fresh retry schedule.", body = ReplayOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn replay_request(
     State(state): State<AppState>,
     _admin: Admin,
@@ -537,6 +756,25 @@ pub async fn replay_request(
 }
 
 /// Sends every request accepted in `[since, until)` again to the source's endpoints.
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source/{source_id}/replay",
+    operation_id = "ingestReplayWindow",
+    tag = "source",
+    summary = "Replay a time window",
+    description = "hookd extension: sends every request accepted in [since, until) again to the source's enabled endpoints (or endpointId alone). Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::IdempotencyKey),
+    request_body = ReplayIn,
+    responses(
+        (status = 202, description = "Their deliveries are due again, each with a fresh retry schedule.", body = ReplayOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn replay_window(
     State(state): State<AppState>,
     _admin: Admin,
@@ -571,6 +809,22 @@ async fn endpoint_path(
     Ok(Path((app_of(state, &source_id).await?, endpoint_id)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/endpoint",
+    operation_id = "ingestListEndpoints",
+    tag = "source",
+    summary = "List a source's endpoints",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::Limit, crate::openapi::params::Iterator, crate::openapi::params::Order),
+    responses(
+        (status = 200, description = "A page of endpoints.", body = ListResponse<EndpointOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_endpoints(
     State(state): State<AppState>,
     admin: Admin,
@@ -581,6 +835,25 @@ pub async fn list_endpoints(
     eps::list(State(state), admin.into(), Path(app), query).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source/{source_id}/endpoint",
+    operation_id = "ingestCreateEndpoint",
+    tag = "source",
+    summary = "Create a source endpoint",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::IdempotencyKey),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "The endpoint was created.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     admin: Admin,
@@ -591,6 +864,21 @@ pub async fn create_endpoint(
     eps::create(State(state), admin.into(), Path(app), body).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}",
+    operation_id = "ingestGetEndpoint",
+    tag = "source",
+    summary = "Get a source endpoint",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The endpoint.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_endpoint(
     State(state): State<AppState>,
     admin: Admin,
@@ -600,6 +888,26 @@ pub async fn get_endpoint(
     eps::get(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}",
+    operation_id = "ingestUpsertEndpoint",
+    tag = "source",
+    summary = "Create or replace a source endpoint",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId, crate::openapi::params::IdempotencyKey),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "The endpoint was replaced.", body = EndpointOut),
+        (status = 201, description = "The endpoint was created, with the path as its uid.", body = EndpointOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_endpoint(
     State(state): State<AppState>,
     admin: Admin,
@@ -610,6 +918,21 @@ pub async fn put_endpoint(
     eps::put(State(state), admin.into(), path, body).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}",
+    operation_id = "ingestDeleteEndpoint",
+    tag = "source",
+    summary = "Delete a source endpoint",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 204, description = "The endpoint was deleted."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     admin: Admin,
@@ -619,6 +942,21 @@ pub async fn delete_endpoint(
     eps::delete(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret",
+    operation_id = "ingestGetEndpointSecret",
+    tag = "source",
+    summary = "Get a source endpoint's signing secret",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The secret.", body = EndpointSecretOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_endpoint_secret(
     State(state): State<AppState>,
     admin: Admin,
@@ -629,6 +967,25 @@ pub async fn get_endpoint_secret(
 }
 
 /// Svix answers this route with 204.
+#[utoipa::path(
+    post,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret/rotate",
+    operation_id = "ingestRotateEndpointSecret",
+    tag = "source",
+    summary = "Rotate a source endpoint's signing secret",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId, crate::openapi::params::IdempotencyKey),
+    request_body(content = Option<EndpointSecretRotateIn>, description = "Optional: an empty body takes the defaults."),
+    responses(
+        (status = 204, description = "The secret was rotated (Svix answers this route without a body)."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLargeText),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     admin: Admin,
@@ -640,6 +997,21 @@ pub async fn rotate_endpoint_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
+    operation_id = "ingestGetEndpointHeaders",
+    tag = "source",
+    summary = "Get a source endpoint's extra headers",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The headers.", body = EndpointHeadersOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_endpoint_headers(
     State(state): State<AppState>,
     admin: Admin,
@@ -649,6 +1021,24 @@ pub async fn get_endpoint_headers(
     eps::get_headers(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers",
+    operation_id = "ingestUpdateEndpointHeaders",
+    tag = "source",
+    summary = "Replace a source endpoint's extra headers",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    request_body = EndpointHeadersIn,
+    responses(
+        (status = 204, description = "The headers were replaced."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn put_endpoint_headers(
     State(state): State<AppState>,
     admin: Admin,
@@ -659,6 +1049,21 @@ pub async fn put_endpoint_headers(
     eps::put_headers(State(state), admin.into(), path, body).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation",
+    operation_id = "ingestGetEndpointTransformation",
+    tag = "source",
+    summary = "Get a source endpoint's transformation",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The transformation.", body = TransformationOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_endpoint_transformation(
     State(state): State<AppState>,
     admin: Admin,
@@ -668,6 +1073,24 @@ pub async fn get_endpoint_transformation(
     tf::get(State(state), admin.into(), path).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation",
+    operation_id = "ingestPatchEndpointTransformation",
+    tag = "source",
+    summary = "Set a source endpoint's transformation",
+    description = "The source's endpoints are the endpoints of its application: the same fields (a superset of Svix's IngestEndpoint… shapes) and rules as the application endpoint route. Each delivery passes the request on as it came: method, sub-path below the endpoint's URL, query and headers (less hop-by-hop and credential headers), exact body, plus hookd's Standard Webhooks signature. Admin token only.",
+    params(crate::openapi::params::SourceId, crate::openapi::params::EndpointId),
+    request_body = TransformationPatch,
+    responses(
+        (status = 204, description = "Saved."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn patch_endpoint_transformation(
     State(state): State<AppState>,
     admin: Admin,

@@ -21,45 +21,57 @@ use crate::extract::ApiJson;
 use crate::AppState;
 
 /// Svix's `EndpointTransformationOut`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointTransformationOut)]
 pub struct TransformationOut {
     code: Option<String>,
     enabled: bool,
+    /// Always null in hookd.
     variables: Option<BTreeMap<String, String>>,
     updated_at: Option<DateTime<Utc>>,
 }
 
 /// Svix's `EndpointTransformationPatch`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EndpointTransformationPatch)]
 pub struct TransformationPatch {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_length = 10, max_length = 51200)]
     code: Option<Option<String>>,
     enabled: Option<bool>,
+    /// Svix's transformation variables: not supported by hookd, refused with 422 when not empty.
     variables: Option<BTreeMap<String, String>>,
 }
 
 /// Svix's `TransformationSimulateIn`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = TransformationSimulateIn)]
 pub struct SimulateIn {
+    #[schema(min_length = 10, max_length = 51200)]
     code: String,
+    #[schema(max_length = 256, pattern = "^[a-zA-Z0-9\\-_.]+$")]
     event_type: String,
     payload: serde_json::Map<String, serde_json::Value>,
+    /// A handler sees no channels: anything but absent, null or empty is refused with 422.
     channels: Option<Vec<String>>,
+    /// Svix's transformation variables: not supported by hookd, refused with 422 when not empty.
     variables: Option<BTreeMap<String, String>>,
 }
 
 /// Svix's `TransformationSimulateOut`, with the headers the delivery would carry (hookd).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = TransformationSimulateOut)]
 pub struct SimulateOut {
     url: String,
     /// The body as it would be sent.
     payload: String,
     method: String,
     cancel: bool,
+    /// hookd extension: the endpoint's headers as the code left them.
     headers: BTreeMap<String, String>,
 }
 
@@ -82,6 +94,20 @@ async fn check_code(p: &mut Problems, code: &str, limits: Limits) {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation",
+    operation_id = "getEndpointTransformation",
+    tag = "endpoint",
+    summary = "Get an endpoint's transformation",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    responses(
+        (status = 200, description = "The code, whether it runs, and when it was last changed.", body = TransformationOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +125,24 @@ pub async fn get(
 
 /// `PATCH`: sets the code (checked: it must compile and define `handler`), unsets it with
 /// `null`, and turns it on or off; what is absent stays.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation",
+    operation_id = "patchEndpointTransformation",
+    tag = "endpoint",
+    summary = "Set, unset, enable or disable an endpoint's transformation",
+    description = "code: a JavaScript function handler(webhook) that receives {eventType, payload, url, method, headers, cancel} and returns it changed; it must compile and define handler (422 otherwise); null unsets it. enabled: whether deliveries run it. Absent fields stay as they are.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    request_body = TransformationPatch,
+    responses(
+        (status = 204, description = "Saved."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,6 +170,24 @@ pub async fn patch(
 /// `POST …/simulate`: runs `code` on the payload as a delivery to this endpoint would, and
 /// answers what would be sent; nothing is sent or stored. A failing run is a 422 that says
 /// why (its exception, its CPU budget, its memory cap).
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate",
+    operation_id = "simulateEndpointTransformation",
+    tag = "endpoint",
+    summary = "Try a transformation on a payload",
+    description = "Runs code on the payload as a delivery to this endpoint would (its URL and headers), under the same CPU budget and memory cap, and answers what would be sent. Nothing is sent or saved. A run that fails is a 422 on code that says why.",
+    params(crate::openapi::params::AppId, crate::openapi::params::EndpointId),
+    request_body = SimulateIn,
+    responses(
+        (status = 200, description = "What would be sent.", body = SimulateOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn simulate(
     State(state): State<AppState>,
     caller: Caller,

@@ -139,8 +139,9 @@ impl Service {
     async fn check_inbox(&self, data: &mut InboxData) -> Result<()> {
         let mut p = Problems::default();
         let r = &data.response;
-        if !(100..=599).contains(&r.status) {
-            p.add("response.status", "must be an HTTP status between 100 and 599");
+        // 1xx are interim answers: sent as the final one, the client would wait for another.
+        if !(200..=599).contains(&r.status) {
+            p.add("response.status", "must be a final HTTP status, between 200 and 599");
         }
         if !(0..=MAX_DELAY_MS).contains(&r.delay_ms) {
             p.add("response.delayMs", format!("must be between 0 and {MAX_DELAY_MS} (30 s)"));

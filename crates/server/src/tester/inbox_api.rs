@@ -33,65 +33,122 @@ pub fn default_response() -> InboxResponse {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = InboxResponseIn, description = "How an inbox answers captures. Absent or null fields keep the current value (on create: 200, content-type application/json, body {\"ok\":true}, no delay). Unknown fields are refused.")]
 pub struct ResponseIn {
+    /// HTTP status to answer with (200 to 599: a 1xx is not a final answer).
+    #[schema(minimum = 200, maximum = 599)]
     status: Option<i64>,
+    /// Headers to answer with (rules in InboxResponseHeaders). Replaces the whole map.
+    #[schema(value_type = Option<crate::openapi::schemas::InboxResponseHeaders>)]
     headers: Option<Metadata>,
+    /// Body to answer with: at most 65536 bytes of UTF-8 (so fewer characters when some are not ASCII).
+    #[schema(max_length = 65536)]
     body: Option<String>,
+    /// Wait this long before answering, in milliseconds (at most 30000).
+    #[schema(minimum = 0, maximum = 30000)]
     delay_ms: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(description = "Fields of a new inbox; all optional. Unknown fields are refused.")]
 pub struct InboxIn {
+    /// Display name: 1 to 256 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x1F\\x7F-\\x9F \\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: Option<String>,
+    /// Secret to check Standard Webhooks signatures with: whsec_ followed by standard padded base64 (or the bare base64) of 24 to 75 bytes; stored as whsec_….
+    #[schema(
+        pattern = "^(?:whsec_)?(?:(?:[A-Za-z0-9+/]{4}){8,25}|(?:[A-Za-z0-9+/]{4}){8,24}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=))$"
+    )]
     secret: Option<String>,
+    /// Id (ep_…, not a uid) of an existing endpoint whose current and rotated secrets are also used to check signatures.
+    #[schema(pattern = "^ep_[0-9A-HJKMNP-TV-Z]{26}$")]
     endpoint_id: Option<String>,
+    /// How captures are answered; fields not given take the defaults.
     response: Option<ResponseIn>,
+    /// How many captured requests are kept.
+    #[schema(minimum = 1, maximum = 10000)]
     max_requests: Option<i64>,
+    /// When the inbox expires: must be in the future and at most 365 days away. Defaults to 7 days from now. An RFC 3339 date-time such as 2026-01-31T12:00:00Z (a space may stand for the T).
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+    )]
     expires_at: Option<Timestamp>,
 }
 
 /// Absent fields are kept; `null` clears `name`, `secret` and `endpointId`; `response` fields
 /// are merged one by one.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(description = "Fields to change on an inbox; absent fields are kept. Unknown fields are refused.")]
 pub struct InboxPatch {
+    /// New name (not blank, at most 256 characters, no control characters); null removes it, absent keeps it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\x00-\\x1F\\x7F-\\x9F \\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     name: Option<Option<String>>,
+    /// New secret (same rules as on create); null removes it, absent keeps it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        pattern = "^(?:whsec_)?(?:(?:[A-Za-z0-9+/]{4}){8,25}|(?:[A-Za-z0-9+/]{4}){8,24}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=))$"
+    )]
     secret: Option<Option<String>>,
+    /// Linked endpoint (an existing ep_… id); null unlinks it, absent keeps it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(pattern = "^ep_[0-9A-HJKMNP-TV-Z]{26}$")]
     endpoint_id: Option<Option<String>>,
+    /// Response fields to change; the ones given are merged into the current response.
     response: Option<ResponseIn>,
+    /// New limit of kept requests; absent or null keeps it.
+    #[schema(minimum = 1, maximum = 10000)]
     max_requests: Option<i64>,
+    /// New expiry: in the future, at most 365 days away; absent or null keeps it. An RFC 3339 date-time such as 2026-01-31T12:00:00Z (a space may stand for the T).
+    #[schema(
+        pattern = "^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\\.[0-9]+)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+    )]
     expires_at: Option<Timestamp>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = InboxResponseOut, description = "How an inbox answers captures.")]
 pub struct ResponseOut {
     pub status: u16,
+    #[schema(value_type = crate::openapi::schemas::Metadata)]
     pub headers: Metadata,
     pub body: String,
     pub delay_ms: i64,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A webhook tester inbox.")]
 pub struct InboxOut {
+    /// Inbox id (inb_…).
     pub id: InboxId,
-    /// The public capture URL.
+    /// The public capture URL ({base}/in/{id}).
     pub url: String,
-    /// The HTML live view (add `?token=…`).
+    /// The HTML live view ({base}/inbox/{id}); add ?token=… to open it.
     pub page_url: String,
+    #[schema(required = true)]
     pub name: Option<String>,
+    #[schema(required = true)]
     pub secret: Option<String>,
+    #[schema(required = true)]
     pub endpoint_id: Option<String>,
     pub response: ResponseOut,
     pub max_requests: i64,
-    /// `hookd listen` relays attached to this inbox on this node.
+    /// How many `hookd listen` relays are attached to this inbox on this node.
+    #[schema(minimum = 0)]
     pub listeners: usize,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -124,34 +181,49 @@ impl InboxOut {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[schema(description = "The verdict of the signature check.")]
 pub struct SignatureOut {
+    /// Whether a signature matched one of the inbox's secrets.
     pub verified: bool,
-    /// Why it did not verify.
+    /// Why the signature did not verify; null when it did.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
 /// A captured request as the API, the live stream and the page show it.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "A request captured by an inbox.")]
 pub struct InboxRequestOut {
+    /// Request id (req_…).
     pub id: InboxRequestId,
     pub inbox_id: InboxId,
     pub method: String,
+    /// The sub-path after /in/{inbox_id}, as received (percent-encoded); "/" when there is none.
     pub path: String,
+    /// The query string without '?'; empty when there is none.
     pub query: String,
-    /// `[name, value]` pairs in arrival order.
+    /// Request headers in arrival order.
+    #[schema(value_type = Vec<crate::openapi::schemas::HeaderPair>)]
     pub headers: Vec<(String, String)>,
-    /// The body as text, or `null` when it is not UTF-8 (see `bodyBase64`).
+    /// The body as text; null when it is not UTF-8 (see bodyBase64).
+    #[schema(required = true)]
     pub body: Option<String>,
-    /// The exact body bytes.
+    /// The exact body bytes, base64 encoded.
     pub body_base64: String,
+    /// Body size in bytes (for a refused request: the announced or received size).
     pub body_size: i64,
+    /// Address of the sender, when known.
+    #[schema(required = true)]
     pub client_addr: Option<String>,
-    /// Why the request was refused (413), if it was.
+    /// Why the request was refused with 413 (its body was too large and is not stored); null otherwise.
+    #[schema(required = true)]
     pub refused: Option<String>,
-    /// `null` when the inbox has no secret to check with.
+    /// Signature check; null when the inbox has no secret to check with.
+    #[schema(required = true)]
     pub signature: Option<SignatureOut>,
+    /// When the request was captured.
     pub timestamp: DateTime<Utc>,
 }
 
@@ -199,6 +271,21 @@ impl ResponseIn {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbox",
+    operation_id = "listInboxes",
+    tag = "inbox",
+    summary = "List inboxes",
+    description = "Admin token only. Newest first.",
+    params(crate::openapi::params::Limit, crate::openapi::params::Iterator),
+    responses(
+        (status = 200, description = "A page of inboxes.", body = ListResponse<InboxOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -209,6 +296,24 @@ pub async fn list(
     Ok(Json(ListResponse::from_page(page, |i| InboxOut::new(&state, &headers, i))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/inbox",
+    operation_id = "createInbox",
+    tag = "inbox",
+    summary = "Create an inbox",
+    description = "Admin token only. The body is optional: an empty body creates an inbox with every default (answers 200 {\"ok\":true}, keeps 500 requests, expires in 7 days).",
+    params(crate::openapi::params::IdempotencyKey),
+    request_body(content = Option<InboxIn>, description = "Optional: an empty body takes the defaults."),
+    responses(
+        (status = 201, description = "The inbox was created.", body = InboxOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLargeText),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
@@ -228,6 +333,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(InboxOut::new(&state, &headers, inbox))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbox/{inbox_id}",
+    operation_id = "getInbox",
+    tag = "inbox",
+    summary = "Get an inbox",
+    description = "Admin token only.",
+    params(crate::openapi::params::InboxId),
+    responses(
+        (status = 200, description = "The inbox.", body = InboxOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _admin: Admin,
@@ -238,6 +358,24 @@ pub async fn get(
     Ok(Json(InboxOut::new(&state, &headers, inbox)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/inbox/{inbox_id}",
+    operation_id = "patchInbox",
+    tag = "inbox",
+    summary = "Update an inbox",
+    description = "Admin token only.",
+    params(crate::openapi::params::InboxId),
+    request_body = InboxPatch,
+    responses(
+        (status = 200, description = "The updated inbox.", body = InboxOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     _admin: Admin,
@@ -263,6 +401,21 @@ pub async fn patch(
     Ok(Json(InboxOut::new(&state, &headers, inbox)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/inbox/{inbox_id}",
+    operation_id = "deleteInbox",
+    tag = "inbox",
+    summary = "Delete an inbox",
+    description = "Admin token only. Its captured requests go with it.",
+    params(crate::openapi::params::InboxId),
+    responses(
+        (status = 204, description = "The inbox was deleted."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -273,6 +426,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbox/{inbox_id}/request",
+    operation_id = "listInboxRequests",
+    tag = "inbox",
+    summary = "List captured requests",
+    description = "Admin token only. Newest first.",
+    params(crate::openapi::params::InboxId, crate::openapi::params::Limit, crate::openapi::params::Iterator),
+    responses(
+        (status = 200, description = "A page of captured requests.", body = ListResponse<InboxRequestOut>),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn list_requests(
     State(state): State<AppState>,
     _admin: Admin,
@@ -284,6 +453,21 @@ pub async fn list_requests(
     Ok(Json(ListResponse::from_page(page, InboxRequestOut::from)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/inbox/{inbox_id}/request",
+    operation_id = "clearInboxRequests",
+    tag = "inbox",
+    summary = "Delete all captured requests",
+    description = "Admin token only.",
+    params(crate::openapi::params::InboxId),
+    responses(
+        (status = 204, description = "The requests were deleted."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn clear_requests(
     State(state): State<AppState>,
     _admin: Admin,
@@ -294,6 +478,21 @@ pub async fn clear_requests(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbox/{inbox_id}/request/{request_id}",
+    operation_id = "getInboxRequest",
+    tag = "inbox",
+    summary = "Get a captured request",
+    description = "Admin token only.",
+    params(crate::openapi::params::InboxId, crate::openapi::params::RequestId),
+    responses(
+        (status = 200, description = "The captured request.", body = InboxRequestOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn get_request(
     State(state): State<AppState>,
     _admin: Admin,
@@ -303,6 +502,21 @@ pub async fn get_request(
     Ok(Json(find_request(&state, &inbox, &request_id).await?.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/inbox/{inbox_id}/request/{request_id}",
+    operation_id = "deleteInboxRequest",
+    tag = "inbox",
+    summary = "Delete a captured request",
+    description = "Admin token only.",
+    params(crate::openapi::params::InboxId, crate::openapi::params::RequestId),
+    responses(
+        (status = 204, description = "The request was deleted."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+    ),
+)]
 pub async fn delete_request(
     State(state): State<AppState>,
     _admin: Admin,
@@ -314,27 +528,58 @@ pub async fn delete_request(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "Where to replay a captured request. Unknown fields are refused.")]
 pub struct ReplayIn {
+    /// Where to send the captured request, used as is. An absolute http or https URL with a host, at most 65536 characters. The server parses it as a WHATWG URL and accepts some forms the pattern leaves out (non-ASCII, IDNA labels, other host spellings).
+    #[schema(
+        max_length = 65536,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9._~!$&'()*+,;=:%-]*@)?(?:(?:(?![Xx][Nn]--)[A-Za-z0-9_-]+\\.)*(?![Xx][Nn]--)[A-Za-z_-][A-Za-z0-9_-]*\\.?|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|\\[(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)\\])(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:[/?#][!-~]*)?$"
+    )]
     url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(description = "What the replay target answered.")]
 pub struct ReplayOut {
     url: String,
-    /// `null` when no response arrived (see `error`).
+    /// HTTP status of the response; null when none arrived (see error).
+    #[schema(required = true)]
     status: Option<u16>,
+    /// Response headers.
+    #[schema(value_type = Vec<crate::openapi::schemas::HeaderPair>)]
     headers: Vec<(String, String)>,
     /// The start of the response body, as text.
     body: String,
     duration_ms: i64,
+    /// Why no response arrived (timeout, refused connection, blocked by the network policy…).
+    #[schema(required = true)]
     error: Option<String>,
 }
 
 /// Sends a captured request (method, headers, body) to `url` through the SSRF guard, and
 /// returns what came back. The captured sub-path and query are not added: `url` is used as is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/inbox/{inbox_id}/request/{request_id}/replay",
+    operation_id = "replayInboxRequest",
+    tag = "inbox",
+    summary = "Replay a captured request",
+    description = "Admin token only. Sends the captured method, headers and body to `url` (the captured sub-path and query are not added) through the delivery worker's network policy, and returns what came back. A request that was refused with 413 has no body and cannot be replayed (409).",
+    params(crate::openapi::params::InboxId, crate::openapi::params::RequestId, crate::openapi::params::IdempotencyKey),
+    request_body = ReplayIn,
+    responses(
+        (status = 200, description = "The target's answer, or why there was none.", body = ReplayOut),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     _admin: Admin,
@@ -355,18 +600,44 @@ pub async fn replay(
 }
 
 /// The local app's response, as `hookd listen` posts it back.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(description = "The local app's response, as `hookd listen` posts it back. Unknown fields are refused.")]
 pub struct RelayedResponseIn {
+    /// HTTP status of the local app's response (200 to 599).
+    #[schema(minimum = 200, maximum = 599)]
     status: i64,
+    /// Response headers as [name, value] pairs: HTTP tokens and values, no connection headers.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::schemas::RelayedHeaderPair>)]
     headers: Vec<(String, String)>,
+    /// The response body in standard base64 with padding (empty for no body).
     #[serde(default)]
+    #[schema(pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$")]
     pub body_base64: String,
 }
 
 /// Hands the local app's response to the sender still waiting on the capture URL. 204 when it
 /// was handed over; 404 when nobody waits for it (it timed out or was already answered).
+#[utoipa::path(
+    post,
+    path = "/api/v1/inbox/{inbox_id}/request/{request_id}/response",
+    operation_id = "relayInboxResponse",
+    tag = "inbox",
+    summary = "Post the local app's response for a capture",
+    description = "Admin token only. Used by `hookd listen`: hands the local app's response to the sender still waiting on the capture URL.",
+    params(crate::openapi::params::InboxId, crate::openapi::params::RequestId, crate::openapi::params::IdempotencyKey),
+    request_body = RelayedResponseIn,
+    responses(
+        (status = 204, description = "The response was handed to the waiting sender."),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, description = "The inbox does not exist, or no sender is waiting for this request (it timed out, was already answered, or is on another node).", body = crate::error::ErrorBody<'static>),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 413, response = crate::openapi::responses::PayloadTooLarge),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+)]
 pub async fn relay_response(
     State(state): State<AppState>,
     _admin: Admin,
@@ -376,9 +647,9 @@ pub async fn relay_response(
     let inbox = find_inbox(&state, &inbox_id).await?;
     let mut p = Problems::default();
     let status =
-        StatusCode::from_u16(body.status.clamp(0, 999) as u16).ok().filter(|_| (100..=599).contains(&body.status));
+        StatusCode::from_u16(body.status.clamp(0, 999) as u16).ok().filter(|_| (200..=599).contains(&body.status));
     if status.is_none() {
-        p.add("status", "must be an HTTP status between 100 and 599");
+        p.add("status", "must be a final HTTP status, between 200 and 599");
     }
     for (i, (name, value)) in body.headers.iter().enumerate() {
         p.header(&format!("headers.{i}"), name, value);

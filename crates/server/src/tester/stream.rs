@@ -50,13 +50,35 @@ const RECENT: usize = 512;
 /// notice soon that a relay went away.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
+    /// Start after this request id (req_…); empty means from now. Ignored when Last-Event-ID is sent.
+    #[param(pattern = "^(?:req_[0-9A-HJKMNP-TV-Z]{26})?$")]
     after: Option<String>,
+    /// Mark this stream as a `hookd listen` relay: while it is open, captures wait a bounded time for the local app's response posted back to …/response.
+    #[param(default = false)]
     #[serde(default)]
     relay: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbox/{inbox_id}/stream",
+    operation_id = "streamInboxRequests",
+    tag = "inbox",
+    summary = "Stream captured requests",
+    description = "Admin token only. Server-Sent Events: one `request` event per captured request, its `id` the request id and its data an InboxRequestOut as JSON. The stream starts after the request named by the Last-Event-ID header, else after `after`, else from now; stored requests after that point come first. The token may also be given as ?token=… since EventSource cannot set headers. Comments are sent every 5 seconds to keep the connection open; the stream ends when the server shuts down.",
+    params(crate::openapi::params::InboxId, StreamParams, crate::openapi::params::LastEventId, crate::openapi::params::StreamToken),
+    responses(
+        (status = 200, description = "An open event stream.", body = crate::openapi::schemas::InboxStreamEvent, content_type = "text/event-stream"),
+        (status = 401, response = crate::openapi::responses::Unauthorized),
+        (status = 403, response = crate::openapi::responses::Forbidden),
+        (status = 404, response = crate::openapi::responses::NotFound),
+        (status = 422, response = crate::openapi::responses::ValidationError),
+    ),
+    security(("bearer" = []), ("tokenQuery" = [])),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     _admin: TokenAdmin,
