@@ -102,14 +102,6 @@ impl FromRequestParts<AppState> for Caller {
 /// the handler runs, so such a handler cannot forget to check.
 pub struct Admin;
 
-/// An admin-only route that hands on to a route any caller may use (the operational-webhook
-/// and source endpoint routes reuse the application endpoint handlers) passes its caller on.
-impl From<Admin> for Caller {
-    fn from(_: Admin) -> Caller {
-        Caller(Scope::Admin)
-    }
-}
-
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 

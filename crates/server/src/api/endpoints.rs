@@ -238,9 +238,7 @@ pub async fn list(
     Path(app_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
-    let app = caller.application(&state, &app_id).await?;
-    let page = state.store.list_endpoints(&app.id, &params.to_query()?).await?;
-    Ok(Json(ListResponse::from_page(page, EndpointOut::from)))
+    list_in(&state, &caller.application(&state, &app_id).await?, &params).await
 }
 
 #[utoipa::path(
@@ -267,10 +265,7 @@ pub async fn create(
     Path(app_id): Path<String>,
     ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = caller.application(&state, &app_id).await?;
-    let (data, secret) = body.into_data();
-    let created = state.service.create_endpoint(&app, data, secret.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    create_in(&state, &caller.application(&state, &app_id).await?, body).await
 }
 
 #[utoipa::path(
@@ -292,8 +287,7 @@ pub async fn get(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    Ok(Json(find(&state, &app, &endpoint_id).await?.into()))
+    get_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id).await
 }
 
 /// Replaces an endpoint's fields, or creates it (201) with the path as its uid.
@@ -323,10 +317,7 @@ pub async fn put(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = caller.application(&state, &app_id).await?;
-    let (data, secret) = body.into_data();
-    let (endpoint, created) = state.service.put_endpoint(&app, &endpoint_id, data, secret.as_deref()).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(endpoint.into())))
+    put_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id, body).await
 }
 
 #[utoipa::path(
@@ -394,10 +385,7 @@ pub async fn delete(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = find(&state, &app, &endpoint_id).await?;
-    state.service.delete_endpoint(&app, &endpoint).await?;
-    Ok(StatusCode::NO_CONTENT)
+    delete_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id).await
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -432,8 +420,7 @@ pub async fn get_secret(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    Ok(Json(EndpointSecretOut { key: for_receiver(&find(&state, &app, &endpoint_id).await?.secret) }))
+    get_secret_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id).await
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -474,12 +461,7 @@ pub async fn rotate_secret(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = find(&state, &app, &endpoint_id).await?;
-    let rotated =
-        state.service.rotate_endpoint_secret(&endpoint, body.key.as_deref(), body.grace_period_seconds).await?;
-    // Svix's Rust SDK reads the new key from the response; the others ignore the body.
-    Ok(Json(EndpointSecretOut { key: for_receiver(&rotated.secret) }))
+    rotate_secret_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id, body).await
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -519,9 +501,7 @@ pub async fn get_headers(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let app = caller.application(&state, &app_id).await?;
-    let endpoint = find(&state, &app, &endpoint_id).await?;
-    Ok(Json(EndpointHeadersOut { headers: endpoint.headers, sensitive: vec![] }))
+    get_headers_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -542,12 +522,12 @@ pub async fn get_headers(
     ),
 )]
 pub async fn put_headers(
-    state: State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    path: Path<(String, String)>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    set_headers(state, caller, path, |_| body.headers).await
+    put_headers_in(&state, &caller.application(&state, &app_id).await?, &endpoint_id, body).await
 }
 
 /// `PATCH …/headers`: Svix's `EndpointHeadersPatchIn`, where a header set to `null` is removed.
@@ -578,12 +558,13 @@ pub struct EndpointHeadersPatchIn {
     ),
 )]
 pub async fn patch_headers(
-    state: State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    path: Path<(String, String)>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EndpointHeadersPatchIn>,
 ) -> ApiResult<StatusCode> {
-    set_headers(state, caller, path, |mut current| {
+    let app = caller.application(&state, &app_id).await?;
+    set_headers(&state, &app, &endpoint_id, |mut current| {
         for (k, v) in body.headers {
             match v.filter(|v| !v.is_empty()) {
                 None => current.remove(&k),
@@ -596,16 +577,99 @@ pub async fn patch_headers(
 }
 
 async fn set_headers(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((app_id, endpoint_id)): Path<(String, String)>,
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
     change: impl FnOnce(Metadata) -> Metadata,
 ) -> ApiResult<StatusCode> {
-    let app = caller.application(&state, &app_id).await?;
-    let current = find(&state, &app, &endpoint_id).await?;
+    let current = find(state, app, endpoint_id).await?;
     let data = EndpointData { headers: change(current.headers.clone()), ..current.data() };
-    state.service.update_endpoint(&app, &current, data).await?;
+    state.service.update_endpoint(app, &current, data).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// The endpoint use cases on an application already resolved: the application endpoint routes
+// above resolve it from the path and the caller's scope; the operational-webhook routes
+// (`operational_endpoints.rs`) take the reserved application, and the source endpoint routes
+// (`sources.rs`) the source's. All map the same wire types the same way.
+
+pub(super) async fn list_in(
+    state: &AppState,
+    app: &Application,
+    params: &ListParams,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let page = state.store.list_endpoints(&app.id, &params.to_query()?).await?;
+    Ok(Json(ListResponse::from_page(page, EndpointOut::from)))
+}
+
+pub(super) async fn create_in(
+    state: &AppState,
+    app: &Application,
+    body: EndpointIn,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let (data, secret) = body.into_data();
+    let created = state.service.create_endpoint(app, data, secret.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+pub(super) async fn get_in(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<Json<EndpointOut>> {
+    Ok(Json(find(state, app, endpoint_id).await?.into()))
+}
+
+pub(super) async fn put_in(
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
+    body: EndpointIn,
+) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
+    let (data, secret) = body.into_data();
+    let (endpoint, created) = state.service.put_endpoint(app, endpoint_id, data, secret.as_deref()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(endpoint.into())))
+}
+
+pub(super) async fn delete_in(state: &AppState, app: &Application, endpoint_id: &str) -> ApiResult<StatusCode> {
+    let endpoint = find(state, app, endpoint_id).await?;
+    state.service.delete_endpoint(app, &endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn get_secret_in(
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    Ok(Json(EndpointSecretOut { key: for_receiver(&find(state, app, endpoint_id).await?.secret) }))
+}
+
+pub(super) async fn rotate_secret_in(
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
+    body: EndpointSecretRotateIn,
+) -> ApiResult<Json<EndpointSecretOut>> {
+    let endpoint = find(state, app, endpoint_id).await?;
+    let rotated =
+        state.service.rotate_endpoint_secret(&endpoint, body.key.as_deref(), body.grace_period_seconds).await?;
+    // Svix's Rust SDK reads the new key from the response; the others ignore the body.
+    Ok(Json(EndpointSecretOut { key: for_receiver(&rotated.secret) }))
+}
+
+pub(super) async fn get_headers_in(
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
+) -> ApiResult<Json<EndpointHeadersOut>> {
+    let endpoint = find(state, app, endpoint_id).await?;
+    Ok(Json(EndpointHeadersOut { headers: endpoint.headers, sensitive: vec![] }))
+}
+
+pub(super) async fn put_headers_in(
+    state: &AppState,
+    app: &Application,
+    endpoint_id: &str,
+    body: EndpointHeadersIn,
+) -> ApiResult<StatusCode> {
+    set_headers(state, app, endpoint_id, |_| body.headers).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

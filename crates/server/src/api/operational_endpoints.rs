@@ -9,7 +9,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use hookd_store::{Endpoint, Entity, Page, StoreError};
+use hookd_store::{Application, Endpoint, Entity, Page, StoreError};
 
 use super::endpoints::{
     self as eps, EndpointHeadersIn, EndpointHeadersOut, EndpointIn, EndpointOut, EndpointSecretOut,
@@ -21,24 +21,24 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, ListParams, OptionalJson};
 use crate::AppState;
 
-/// The reserved application's id, made if `create`; `None` if it does not exist (yet).
-async fn app_id(state: &AppState, create: bool) -> ApiResult<Option<String>> {
-    if create {
-        return Ok(Some(state.operational.application().await?.id.into_string()));
-    }
+/// The reserved application, made at once.
+async fn made(state: &AppState) -> ApiResult<Application> {
+    Ok(state.operational.application().await?)
+}
+
+/// The reserved application, `None` if it does not exist (yet).
+async fn existing(state: &AppState) -> ApiResult<Option<Application>> {
     match state.store.get_application(hookd_core::operational::APP_UID).await {
-        Ok(app) => Ok(Some(app.id.into_string())),
-        Err(hookd_store::StoreError::NotFound(_)) => Ok(None),
+        Ok(app) => Ok(Some(app)),
+        Err(StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// The reserved application's id and an endpoint's, or 404 for the endpoint.
-async fn endpoint_path(state: &AppState, endpoint_id: String) -> ApiResult<Path<(String, String)>> {
-    match app_id(state, false).await? {
-        Some(app) => Ok(Path((app, endpoint_id))),
-        None => Err(StoreError::NotFound(Entity::Endpoint).into()),
-    }
+/// The reserved application, for a route below one of its endpoints: without it, there is
+/// no such endpoint (404).
+async fn of_endpoint(state: &AppState) -> ApiResult<Application> {
+    existing(state).await?.ok_or_else(|| StoreError::NotFound(Entity::Endpoint).into())
 }
 
 #[utoipa::path(
@@ -59,11 +59,11 @@ async fn endpoint_path(state: &AppState, endpoint_id: String) -> ApiResult<Path<
 )]
 pub async fn list(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
-    match app_id(&state, false).await? {
-        Some(app) => eps::list(State(state), admin.into(), Path(app), ApiQuery(params)).await,
+    match existing(&state).await? {
+        Some(app) => eps::list_in(&state, &app, &params).await,
         None => {
             params.to_query()?; // a bad limit is refused all the same
             let empty: Page<Endpoint> = Page { data: vec![], iterator: None, prev_iterator: None, done: true };
@@ -93,11 +93,10 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    admin: Admin,
-    body: ApiJson<EndpointIn>,
+    _admin: Admin,
+    ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = app_id(&state, true).await?.expect("made");
-    eps::create(State(state), admin.into(), Path(app), body).await
+    eps::create_in(&state, &made(&state).await?, body).await
 }
 
 #[utoipa::path(
@@ -117,11 +116,10 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get(State(state), admin.into(), path).await
+    eps::get_in(&state, &of_endpoint(&state).await?, &endpoint_id).await
 }
 
 /// Svix's `upsert`: replaces the endpoint's fields, or creates it with the path as its uid.
@@ -147,12 +145,11 @@ pub async fn get(
 )]
 pub async fn put(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
-    body: ApiJson<EndpointIn>,
+    ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = app_id(&state, true).await?.expect("made");
-    eps::put(State(state), admin.into(), Path((app, endpoint_id)), body).await
+    eps::put_in(&state, &made(&state).await?, &endpoint_id, body).await
 }
 
 #[utoipa::path(
@@ -172,11 +169,10 @@ pub async fn put(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::delete(State(state), admin.into(), path).await
+    eps::delete_in(&state, &of_endpoint(&state).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -196,11 +192,10 @@ pub async fn delete(
 )]
 pub async fn get_secret(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get_secret(State(state), admin.into(), path).await
+    eps::get_secret_in(&state, &of_endpoint(&state).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -224,12 +219,11 @@ pub async fn get_secret(
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
-    body: OptionalJson<EndpointSecretRotateIn>,
+    OptionalJson(body): OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::rotate_secret(State(state), admin.into(), path, body).await
+    eps::rotate_secret_in(&state, &of_endpoint(&state).await?, &endpoint_id, body).await
 }
 
 #[utoipa::path(
@@ -249,11 +243,10 @@ pub async fn rotate_secret(
 )]
 pub async fn get_headers(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::get_headers(State(state), admin.into(), path).await
+    eps::get_headers_in(&state, &of_endpoint(&state).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -276,10 +269,9 @@ pub async fn get_headers(
 )]
 pub async fn put_headers(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(endpoint_id): Path<String>,
-    body: ApiJson<EndpointHeadersIn>,
+    ApiJson(body): ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, endpoint_id).await?;
-    eps::put_headers(State(state), admin.into(), path, body).await
+    eps::put_headers_in(&state, &of_endpoint(&state).await?, &endpoint_id, body).await
 }

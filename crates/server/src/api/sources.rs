@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use hookd_core::ingest::SourceType;
 use hookd_core::{ApplicationId, EndpointId, IngestLogId, SourceId};
 use hookd_store::{
-    Cursor, DeliveryStatus, IngestRefusal, ListQuery, Message, MessageFilter, Metadata, Order, Source, SourceData,
-    StoreError,
+    Application, Cursor, DeliveryStatus, IngestRefusal, ListQuery, Message, MessageFilter, Metadata, Order, Source,
+    SourceData, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -798,15 +798,10 @@ pub async fn replay_window(
 
 // The source's endpoints: the application endpoint routes, on the source's application.
 
-async fn app_of(state: &AppState, source_id: &str) -> ApiResult<String> {
-    Ok(find(state, source_id).await?.app_id.into_string())
-}
-
-async fn endpoint_path(
-    state: &AppState,
-    (source_id, endpoint_id): (String, String),
-) -> ApiResult<Path<(String, String)>> {
-    Ok(Path((app_of(state, &source_id).await?, endpoint_id)))
+/// The application holding a source's endpoints.
+async fn app_of(state: &AppState, source_id: &str) -> ApiResult<Application> {
+    let source = find(state, source_id).await?;
+    Ok(state.service.application(source.app_id.as_str()).await?)
 }
 
 #[utoipa::path(
@@ -827,12 +822,11 @@ async fn endpoint_path(
 )]
 pub async fn list_endpoints(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(source_id): Path<String>,
-    query: ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse<EndpointOut>>> {
-    let app = app_of(&state, &source_id).await?;
-    eps::list(State(state), admin.into(), Path(app), query).await
+    eps::list_in(&state, &app_of(&state, &source_id).await?, &params).await
 }
 
 #[utoipa::path(
@@ -856,12 +850,11 @@ pub async fn list_endpoints(
 )]
 pub async fn create_endpoint(
     State(state): State<AppState>,
-    admin: Admin,
+    _admin: Admin,
     Path(source_id): Path<String>,
-    body: ApiJson<EndpointIn>,
+    ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let app = app_of(&state, &source_id).await?;
-    eps::create(State(state), admin.into(), Path(app), body).await
+    eps::create_in(&state, &app_of(&state, &source_id).await?, body).await
 }
 
 #[utoipa::path(
@@ -881,11 +874,10 @@ pub async fn create_endpoint(
 )]
 pub async fn get_endpoint(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointOut>> {
-    let path = endpoint_path(&state, path).await?;
-    eps::get(State(state), admin.into(), path).await
+    eps::get_in(&state, &app_of(&state, &source_id).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -910,12 +902,11 @@ pub async fn get_endpoint(
 )]
 pub async fn put_endpoint(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
-    body: ApiJson<EndpointIn>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointOut>)> {
-    let path = endpoint_path(&state, path).await?;
-    eps::put(State(state), admin.into(), path, body).await
+    eps::put_in(&state, &app_of(&state, &source_id).await?, &endpoint_id, body).await
 }
 
 #[utoipa::path(
@@ -935,11 +926,10 @@ pub async fn put_endpoint(
 )]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, path).await?;
-    eps::delete(State(state), admin.into(), path).await
+    eps::delete_in(&state, &app_of(&state, &source_id).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -959,11 +949,10 @@ pub async fn delete_endpoint(
 )]
 pub async fn get_endpoint_secret(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointSecretOut>> {
-    let path = endpoint_path(&state, path).await?;
-    eps::get_secret(State(state), admin.into(), path).await
+    eps::get_secret_in(&state, &app_of(&state, &source_id).await?, &endpoint_id).await
 }
 
 /// Svix answers this route with 204.
@@ -988,12 +977,11 @@ pub async fn get_endpoint_secret(
 )]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
-    body: OptionalJson<EndpointSecretRotateIn>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<EndpointSecretRotateIn>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, path).await?;
-    let _new_key = eps::rotate_secret(State(state), admin.into(), path, body).await?;
+    let _new_key = eps::rotate_secret_in(&state, &app_of(&state, &source_id).await?, &endpoint_id, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1014,11 +1002,10 @@ pub async fn rotate_endpoint_secret(
 )]
 pub async fn get_endpoint_headers(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<EndpointHeadersOut>> {
-    let path = endpoint_path(&state, path).await?;
-    eps::get_headers(State(state), admin.into(), path).await
+    eps::get_headers_in(&state, &app_of(&state, &source_id).await?, &endpoint_id).await
 }
 
 #[utoipa::path(
@@ -1041,12 +1028,11 @@ pub async fn get_endpoint_headers(
 )]
 pub async fn put_endpoint_headers(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
-    body: ApiJson<EndpointHeadersIn>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EndpointHeadersIn>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, path).await?;
-    eps::put_headers(State(state), admin.into(), path, body).await
+    eps::put_headers_in(&state, &app_of(&state, &source_id).await?, &endpoint_id, body).await
 }
 
 #[utoipa::path(
@@ -1066,11 +1052,11 @@ pub async fn put_endpoint_headers(
 )]
 pub async fn get_endpoint_transformation(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TransformationOut>> {
-    let path = endpoint_path(&state, path).await?;
-    tf::get(State(state), admin.into(), path).await
+    let app = app_of(&state, &source_id).await?;
+    Ok(Json(tf::out(state.service.endpoint(&app, &endpoint_id).await?)))
 }
 
 #[utoipa::path(
@@ -1093,10 +1079,10 @@ pub async fn get_endpoint_transformation(
 )]
 pub async fn patch_endpoint_transformation(
     State(state): State<AppState>,
-    admin: Admin,
-    Path(path): Path<(String, String)>,
-    body: ApiJson<TransformationPatch>,
+    _admin: Admin,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<TransformationPatch>,
 ) -> ApiResult<StatusCode> {
-    let path = endpoint_path(&state, path).await?;
-    tf::patch(State(state), admin.into(), path, body).await
+    let app = app_of(&state, &source_id).await?;
+    tf::apply(&state, &state.service.endpoint(&app, &endpoint_id).await?, body).await
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hookd_core::time::now_ms;
-use hookd_store::Transformation;
+use hookd_store::{Endpoint, Transformation};
 use hookd_transform::{Limits, TransformError, Webhook};
 use serde::{Deserialize, Serialize};
 
@@ -113,14 +113,18 @@ pub async fn get(
     caller: Caller,
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> ApiResult<Json<TransformationOut>> {
-    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    Ok(Json(out(caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?)))
+}
+
+/// The transformation of an endpoint, as `GET` shows it (also for a source's endpoint).
+pub(super) fn out(endpoint: Endpoint) -> TransformationOut {
     let t = endpoint.transformation;
-    Ok(Json(TransformationOut {
+    TransformationOut {
         code: t.as_ref().and_then(|t| t.code.clone()),
         enabled: t.as_ref().is_some_and(|t| t.enabled),
         variables: None,
         updated_at: t.map(|t| time(t.updated_at)),
-    }))
+    }
 }
 
 /// `PATCH`: sets the code (checked: it must compile and define `handler`), unsets it with
@@ -149,7 +153,11 @@ pub async fn patch(
     Path((app_id, endpoint_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<TransformationPatch>,
 ) -> ApiResult<StatusCode> {
-    let endpoint = caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?;
+    apply(&state, &caller_endpoint(&state, &caller, &app_id, &endpoint_id).await?, body).await
+}
+
+/// Applies a `PATCH` to an endpoint's transformation (also a source's endpoint's).
+pub(super) async fn apply(state: &AppState, endpoint: &Endpoint, body: TransformationPatch) -> ApiResult<StatusCode> {
     let mut p = Problems::default();
     refuse_variables(&mut p, &body.variables);
     if let Some(Some(code)) = &body.code {
@@ -163,7 +171,7 @@ pub async fn patch(
         enabled: body.enabled.unwrap_or(current.enabled),
         updated_at: now_ms(),
     };
-    state.service.set_endpoint_transformation(&endpoint, &next).await?;
+    state.service.set_endpoint_transformation(endpoint, &next).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
