@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::node::Node;
 use common::{create_database, drop_database, spawn_app_with, Backend, Receiver};
+use hookd_core::EndpointId;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -213,15 +214,15 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
 
 /// A node's `DeliveryListener` that only records the endpoints it is told have work due.
 #[derive(Default)]
-struct DueRecorder(std::sync::Mutex<Vec<String>>);
+struct DueRecorder(std::sync::Mutex<Vec<EndpointId>>);
 
 #[async_trait::async_trait]
 impl hookd_store::DeliveryListener for DueRecorder {
-    fn deliveries_due(&self, endpoint_ids: &[String]) {
+    fn deliveries_due(&self, endpoint_ids: &[EndpointId]) {
         self.0.lock().unwrap().extend(endpoint_ids.iter().cloned());
     }
 
-    fn endpoint_changed(&self, _endpoint_id: &str) {}
+    fn endpoint_changed(&self, _endpoint_id: &EndpointId) {}
 
     async fn begin_handover(&self) -> Box<dyn hookd_store::Handover> {
         Box::new(NoLanes)
@@ -232,7 +233,7 @@ impl hookd_store::DeliveryListener for DueRecorder {
 struct NoLanes;
 
 impl hookd_store::Handover for NoLanes {
-    fn reserve(&self, _endpoint_id: &str) -> hookd_store::Room {
+    fn reserve(&self, _endpoint_id: &EndpointId) -> hookd_store::Room {
         hookd_store::Room::None
     }
 }
@@ -253,7 +254,7 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
     let app_id = hookd_core::ApplicationId::generate();
     let app = hookd_store::ApplicationData { name: "A".into(), ..Default::default() };
     publisher.create_application(&app_id, &app).await.unwrap();
-    let endpoint_id = hookd_core::EndpointId::generate();
+    let endpoint_id = EndpointId::generate();
     let endpoint = hookd_store::EndpointData { url: "https://example.com/".into(), ..Default::default() };
     publisher
         .create_endpoint(&app_id, &endpoint_id, &endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
@@ -262,14 +263,14 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
     let message = hookd_store::NewMessage { event_type: "e.t".into(), payload: "{}".into(), ..Default::default() };
     publisher.publish(&app_id, &message, None).await.unwrap();
     common::eventually(Duration::from_secs(10), "the other node hears of the due endpoint", || async {
-        heard.0.lock().unwrap().contains(&endpoint_id.to_string()).then_some(())
+        heard.0.lock().unwrap().contains(&endpoint_id).then_some(())
     })
     .await;
     // So with what makes deliveries due again: here a resend.
     heard.0.lock().unwrap().clear();
     publisher.queue_resend(&app_id, &message.id, &endpoint_id).await.unwrap();
     common::eventually(Duration::from_secs(10), "the other node hears of the resend", || async {
-        heard.0.lock().unwrap().contains(&endpoint_id.to_string()).then_some(())
+        heard.0.lock().unwrap().contains(&endpoint_id).then_some(())
     })
     .await;
     other.close().await;

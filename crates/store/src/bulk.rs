@@ -5,6 +5,7 @@
 //! whatever the number of rows: it is parsed and planned once per connection, where `VALUES`
 //! lists of varying length would be prepared again for nearly every batch size.
 
+use hookd_core::MessageId;
 use sqlx::{PgConnection, SqliteConnection};
 
 use crate::messages::{ATTEMPT_COLUMNS, INSERT_COLUMNS};
@@ -19,13 +20,13 @@ const DELIVERY_COLUMNS: &str =
 pub(crate) trait BulkInsert {
     /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
     /// those inserted.
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>>;
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>>;
     async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()>;
     async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()>;
 }
 
 impl BulkInsert for SqliteConnection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
         let mut inserted = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
@@ -111,7 +112,7 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 }
 
 impl BulkInsert for PgConnection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<String>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
         let sql = format!(
             "INSERT INTO messages ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
              $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[]) \
@@ -142,7 +143,7 @@ impl BulkInsert for PgConnection {
         );
         sqlx::query(&sql)
             .bind(column(rows, |d| d.job.msg.id.as_str()))
-            .bind(column(rows, |d| d.endpoint_id))
+            .bind(column(rows, |d| d.endpoint_id.as_str()))
             .bind(column(rows, |d| d.job.app_id.as_str()))
             .bind(column(&columns, |c| c.0))
             .bind(column(&columns, |c| c.1))

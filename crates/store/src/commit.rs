@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
+use hookd_core::{EndpointId, MessageId};
 use sqlx::Connection;
 use tokio::sync::mpsc;
 
@@ -255,7 +256,7 @@ async fn write_batch(
                 routes.insert(job.app_id.as_str(), decode_routes(rows)?);
             }
         }
-        let inserted: HashSet<String> = if fresh.is_empty() {
+        let inserted: HashSet<MessageId> = if fresh.is_empty() {
             HashSet::new()
         } else {
             tx.insert_messages(&fresh).await?.into_iter().collect()
@@ -294,7 +295,7 @@ async fn write_batch(
                 .results
                 .iter()
                 .filter_map(|r| match r {
-                    Ok(Published::Stored(_, wake)) => Some(wake.iter().map(String::as_str)),
+                    Ok(Published::Stored(_, wake)) => Some(wake.iter().map(EndpointId::as_str)),
                     _ => None,
                 })
                 .flatten()

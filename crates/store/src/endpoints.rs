@@ -150,13 +150,13 @@ impl Store {
             .await
             .map_err(|e| conflict_or(e, || uid_taken(data)))?);
         let updated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id.as_str());
+        self.notify_endpoint_changed(id);
         Ok(updated)
     }
 
     pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<()> {
         self.delete_by_id("endpoints", Entity::Endpoint, id.as_str()).await?;
-        self.notify_endpoint_changed(id.as_str());
+        self.notify_endpoint_changed(id);
         Ok(())
     }
 
@@ -193,7 +193,7 @@ impl Store {
             .fetch_optional(p)
             .await?);
         let rotated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id.as_str());
+        self.notify_endpoint_changed(id);
         Ok(rotated)
     }
 
@@ -219,7 +219,7 @@ impl Store {
         let sql = format!("UPDATE endpoints SET {column} = $2, updated_at = $3 WHERE id = $1");
         let done = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).bind(value).bind(now_ms()).execute(p).await?.rows_affected());
         found(done, Entity::Endpoint)?;
-        self.notify_endpoint_changed(id.as_str());
+        self.notify_endpoint_changed(id);
         Ok(())
     }
 

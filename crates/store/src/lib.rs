@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::sealing::Sealer;
+use hookd_core::EndpointId;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -364,7 +365,7 @@ impl Store {
     }
 
     /// Tells the listener that these endpoints have deliveries due now.
-    fn notify_due(&self, endpoint_ids: &[String]) {
+    fn notify_due(&self, endpoint_ids: &[EndpointId]) {
         if let (Some(listener), false) = (&self.base.listener, endpoint_ids.is_empty()) {
             listener.deliveries_due(endpoint_ids);
         }
@@ -375,10 +376,10 @@ impl Store {
     /// enabled again. (A publish batch announces its own before its commit.) A failed
     /// announcement is logged, not returned: the change is committed, and the lanes' look
     /// once a second finds it.
-    async fn announce_due(&self, endpoint_ids: &[String]) {
+    async fn announce_due(&self, endpoint_ids: &[EndpointId]) {
         self.notify_due(endpoint_ids);
         if let (Db::Postgres(pool), false) = (&self.base.db, endpoint_ids.is_empty()) {
-            let ids: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
+            let ids: Vec<&str> = endpoint_ids.iter().map(EndpointId::as_str).collect();
             for payload in wakeups::payloads(&self.base.origin, &ids) {
                 let sent = sqlx::query(wakeups::NOTIFY_SQL).bind(payload).execute(pool).await;
                 if let Err(e) = sent {
@@ -389,7 +390,7 @@ impl Store {
     }
 
     /// Tells the listener that an endpoint's settings changed.
-    fn notify_endpoint_changed(&self, endpoint_id: &str) {
+    fn notify_endpoint_changed(&self, endpoint_id: &EndpointId) {
         if let Some(listener) = &self.base.listener {
             listener.endpoint_changed(endpoint_id);
         }

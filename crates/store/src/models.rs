@@ -286,7 +286,7 @@ pub struct NewMessage {
     pub deliver_at: i64,
     /// Routes the message to this enabled endpoint alone, whatever it subscribes to (Svix's
     /// send-example), instead of to every subscribed endpoint.
-    pub to_endpoint: Option<String>,
+    pub to_endpoint: Option<EndpointId>,
     /// The request it came as, when a source ingested it.
     pub request: Option<IngestedRequest>,
 }

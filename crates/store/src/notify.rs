@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+use hookd_core::EndpointId;
 use tokio::sync::mpsc::OwnedPermit;
 
 use crate::ClaimedDelivery;
@@ -28,10 +29,10 @@ pub type Pushed = (ClaimedDelivery, Instant);
 #[async_trait::async_trait]
 pub trait DeliveryListener: Send + Sync + 'static {
     /// These endpoints have deliveries due now that were stored due (not handed over).
-    fn deliveries_due(&self, endpoint_ids: &[String]);
+    fn deliveries_due(&self, endpoint_ids: &[EndpointId]);
 
     /// This endpoint's settings changed (URL, secrets, limits, disabled…) or it was deleted.
-    fn endpoint_changed(&self, endpoint_id: &str);
+    fn endpoint_changed(&self, endpoint_id: &EndpointId);
 
     /// Opens the hand-over of one publish batch. It is held from before the batch's
     /// deliveries are routed until they are handed over after the commit, so that a lane
@@ -42,7 +43,7 @@ pub trait DeliveryListener: Send + Sync + 'static {
 /// One publish batch's hand-over (see [`DeliveryListener::begin_handover`]).
 pub trait Handover: Send + Sync {
     /// Reserves room for one delivery in the lane of `endpoint_id` on this node.
-    fn reserve(&self, endpoint_id: &str) -> Room;
+    fn reserve(&self, endpoint_id: &EndpointId) -> Room;
 }
 
 /// Whether a lane of this node takes a delivery straight from its publish.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use hookd_core::filter::{Filter, FilterInput};
 use hookd_core::matching::{matches, Subscription};
-use hookd_core::ApplicationId;
+use hookd_core::{ApplicationId, EndpointId, MessageId};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
@@ -29,7 +29,7 @@ use crate::{
 pub(crate) enum Published {
     /// The stored message, and the endpoints whose lanes must be told: those with deliveries
     /// due now that were not handed to a lane.
-    Stored(Box<Message>, Vec<String>),
+    Stored(Box<Message>, Vec<EndpointId>),
     /// Its idempotency key was taken (see `commit.rs`).
     Repeated(IdempotentResponse),
 }
@@ -44,7 +44,7 @@ pub(crate) struct PublishJob {
 
 /// An enabled endpoint as routing needs it.
 pub(crate) struct Route {
-    pub id: String,
+    pub id: EndpointId,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
     /// Its filter, compiled. `Err`: a stored filter that no longer compiles (it was checked
@@ -88,7 +88,7 @@ pub(crate) const ROUTES_SQL: &str =
 /// An endpoint as routing reads it ([`ROUTES_SQL`]); the lists are JSON.
 #[derive(sqlx::FromRow)]
 pub(crate) struct RouteRow {
-    id: String,
+    id: EndpointId,
     event_types: Option<String>,
     channels: Option<String>,
     filter: Option<String>,
@@ -114,7 +114,7 @@ pub(crate) struct Routed<'a> {
     /// (endpoint, earliest new due time), in endpoint order: the order in which every
     /// transaction that locks several queue rows takes them, so that two never wait for each
     /// other (a deadlock PostgreSQL would break by failing one).
-    pub touches: Vec<(&'a str, i64)>,
+    pub touches: Vec<(&'a EndpointId, i64)>,
     pub results: Vec<Result<Published>>,
     pub handover: Vec<(OwnedPermit<Pushed>, ClaimedDelivery)>,
     /// ((endpoint, hour of publication), (messages its filter kept back, of which errors)),
@@ -126,7 +126,7 @@ pub(crate) struct Routed<'a> {
 /// lost its `eventId` to an earlier one and gets a conflict.
 pub(crate) fn route<'a>(
     jobs: &'a [PublishJob],
-    inserted: &HashSet<String>,
+    inserted: &HashSet<MessageId>,
     routes: &'a HashMap<&str, Vec<Route>>,
     handover: Option<&dyn Handover>,
     now: i64,
@@ -135,7 +135,7 @@ pub(crate) fn route<'a>(
     // Each endpoint queue is touched once per batch, with its earliest new due time. (A
     // delivery handed to a lane has none: it is sending, and made due again only if its node
     // dies before recording it; see `release_expired_handovers`.)
-    let mut queue_due: HashMap<&str, i64> = HashMap::new();
+    let mut queue_due: HashMap<&EndpointId, i64> = HashMap::new();
     let mut routed = Routed {
         deliveries: Vec::new(),
         touches: Vec::new(),
@@ -218,14 +218,14 @@ pub(crate) fn route<'a>(
 }
 
 /// An endpoint and an hour (since the epoch) of publication.
-pub(crate) type FilterBucket<'a> = (&'a str, i64);
+pub(crate) type FilterBucket<'a> = (&'a EndpointId, i64);
 /// Messages a filter kept back, and of those the ones it failed on.
 pub(crate) type FilterCounts = (i64, i64);
 
 /// A delivery row to insert.
 pub(crate) struct NewDelivery<'a> {
     pub job: &'a PublishJob,
-    pub endpoint_id: &'a str,
+    pub endpoint_id: &'a EndpointId,
     /// Handed to a lane of this node by this publish: its lease token and start.
     pub handed_over: Option<(&'a str, i64)>,
 }
@@ -243,10 +243,10 @@ impl<'a> NewDelivery<'a> {
 }
 
 /// A delivery as its lane receives it.
-fn claimed(job: &PublishJob, endpoint_id: &str) -> ClaimedDelivery {
+fn claimed(job: &PublishJob, endpoint_id: &EndpointId) -> ClaimedDelivery {
     ClaimedDelivery {
         msg_id: job.msg.id.clone(),
-        endpoint_id: hookd_core::EndpointId::from_stored(endpoint_id.to_owned()),
+        endpoint_id: endpoint_id.clone(),
         app_id: job.app_id.clone(),
         attempts: 0,
         manual: false,

@@ -6,7 +6,7 @@
 //! engine's. The source's type settings hold the provider's secret and are sealed.
 
 use hookd_core::time::now_ms;
-use hookd_core::{ApplicationId, IngestLogId, SourceId};
+use hookd_core::{ApplicationId, EndpointId, IngestLogId, SourceId};
 
 use crate::{
     conflict_or, finish_page, found, from_json, page_sql, sealed, to_json, with_db, DeliveryState, DeliveryStatus,
@@ -180,7 +180,7 @@ impl Store {
                 .await
                 .map_err(|e| conflict_or(e, || uid_taken(data)))?;
             let Some(row) = row else { return Err(StoreError::NotFound(Entity::Source)) };
-            let endpoints: Vec<String> = sqlx::query_scalar(
+            let endpoints: Vec<EndpointId> = sqlx::query_scalar(
                 "UPDATE endpoints SET allow_private = $2 WHERE app_id = $1 AND allow_private <> $2 RETURNING id",
             )
             .bind(&row.app_id)

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookd_core::EndpointId;
 use sqlx::postgres::{PgListener, PgPool};
 use tracing::warn;
 
@@ -80,7 +81,8 @@ pub(crate) fn spawn_listener(pool: PgPool, origin: Arc<str>, listener: Arc<dyn D
             // the lanes' once-a-second look).
             while let Ok(Some(notification)) = channel.try_recv().await {
                 if let Some(ids) = parse(&origin, notification.payload()) {
-                    let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+                    let ids: Vec<EndpointId> =
+                        ids.into_iter().map(|id| EndpointId::from_stored(id.to_owned())).collect();
                     listener.deliveries_due(&ids);
                 }
             }

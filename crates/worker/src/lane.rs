@@ -197,7 +197,7 @@ impl Lane {
     async fn sync_inbox(&mut self, endpoint: &Endpoint) {
         let wanted = !endpoint.fifo && !endpoint.disabled;
         if wanted && self.inbox.is_none() {
-            self.inbox = Some(self.shared.lanes.attach(self.endpoint_id.as_str(), MAX_CLAIM).await);
+            self.inbox = Some(self.shared.lanes.attach(&self.endpoint_id, MAX_CLAIM).await);
         } else if !wanted {
             self.detach().await;
         }
@@ -206,7 +206,7 @@ impl Lane {
     /// Stops taking pushed deliveries; those already handed over join the queue.
     async fn detach(&mut self) {
         if let Some(mut inbox) = self.inbox.take() {
-            self.shared.lanes.detach(self.endpoint_id.as_str(), &mut inbox).await;
+            self.shared.lanes.detach(&self.endpoint_id, &mut inbox).await;
             while let Ok(pushed) = inbox.deliveries.try_recv() {
                 self.queue.push_back(pushed);
             }

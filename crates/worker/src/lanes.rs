@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use hookd_core::EndpointId;
 use hookd_store::{DeliveryListener, Handover, Pushed, Room};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Notify, OwnedRwLockReadGuard, RwLock};
@@ -59,8 +60,8 @@ struct Attached {
 pub struct Lanes {
     /// Wakes the dispatcher: an endpoint without a lane here has work to claim.
     dispatcher: Notify,
-    running: Mutex<HashMap<String, LaneSignals>>,
-    attached: Arc<RwLock<HashMap<String, Attached>>>,
+    running: Mutex<HashMap<EndpointId, LaneSignals>>,
+    attached: Arc<RwLock<HashMap<EndpointId, Attached>>>,
     next_attachment: AtomicU64,
     /// Every lane slot is taken and other endpoints are due: an idle lane lets its endpoint
     /// go at once instead of holding on for more (see `lane.rs`), so that a few endpoints
@@ -87,12 +88,12 @@ impl Lanes {
         self.dispatcher.notified().await
     }
 
-    pub(crate) fn started(&self, endpoint_id: &str, signals: LaneSignals) {
-        self.running.lock().unwrap().insert(endpoint_id.to_owned(), signals);
+    pub(crate) fn started(&self, endpoint_id: &EndpointId, signals: LaneSignals) {
+        self.running.lock().unwrap().insert(endpoint_id.clone(), signals);
     }
 
     /// Forgets a lane that ended, unless a newer run of the endpoint replaced it.
-    pub(crate) fn ended(&self, endpoint_id: &str, run: u64) {
+    pub(crate) fn ended(&self, endpoint_id: &EndpointId, run: u64) {
         let mut running = self.running.lock().unwrap();
         if running.get(endpoint_id).is_some_and(|lane| lane.run == run) {
             running.remove(endpoint_id);
@@ -105,18 +106,18 @@ impl Lanes {
 
     /// Attaches the lane of `endpoint_id` (whose endpoint lease this node holds): publishes
     /// hand it up to `capacity` waiting deliveries, each leased from its hand-over.
-    pub(crate) async fn attach(&self, endpoint_id: &str, capacity: usize) -> LaneInbox {
+    pub(crate) async fn attach(&self, endpoint_id: &EndpointId, capacity: usize) -> LaneInbox {
         let (tx, deliveries) = mpsc::channel(capacity.max(1));
         let attachment = self.next_attachment.fetch_add(1, Ordering::Relaxed);
         let overflowed = Arc::new(AtomicBool::new(false));
         let entry = Attached { tx, overflowed: overflowed.clone(), attachment };
-        self.attached.write().await.insert(endpoint_id.to_owned(), entry);
+        self.attached.write().await.insert(endpoint_id.clone(), entry);
         LaneInbox { deliveries, overflowed, attachment }
     }
 
     /// Detaches a lane; once this returns no publish will hand it anything more, and whatever
     /// was handed over is in `inbox` (closed, ready to drain).
-    pub(crate) async fn detach(&self, endpoint_id: &str, inbox: &mut LaneInbox) {
+    pub(crate) async fn detach(&self, endpoint_id: &EndpointId, inbox: &mut LaneInbox) {
         let mut attached = self.attached.write().await;
         if attached.get(endpoint_id).is_some_and(|a| a.attachment == inbox.attachment) {
             attached.remove(endpoint_id);
@@ -127,7 +128,7 @@ impl Lanes {
 
 #[async_trait::async_trait]
 impl DeliveryListener for Lanes {
-    fn deliveries_due(&self, endpoint_ids: &[String]) {
+    fn deliveries_due(&self, endpoint_ids: &[EndpointId]) {
         let running = self.running.lock().unwrap();
         let mut unclaimed = false;
         for id in endpoint_ids {
@@ -141,7 +142,7 @@ impl DeliveryListener for Lanes {
         }
     }
 
-    fn endpoint_changed(&self, endpoint_id: &str) {
+    fn endpoint_changed(&self, endpoint_id: &EndpointId) {
         if let Some(lane) = self.running.lock().unwrap().get(endpoint_id) {
             lane.changed.store(true, Ordering::Relaxed);
             lane.wake.notify_one();
@@ -154,10 +155,10 @@ impl DeliveryListener for Lanes {
 }
 
 /// One publish batch's hold on the attached lanes.
-struct Batch(OwnedRwLockReadGuard<HashMap<String, Attached>>);
+struct Batch(OwnedRwLockReadGuard<HashMap<EndpointId, Attached>>);
 
 impl Handover for Batch {
-    fn reserve(&self, endpoint_id: &str) -> Room {
+    fn reserve(&self, endpoint_id: &EndpointId) -> Room {
         let Some(lane) = self.0.get(endpoint_id) else { return Room::None };
         match lane.tx.clone().try_reserve_owned() {
             Ok(permit) => Room::Reserved(permit),
@@ -181,38 +182,40 @@ mod tests {
     #[tokio::test]
     async fn due_work_wakes_the_lane_or_else_the_dispatcher() {
         let lanes = Lanes::new();
+        let (ep_a, ep_b) = (EndpointId::generate(), EndpointId::generate());
         let lane = signals(1);
-        lanes.started("ep_a", lane.clone());
-        lanes.deliveries_due(&["ep_a".into()]);
+        lanes.started(&ep_a, lane.clone());
+        lanes.deliveries_due(std::slice::from_ref(&ep_a));
         tokio::time::timeout(std::time::Duration::from_secs(1), lane.wake.notified()).await.expect("lane woken");
-        lanes.deliveries_due(&["ep_b".into()]);
+        lanes.deliveries_due(&[ep_b]);
         tokio::time::timeout(std::time::Duration::from_secs(1), lanes.dispatcher_woken()).await.expect("dispatcher");
-        lanes.endpoint_changed("ep_a");
+        lanes.endpoint_changed(&ep_a);
         assert!(lane.changed.load(Ordering::Relaxed));
         // A stale run's end does not forget the newer lane.
-        lanes.started("ep_a", signals(2));
-        lanes.ended("ep_a", 1);
+        lanes.started(&ep_a, signals(2));
+        lanes.ended(&ep_a, 1);
         assert_eq!(lanes.count(), 1);
-        lanes.ended("ep_a", 2);
+        lanes.ended(&ep_a, 2);
         assert_eq!(lanes.count(), 0);
     }
 
     #[tokio::test]
     async fn hand_over_reserves_room_marks_overflow_and_stops_at_detach() {
         let lanes = Lanes::new();
-        let mut inbox = lanes.attach("ep_a", 1).await;
+        let (ep_a, ep_other) = (EndpointId::generate(), EndpointId::generate());
+        let mut inbox = lanes.attach(&ep_a, 1).await;
         {
             let batch = lanes.begin_handover().await;
-            assert!(matches!(batch.reserve("ep_a"), Room::Reserved(_)));
-            assert!(matches!(batch.reserve("ep_other"), Room::None));
+            assert!(matches!(batch.reserve(&ep_a), Room::Reserved(_)));
+            assert!(matches!(batch.reserve(&ep_other), Room::None));
         }
         // The permit above was dropped unused: its room is back. Hold it this time.
         let batch = lanes.begin_handover().await;
-        let Room::Reserved(_held) = batch.reserve("ep_a") else { panic!("room expected") };
-        assert!(matches!(batch.reserve("ep_a"), Room::Full));
+        let Room::Reserved(_held) = batch.reserve(&ep_a) else { panic!("room expected") };
+        assert!(matches!(batch.reserve(&ep_a), Room::Full));
         assert!(inbox.take_overflowed() && !inbox.take_overflowed());
         drop((batch, _held));
-        lanes.detach("ep_a", &mut inbox).await;
-        assert!(matches!(lanes.begin_handover().await.reserve("ep_a"), Room::None));
+        lanes.detach(&ep_a, &mut inbox).await;
+        assert!(matches!(lanes.begin_handover().await.reserve(&ep_a), Room::None));
     }
 }

@@ -168,7 +168,7 @@ impl Dispatcher {
                     changed: Arc::new(AtomicBool::new(false)),
                     run: runs,
                 };
-                lanes.started(endpoint_id.as_str(), signals.clone());
+                lanes.started(&endpoint_id, signals.clone());
                 let lane = lane::run(shared.clone(), endpoint_id.clone(), signals, stop_rx.clone());
                 let run = runs;
                 running.spawn(async move {
@@ -191,7 +191,7 @@ impl Dispatcher {
                 _ = lanes.dispatcher_woken() => {}
                 Some(done) = running.join_next() => {
                     if let Ok((endpoint_id, run)) = done {
-                        lanes.ended(endpoint_id.as_str(), run);
+                        lanes.ended(&endpoint_id, run);
                         self.metrics.set_endpoint_lanes(lanes.count());
                     }
                 }

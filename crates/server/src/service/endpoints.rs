@@ -161,7 +161,7 @@ impl Service {
             payload: payload.to_string(),
             created_at: now,
             deliver_at: now,
-            to_endpoint: Some(endpoint.id.to_string()),
+            to_endpoint: Some(endpoint.id.clone()),
             ..Default::default()
         };
         let stored = self.store().create_message(&app.id, &message).await?;

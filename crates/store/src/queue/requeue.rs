@@ -40,7 +40,7 @@ impl Store {
             sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
-        self.announce_due(&[endpoint_id.to_string()]).await;
+        self.announce_due(std::slice::from_ref(endpoint_id)).await;
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.announce_due(&[endpoint_id.to_string()]).await;
+            self.announce_due(std::slice::from_ref(endpoint_id)).await;
         }
         Ok(n)
     }
@@ -102,7 +102,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.announce_due(&[endpoint_id.to_string()]).await;
+            self.announce_due(std::slice::from_ref(endpoint_id)).await;
         }
         Ok(n)
     }
@@ -148,7 +148,7 @@ impl Store {
             n
         });
         if n > 0 {
-            self.announce_due(&[endpoint_id.to_string()]).await;
+            self.announce_due(std::slice::from_ref(endpoint_id)).await;
         }
         Ok(n)
     }
@@ -199,11 +199,11 @@ impl Store {
     /// Makes due again the deliveries handed over to a lane (see `notify.rs`) whose lease
     /// (`lease_ms` from their hand-over) is over without a record: their node died. Returns
     /// the endpoints that have work again (the listener is told too).
-    pub async fn release_expired_handovers(&self, lease_ms: i64) -> Result<Vec<String>> {
+    pub async fn release_expired_handovers(&self, lease_ms: i64) -> Result<Vec<EndpointId>> {
         let now = now_ms();
-        let endpoints: Vec<String> = with_db!(self.writer(), p => {
+        let endpoints: Vec<EndpointId> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let mut endpoints: Vec<String> = sqlx::query_scalar(
+            let mut endpoints: Vec<EndpointId> = sqlx::query_scalar(
                 &format!(
                     "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = NULL \
                      WHERE {} AND updated_at < $2 RETURNING endpoint_id",
