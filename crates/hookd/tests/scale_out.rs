@@ -277,3 +277,124 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
     publisher.close().await;
     drop_database(&db).await;
 }
+
+on_both_backends!(letting_go_of_an_endpoint_records_its_next_due_time_or_keeps_it);
+
+/// A lane that lets go of its endpoint records when the endpoint's next delivery is due, so
+/// that any node's dispatcher finds it; a node that no longer holds the lease lets go of
+/// nothing. (The store's side of `release_endpoint`, one statement.)
+async fn letting_go_of_an_endpoint_records_its_next_due_time_or_keeps_it(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, db) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("hookd.db").display()), None),
+        Backend::Postgres => {
+            let Some((url, db)) = create_database().await else { return };
+            (url, Some(db))
+        }
+    };
+    let options = hookd_store::StoreOptions { max_connections: 4, ..Default::default() };
+    let store = hookd_store::Store::open_url(&url, &options).await.unwrap();
+    let app_id = hookd_core::ApplicationId::generate();
+    store
+        .create_application(&app_id, &hookd_store::ApplicationData { name: "A".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let endpoint_id = EndpointId::generate();
+    let endpoint = hookd_store::EndpointData { url: "https://example.com/".into(), ..Default::default() };
+    store.create_endpoint(&app_id, &endpoint_id, &endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.unwrap();
+
+    // A message makes the endpoint due; node "a" leases it, and nobody else can.
+    let message = hookd_store::NewMessage { event_type: "e.t".into(), payload: "{}".into(), ..Default::default() };
+    store.publish(&app_id, &message, None).await.unwrap();
+    assert_eq!(store.claim_endpoints(10, 60_000, "a").await.unwrap(), vec![endpoint_id.clone()]);
+    assert_eq!(store.claim_endpoints(10, 60_000, "b").await.unwrap(), Vec::<EndpointId>::new());
+    assert_eq!(store.next_due_endpoint_at().await.unwrap(), None, "a leased queue is nobody's to claim");
+
+    // "b" holds nothing, so it lets go of nothing: "a" keeps the lease.
+    assert!(store.release_endpoint(&endpoint_id, "b").await.unwrap());
+    assert_eq!(store.claim_endpoints(10, 60_000, "b").await.unwrap(), Vec::<EndpointId>::new());
+
+    // "a" lets go with the delivery still due: the queue records it, and "b" can claim it.
+    assert!(store.release_endpoint(&endpoint_id, "a").await.unwrap());
+    let due = store.next_due_endpoint_at().await.unwrap().expect("the delivery's due time is recorded");
+    assert!(due <= hookd_core::time::now_ms());
+    assert_eq!(store.claim_endpoints(10, 60_000, "b").await.unwrap(), vec![endpoint_id.clone()]);
+
+    // With nothing pending, letting go leaves no due time behind.
+    let claim = store.claim_endpoint_deliveries(&endpoint_id, 10, 60_000, false).await.unwrap();
+    assert_eq!(claim.deliveries.len(), 1);
+    let done = hookd_store::AttemptResult {
+        attempt: None,
+        msg_id: claim.deliveries[0].msg_id.clone(),
+        endpoint_id: endpoint_id.clone(),
+        outcome: hookd_store::DeliveryOutcome::Canceled,
+    };
+    store.record_attempt(Arc::new(done)).await.unwrap();
+    assert!(store.release_endpoint(&endpoint_id, "b").await.unwrap());
+    assert_eq!(store.next_due_endpoint_at().await.unwrap(), None);
+    assert_eq!(store.claim_endpoints(10, 60_000, "a").await.unwrap(), Vec::<EndpointId>::new());
+    store.close().await;
+    if let Some(db) = db {
+        drop_database(&db).await;
+    }
+}
+
+/// On PostgreSQL, letting go of an endpoint while a publish to it commits keeps the lease:
+/// the release's statement reads the queue's version in its snapshot, waits for the
+/// publish's lock on the queue row, and then finds the row's version moved on. Without the
+/// version guard it would record a due time that misses the publish's delivery and let go,
+/// and the delivery would wait with no lease and no due time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn letting_go_while_a_publish_commits_keeps_the_lease() {
+    use sqlx::Connection;
+    let Some((url, db)) = create_database().await else { return };
+    let options = hookd_store::StoreOptions { max_connections: 4, ..Default::default() };
+    let store = Arc::new(hookd_store::Store::open_url(&url, &options).await.unwrap());
+    let app_id = hookd_core::ApplicationId::generate();
+    store
+        .create_application(&app_id, &hookd_store::ApplicationData { name: "A".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let endpoint_id = EndpointId::generate();
+    let endpoint = hookd_store::EndpointData { url: "https://example.com/".into(), ..Default::default() };
+    store.create_endpoint(&app_id, &endpoint_id, &endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.unwrap();
+    let message = hookd_store::NewMessage { event_type: "e.t".into(), payload: "{}".into(), ..Default::default() };
+    store.publish(&app_id, &message, None).await.unwrap();
+    assert_eq!(store.claim_endpoints(10, 60_000, "a").await.unwrap(), vec![endpoint_id.clone()]);
+
+    // A publish's queue touch, held open: the queue row is locked and its version bumped.
+    let mut publisher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut publish = publisher.begin().await.unwrap();
+    sqlx::query("UPDATE endpoint_queues SET version = version + 1 WHERE endpoint_id = $1")
+        .bind(endpoint_id.as_str())
+        .execute(&mut *publish)
+        .await
+        .unwrap();
+    let releasing = tokio::spawn({
+        let (store, endpoint_id) = (store.clone(), endpoint_id.clone());
+        async move { store.release_endpoint(&endpoint_id, "a").await.unwrap() }
+    });
+    // Once the release waits for the row, the publish commits.
+    let watcher = sqlx::PgPool::connect(&url).await.unwrap();
+    let watcher = &watcher;
+    common::eventually(Duration::from_secs(10), "the release waits for the queue row", || async move {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE endpoint_queues SET lease_until = NULL%'",
+        )
+        .fetch_one(watcher)
+        .await
+        .unwrap();
+        (waiting == 1).then_some(())
+    })
+    .await;
+    publish.commit().await.unwrap();
+    assert!(!releasing.await.unwrap(), "work arrived while letting go: the lease is kept");
+    assert_eq!(store.claim_endpoints(10, 60_000, "b").await.unwrap(), Vec::<EndpointId>::new(), "still leased by a");
+    // Let go again, with nothing in between: now it is released, due.
+    assert!(store.release_endpoint(&endpoint_id, "a").await.unwrap());
+    assert_eq!(store.claim_endpoints(10, 60_000, "b").await.unwrap(), vec![endpoint_id.clone()]);
+    watcher.close().await;
+    drop(publisher);
+    Arc::into_inner(store).expect("the only reference").close().await;
+    drop_database(&db).await;
+}

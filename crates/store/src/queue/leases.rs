@@ -42,29 +42,41 @@ impl Store {
     }
 
     /// Lets go of an endpoint, recording when its next delivery is due. Returns `false` (and
-    /// keeps the lease) when work arrived meanwhile, so the caller carries on.
+    /// keeps the lease) when work arrived meanwhile, so the caller carries on; `true` also
+    /// when `owner` no longer holds it (there is nothing to let go).
+    ///
+    /// One statement when it lets go, so one round trip where reading the version and the
+    /// next due time first took three (it is run once per lane run, and with many endpoints that each get
+    /// a trickle, lanes start and stop all the time). The version guard is what keeps a
+    /// publish from being missed: a publish that stores a delivery for this endpoint also
+    /// bumps the queue row's version (`touch_queues_sql`). On SQLite the statement runs
+    /// alone at the single writer. On PostgreSQL both subqueries read the statement's
+    /// snapshot; a publish that bumps the version after it is seen by the recheck of the
+    /// `WHERE` on the row's newest version, which no longer matches the version read, so
+    /// nothing is released.
     pub async fn release_endpoint(&self, endpoint_id: &EndpointId, owner: &str) -> Result<bool> {
-        let held: Option<(i64,)> = with_db!(self.reader(), p => sqlx::query_as(
+        let n = with_db!(self.writer(), p => sqlx::query(
+            "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, next_due_at = \
+             (SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL) \
+             WHERE endpoint_id = $1 AND lease_owner = $2 AND version = \
+             (SELECT version FROM endpoint_queues WHERE endpoint_id = $1)",
+        )
+        .bind(endpoint_id)
+        .bind(owner)
+        .execute(p)
+        .await?
+        .rows_affected());
+        if n == 1 {
+            return Ok(true);
+        }
+        let held: Option<(i64,)> = with_db!(self.writer(), p => sqlx::query_as(
             "SELECT version FROM endpoint_queues WHERE endpoint_id = $1 AND lease_owner = $2",
         )
         .bind(endpoint_id)
         .bind(owner)
         .fetch_optional(p)
         .await?);
-        let Some((version,)) = held else { return Ok(true) };
-        let next_due = self.next_due_for_endpoint(endpoint_id).await?;
-        let n = with_db!(self.writer(), p => sqlx::query(
-            "UPDATE endpoint_queues SET next_due_at = $3, lease_until = NULL, lease_owner = NULL \
-             WHERE endpoint_id = $1 AND lease_owner = $2 AND version = $4",
-        )
-        .bind(endpoint_id)
-        .bind(owner)
-        .bind(next_due)
-        .bind(version)
-        .execute(p)
-        .await?
-        .rows_affected());
-        Ok(n == 1)
+        Ok(held.is_none())
     }
 
     /// When the endpoint's earliest pending delivery is due (ms), if it has one.
