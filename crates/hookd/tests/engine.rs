@@ -12,6 +12,7 @@ use svix::models::RecoverIn;
 
 on_both_backends!(
     rate_limit_spaces_deliveries_and_fails_none,
+    an_application_rate_limit_paces_its_endpoints_without_one,
     fifo_endpoint_delivers_in_publish_order_through_retries,
     gone_410_disables_at_once_and_keeps_messages,
     too_many_requests_slows_the_endpoint_down,
@@ -60,6 +61,32 @@ async fn rate_limit_spaces_deliveries_and_fails_none(backend: Backend) {
     })
     .await;
     assert_eq!((stats.success, stats.fail), (30, 0), "waiting deliveries are never failed");
+    app.stop().await;
+}
+
+/// An application's `rateLimit` applies to each of its endpoints that has none of its own
+/// (the lane reads both in one query).
+async fn an_application_rate_limit_paces_its_endpoints_without_one(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let (status, a) = app
+        .send_json(Method::POST, "/api/v1/app", &json!({"name": "Limited", "uid": "limited", "rateLimit": 20}))
+        .await;
+    assert_eq!(status, 201, "{a}");
+    let app_id = a["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .send_json(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"), &json!({"url": receiver.url("/")}))
+        .await;
+    assert_eq!(status, 201);
+    for i in 0..12 {
+        publish(&app, &app_id, json!({"i": i})).await;
+    }
+    let got = receiver.wait_for(12, WAIT).await;
+    // As above: 10 consecutive arrivals at 20/s take at least 450 ms (10 % for jitter).
+    for (i, window) in got.windows(10).enumerate() {
+        let took = window[9].at - window[0].at;
+        assert!(took >= Duration::from_millis(405), "arrivals {i}..{} took {took:?}: faster than 20/s", i + 9);
+    }
     app.stop().await;
 }
 

@@ -45,6 +45,24 @@ pub(crate) struct Row {
     allow_private: bool,
 }
 
+/// An endpoint's row with its application's columns that its lane needs.
+#[derive(sqlx::FromRow)]
+struct LaneRow {
+    #[sqlx(flatten)]
+    endpoint: Row,
+    app_throttle_rate: Option<i64>,
+    app_uid: Option<String>,
+}
+
+/// An endpoint as its lane reads it ([`Store::get_endpoint_for_lane`]).
+pub struct LaneEndpoint {
+    pub endpoint: Endpoint,
+    /// The application's rate limit, which applies where the endpoint has none.
+    pub app_throttle_rate: Option<i64>,
+    /// The application's uid, named in operational events.
+    pub app_uid: Option<String>,
+}
+
 impl Store {
     /// An endpoint from its row, its secrets opened.
     pub(crate) fn decode_endpoint(&self, r: Row) -> Result<Endpoint> {
@@ -227,6 +245,27 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = $1");
         let row: Option<Row> = with_db!(self.reader(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)
+    }
+
+    /// An endpoint with what its lane needs of its application, in one read: a lane reads
+    /// them when it starts and once a second after, and with many endpoints that each get a
+    /// trickle, lanes start all the time.
+    pub async fn get_endpoint_for_lane(&self, id: &EndpointId) -> Result<LaneEndpoint> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();
+            format!(
+                "SELECT {}, a.throttle_rate AS app_throttle_rate, a.uid AS app_uid \
+                 FROM endpoints e JOIN applications a ON a.id = e.app_id WHERE e.id = $1",
+                columns.join(", ")
+            )
+        });
+        let row: Option<LaneRow> = with_db!(self.reader(), p => sqlx::query_as(&SQL).bind(id).fetch_optional(p).await?);
+        let row = row.ok_or(StoreError::NotFound(Entity::Endpoint))?;
+        Ok(LaneEndpoint {
+            endpoint: self.decode_endpoint(row.endpoint)?,
+            app_throttle_rate: row.app_throttle_rate,
+            app_uid: row.app_uid,
+        })
     }
 
     /// Counts of the endpoint's deliveries by status, of the messages created from `since`

@@ -47,6 +47,7 @@ use hookd_core::EndpointId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use endpoints::LaneEndpoint;
 pub use filter::{ApplicationFilter, AttemptFilter, DeliveryFilter, MessageFilter};
 pub use models::*;
 pub use notify::{DeliveryListener, Handover, Pushed, Room};

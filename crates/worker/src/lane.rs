@@ -26,7 +26,7 @@ use hookd_core::metrics::AttemptAnswer;
 use hookd_core::operational::OperationalEvent;
 use hookd_core::time::now_ms;
 use hookd_core::EndpointId;
-use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, Pushed, StoreError};
+use hookd_store::{ClaimedDelivery, DeliveryOutcome, Endpoint, LaneEndpoint, Pushed, StoreError};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, info_span, warn, Instrument};
@@ -256,12 +256,10 @@ impl Lane {
             }
         }
         let store = &self.shared.store;
-        match store.get_endpoint_by_id(self.endpoint_id.as_str()).await {
-            Ok(ep) => {
-                let app = store.get_application(ep.app_id.as_str()).await.ok();
-                let app_rate = app.as_ref().and_then(|a| a.throttle_rate);
-                self.app_uid = app.and_then(|a| a.uid).map(Arc::from);
-                self.policy.set_rate(ep.throttle_rate.or(app_rate));
+        match store.get_endpoint_for_lane(&self.endpoint_id).await {
+            Ok(LaneEndpoint { endpoint: ep, app_throttle_rate, app_uid }) => {
+                self.app_uid = app_uid.map(Arc::from);
+                self.policy.set_rate(ep.throttle_rate.or(app_throttle_rate));
                 let ep = Arc::new(ep);
                 self.endpoint = Some(ep.clone());
                 self.loaded_at = Some(Instant::now());
