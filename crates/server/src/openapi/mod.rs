@@ -255,113 +255,48 @@ use responses::*;
 // Operations served by a handler that serves others too (the capture URL takes every
 // method; HEAD is answered by the GET handler; one attempt list has a second, older path),
 // declared here so each has its own operation id.
-#[utoipa::path(
-    get,
-    path = "/in/{inbox_id}",
-    operation_id = "captureGet",
-    tag = "inbox",
-    summary = "Capture a GET request",
-    description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
-    params(crate::openapi::params::InboxId),
-    responses(
-        (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
-        (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
-        (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
-        (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
-        (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-        (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-    ),
-    security(),
-)]
-#[allow(dead_code)] // declares the operation; the route is served by the handler named above
-fn capture_get() {}
 
-#[utoipa::path(
-    post,
-    path = "/in/{inbox_id}",
-    operation_id = "capturePost",
-    tag = "inbox",
-    summary = "Capture a POST request",
-    description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
-    params(crate::openapi::params::InboxId),
-    request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "Any content; stored as received."),
-    responses(
-        (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
-        (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
-        (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
-        (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
-        (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-        (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-    ),
-    security(),
-)]
-#[allow(dead_code)] // declares the operation; the route is served by the handler named above
-fn capture_post() {}
+/// Declares the capture operation of one HTTP method (the capture handler takes them all).
+macro_rules! capture_operation {
+    ($method:ident, $operation_id:literal, $summary:literal, $name:ident, with_body) => {
+        capture_operation!(
+            $method,
+            $operation_id,
+            $summary,
+            $name,
+            request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "Any content; stored as received.")
+        );
+    };
+    ($method:ident, $operation_id:literal, $summary:literal, $name:ident $(, $body:meta)?) => {
+        #[utoipa::path(
+            $method,
+            path = "/in/{inbox_id}",
+            operation_id = $operation_id,
+            tag = "inbox",
+            summary = $summary,
+            description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
+            params(crate::openapi::params::InboxId),
+            $($body,)?
+            responses(
+                (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
+                (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
+                (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
+                (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
+                (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
+                (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
+            ),
+            security(),
+        )]
+        #[allow(dead_code)] // declares the operation; the route is served by the capture handler
+        fn $name() {}
+    };
+}
 
-#[utoipa::path(
-    put,
-    path = "/in/{inbox_id}",
-    operation_id = "capturePut",
-    tag = "inbox",
-    summary = "Capture a PUT request",
-    description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
-    params(crate::openapi::params::InboxId),
-    request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "Any content; stored as received."),
-    responses(
-        (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
-        (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
-        (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
-        (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
-        (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-        (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-    ),
-    security(),
-)]
-#[allow(dead_code)] // declares the operation; the route is served by the handler named above
-fn capture_put() {}
-
-#[utoipa::path(
-    patch,
-    path = "/in/{inbox_id}",
-    operation_id = "capturePatch",
-    tag = "inbox",
-    summary = "Capture a PATCH request",
-    description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
-    params(crate::openapi::params::InboxId),
-    request_body(content = Option<serde_json::Value>, content_type = "*/*", description = "Any content; stored as received."),
-    responses(
-        (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
-        (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
-        (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
-        (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
-        (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-        (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-    ),
-    security(),
-)]
-#[allow(dead_code)] // declares the operation; the route is served by the handler named above
-fn capture_patch() {}
-
-#[utoipa::path(
-    delete,
-    path = "/in/{inbox_id}",
-    operation_id = "captureDelete",
-    tag = "inbox",
-    summary = "Capture a DELETE request",
-    description = "No token needed: anyone who knows the inbox id can send to it. Every method is accepted, and any sub-path (/in/{inbox_id}/…) is captured the same way, its sub-path recorded. The request is stored, its Standard Webhooks signature checked when the inbox has a secret or a linked endpoint, and it is pushed to live streams. The answer is the local app's response when a `hookd listen` relay is attached and answers in time, else the inbox's configured response (by default 200 {\"ok\":true}). A body over the capture limit is refused with 413 and recorded without its body. The same URL serves sources (/in/{token}, see the source tag): a source verifies the request as its type says, commits it and answers 200 {\"id\": \"msg_…\"} only once committed (a provider's retry of a delivery already accepted is answered 200 with \"duplicate\": true); it answers 401 when verification fails, 413 when the body is too large and 415 when it is not UTF-8 text, and keeps every refused request.",
-    params(crate::openapi::params::InboxId),
-    responses(
-        (status = 200, description = "The inbox's configured response (by default a JSON body {\"ok\":true}).", body = serde_json::Value, content_type = "*/*"),
-        (status = 404, description = "No such inbox, or it has expired (code not_found).", body = crate::error::ErrorBody<'static>),
-        (status = 413, description = "The body is over the capture limit (code payload_too_large); the request is still recorded, as refused.", body = crate::error::ErrorBody<'static>),
-        (status = "default", description = "Whatever status, headers and body the inbox is configured to answer with, or the relayed response of the local app.", body = serde_json::Value, content_type = "*/*"),
-        (status = 401, description = "A source's verification failed (code unauthorized); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-        (status = 415, description = "A source received a body that is not UTF-8 text (code refused); the request is kept as refused.", body = crate::error::ErrorBody<'static>),
-    ),
-    security(),
-)]
-#[allow(dead_code)] // declares the operation; the route is served by the handler named above
-fn capture_delete() {}
+capture_operation!(get, "captureGet", "Capture a GET request", capture_get);
+capture_operation!(post, "capturePost", "Capture a POST request", capture_post, with_body);
+capture_operation!(put, "capturePut", "Capture a PUT request", capture_put, with_body);
+capture_operation!(patch, "capturePatch", "Capture a PATCH request", capture_patch, with_body);
+capture_operation!(delete, "captureDelete", "Capture a DELETE request", capture_delete);
 
 #[utoipa::path(
     head,
