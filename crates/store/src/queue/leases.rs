@@ -1,11 +1,17 @@
 //! Endpoint leases: a node claims the endpoints whose queue is due and works each in a lane
 //! of its own, renews the lease while it works, and lets go when nothing is due soon.
 
+use std::sync::LazyLock;
+
 use hookd_core::time::now_ms;
 use hookd_core::EndpointId;
 
 use super::row_lock;
 use crate::{with_db, Result, Store};
+
+/// When endpoint `$1`'s earliest pending delivery is due (ms), if it has one.
+const NEXT_DUE_SQL: &str =
+    "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL";
 
 impl Store {
     /// Leases up to `limit` endpoints whose queue is due and not leased by anyone.
@@ -46,8 +52,8 @@ impl Store {
     /// when `owner` no longer holds it (there is nothing to let go).
     ///
     /// One statement when it lets go, so one round trip where reading the version and the
-    /// next due time first took three (it is run once per lane run, and with many endpoints that each get
-    /// a trickle, lanes start and stop all the time). The version guard is what keeps a
+    /// next due time first took three (it is run once per lane run, and with many endpoints
+    /// that each get a trickle, lanes start and stop all the time). The version guard is what keeps a
     /// publish from being missed: a publish that stores a delivery for this endpoint also
     /// bumps the queue row's version (`touch_queues_sql`). On SQLite the statement runs
     /// alone at the single writer. On PostgreSQL both subqueries read the statement's
@@ -55,12 +61,14 @@ impl Store {
     /// `WHERE` on the row's newest version, which no longer matches the version read, so
     /// nothing is released.
     pub async fn release_endpoint(&self, endpoint_id: &EndpointId, owner: &str) -> Result<bool> {
-        let n = with_db!(self.writer(), p => sqlx::query(
-            "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, next_due_at = \
-             (SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL) \
-             WHERE endpoint_id = $1 AND lease_owner = $2 AND version = \
-             (SELECT version FROM endpoint_queues WHERE endpoint_id = $1)",
-        )
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, next_due_at = ({NEXT_DUE_SQL}) \
+                 WHERE endpoint_id = $1 AND lease_owner = $2 AND version = \
+                 (SELECT version FROM endpoint_queues WHERE endpoint_id = $1)"
+            )
+        });
+        let n = with_db!(self.writer(), p => sqlx::query(&SQL)
         .bind(endpoint_id)
         .bind(owner)
         .execute(p)
@@ -81,9 +89,7 @@ impl Store {
 
     /// When the endpoint's earliest pending delivery is due (ms), if it has one.
     pub async fn next_due_for_endpoint(&self, endpoint_id: &EndpointId) -> Result<Option<i64>> {
-        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL",
-        )
+        let row: (Option<i64>,) = with_db!(self.reader(), p => sqlx::query_as(NEXT_DUE_SQL)
         .bind(endpoint_id)
         .fetch_one(p)
         .await?);
