@@ -1,13 +1,17 @@
 //! The group commit's multi-row inserts, one implementation per backend.
 //!
-//! SQLite takes multi-row `VALUES`, bound row by row in chunks (it has no arrays).
+//! SQLite takes multi-row `VALUES`, bound row by row in chunks (it has no arrays), on the
+//! group commit's own rusqlite connection (see `exec.rs`).
 //! PostgreSQL takes one array per column through `UNNEST`, so each statement has one text
 //! whatever the number of rows: it is parsed and planned once per connection, where `VALUES`
 //! lists of varying length would be prepared again for nearly every batch size.
 
-use hookd_core::MessageId;
-use sqlx::{PgConnection, SqliteConnection};
+use std::future::Future;
 
+use hookd_core::MessageId;
+use sqlx::PgConnection;
+
+use crate::exec::{Arg, Exec, Kind};
 use crate::messages::{ATTEMPT_COLUMNS, INSERT_COLUMNS};
 use crate::publish::{NewDelivery, PublishJob};
 use crate::{placeholders, Attempt, Backend, Result, ROWS_PER_STATEMENT};
@@ -17,15 +21,15 @@ const DELIVERY_COLUMNS: &str =
     "msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, attempts, manual";
 
 /// The inserts of a group commit, on a connection inside its transaction.
-pub(crate) trait BulkInsert {
+pub(crate) trait BulkInsert: Exec {
     /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
     /// those inserted.
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>>;
-    async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()>;
-    async fn insert_attempts(&mut self, attempts: &[&Attempt]) -> Result<()>;
+    fn insert_messages(&mut self, jobs: &[&PublishJob]) -> impl Future<Output = Result<Vec<MessageId>>> + Send;
+    fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> impl Future<Output = Result<()>> + Send;
+    fn insert_attempts(&mut self, attempts: &[&Attempt]) -> impl Future<Output = Result<()>> + Send;
 }
 
-impl BulkInsert for SqliteConnection {
+impl BulkInsert for rusqlite::Connection {
     async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
         let mut inserted = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
@@ -33,24 +37,39 @@ impl BulkInsert for SqliteConnection {
                 "INSERT INTO messages ({INSERT_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
                 placeholders(Backend::Sqlite, chunk.len(), 12, "")
             );
-            let mut insert = sqlx::query_scalar(&sql);
-            for job in chunk {
+            let json: Vec<[Option<String>; 3]> = chunk
+                .iter()
+                .map(|j| {
+                    let m = &j.msg;
+                    [
+                        m.channels.as_ref().map(crate::to_json),
+                        m.tags.as_ref().map(crate::to_json),
+                        m.request.as_ref().map(crate::to_json),
+                    ]
+                })
+                .collect();
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 12);
+            for (job, [channels, tags, request]) in chunk.iter().zip(&json) {
                 let msg = &job.msg;
-                insert = insert
-                    .bind(&msg.id)
-                    .bind(&job.app_id)
-                    .bind(&msg.event_type)
-                    .bind(&msg.event_id)
-                    .bind(&msg.payload)
-                    .bind(msg.channels.as_ref().map(crate::to_json))
-                    .bind(msg.created_at)
-                    .bind(msg.tags.as_ref().map(crate::to_json))
-                    .bind(&msg.content_type)
-                    .bind(msg.scheduled())
-                    .bind(msg.payload_expires_at)
-                    .bind(msg.request.as_ref().map(crate::to_json));
+                args.extend([
+                    msg.id.as_str().into(),
+                    job.app_id.as_str().into(),
+                    msg.event_type.as_str().into(),
+                    msg.event_id.as_deref().into(),
+                    msg.payload.as_str().into(),
+                    channels.into(),
+                    msg.created_at.into(),
+                    tags.into(),
+                    msg.content_type.as_deref().into(),
+                    msg.scheduled().into(),
+                    msg.payload_expires_at.into(),
+                    request.into(),
+                ]);
             }
-            inserted.extend(insert.fetch_all(&mut *self).await?);
+            for row in self.fetch(&sql, &args, &[Kind::Text]).await? {
+                let id = row.into_iter().next().expect("one column").string()?;
+                inserted.push(MessageId::from_stored(id));
+            }
         }
         Ok(inserted)
     }
@@ -61,19 +80,20 @@ impl BulkInsert for SqliteConnection {
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
                 placeholders(Backend::Sqlite, chunk.len(), 7, "0, FALSE")
             );
-            let mut insert = sqlx::query(&sql);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
             for d in chunk {
                 let (due, updated_at, status, token) = d.columns();
-                insert = insert
-                    .bind(&d.job.msg.id)
-                    .bind(d.endpoint_id)
-                    .bind(&d.job.app_id)
-                    .bind(due)
-                    .bind(updated_at)
-                    .bind(status)
-                    .bind(token);
+                args.extend([
+                    d.job.msg.id.as_str().into(),
+                    d.endpoint_id.as_str().into(),
+                    d.job.app_id.as_str().into(),
+                    due.into(),
+                    updated_at.into(),
+                    status.into(),
+                    token.into(),
+                ]);
             }
-            insert.execute(&mut *self).await?;
+            self.execute(&sql, &args).await?;
         }
         Ok(())
     }
@@ -84,23 +104,24 @@ impl BulkInsert for SqliteConnection {
                 "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES {}",
                 placeholders(Backend::Sqlite, chunk.len(), 12, "")
             );
-            let mut insert = sqlx::query(&sql);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 12);
             for a in chunk {
-                insert = insert
-                    .bind(&a.id)
-                    .bind(&a.msg_id)
-                    .bind(&a.endpoint_id)
-                    .bind(&a.app_id)
-                    .bind(&a.url)
-                    .bind(a.status as i64)
-                    .bind(a.response_status_code)
-                    .bind(&a.response)
-                    .bind(a.duration_ms)
-                    .bind(a.trigger_type as i64)
-                    .bind(&a.error)
-                    .bind(a.created_at);
+                args.extend([
+                    a.id.as_str().into(),
+                    a.msg_id.as_str().into(),
+                    a.endpoint_id.as_str().into(),
+                    a.app_id.as_str().into(),
+                    a.url.as_str().into(),
+                    (a.status as i64).into(),
+                    a.response_status_code.into(),
+                    a.response.as_str().into(),
+                    a.duration_ms.into(),
+                    (a.trigger_type as i64).into(),
+                    a.error.as_deref().into(),
+                    a.created_at.into(),
+                ]);
             }
-            insert.execute(&mut *self).await?;
+            self.execute(&sql, &args).await?;
         }
         Ok(())
     }

@@ -21,18 +21,19 @@ use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
 use hookd_core::{EndpointId, MessageId};
 use sqlx::Connection;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, OwnedPermit};
 
 use crate::bulk::BulkInsert;
-use crate::notify::Handover;
-use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL};
+use crate::exec::{Arg, Cell, Kind};
+use crate::notify::{Handover, Pushed};
+use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
     delivery_updates, failing_updates, relax_durability, touch_queues_sql, update_deliveries_sql, update_failing_sql,
     RecordJob,
 };
 use crate::{
-    is_foreign_key_violation, is_transient, placeholders, with_db, AttemptResult, Database, Entity, IdempotentResponse,
-    PublishKey, Result, StoreError, ROWS_PER_STATEMENT,
+    is_foreign_key_violation, is_transient, placeholders, AttemptResult, ClaimedDelivery, Database, Db, Entity,
+    IdempotentResponse, PublishKey, Result, StoreError, ROWS_PER_STATEMENT,
 };
 
 /// Publishes gathered into one transaction at most.
@@ -55,18 +56,43 @@ pub(crate) struct Committers {
 }
 
 /// Starts the group-commit tasks. SQLite has one writer, so one task writes both kinds of
-/// job together. PostgreSQL runs transactions side by side, so publishes and records get a
-/// task each: their commits overlap, and records alone skip the wait for the disk.
-pub(crate) fn spawn_committers(store: Database) -> Committers {
+/// job together, on a thread of its own with its own connection (`sqlite`): each statement
+/// then runs where the batch is, instead of being handed to sqlx's connection thread and its
+/// answer handed back (see `exec.rs`). PostgreSQL runs transactions side by side, so
+/// publishes and records get a task each: their commits overlap, and records alone skip the
+/// wait for the disk.
+pub(crate) fn spawn_committers(store: Database, sqlite: Option<rusqlite::Connection>) -> Committers {
     let (publishes, publish_rx) = mpsc::channel(4 * MAX_PUBLISHES);
     let (records, record_rx) = mpsc::channel(4 * MAX_RECORDS_SQLITE);
-    if store.is_sqlite() {
-        tokio::spawn(commit_loop(store, Some(publish_rx), Some(record_rx), MAX_RECORDS_SQLITE));
+    if let Some(conn) = sqlite {
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("hookd-commit".into())
+            .spawn(move || {
+                let mut conn = Some(conn);
+                runtime.block_on(commit_loop(store, Some(publish_rx), Some(record_rx), MAX_RECORDS_SQLITE, &mut conn))
+            })
+            .expect("the group commit's thread starts");
     } else {
-        tokio::spawn(commit_loop(store.clone(), Some(publish_rx), None, 0));
-        tokio::spawn(commit_loop(store, None, Some(record_rx), MAX_RECORDS_POSTGRES));
+        let other = store.clone();
+        tokio::spawn(async move { commit_loop(other, Some(publish_rx), None, 0, &mut None).await });
+        tokio::spawn(async move { commit_loop(store, None, Some(record_rx), MAX_RECORDS_POSTGRES, &mut None).await });
     }
     Committers { publishes, records }
+}
+
+/// Opens the SQLite group commit's connection to the database file, set up as sqlx's writer
+/// is (`Store::open_sqlite`): the file is already in WAL mode.
+pub(crate) fn open_sqlite_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = memory; \
+         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = {}",
+        crate::checkpoint::WRITER_AUTOCHECKPOINT
+    ))?;
+    conn.set_prepared_statement_cache_capacity(crate::exec::SQLITE_STATEMENT_CACHE);
+    Ok(conn)
 }
 
 /// Waits for a job, takes whatever else is waiting (publishes first, up to the limits) and
@@ -76,6 +102,7 @@ async fn commit_loop(
     mut publish_rx: Option<mpsc::Receiver<PublishJob>>,
     mut record_rx: Option<mpsc::Receiver<RecordJob>>,
     max_records: usize,
+    sqlite: &mut Option<rusqlite::Connection>,
 ) {
     loop {
         let (mut publishes, mut records) = (Vec::new(), Vec::new());
@@ -87,7 +114,7 @@ async fn commit_loop(
         }
         take_waiting(&mut publish_rx, &mut publishes, MAX_PUBLISHES);
         take_waiting(&mut record_rx, &mut records, max_records);
-        write_jobs(&store, publishes, records).await;
+        write_jobs(&store, sqlite, publishes, records).await;
     }
 }
 
@@ -110,7 +137,12 @@ fn take_waiting<T>(rx: &mut Option<mpsc::Receiver<T>>, into: &mut Vec<T>, max: u
 }
 
 /// Writes one batch of jobs and answers each.
-async fn write_jobs(store: &Database, publishes: Vec<PublishJob>, records: Vec<RecordJob>) {
+async fn write_jobs(
+    store: &Database,
+    sqlite: &mut Option<rusqlite::Connection>,
+    publishes: Vec<PublishJob>,
+    records: Vec<RecordJob>,
+) {
     // Held until the batch's deliveries are handed over (see `notify.rs`).
     let handover = match &store.listener {
         Some(listener) if !publishes.is_empty() => Some(listener.begin_handover().await),
@@ -118,7 +150,7 @@ async fn write_jobs(store: &Database, publishes: Vec<PublishJob>, records: Vec<R
     };
     let handover = handover.as_deref();
     let results: Vec<&AttemptResult> = records.iter().map(|r| r.result.as_ref()).collect();
-    if let Ok(published) = write_retrying(store, &publishes, &results, handover).await {
+    if let Ok(published) = write_retrying(store, sqlite, &publishes, &results, handover).await {
         for (job, result) in publishes.into_iter().zip(published) {
             let _ = job.reply.send(result);
         }
@@ -129,12 +161,12 @@ async fn write_jobs(store: &Database, publishes: Vec<PublishJob>, records: Vec<R
     }
     // The batch as a whole failed (e.g. its commit): each job on its own gets its own answer.
     for job in publishes {
-        let result = write_batch(store, std::slice::from_ref(&job), &[], handover).await;
+        let result = write_batch(store, sqlite, std::slice::from_ref(&job), &[], handover).await;
         let _ =
             job.reply.send(result.map_err(|e| gone_as_not_found(e, Entity::Application)).and_then(|mut r| r.remove(0)));
     }
     for job in records {
-        let result = write_batch(store, &[], &[job.result.as_ref()], handover).await;
+        let result = write_batch(store, sqlite, &[], &[job.result.as_ref()], handover).await;
         let _ = job.reply.send(result.map(|_| ()).map_err(|e| gone_as_not_found(e, Entity::Endpoint)));
     }
 }
@@ -173,13 +205,14 @@ fn keyed_publishes<'a>(
 /// or a serialization conflict.
 async fn write_retrying(
     store: &Database,
+    sqlite: &mut Option<rusqlite::Connection>,
     publishes: &[PublishJob],
     records: &[&AttemptResult],
     handover: Option<&dyn Handover>,
 ) -> Result<Vec<Result<Published>>> {
     let mut retries = 0;
     loop {
-        match write_batch(store, publishes, records, handover).await {
+        match write_batch(store, sqlite, publishes, records, handover).await {
             Err(e) if is_transient(&e) && retries < 3 => retries += 1,
             outcome => return outcome,
         }
@@ -190,25 +223,81 @@ async fn write_retrying(
 /// the outer error means nothing was committed.
 async fn write_batch(
     store: &Database,
+    sqlite: &mut Option<rusqlite::Connection>,
     publishes: &[PublishJob],
     records: &[&AttemptResult],
     handover: Option<&dyn Handover>,
 ) -> Result<Vec<Result<Published>>> {
-    let backend = store.backend();
     let now = now_ms();
     let lease_token = new_body_at(now);
+    let batch = Batch { store, publishes, records, handover, now, lease_token: &lease_token };
     // A publish's 202 must survive a power cut. Records alone need not reach the disk before
     // their commit returns: one lost in a crash only means a repeated attempt. (SQLite's
     // writer otherwise runs with `synchronous = NORMAL`, which survives a process crash.)
     let durable = !publishes.is_empty();
-    let sqlite_sync = store.is_sqlite() && durable;
-    let begin = if sqlite_sync { "PRAGMA synchronous = FULL; BEGIN" } else { "BEGIN" };
-    let (results, handover) = with_db!(store.writer(), p => {
-        let mut conn = p.acquire().await?;
-        let mut tx = conn.begin_with(begin).await?;
-        if !durable {
-            relax_durability(&mut tx, !store.is_sqlite()).await?;
+    let (results, handover) = match (&store.db, sqlite.as_mut()) {
+        (Db::Sqlite { writer, .. }, Some(conn)) => {
+            // The writer pool's one connection is the write lock of every other writer (claims,
+            // settings, retention): holding it keeps them waiting in the pool, as they always
+            // did, rather than on SQLite's busy handler, which sleeps.
+            let _turn = writer.acquire().await?;
+            if durable {
+                conn.execute_batch("PRAGMA synchronous = FULL")?;
+            }
+            let written = async {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                let written = batch.write(&mut *conn).await?;
+                conn.execute_batch("COMMIT")?;
+                Ok::<_, StoreError>(written)
+            }
+            .await;
+            if written.is_err() && !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?;
+            }
+            if durable {
+                conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+            }
+            written?
         }
+        (Db::Postgres(pool), _) => {
+            let mut conn = pool.acquire().await?;
+            let mut tx = conn.begin().await?;
+            if !durable {
+                relax_durability(&mut tx, true).await?;
+            }
+            let written = batch.write(&mut *tx).await?;
+            tx.commit().await?;
+            written
+        }
+        (Db::Sqlite { .. }, None) => unreachable!("SQLite's group commit runs on its own connection"),
+    };
+    // Committed: the lanes may start. (Had the batch failed, dropping the permits would have
+    // given their room back.)
+    let leased_at = Instant::now();
+    for (permit, delivery) in handover {
+        permit.send((delivery, leased_at));
+    }
+    Ok(results)
+}
+
+/// One batch of a group commit: what `write_batch` writes, on either backend's connection.
+struct Batch<'a> {
+    store: &'a Database,
+    publishes: &'a [PublishJob],
+    records: &'a [&'a AttemptResult],
+    handover: Option<&'a dyn Handover>,
+    now: i64,
+    lease_token: &'a str,
+}
+
+/// A batch's answers to its publishes, and its deliveries to hand to this node's lanes.
+type Written = (Vec<Result<Published>>, Vec<(OwnedPermit<Pushed>, ClaimedDelivery)>);
+
+impl<'a> Batch<'a> {
+    /// The batch's statements, inside the caller's transaction.
+    async fn write<C: BulkInsert>(&self, tx: &mut C) -> Result<Written> {
+        let Batch { store, publishes, records, handover, now, lease_token } = *self;
+        let backend = store.backend();
 
         // Publishes' idempotency keys first: a publish whose key is taken stores nothing and
         // answers with what the key's first request got. The key and the message commit
@@ -223,26 +312,45 @@ async fn write_batch(
                  ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key",
                 placeholders(backend, chunk.len(), 5, "")
             );
-            let mut insert = sqlx::query_as::<_, (String, String)>(&sql);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 5);
             for (_, k) in chunk {
-                insert = insert.bind(&k.scope).bind(&k.key).bind(i64::from(k.status_code)).bind(&k.body).bind(now);
+                args.extend([
+                    (&k.scope).into(),
+                    (&k.key).into(),
+                    i64::from(k.status_code).into(),
+                    (&k.body).into(),
+                    now.into(),
+                ]);
             }
-            stored_keys.extend(insert.fetch_all(&mut *tx).await?);
+            for row in tx.fetch(&sql, &args, &[Kind::Text, Kind::Text]).await? {
+                let [scope, key]: [Cell; 2] = row.try_into().expect("two columns");
+                stored_keys.insert((scope.string()?, key.string()?));
+            }
         }
         let stored = |k: &PublishKey| stored_keys.contains(&(k.scope.clone(), k.key.clone()));
         for (i, k) in &keyed {
             if !stored(k) {
-                let row: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
-                )
-                .bind(&k.scope)
-                .bind(&k.key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                repeats.insert(*i, match row {
-                    Some((code, body)) if code > 0 => IdempotentResponse::Done { status_code: code as u16, body },
-                    _ => IdempotentResponse::InProgress,
-                });
+                let rows = tx
+                    .fetch(
+                        "SELECT status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                        &[(&k.scope).into(), (&k.key).into()],
+                        &[Kind::Int, Kind::Text],
+                    )
+                    .await?;
+                let answer = match rows.into_iter().next() {
+                    Some(row) => {
+                        let [code, body]: [Cell; 2] = row.try_into().expect("two columns");
+                        Some((code.int()?, body.string()?))
+                    }
+                    None => None,
+                };
+                repeats.insert(
+                    *i,
+                    match answer {
+                        Some((code, body)) if code > 0 => IdempotentResponse::Done { status_code: code as u16, body },
+                        _ => IdempotentResponse::InProgress,
+                    },
+                );
             }
         }
         let fresh: Vec<&PublishJob> =
@@ -252,16 +360,13 @@ async fn write_batch(
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
-                let rows = sqlx::query_as(ROUTES_SQL).bind(&job.app_id).fetch_all(&mut *tx).await?;
+                let rows = tx.fetch(ROUTES_SQL, &[job.app_id.as_str().into()], &ROUTE_COLUMNS).await?;
                 routes.insert(job.app_id.as_str(), decode_routes(rows)?);
             }
         }
-        let inserted: HashSet<MessageId> = if fresh.is_empty() {
-            HashSet::new()
-        } else {
-            tx.insert_messages(&fresh).await?.into_iter().collect()
-        };
-        let mut routed = route(publishes, &inserted, &routes, handover, now, &lease_token);
+        let inserted: HashSet<MessageId> =
+            if fresh.is_empty() { HashSet::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
+        let mut routed = route(publishes, &inserted, &routes, handover, now, lease_token);
         for (i, response) in repeats.drain() {
             routed.results[i] = Ok(Published::Repeated(response));
         }
@@ -269,23 +374,20 @@ async fn write_batch(
         // the corrected request.
         for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(publishes[*i].msg.id.as_str())) {
             if stored(k) {
-                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
-                    .bind(&k.scope)
-                    .bind(&k.key)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                    &[(&k.scope).into(), (&k.key).into()],
+                )
+                .await?;
             }
         }
         if !routed.deliveries.is_empty() {
             tx.insert_deliveries(&routed.deliveries).await?;
         }
         for chunk in routed.touches.chunks(ROWS_PER_STATEMENT) {
-            let sql = touch_queues_sql(backend, chunk.len());
-            let mut touch = sqlx::query(&sql);
-            for (endpoint_id, due) in chunk {
-                touch = touch.bind(*endpoint_id).bind(due);
-            }
-            touch.execute(&mut *tx).await?;
+            let args: Vec<Arg<'_>> =
+                chunk.iter().flat_map(|(endpoint_id, due)| [endpoint_id.as_str().into(), (*due).into()]).collect();
+            tx.execute(&touch_queues_sql(backend, chunk.len()), &args).await?;
         }
 
         // Deliveries due for lanes not on this node: other nodes may hold them (`wakeups.rs`).
@@ -303,7 +405,7 @@ async fn write_batch(
             due.sort_unstable();
             due.dedup();
             for payload in crate::wakeups::payloads(&store.origin, &due) {
-                sqlx::query(crate::wakeups::NOTIFY_SQL).bind(payload).execute(&mut *tx).await?;
+                tx.execute(crate::wakeups::NOTIFY_SQL, &[payload.as_str().into()]).await?;
             }
         }
 
@@ -314,11 +416,13 @@ async fn write_batch(
                  errors = endpoint_filtered.errors + excluded.errors",
                 placeholders(backend, chunk.len(), 4, "")
             );
-            let mut count = sqlx::query(&sql);
-            for ((endpoint_id, hour), (filtered, errors)) in chunk {
-                count = count.bind(*endpoint_id).bind(hour).bind(filtered).bind(errors);
-            }
-            count.execute(&mut *tx).await?;
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|((endpoint_id, hour), (filtered, errors))| {
+                    [endpoint_id.as_str().into(), (*hour).into(), (*filtered).into(), (*errors).into()]
+                })
+                .collect();
+            tx.execute(&sql, &args).await?;
         }
 
         // Records: the attempts, the deliveries' new states, the endpoints' failing state.
@@ -328,34 +432,20 @@ async fn write_batch(
         }
         for rows in delivery_updates(records, now) {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let sql = update_deliveries_sql(backend, chunk.len());
-                let mut update = sqlx::query(&sql);
-                for row in chunk {
-                    update = update.bind(row.0).bind(row.1).bind(row.2).bind(row.3).bind(row.4);
-                }
-                update.bind(now).execute(&mut *tx).await?;
+                let mut args: Vec<Arg<'_>> = chunk
+                    .iter()
+                    .flat_map(|row| [row.0.into(), row.1.into(), row.2.into(), row.3.into(), row.4.into()])
+                    .collect();
+                args.push(now.into());
+                tx.execute(&update_deliveries_sql(backend, chunk.len()), &args).await?;
             }
         }
         for chunk in failing_updates(records).chunks(ROWS_PER_STATEMENT) {
-            let sql = update_failing_sql(backend, chunk.len());
-            let mut update = sqlx::query(&sql);
-            for (endpoint_id, failing) in chunk {
-                update = update.bind(*endpoint_id).bind(failing);
-            }
-            update.bind(now).execute(&mut *tx).await?;
+            let mut args: Vec<Arg<'_>> =
+                chunk.iter().flat_map(|(endpoint_id, failing)| [(*endpoint_id).into(), (*failing).into()]).collect();
+            args.push(now.into());
+            tx.execute(&update_failing_sql(backend, chunk.len()), &args).await?;
         }
-
-        tx.commit().await?;
-        if sqlite_sync {
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-        }
-        (routed.results, routed.handover)
-    });
-    // Committed: the lanes may start. (Had the batch failed, dropping the permits would have
-    // given their room back.)
-    let leased_at = Instant::now();
-    for (permit, delivery) in handover {
-        permit.send((delivery, leased_at));
+        Ok((routed.results, routed.handover))
     }
-    Ok(results)
 }

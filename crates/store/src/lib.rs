@@ -21,6 +21,7 @@ mod checkpoint;
 mod commit;
 mod endpoints;
 mod event_types;
+mod exec;
 mod filter;
 mod idempotency;
 mod inboxes;
@@ -96,6 +97,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// An error of the SQLite group commit's own connection (see `exec.rs`).
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("migration {version} failed")]
     Migration {
         version: i64,
@@ -121,6 +125,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Whether a database error is a violation of a unique constraint.
@@ -137,7 +147,13 @@ fn is_transient(e: &StoreError) -> bool {
 /// Whether a statement referred to a row that is gone (e.g. a message for an application
 /// deleted meanwhile by another node).
 fn is_foreign_key_violation(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+        }
+        _ => false,
+    }
 }
 
 /// Rows per multi-row statement (well under both databases' parameter limits).
@@ -312,7 +328,8 @@ impl Store {
             .connect_with(connect.pragma("cache_size", "-4096"))
             .await
             .map_err(StoreError::Unavailable)?;
-        Self::start(Db::Sqlite { writer, reader }, options).await
+        let commit = commit::open_sqlite_connection(path)?;
+        Self::start(Db::Sqlite { writer, reader }, Some(commit), options).await
     }
 
     /// Connects to PostgreSQL and applies migrations.
@@ -324,7 +341,7 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(StoreError::Unavailable)?;
-        Self::start(Db::Postgres(pool), options).await
+        Self::start(Db::Postgres(pool), None, options).await
     }
 
     /// Opens the store a `--database-url` names: `postgres://…`, `postgresql://…` or
@@ -338,14 +355,15 @@ impl Store {
     }
 
     /// Migrates and starts the group-commit and claim tasks.
-    async fn start(db: Db, options: &StoreOptions) -> Result<Self> {
+    /// `sqlite_commit`: on SQLite, the group commit's own connection (see `commit.rs`).
+    async fn start(db: Db, sqlite_commit: Option<rusqlite::Connection>, options: &StoreOptions) -> Result<Self> {
         let origin: Arc<str> = hookd_core::id::new_body_at(hookd_core::time::now_ms()).into();
         let base = Database { db, listener: options.listener.clone(), origin };
         base.migrate().await?;
         if let (Db::Postgres(pool), Some(listener)) = (&base.db, &base.listener) {
             wakeups::spawn_listener(pool.clone(), base.origin.clone(), listener.clone());
         }
-        let committers = commit::spawn_committers(base.clone());
+        let committers = commit::spawn_committers(base.clone(), sqlite_commit);
         if let Db::Sqlite { reader, .. } = &base.db {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
         }

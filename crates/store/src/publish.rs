@@ -19,6 +19,7 @@ use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
 use crate::endpoints::HOUR_MS;
+use crate::exec::{Cell, Kind};
 use crate::notify::{Handover, Pushed, Room};
 use crate::{
     from_json_opt, ClaimedDelivery, DeliveryStatus, IdempotentResponse, Message, NewMessage, Publish, PublishKey,
@@ -85,23 +86,20 @@ impl Store {
 pub(crate) const ROUTES_SQL: &str =
     "SELECT id, event_types, channels, filter FROM endpoints WHERE app_id = $1 AND NOT disabled";
 
-/// An endpoint as routing reads it ([`ROUTES_SQL`]); the lists are JSON.
-#[derive(sqlx::FromRow)]
-pub(crate) struct RouteRow {
-    id: EndpointId,
-    event_types: Option<String>,
-    channels: Option<String>,
-    filter: Option<String>,
-}
+/// The kinds of [`ROUTES_SQL`]'s columns.
+pub(crate) const ROUTE_COLUMNS: [Kind; 4] = [Kind::Text; 4];
 
-pub(crate) fn decode_routes(rows: Vec<RouteRow>) -> Result<Vec<Route>> {
+/// The endpoints [`ROUTES_SQL`] read, as `Route`s; the lists are JSON.
+pub(crate) fn decode_routes(rows: Vec<Vec<Cell>>) -> Result<Vec<Route>> {
     rows.into_iter()
-        .map(|r| {
+        .map(|row| {
+            let [id, event_types, channels, filter]: [Cell; 4] =
+                row.try_into().map_err(|_| StoreError::Corrupt("a route has four columns".into()))?;
             Ok(Route {
-                id: r.id,
-                event_types: from_json_opt(r.event_types)?,
-                channels: from_json_opt(r.channels)?,
-                filter: r.filter.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
+                id: EndpointId::from_stored(id.string()?),
+                event_types: from_json_opt(event_types.text()?)?,
+                channels: from_json_opt(channels.text()?)?,
+                filter: filter.text()?.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
             })
         })
         .collect()
