@@ -28,8 +28,8 @@ use crate::exec::{Arg, Cell, Kind};
 use crate::notify::{Handover, Pushed};
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
-    delivery_updates, failing_updates, relax_durability, touch_queues_sql, update_deliveries_sql, update_failing_sql,
-    RecordJob,
+    delivery_updates, failing_updates, relax_durability, run_claims, spawn_claimer, take_claims, touch_queues_sql,
+    update_deliveries_sql, update_failing_sql, ClaimJob, RecordJob, MAX_CLAIMS,
 };
 use crate::{
     is_foreign_key_violation, is_transient, placeholders, AttemptResult, ClaimedDelivery, Database, Db, Entity,
@@ -61,7 +61,14 @@ pub(crate) struct Committers {
 /// answer handed back (see `exec.rs`). PostgreSQL runs transactions side by side, so
 /// publishes and records get a task each: their commits overlap, and records alone skip the
 /// wait for the disk.
-pub(crate) fn spawn_committers(store: Database, sqlite: Option<rusqlite::Connection>) -> Committers {
+///
+/// Lanes' claims (`claims`) are writes too: on SQLite the same thread runs them, between its
+/// batches, for the same reason; on PostgreSQL a task of their own does (`claim.rs`).
+pub(crate) fn spawn_committers(
+    store: Database,
+    sqlite: Option<rusqlite::Connection>,
+    claims: mpsc::Receiver<ClaimJob>,
+) -> Committers {
     let (publishes, publish_rx) = mpsc::channel(4 * MAX_PUBLISHES);
     let (records, record_rx) = mpsc::channel(4 * MAX_RECORDS_SQLITE);
     if let Some(conn) = sqlite {
@@ -70,13 +77,18 @@ pub(crate) fn spawn_committers(store: Database, sqlite: Option<rusqlite::Connect
             .name("hookd-commit".into())
             .spawn(move || {
                 let mut conn = Some(conn);
-                runtime.block_on(commit_loop(store, Some(publish_rx), Some(record_rx), MAX_RECORDS_SQLITE, &mut conn))
+                let receivers =
+                    Receivers { publishes: Some(publish_rx), records: Some(record_rx), claims: Some(claims) };
+                runtime.block_on(commit_loop(store, receivers, MAX_RECORDS_SQLITE, &mut conn))
             })
             .expect("the group commit's thread starts");
     } else {
+        spawn_claimer(store.clone(), claims);
+        let receivers = Receivers { publishes: Some(publish_rx), records: None, claims: None };
         let other = store.clone();
-        tokio::spawn(async move { commit_loop(other, Some(publish_rx), None, 0, &mut None).await });
-        tokio::spawn(async move { commit_loop(store, None, Some(record_rx), MAX_RECORDS_POSTGRES, &mut None).await });
+        tokio::spawn(async move { commit_loop(other, receivers, 0, &mut None).await });
+        let receivers = Receivers { publishes: None, records: Some(record_rx), claims: None };
+        tokio::spawn(async move { commit_loop(store, receivers, MAX_RECORDS_POSTGRES, &mut None).await });
     }
     Committers { publishes, records }
 }
@@ -95,26 +107,44 @@ pub(crate) fn open_sqlite_connection(path: &std::path::Path) -> Result<rusqlite:
     Ok(conn)
 }
 
+/// The jobs one commit loop takes.
+struct Receivers {
+    publishes: Option<mpsc::Receiver<PublishJob>>,
+    records: Option<mpsc::Receiver<RecordJob>>,
+    claims: Option<mpsc::Receiver<ClaimJob>>,
+}
+
 /// Waits for a job, takes whatever else is waiting (publishes first, up to the limits) and
-/// writes it all in one transaction; again until the store is dropped.
+/// writes it all in one transaction, then runs a batch of the claims waiting in another;
+/// again until the store is dropped.
 async fn commit_loop(
     store: Database,
-    mut publish_rx: Option<mpsc::Receiver<PublishJob>>,
-    mut record_rx: Option<mpsc::Receiver<RecordJob>>,
+    mut rx: Receivers,
     max_records: usize,
     sqlite: &mut Option<rusqlite::Connection>,
 ) {
+    let mut claims: Vec<ClaimJob> = Vec::new();
     loop {
         let (mut publishes, mut records) = (Vec::new(), Vec::new());
-        tokio::select! {
-            biased;
-            Some(job) = receive(&mut publish_rx) => publishes.push(job),
-            Some(job) = receive(&mut record_rx) => records.push(job),
-            else => return,
+        if claims.is_empty() {
+            tokio::select! {
+                biased;
+                Some(job) = receive(&mut rx.publishes) => publishes.push(job),
+                Some(job) = receive(&mut rx.records) => records.push(job),
+                Some(job) = receive(&mut rx.claims) => claims.push(job),
+                else => return,
+            }
         }
-        take_waiting(&mut publish_rx, &mut publishes, MAX_PUBLISHES);
-        take_waiting(&mut record_rx, &mut records, max_records);
-        write_jobs(&store, sqlite, publishes, records).await;
+        take_waiting(&mut rx.publishes, &mut publishes, MAX_PUBLISHES);
+        take_waiting(&mut rx.records, &mut records, max_records);
+        take_waiting(&mut rx.claims, &mut claims, MAX_CLAIMS);
+        if !publishes.is_empty() || !records.is_empty() {
+            write_jobs(&store, sqlite, publishes, records).await;
+        }
+        if !claims.is_empty() {
+            let batch = take_claims(&mut claims);
+            run_claims(&store, sqlite, batch).await;
+        }
     }
 }
 
@@ -237,27 +267,9 @@ async fn write_batch(
     let durable = !publishes.is_empty();
     let (results, handover) = match (&store.db, sqlite.as_mut()) {
         (Db::Sqlite { writer, .. }, Some(conn)) => {
-            // The writer pool's one connection is the write lock of every other writer (claims,
-            // settings, retention): holding it keeps them waiting in the pool, as they always
-            // did, rather than on SQLite's busy handler, which sleeps.
-            let _turn = writer.acquire().await?;
-            if durable {
-                conn.execute_batch("PRAGMA synchronous = FULL")?;
-            }
-            let written = async {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                let written = batch.write(&mut *conn).await?;
-                conn.execute_batch("COMMIT")?;
-                Ok::<_, StoreError>(written)
-            }
-            .await;
-            if written.is_err() && !conn.is_autocommit() {
-                conn.execute_batch("ROLLBACK")?;
-            }
-            if durable {
-                conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-            }
-            written?
+            let _turn = sqlite_begin(writer, conn, durable).await?;
+            let written = batch.write(&mut *conn).await;
+            sqlite_end(conn, written, durable)?
         }
         (Db::Postgres(pool), _) => {
             let mut conn = pool.acquire().await?;
@@ -278,6 +290,44 @@ async fn write_batch(
         permit.send((delivery, leased_at));
     }
     Ok(results)
+}
+
+/// Opens a transaction on SQLite's commit connection (see `spawn_committers`), synced at its
+/// commit if `sync`. The writer pool's one connection, returned, is the write lock of every
+/// other writer (settings, retention): holding it keeps them waiting in the pool, as they
+/// always did, rather than on SQLite's busy handler, which sleeps.
+pub(crate) async fn sqlite_begin(
+    writer: &sqlx::SqlitePool,
+    conn: &mut rusqlite::Connection,
+    sync: bool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    let turn = writer.acquire().await?;
+    if sync {
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if sync {
+            conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        }
+        return Err(e.into());
+    }
+    Ok(turn)
+}
+
+/// Commits what `sqlite_begin` opened if `written` succeeded, else rolls it back.
+pub(crate) fn sqlite_end<T>(conn: &mut rusqlite::Connection, written: Result<T>, sync: bool) -> Result<T> {
+    let ended = match &written {
+        Ok(_) => conn.execute_batch("COMMIT"),
+        Err(_) => conn.execute_batch("ROLLBACK"),
+    };
+    if ended.is_err() && !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    if sync {
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+    }
+    ended?;
+    written
 }
 
 /// One batch of a group commit: what `write_batch` writes, on either backend's connection.

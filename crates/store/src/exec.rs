@@ -76,6 +76,8 @@ impl rusqlite::ToSql for Arg<'_> {
 pub(crate) enum Kind {
     Int,
     Text,
+    /// A `BOOLEAN` on PostgreSQL, an integer on SQLite.
+    Bool,
 }
 
 /// A value read back.
@@ -83,6 +85,7 @@ pub(crate) enum Kind {
 pub(crate) enum Cell {
     Int(Option<i64>),
     Text(Option<String>),
+    Bool(Option<bool>),
 }
 
 impl Cell {
@@ -101,9 +104,22 @@ impl Cell {
 
     /// The value of an integer column that is never NULL.
     pub fn int(self) -> Result<i64> {
+        self.int_opt()?.ok_or_else(|| StoreError::Corrupt("an integer column is NULL".into()))
+    }
+
+    /// The value of an integer column (NULL: `None`).
+    pub fn int_opt(self) -> Result<Option<i64>> {
         match self {
-            Cell::Int(Some(v)) => Ok(v),
+            Cell::Int(v) => Ok(v),
             other => Err(StoreError::Corrupt(format!("expected an integer, read {other:?}"))),
+        }
+    }
+
+    /// The value of a boolean column that is never NULL.
+    pub fn bool(self) -> Result<bool> {
+        match self {
+            Cell::Bool(Some(v)) => Ok(v),
+            other => Err(StoreError::Corrupt(format!("expected a boolean, read {other:?}"))),
         }
     }
 }
@@ -137,6 +153,7 @@ impl Exec for PgConnection {
                         Ok(match kind {
                             Kind::Int => Cell::Int(row.try_get(i)?),
                             Kind::Text => Cell::Text(row.try_get(i)?),
+                            Kind::Bool => Cell::Bool(row.try_get(i)?),
                         })
                     })
                     .collect()
@@ -174,6 +191,7 @@ impl Exec for rusqlite::Connection {
                     Ok(match kind {
                         Kind::Int => Cell::Int(row.get(i)?),
                         Kind::Text => Cell::Text(row.get(i)?),
+                        Kind::Bool => Cell::Bool(row.get(i)?),
                     })
                 })
                 .collect::<rusqlite::Result<Vec<Cell>>>()?;

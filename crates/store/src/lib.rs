@@ -363,11 +363,11 @@ impl Store {
         if let (Db::Postgres(pool), Some(listener)) = (&base.db, &base.listener) {
             wakeups::spawn_listener(pool.clone(), base.origin.clone(), listener.clone());
         }
-        let committers = commit::spawn_committers(base.clone(), sqlite_commit);
+        let (claimer, claims) = queue::claim_channel();
+        let committers = commit::spawn_committers(base.clone(), sqlite_commit, claims);
         if let Db::Sqlite { reader, .. } = &base.db {
             checkpoint::spawn_checkpointer(reader.clone(), committers.publishes.downgrade());
         }
-        let claimer = queue::spawn_claimer(base.clone());
         Ok(Self { base, committers, claimer, sealer: options.sealer.clone() })
     }
 
@@ -434,10 +434,6 @@ impl Store {
 }
 
 impl Database {
-    fn is_sqlite(&self) -> bool {
-        matches!(self.db, Db::Sqlite { .. })
-    }
-
     fn backend(&self) -> Backend {
         match self.db {
             Db::Sqlite { .. } => Backend::Sqlite,

@@ -16,9 +16,13 @@ use hookd_core::time::now_ms;
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 use tokio::sync::{mpsc, oneshot};
 
+use sqlx::Connection;
+
 use super::{relax_durability, row_lock, state, ClaimedDelivery, DeliveryClaim};
+use crate::commit::{sqlite_begin, sqlite_end};
+use crate::exec::{Arg, Cell, Exec, Kind};
 use crate::DeliveryStatus::Sending;
-use crate::{with_db, Backend, Database, Params, Result, Store, StoreError};
+use crate::{with_db, Backend, Database, Db, Params, Result, Store, StoreError};
 
 /// One lane's request to claim its endpoint's due deliveries.
 #[derive(Debug, Clone)]
@@ -42,6 +46,40 @@ struct ClaimRow {
     content_type: Option<String>,
     /// An `IngestedRequest` as JSON.
     request: Option<String>,
+}
+
+/// The kinds of [`CLAIMED_COLUMNS`].
+const CLAIMED_KINDS: [Kind; 10] = [
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Int,
+    Kind::Bool,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+];
+
+impl ClaimRow {
+    /// A row of [`CLAIMED_COLUMNS`] read as [`CLAIMED_KINDS`].
+    fn from_cells(row: Vec<Cell>) -> Result<Self> {
+        let [msg_id, endpoint_id, app_id, attempts, manual, event_type, event_id, payload, content_type, request]: [Cell;
+            10] = row.try_into().map_err(|_| StoreError::Corrupt("a claimed delivery has ten columns".into()))?;
+        Ok(ClaimRow {
+            msg_id: MessageId::from_stored(msg_id.string()?),
+            endpoint_id: EndpointId::from_stored(endpoint_id.string()?),
+            app_id: ApplicationId::from_stored(app_id.string()?),
+            attempts: attempts.int()?,
+            manual: manual.bool()?,
+            event_type: event_type.string()?,
+            event_id: event_id.text()?,
+            payload: payload.string()?,
+            content_type: content_type.text()?,
+            request: request.text()?,
+        })
+    }
 }
 
 /// Reads claimed deliveries with their messages (a `WHERE` follows).
@@ -70,7 +108,7 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
 
 /// Claims gathered into one transaction at most (each adds a sub-select to one statement;
 /// SQLite allows 500 terms in a compound select).
-const MAX_BATCH: usize = 128;
+pub(crate) const MAX_BATCH: usize = 128;
 
 pub(crate) struct ClaimJob {
     request: ClaimRequest,
@@ -84,22 +122,26 @@ pub(crate) async fn submit(store: &Store, request: ClaimRequest) -> Result<Deliv
     answer.await.map_err(|_| StoreError::Closed)?
 }
 
-/// Starts the task that runs claims in batches.
-pub(crate) fn spawn_claimer(db: Database) -> mpsc::Sender<ClaimJob> {
-    let (tx, mut rx) = mpsc::channel::<ClaimJob>(4 * MAX_BATCH);
+/// The channel through which lanes hand their claims to whoever runs them in batches: on
+/// SQLite the group commit's thread (`commit.rs`), on PostgreSQL [`spawn_claimer`]'s task.
+pub(crate) fn claim_channel() -> (mpsc::Sender<ClaimJob>, mpsc::Receiver<ClaimJob>) {
+    mpsc::channel(4 * MAX_BATCH)
+}
+
+/// Starts the task that runs claims in batches (PostgreSQL).
+pub(crate) fn spawn_claimer(db: Database, mut rx: mpsc::Receiver<ClaimJob>) {
     tokio::spawn(async move {
         let mut waiting: Vec<ClaimJob> = Vec::with_capacity(MAX_BATCH);
         while !waiting.is_empty() || rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
             let batch = take_batch(&mut waiting);
-            run_batch(&db, batch).await;
+            run_batch(&db, &mut None, batch).await;
         }
     });
-    tx
 }
 
 /// Takes the waiting claims that can share a transaction: each endpoint once, one lease
 /// length. The rest wait for the next round.
-fn take_batch(waiting: &mut Vec<ClaimJob>) -> Vec<ClaimJob> {
+pub(crate) fn take_batch(waiting: &mut Vec<ClaimJob>) -> Vec<ClaimJob> {
     let lease_ms = waiting[0].request.lease_ms;
     let mut endpoints = HashSet::new();
     let (batch, rest): (Vec<ClaimJob>, Vec<ClaimJob>) = std::mem::take(waiting)
@@ -109,9 +151,11 @@ fn take_batch(waiting: &mut Vec<ClaimJob>) -> Vec<ClaimJob> {
     batch
 }
 
-async fn run_batch(db: &Database, batch: Vec<ClaimJob>) {
+/// Runs a batch of claims and answers each; `sqlite`: the group commit's connection, on
+/// SQLite.
+pub(crate) async fn run_batch(db: &Database, sqlite: &mut Option<rusqlite::Connection>, batch: Vec<ClaimJob>) {
     let requests: Vec<ClaimRequest> = batch.iter().map(|job| job.request.clone()).collect();
-    match db.claim_for_endpoints(&requests).await {
+    match db.claim_for_endpoints(sqlite, &requests).await {
         Ok(claims) => {
             for (job, claim) in batch.into_iter().zip(claims) {
                 let _ = job.reply.send(Ok(claim));
@@ -120,7 +164,7 @@ async fn run_batch(db: &Database, batch: Vec<ClaimJob>) {
         // Each claim on its own gets its own answer (and its own error).
         Err(_) => {
             for job in batch {
-                let result = db.claim_for_endpoints(std::slice::from_ref(&job.request)).await;
+                let result = db.claim_for_endpoints(sqlite, std::slice::from_ref(&job.request)).await;
                 let _ = job.reply.send(result.map(|mut claims| claims.remove(0)));
             }
         }
@@ -198,9 +242,34 @@ impl Store {
 impl Database {
     /// Claims for several endpoints (each named once) in one transaction: one statement
     /// leases every endpoint's earliest due deliveries, one reads them back, and one tells,
-    /// for the claims that came back short, when the endpoint's next delivery is due.
-    pub(crate) async fn claim_for_endpoints(&self, requests: &[ClaimRequest]) -> Result<Vec<DeliveryClaim>> {
-        let pg = !self.is_sqlite();
+    /// for the claims that came back short, when the endpoint's next delivery is due. On
+    /// SQLite it runs on the group commit's thread and connection (`sqlite`), between its
+    /// batches, as one more writer.
+    pub(crate) async fn claim_for_endpoints(
+        &self,
+        sqlite: &mut Option<rusqlite::Connection>,
+        requests: &[ClaimRequest],
+    ) -> Result<Vec<DeliveryClaim>> {
+        match (&self.db, sqlite.as_mut()) {
+            (Db::Sqlite { writer, .. }, Some(conn)) => {
+                let _turn = sqlite_begin(writer, conn, false).await?;
+                let claimed = self.claim_in(&mut *conn, requests).await;
+                sqlite_end(conn, claimed, false)
+            }
+            (Db::Postgres(pool), _) => {
+                let mut conn = pool.acquire().await?;
+                let mut tx = conn.begin().await?;
+                relax_durability(&mut tx, true).await?;
+                let claimed = self.claim_in(&mut *tx, requests).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+            (Db::Sqlite { .. }, None) => unreachable!("SQLite's claims run on the group commit's connection"),
+        }
+    }
+
+    /// The statements of [`Database::claim_for_endpoints`], inside its transaction.
+    async fn claim_in<C: Exec>(&self, tx: &mut C, requests: &[ClaimRequest]) -> Result<Vec<DeliveryClaim>> {
         let now = now_ms();
         let lease_ms = requests.first().map_or(0, |r| r.lease_ms);
         let lease_until = now + lease_ms;
@@ -237,26 +306,19 @@ impl Database {
             params.next(),
             (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
         );
-        let mut rows: Vec<ClaimRow> = with_db!(self.writer(), p => {
-            let mut tx = p.begin().await?;
-            relax_durability(&mut tx, pg).await?;
-            let mut leasing = sqlx::query(&lease).bind(lease_until).bind(&token);
-            for r in requests {
-                leasing = leasing.bind(&r.endpoint_id).bind(now).bind(r.limit);
+        let mut args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
+        for r in requests {
+            args.extend([r.endpoint_id.as_str().into(), now.into(), r.limit.into()]);
+        }
+        let claimed = tx.execute(&lease, &args).await?;
+        let mut rows: Vec<ClaimRow> = Vec::new();
+        if claimed > 0 {
+            let mut args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
+            args.extend(requests.iter().map(|r| Arg::from(r.endpoint_id.as_str())));
+            for row in tx.fetch(&fetch, &args, &CLAIMED_KINDS).await? {
+                rows.push(ClaimRow::from_cells(row)?);
             }
-            let claimed = leasing.execute(&mut *tx).await?.rows_affected();
-            let rows = if claimed == 0 {
-                Vec::new()
-            } else {
-                let mut reading = sqlx::query_as(&fetch).bind(lease_until).bind(&token);
-                for r in requests {
-                    reading = reading.bind(&r.endpoint_id);
-                }
-                reading.fetch_all(&mut *tx).await?
-            };
-            tx.commit().await?;
-            rows
-        });
+        }
         // Sorted here: an ORDER BY leads SQLite to walk all the endpoints' deliveries,
         // finished ones included, instead of the few just leased.
         rows.sort_unstable_by(|a, b| (&a.endpoint_id, &a.msg_id).cmp(&(&b.endpoint_id, &b.msg_id)));
@@ -282,15 +344,10 @@ impl Database {
                 })
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ");
-            let due: Vec<(i64, Option<i64>)> = with_db!(self.reader(), p => {
-                let mut query = sqlx::query_as(&sql);
-                for &i in &short {
-                    query = query.bind(&requests[i].endpoint_id);
-                }
-                query.fetch_all(p).await?
-            });
-            for (n, next_due) in due {
-                claims[short[n as usize]].next_due = next_due;
+            let args: Vec<Arg<'_>> = short.iter().map(|&i| Arg::from(requests[i].endpoint_id.as_str())).collect();
+            for row in tx.fetch(&sql, &args, &[Kind::Int, Kind::Int]).await? {
+                let [n, next_due]: [Cell; 2] = row.try_into().expect("two columns");
+                claims[short[n.int()? as usize]].next_due = next_due.int_opt()?;
             }
         }
         Ok(claims)

@@ -23,7 +23,9 @@ mod record;
 mod requeue;
 pub(crate) mod state;
 
-pub(crate) use claim::{spawn_claimer, ClaimJob};
+pub(crate) use claim::{
+    claim_channel, run_batch as run_claims, spawn_claimer, take_batch as take_claims, ClaimJob, MAX_BATCH as MAX_CLAIMS,
+};
 pub(crate) use record::{delivery_updates, failing_updates, update_deliveries_sql, update_failing_sql, RecordJob};
 
 use hookd_core::{ApplicationId, EndpointId, MessageId};
