@@ -21,7 +21,10 @@ use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
 use hookd_core::{EndpointId, MessageId};
 use sqlx::Connection;
+use std::sync::Arc;
+
 use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::{oneshot, Notify};
 
 use crate::bulk::BulkInsert;
 use crate::exec::{Arg, Cell, Kind};
@@ -53,6 +56,27 @@ const MAX_RECORDS_POSTGRES: usize = 128;
 pub(crate) struct Committers {
     pub publishes: mpsc::Sender<PublishJob>,
     pub records: mpsc::Sender<RecordJob>,
+    /// SQLite's commit thread, which `Store::close` stops.
+    pub thread: Option<Arc<CommitThread>>,
+}
+
+/// SQLite's commit thread, seen from the store.
+pub(crate) struct CommitThread {
+    stop: Notify,
+    done: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl CommitThread {
+    /// Stops the thread once the jobs waiting are written, and waits until it has closed its
+    /// connection. Then the sqlx pools close last, and the last connection to close
+    /// checkpoints the write-ahead log into the database file and removes it, so that a
+    /// stopped hookd leaves its whole database in `hookd.db`.
+    pub(crate) async fn stop(&self) {
+        self.stop.notify_one();
+        if let Some(done) = self.done.lock().await.take() {
+            let _ = done.await;
+        }
+    }
 }
 
 /// Starts the group-commit tasks. SQLite has one writer, so one task writes both kinds of
@@ -71,26 +95,37 @@ pub(crate) fn spawn_committers(
 ) -> Committers {
     let (publishes, publish_rx) = mpsc::channel(4 * MAX_PUBLISHES);
     let (records, record_rx) = mpsc::channel(4 * MAX_RECORDS_SQLITE);
+    let mut thread = None;
     if let Some(conn) = sqlite {
         let runtime = tokio::runtime::Handle::current();
+        let (done_tx, done) = oneshot::channel();
+        let control = Arc::new(CommitThread { stop: Notify::new(), done: tokio::sync::Mutex::new(Some(done)) });
+        let stop = control.clone();
         std::thread::Builder::new()
             .name("hookd-commit".into())
             .spawn(move || {
                 let mut conn = Some(conn);
-                let receivers =
-                    Receivers { publishes: Some(publish_rx), records: Some(record_rx), claims: Some(claims) };
-                runtime.block_on(commit_loop(store, receivers, MAX_RECORDS_SQLITE, &mut conn))
+                let receivers = Receivers {
+                    publishes: Some(publish_rx),
+                    records: Some(record_rx),
+                    claims: Some(claims),
+                    stop: Some(stop),
+                };
+                runtime.block_on(commit_loop(store, receivers, MAX_RECORDS_SQLITE, &mut conn));
+                drop(conn);
+                let _ = done_tx.send(());
             })
             .expect("the group commit's thread starts");
+        thread = Some(control);
     } else {
         spawn_claimer(store.clone(), claims);
-        let receivers = Receivers { publishes: Some(publish_rx), records: None, claims: None };
+        let receivers = Receivers { publishes: Some(publish_rx), records: None, claims: None, stop: None };
         let other = store.clone();
         tokio::spawn(async move { commit_loop(other, receivers, 0, &mut None).await });
-        let receivers = Receivers { publishes: None, records: Some(record_rx), claims: None };
+        let receivers = Receivers { publishes: None, records: Some(record_rx), claims: None, stop: None };
         tokio::spawn(async move { commit_loop(store, receivers, MAX_RECORDS_POSTGRES, &mut None).await });
     }
-    Committers { publishes, records }
+    Committers { publishes, records, thread }
 }
 
 /// Opens the SQLite group commit's connection to the database file, set up as sqlx's writer
@@ -112,6 +147,8 @@ struct Receivers {
     publishes: Option<mpsc::Receiver<PublishJob>>,
     records: Option<mpsc::Receiver<RecordJob>>,
     claims: Option<mpsc::Receiver<ClaimJob>>,
+    /// Told to stop (SQLite's thread, by `Store::close`).
+    stop: Option<Arc<CommitThread>>,
 }
 
 /// Waits for a job, takes whatever else is waiting (publishes first, up to the limits) and
@@ -132,6 +169,7 @@ async fn commit_loop(
                 Some(job) = receive(&mut rx.publishes) => publishes.push(job),
                 Some(job) = receive(&mut rx.records) => records.push(job),
                 Some(job) = receive(&mut rx.claims) => claims.push(job),
+                Some(()) = stopped(&rx.stop) => return,
                 else => return,
             }
         }
@@ -146,6 +184,12 @@ async fn commit_loop(
             run_claims(&store, sqlite, batch).await;
         }
     }
+}
+
+/// Resolves when the loop is told to stop; `None` at once if it never is.
+async fn stopped(stop: &Option<Arc<CommitThread>>) -> Option<()> {
+    stop.as_ref()?.stop.notified().await;
+    Some(())
 }
 
 async fn receive<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {

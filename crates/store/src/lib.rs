@@ -423,6 +423,9 @@ impl Store {
 
     /// Closes all connections (waits for in-use ones to be returned).
     pub async fn close(&self) {
+        if let Some(thread) = &self.committers.thread {
+            thread.stop().await;
+        }
         match &self.base.db {
             Db::Sqlite { writer, reader } => {
                 writer.close().await;
