@@ -2,9 +2,10 @@
 //!
 //! Each lane claims its own endpoint's due deliveries. A publish that fans out to many
 //! endpoints wakes all their lanes at once; one claim transaction per lane would then queue
-//! up behind SQLite's single writer (and cost PostgreSQL a round trip each). Instead one task
-//! takes every claim waiting at that moment and runs them together as a transaction of three
-//! statements, much as publishes are group-committed.
+//! up behind SQLite's single writer (and cost PostgreSQL a round trip each). Instead every
+//! claim waiting at that moment runs with the others as one transaction of three statements,
+//! much as publishes are group-committed: on SQLite on the group commit's thread, between its
+//! batches (`commit.rs`); on PostgreSQL on a task of its own ([`spawn_claimer`]).
 //!
 //! A claim leases an endpoint's earliest due deliveries (its `next_attempt_at` moves to the
 //! end of the lease) and reads them back with their messages.
