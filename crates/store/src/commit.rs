@@ -129,13 +129,14 @@ pub(crate) fn spawn_committers(
 }
 
 /// Opens the SQLite group commit's connection to the database file, set up as sqlx's writer
-/// is (`Store::open_sqlite`): the file is already in WAL mode.
+/// is (`Store::open_sqlite`, with the same constants): the file is already in WAL mode.
 pub(crate) fn open_sqlite_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(crate::SQLITE_BUSY_TIMEOUT)?;
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = memory; \
-         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = {}",
+         PRAGMA cache_size = {}; PRAGMA wal_autocheckpoint = {}",
+        crate::SQLITE_WRITER_CACHE,
         crate::checkpoint::WRITER_AUTOCHECKPOINT
     ))?;
     conn.set_prepared_statement_cache_capacity(crate::exec::SQLITE_STATEMENT_CACHE);

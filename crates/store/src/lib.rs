@@ -289,6 +289,12 @@ pub struct Store {
     sealer: Option<Arc<Sealer>>,
 }
 
+/// How long an SQLite connection waits for another's write lock before failing.
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The page cache of a connection that writes (in KiB, negative as `cache_size` takes it):
+/// sqlx's writer and the group commit's own connection (`commit.rs`).
+pub(crate) const SQLITE_WRITER_CACHE: &str = "-32768";
+
 impl Store {
     /// Opens (creating if needed) an SQLite database file and applies migrations.
     pub async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Self> {
@@ -300,7 +306,7 @@ impl Store {
             // 202 also survives a power cut (see publish.rs).
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .pragma("temp_store", "memory");
         // Page caches are ceilings, not allocations, but a busy connection fills its own. The
         // writer's holds the queue's hot index pages (the default 2 MB is far too small under
@@ -316,7 +322,7 @@ impl Store {
             .connect_with(
                 connect
                     .clone()
-                    .pragma("cache_size", "-32768")
+                    .pragma("cache_size", SQLITE_WRITER_CACHE)
                     .pragma("wal_autocheckpoint", checkpoint::WRITER_AUTOCHECKPOINT),
             )
             .await
