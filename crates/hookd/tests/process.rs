@@ -92,14 +92,7 @@ async fn a_stopped_node_leaves_its_whole_database_in_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(dir.path(), &["--admin-token", TOKEN]);
     let client = reqwest::Client::new();
-    let res = client
-        .post(node.url("/api/v1/app"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "A", "uid": "a"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    node.create_app(&client, TOKEN).await;
     for n in 0..50 {
         let res = client
             .post(node.url("/api/v1/app/a/msg"))
@@ -121,15 +114,7 @@ async fn a_stopped_node_leaves_its_whole_database_in_its_file() {
         std::fs::copy(dir.path().join(file), copy.path().join(file)).unwrap();
     }
     let mut node = Node::start(copy.path(), &["--admin-token", TOKEN]);
-    let page: Value = client
-        .get(node.url("/api/v1/app/a/msg?limit=250"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = node.get_json(&client, TOKEN, "/api/v1/app/a/msg?limit=250").await;
     let mut seen: Vec<i64> =
         page["data"].as_array().unwrap().iter().map(|m| m["payload"]["n"].as_i64().unwrap()).collect();
     seen.sort();
@@ -240,14 +225,7 @@ async fn sigkill_during_a_burst_loses_no_accepted_message(backend: Backend) {
     let receiver = Receiver::start().await;
     let mut node = Node::start(dir.path(), &extra);
     let client = reqwest::Client::new();
-    let res = client
-        .post(node.url("/api/v1/app"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "A", "uid": "a"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    node.create_app(&client, TOKEN).await;
     let res = client
         .post(node.url("/api/v1/app/a/endpoint"))
         .bearer_auth(TOKEN)
@@ -340,8 +318,7 @@ async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(b
     };
 
     let mut node = Node::start_with_env(dir.path(), &extra, &[("HOOKD_FAILPOINT", "publish-committed")], &[]);
-    let res = client.post(node.url("/api/v1/app")).bearer_auth(TOKEN).json(&json!({"name": "A", "uid": "a"})).send();
-    assert_eq!(res.await.unwrap().status(), 201);
+    node.create_app(&client, TOKEN).await;
     assert!(publish(&node, Some("order-7")).await.is_err(), "the node died before answering");
     assert!(!node.wait_exit().success());
 
@@ -353,8 +330,7 @@ async fn a_crash_between_commit_and_answer_never_publishes_a_keyed_retry_twice(b
     let retried = publish(&node, Some("order-7")).await.unwrap();
     assert_eq!(retried.status(), 202);
     let retried: Value = retried.json().await.unwrap();
-    let listed: Value =
-        client.get(node.url("/api/v1/app/a/msg")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let listed = node.get_json(&client, TOKEN, "/api/v1/app/a/msg").await;
     let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 2, "the keyed publish once, the keyless one once: {ids:?}");
     assert!(ids.contains(&retried["id"].as_str().unwrap()), "the retry answered with the stored message");

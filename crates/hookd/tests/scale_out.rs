@@ -32,14 +32,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let client = reqwest::Client::new();
     let receiver = Receiver::start().await;
 
-    let res = client
-        .post(nodes[0].url("/api/v1/app"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "A", "uid": "a"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    nodes[0].create_app(&client, TOKEN).await;
     // Each message goes to one of six endpoints (by channel), so all nodes get endpoints to work.
     for i in 0..ENDPOINTS {
         let body = json!({"url": receiver.url(&format!("/ep/{i}")), "channels": [format!("c{i}")]});

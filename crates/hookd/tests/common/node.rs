@@ -67,6 +67,23 @@ impl Node {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Creates the application the process tests use ("A", uid `a`) with the admin token.
+    pub async fn create_app(&self, client: &reqwest::Client, token: &str) {
+        let res = client
+            .post(self.url("/api/v1/app"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"name": "A", "uid": "a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+
+    /// The JSON a GET of `path` answers, with the admin token.
+    pub async fn get_json(&self, client: &reqwest::Client, token: &str, path: &str) -> serde_json::Value {
+        client.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
