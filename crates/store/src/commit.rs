@@ -28,7 +28,6 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::bulk::BulkInsert;
 use crate::exec::{Arg, Cell, Kind};
-use crate::idempotency::key_digest;
 use crate::notify::{Handover, Pushed};
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
@@ -257,20 +256,18 @@ fn gone_as_not_found(e: StoreError, what: Entity) -> StoreError {
     }
 }
 
-/// The publishes that carry an idempotency key, each key once, with the digest it is stored
-/// under: a later publish in the same batch with a key already there is a concurrent repeat,
-/// answered as still in progress.
+/// The publishes that carry an idempotency key, each key once: a later publish in the same
+/// batch with a key already there is a concurrent repeat, answered as still in progress.
 fn keyed_publishes<'a>(
     publishes: &'a [PublishJob],
     repeats: &mut HashMap<usize, IdempotentResponse>,
-) -> Vec<(usize, String, &'a PublishKey)> {
+) -> Vec<(usize, &'a PublishKey)> {
     let mut seen = HashSet::new();
     let mut keyed = Vec::new();
     for (i, job) in publishes.iter().enumerate() {
         if let Some(k) = &job.key {
-            let digest = key_digest(&k.scope, &k.key);
-            if seen.insert(digest.clone()) {
-                keyed.push((i, digest, k));
+            if seen.insert((k.scope.as_str(), k.key.as_str())) {
+                keyed.push((i, k));
             } else {
                 repeats.insert(i, IdempotentResponse::InProgress);
             }
@@ -402,29 +399,36 @@ impl<'a> Batch<'a> {
         // together, so no crash can leave one without the other.
         let mut repeats: HashMap<usize, IdempotentResponse> = HashMap::new();
         let keyed = keyed_publishes(publishes, &mut repeats);
-        // The keys this batch stored; the others were taken already.
-        let mut stored_keys: HashSet<String> = HashSet::new();
+        // The (scope, key) pairs this batch stored; the others were taken already.
+        let mut stored_keys: HashSet<(String, String)> = HashSet::new();
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO idempotency_keys (digest, status_code, body, created_at) VALUES {} \
-                 ON CONFLICT (digest) DO NOTHING RETURNING digest",
-                placeholders(backend, chunk.len(), 4, "")
+                "INSERT INTO idempotency_keys (scope, key, status_code, body, created_at) VALUES {} \
+                 ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key",
+                placeholders(backend, chunk.len(), 5, "")
             );
-            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 4);
-            for (_, digest, k) in chunk {
-                args.extend([digest.as_str().into(), i64::from(k.status_code).into(), (&k.body).into(), now.into()]);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 5);
+            for (_, k) in chunk {
+                args.extend([
+                    (&k.scope).into(),
+                    (&k.key).into(),
+                    i64::from(k.status_code).into(),
+                    (&k.body).into(),
+                    now.into(),
+                ]);
             }
-            for row in tx.fetch(&sql, &args, &[Kind::Text]).await? {
-                let [digest]: [Cell; 1] = row.try_into().expect("one column");
-                stored_keys.insert(digest.string()?);
+            for row in tx.fetch(&sql, &args, &[Kind::Text, Kind::Text]).await? {
+                let [scope, key]: [Cell; 2] = row.try_into().expect("two columns");
+                stored_keys.insert((scope.string()?, key.string()?));
             }
         }
-        for (i, digest, _) in &keyed {
-            if !stored_keys.contains(digest) {
+        let stored = |k: &PublishKey| stored_keys.contains(&(k.scope.clone(), k.key.clone()));
+        for (i, k) in &keyed {
+            if !stored(k) {
                 let rows = tx
                     .fetch(
-                        "SELECT status_code, body FROM idempotency_keys WHERE digest = $1",
-                        &[digest.as_str().into()],
+                        "SELECT status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                        &[(&k.scope).into(), (&k.key).into()],
                         &[Kind::Int, Kind::Text],
                     )
                     .await?;
@@ -463,9 +467,13 @@ impl<'a> Batch<'a> {
         }
         // A refused publish (its eventId was taken) changed nothing, so its key stays free for
         // the corrected request.
-        for (_, digest, _) in keyed.iter().filter(|(i, ..)| !inserted.contains(publishes[*i].msg.id.as_str())) {
-            if stored_keys.contains(digest) {
-                tx.execute("DELETE FROM idempotency_keys WHERE digest = $1", &[digest.as_str().into()]).await?;
+        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(publishes[*i].msg.id.as_str())) {
+            if stored(k) {
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                    &[(&k.scope).into(), (&k.key).into()],
+                )
+                .await?;
             }
         }
         if !routed.deliveries.is_empty() {

@@ -3,19 +3,8 @@
 //! The first request claims the key (an in-progress row) before it runs, so concurrent
 //! repeats cannot both create; when it finishes, its response is stored. A failed request
 //! releases the key so the client can retry.
-//!
-//! A key is stored under a digest of its scope and itself ([`key_digest`]), not as the two
-//! texts. The SDKs make every key at random, so each key lands on a random page of the
-//! table's unique index, and a group commit writes one such page per keyed publish: the
-//! smaller the index entries, the cheaper that page. Measured with the table alone (Python's
-//! `sqlite3`, WAL, 24 keys per synced transaction, 48,000 keys, three runs): 34–39 µs of CPU
-//! per key with the scope (a 64-digit token hash and the path) and the key as the primary
-//! key, 25–27 µs with the 22-character digest, and 14–15 µs for keys in order, which no
-//! client sends.
 
-use base64::Engine;
 use hookd_core::time::now_ms;
-use sha2::{Digest, Sha256};
 
 use crate::{is_unique_violation, with_db, IdempotentResponse, Result, Store};
 
@@ -24,27 +13,16 @@ const ABANDONED_MS: i64 = 60_000;
 /// Status code marking an in-progress claim.
 const IN_PROGRESS: i64 = 0;
 
-/// What an idempotency key is stored under: the first 128 bits of SHA-256 over its scope and
-/// itself, in unpadded base64url (22 characters). Neither may hold a line feed (a scope is a
-/// token hash and a path, a key a header value), so the pair is unambiguous.
-pub(crate) fn key_digest(scope: &str, key: &str) -> String {
-    let mut hash = Sha256::new();
-    hash.update(scope.as_bytes());
-    hash.update(b"\n");
-    hash.update(key.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash.finalize()[..16])
-}
-
 impl Store {
     /// Claims `key` in `scope`. Returns `None` when claimed (go ahead), or what the first
     /// request with this key got (or that it is still running).
     pub async fn claim_idempotency_key(&self, scope: &str, key: &str) -> Result<Option<IdempotentResponse>> {
         let now = now_ms();
-        let digest = key_digest(scope, key);
         let inserted = with_db!(self.writer(), p => sqlx::query(
-            "INSERT INTO idempotency_keys (digest, status_code, body, created_at) VALUES ($1, $2, '', $3)",
+            "INSERT INTO idempotency_keys (scope, key, status_code, body, created_at) VALUES ($1, $2, $3, '', $4)",
         )
-        .bind(&digest)
+        .bind(scope)
+        .bind(key)
         .bind(IN_PROGRESS)
         .bind(now)
         .execute(p)
@@ -56,9 +34,10 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         let row: Option<(i64, String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
-            "SELECT status_code, body, created_at FROM idempotency_keys WHERE digest = $1",
+            "SELECT status_code, body, created_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
         )
-        .bind(&digest)
+        .bind(scope)
+        .bind(key)
         .fetch_optional(p)
         .await?);
         Ok(match row {
@@ -66,9 +45,10 @@ impl Store {
             None => Some(IdempotentResponse::InProgress),
             Some((IN_PROGRESS, _, created)) if now - created > ABANDONED_MS => {
                 let taken = with_db!(self.writer(), p => sqlx::query(
-                    "UPDATE idempotency_keys SET created_at = $2 WHERE digest = $1 AND status_code = 0 AND created_at = $3",
+                    "UPDATE idempotency_keys SET created_at = $3 WHERE scope = $1 AND key = $2 AND status_code = 0 AND created_at = $4",
                 )
-                .bind(&digest)
+                .bind(scope)
+                .bind(key)
                 .bind(now)
                 .bind(created)
                 .execute(p)
@@ -88,9 +68,10 @@ impl Store {
     /// Stores the response for a claimed key.
     pub async fn complete_idempotency_key(&self, scope: &str, key: &str, status_code: u16, body: &str) -> Result<()> {
         with_db!(self.writer(), p => sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $2, body = $3 WHERE digest = $1",
+            "UPDATE idempotency_keys SET status_code = $3, body = $4 WHERE scope = $1 AND key = $2",
         )
-        .bind(key_digest(scope, key))
+        .bind(scope)
+        .bind(key)
         .bind(i64::from(status_code))
         .bind(body)
         .execute(p)
@@ -101,8 +82,9 @@ impl Store {
 
     /// Releases a claimed key whose request failed.
     pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<()> {
-        with_db!(self.writer(), p => sqlx::query("DELETE FROM idempotency_keys WHERE digest = $1 AND status_code = 0")
-            .bind(key_digest(scope, key))
+        with_db!(self.writer(), p => sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code = 0")
+            .bind(scope)
+            .bind(key)
             .execute(p)
             .await?
             .rows_affected());

@@ -21,7 +21,6 @@ const SQLITE: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/sqlite/0013_settings.sql")),
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
-    (15, include_str!("../migrations/sqlite/0015_idempotency_digest.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -38,14 +37,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/postgres/0013_settings.sql")),
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
-    (15, include_str!("../migrations/postgres/0015_idempotency_digest.sql")),
 ];
-
-/// The migration that keys idempotency keys by digest; its SQL leaves the keys stored before
-/// in `idempotency_keys_by_name`, which `migrate` carries over under their digests.
-const IDEMPOTENCY_DIGEST: i64 = 15;
-/// Keys read per statement when [`IDEMPOTENCY_DIGEST`] carries them over.
-const REHASH_PAGE: i64 = 500;
 
 /// Arbitrary constant naming hookd's migration lock.
 const PG_LOCK_KEY: i64 = 0x0068_6f6f_6b64;
@@ -81,38 +73,6 @@ impl Database {
                     .execute(&mut *tx)
                     .await
                     .map_err(|source| StoreError::Migration { version: *version, source })?;
-                if *version == IDEMPOTENCY_DIGEST {
-                    // The keys stored before the upgrade still answer their retries.
-                    let mut after = (String::new(), String::new());
-                    loop {
-                        let rows: Vec<(String, String, i64, String, i64)> = sqlx::query_as(
-                            "SELECT scope, key, status_code, body, created_at FROM idempotency_keys_by_name \
-                             WHERE scope > $1 OR (scope = $1 AND key > $2) ORDER BY scope, key LIMIT $3",
-                        )
-                        .bind(&after.0)
-                        .bind(&after.1)
-                        .bind(REHASH_PAGE)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        for (scope, key, status_code, body, created_at) in &rows {
-                            sqlx::query(
-                                "INSERT INTO idempotency_keys (digest, status_code, body, created_at) \
-                                 VALUES ($1, $2, $3, $4)",
-                            )
-                            .bind(crate::idempotency::key_digest(scope, key))
-                            .bind(status_code)
-                            .bind(body)
-                            .bind(created_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        match rows.into_iter().last() {
-                            Some((scope, key, ..)) => after = (scope, key),
-                            None => break,
-                        }
-                    }
-                    sqlx::query("DROP TABLE idempotency_keys_by_name").execute(&mut *tx).await?;
-                }
                 sqlx::query("INSERT INTO hookd_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
                     .bind(hookd_core::time::now_ms())
