@@ -48,6 +48,10 @@ async fn sqlite_child_process_loses_nothing() {
     // The server is a child: its CPU time is known, and the ceiling is read before and after.
     assert!(report["server_cpu"]["seconds"].as_f64().unwrap() > 0.0, "{report:#}");
     assert!(report["server_cpu"]["per_delivery_us"].as_f64().unwrap() > 0.0, "{report:#}");
+    // And split by thread: the runtime's workers and SQLite's group commit.
+    let threads: Vec<&str> =
+        report["server_cpu"]["by_thread"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(threads.contains(&"tokio-rt-worker") && threads.contains(&"hookd-commit"), "{report:#}");
     assert!(report["ceiling"]["before"].as_f64().unwrap() > 0.0 && report["ceiling"]["after"].as_f64().unwrap() > 0.0);
 }
 

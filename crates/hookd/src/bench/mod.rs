@@ -355,7 +355,7 @@ struct Measured {
     timed_out: bool,
     /// The server's CPU time from the first publish to the last arrival, when its process is
     /// known and separate from the bench's.
-    server_cpu: Option<Duration>,
+    server_cpu: Option<server::CpuTime>,
     /// Drain mode: when the endpoints came back (µs since the epoch), and how many deliveries
     /// had not arrived by then.
     drain: Option<(u64, u64)>,
@@ -436,7 +436,7 @@ async fn measure(
     // The hanging endpoints answer (503) from now on, so that the server stops at once.
     recorder.release_hanging();
     let timed_out = !waited?;
-    let server_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.saturating_sub(before));
+    let server_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.since(&before));
     Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu, drain })
 }
 
@@ -603,13 +603,22 @@ impl Measured {
                 let seconds = last.saturating_sub(back_at) as f64 / 1e6;
                 report::Drain { waiting, seconds, per_second: rate(waiting, seconds) }
             }),
-            server_cpu: self.server_cpu.map(|cpu| {
+            server_cpu: self.server_cpu.as_ref().map(|cpu| {
                 // Per delivery that arrived; in backlog mode nothing arrives, so per message.
                 let work = if args.endpoint_down { accepted } else { delivered };
+                let per_work = |t: Duration| if work > 0 { t.as_secs_f64() * 1e6 / work as f64 } else { 0.0 };
+                let mut by_thread: Vec<report::ThreadCpu> = cpu
+                    .threads
+                    .iter()
+                    .map(|(name, t)| report::ThreadCpu { name: name.clone(), per_delivery_us: per_work(*t) })
+                    .filter(|t| t.per_delivery_us >= 0.5)
+                    .collect();
+                by_thread.sort_by(|a, b| b.per_delivery_us.total_cmp(&a.per_delivery_us));
                 report::ServerCpu {
-                    seconds: cpu.as_secs_f64(),
-                    per_delivery_us: if work > 0 { cpu.as_secs_f64() * 1e6 / work as f64 } else { 0.0 },
+                    seconds: cpu.total.as_secs_f64(),
+                    per_delivery_us: per_work(cpu.total),
                     per: if args.endpoint_down { "accepted message" } else { "delivery" },
+                    by_thread,
                 }
             }),
             server_memory: memory.map(|(peak, now)| report::Memory {

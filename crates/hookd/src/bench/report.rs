@@ -133,6 +133,15 @@ pub struct ServerCpu {
     pub per_delivery_us: f64,
     /// What it is divided by: "delivery" or "accepted message".
     pub per: &'static str,
+    /// The same by thread name, most first (threads that ended during the run are only in
+    /// the total): where the time goes, without a profiler.
+    pub by_thread: Vec<ThreadCpu>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ThreadCpu {
+    pub name: String,
+    pub per_delivery_us: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,10 +222,15 @@ impl Report {
         );
         match &self.server_cpu {
             Some(cpu) => {
+                let threads: Vec<String> =
+                    cpu.by_thread.iter().map(|t| format!("{} {:.0}", t.name, t.per_delivery_us)).collect();
                 let _ = writeln!(
                     t,
-                    "  server CPU  {:.2} s user+system, {:.0} µs per {}",
-                    cpu.seconds, cpu.per_delivery_us, cpu.per
+                    "  server CPU  {:.2} s user+system, {:.0} µs per {} (by thread: {})",
+                    cpu.seconds,
+                    cpu.per_delivery_us,
+                    cpu.per,
+                    threads.join(", ")
                 );
             }
             None => {

@@ -1,6 +1,7 @@
 //! The hookd under test: a `hookd serve` child process (the default, so its memory is its
 //! own), this process (`--in-process`), or a running server (`--server`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -197,22 +198,58 @@ fn free_port() -> Result<u16, BenchError> {
         .map_err(|e| BenchError::Runtime(format!("cannot find a free port: {e}")))
 }
 
-/// CPU time (user + system) the process has used so far, from `/proc/<pid>/stat`, whose
-/// times are in clock ticks of `USER_HZ`, which Linux fixes at 100 per second for user space.
-/// `None` for a server the bench does not know the process of, or off Linux.
-pub fn cpu_time(source: &RssSource) -> Option<Duration> {
-    const USER_HZ: u64 = 100;
-    let path = match source {
-        RssSource::Pid(pid) => format!("/proc/{pid}/stat"),
+/// CPU time (user + system) a process has used so far, in all and by thread name.
+#[derive(Debug, Clone, Default)]
+pub struct CpuTime {
+    pub total: Duration,
+    /// Its live threads' times, summed by name (`tokio-rt-worker`, `hookd-commit`, …).
+    pub threads: BTreeMap<String, Duration>,
+}
+
+impl CpuTime {
+    /// What was used between `before` and `self`. A thread that ended meanwhile is only in
+    /// the total.
+    pub fn since(&self, before: &CpuTime) -> CpuTime {
+        let threads = self
+            .threads
+            .iter()
+            .map(|(name, t)| (name.clone(), t.saturating_sub(before.threads.get(name).copied().unwrap_or_default())))
+            .collect();
+        CpuTime { total: self.total.saturating_sub(before.total), threads }
+    }
+}
+
+/// CPU time the server has used so far, from `/proc/<pid>/stat` and its threads'
+/// `/proc/<pid>/task/<tid>/stat`. `None` for a server the bench does not know the process
+/// of, or off Linux.
+pub fn cpu_time(source: &RssSource) -> Option<CpuTime> {
+    let pid = match source {
+        RssSource::Pid(pid) => *pid,
         // Server and bench share the process: its time would not be the server's.
         RssSource::SelfProcess | RssSource::None => return None,
     };
+    let (_, total) = stat_times(&format!("/proc/{pid}/stat"))?;
+    let mut threads = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        if let Some((name, time)) = stat_times(&task.path().join("stat").to_string_lossy()) {
+            *threads.entry(name).or_default() += time;
+        }
+    }
+    Some(CpuTime { total, threads })
+}
+
+/// The name and user + system time in a `stat` file, whose times are in clock ticks of
+/// `USER_HZ`, which Linux fixes at 100 per second for user space.
+fn stat_times(path: &str) -> Option<(String, Duration)> {
+    const USER_HZ: u64 = 100;
     let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces; fields count from
     // after its closing one: state is field 3, utime 14 and stime 15.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 1000 / USER_HZ))
+    Some((name, Duration::from_millis(ticks * 1000 / USER_HZ)))
 }
 
 /// Peak and current resident memory in bytes, from `/proc/<pid>/status`.
