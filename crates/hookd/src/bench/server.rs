@@ -199,7 +199,7 @@ fn free_port() -> Result<u16, BenchError> {
 }
 
 /// CPU time (user + system) a process has used so far, in all and by thread name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct CpuTime {
     pub total: Duration,
     /// Its live threads' times, summed by name (`tokio-rt-worker`, `hookd-commit`, …).
