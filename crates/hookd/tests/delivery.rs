@@ -23,6 +23,7 @@ on_both_backends!(
     scheduled_delivery_waits_for_deliver_at,
     metrics_count_publishes_attempts_and_requests,
     retention_deletes_finished_messages_and_old_idempotency_keys,
+    messages_to_many_endpoints_reach_each_once,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -479,5 +480,35 @@ async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: B
     })
     .await;
     assert!(again.starts_with("msg_"));
+    app.stop().await;
+}
+
+/// Messages routed to more endpoints than SQLite takes in one multi-row insert
+/// (`bulk.rs`: such a batch goes one row per statement): every endpoint gets every message
+/// once, and each message lists every endpoint as a destination.
+async fn messages_to_many_endpoints_reach_each_once(backend: Backend) {
+    const ENDPOINTS: usize = 40;
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let a = app.svix.application().create(ApplicationIn::new("Many".into()), None).await.unwrap();
+    for k in 0..ENDPOINTS {
+        app.svix.endpoint().create(a.id.clone(), EndpointIn::new(receiver.url(&format!("/e{k}"))), None).await.unwrap();
+    }
+    // Published together, so that they share batches.
+    let publish = |i: i32| app.publish(&a.id, json!({"eventType": "e.t", "payload": {"i": i}}));
+    let (p0, p1, p2, p3, p4) = tokio::join!(publish(0), publish(1), publish(2), publish(3), publish(4));
+    let ids = [p0, p1, p2, p3, p4];
+    let got = receiver.wait_for(5 * ENDPOINTS, WAIT).await;
+    let mut seen: Vec<(String, String)> =
+        got.iter().map(|r| (r.path.clone(), r.header("webhook-id").to_owned())).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5 * ENDPOINTS, "each endpoint got each message once");
+    for id in &ids {
+        assert_eq!(seen.iter().filter(|(_, msg)| msg == id).count(), ENDPOINTS, "{id} reached every endpoint");
+        let path = format!("/api/v1/app/{}/msg/{id}/endpoint?limit=250", a.id);
+        let destinations = app.get_json(&path).await;
+        assert_eq!(destinations["data"].as_array().unwrap().len(), ENDPOINTS, "{destinations}");
+    }
     app.stop().await;
 }
