@@ -483,9 +483,9 @@ async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: B
     app.stop().await;
 }
 
-/// Messages routed to more endpoints than SQLite takes in one multi-row insert
-/// (`bulk.rs`: such a batch goes one row per statement): every endpoint gets every message
-/// once, and each message lists every endpoint as a destination.
+/// Messages routed to more endpoints than SQLite keeps multi-row inserts for (`bulk.rs`:
+/// deliveries spread over more than 16 endpoints go one row per statement): every endpoint
+/// gets every message once, and each message lists every endpoint as a destination.
 async fn messages_to_many_endpoints_reach_each_once(backend: Backend) {
     const ENDPOINTS: usize = 40;
     let Some(app) = spawn_app(backend).await else { return };
