@@ -146,14 +146,17 @@ const SQLITE_SPREAD_ENDPOINTS: usize = 16;
 /// Batches on few endpoints (one endpoint, fan-out 10) change few pages, and one statement
 /// for many rows stays as cheap for them (BENCHMARKS.md, thirteenth session).
 fn sqlite_delivery_chunk(rows: &[NewDelivery<'_>]) -> usize {
-    let mut endpoints: Vec<&str> = rows.iter().map(|d| d.endpoint_id.as_str()).collect();
-    endpoints.sort_unstable();
-    endpoints.dedup();
-    if endpoints.len() > SQLITE_SPREAD_ENDPOINTS {
-        1
-    } else {
-        ROWS_PER_STATEMENT
+    // Counted only up to the threshold: the batch's rows are not sorted or copied for it.
+    let mut endpoints: Vec<&str> = Vec::with_capacity(SQLITE_SPREAD_ENDPOINTS + 1);
+    for id in rows.iter().map(|d| d.endpoint_id.as_str()) {
+        if !endpoints.contains(&id) {
+            endpoints.push(id);
+            if endpoints.len() > SQLITE_SPREAD_ENDPOINTS {
+                return 1;
+            }
+        }
     }
+    ROWS_PER_STATEMENT
 }
 
 /// One column of a batch, as the array PostgreSQL unnests.

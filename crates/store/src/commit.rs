@@ -15,14 +15,13 @@
 //! its own precise answer and no job fails for another's fault.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hookd_core::id::new_body_at;
 use hookd_core::time::now_ms;
 use hookd_core::{EndpointId, MessageId};
 use sqlx::Connection;
-use std::sync::Arc;
-
 use tokio::sync::mpsc::{self, OwnedPermit};
 use tokio::sync::{oneshot, Notify};
 
