@@ -14,6 +14,8 @@ on_both_backends!(
     rate_limit_spaces_deliveries_and_fails_none,
     an_application_rate_limit_paces_its_endpoints_without_one,
     fifo_endpoint_delivers_in_publish_order_through_retries,
+    an_endpoint_switched_to_fifo_delivers_what_was_pending_in_order,
+    a_fifo_endpoint_gets_messages_from_before_it_existed_by_resend,
     gone_410_disables_at_once_and_keeps_messages,
     too_many_requests_slows_the_endpoint_down,
     a_hanging_endpoint_ties_up_one_connection_not_its_cap,
@@ -110,6 +112,63 @@ async fn fifo_endpoint_delivers_in_publish_order_through_retries(backend: Backen
     let mut runs: Vec<&str> = order.clone();
     runs.dedup();
     assert_eq!(runs, published, "arrival order {order:?}");
+    app.stop().await;
+}
+
+/// Deliveries pending when an endpoint turns FIFO are delivered, oldest message first: a
+/// FIFO endpoint's claims read an index that (on SQLite) holds only the deliveries of FIFO
+/// endpoints, so the switch must bring the endpoint's pending deliveries into it.
+async fn an_endpoint_switched_to_fifo_delivers_what_was_pending_in_order(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("2s")).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::Status(500); 5]).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/")})).await;
+    let mut published = vec![];
+    for i in 0..5 {
+        published.push(publish(&app, &app_id, json!({"i": i})).await);
+    }
+    // Each failed once; their retries are due in 2 s, long after the switch.
+    receiver.wait_for(5, WAIT).await;
+    let (status, body) =
+        app.send_json(Method::PATCH, &format!("/api/v1/app/{app_id}/endpoint/{ep_id}"), &json!({"fifo": true})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["fifo"], true);
+    published.push(publish(&app, &app_id, json!({"i": 5})).await);
+    let got = receiver.wait_for(11, WAIT).await;
+    let retried: Vec<&str> = got[5..].iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(retried, published, "after the switch, in publish order");
+    app.stop().await;
+}
+
+/// A FIFO endpoint created after some messages were published gets each by a resend, in
+/// order: the deliveries a resend stores are FIFO ones too.
+async fn a_fifo_endpoint_gets_messages_from_before_it_existed_by_resend(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let (status, created) = app.send_json(Method::POST, "/api/v1/app", &json!({"name": "late endpoint"})).await;
+    assert_eq!(status, 201, "{created}");
+    let app_id = created["id"].as_str().unwrap().to_owned();
+    let mut published = vec![];
+    for i in 0..4 {
+        published.push(publish(&app, &app_id, json!({"i": i})).await);
+    }
+    let (status, ep) = app
+        .send_json(
+            Method::POST,
+            &format!("/api/v1/app/{app_id}/endpoint"),
+            &json!({"url": receiver.url("/"), "fifo": true}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ep}");
+    let ep_id = ep["id"].as_str().unwrap();
+    for msg_id in &published {
+        let (status, out) = app
+            .send_json(Method::POST, &format!("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{ep_id}/resend"), &json!({}))
+            .await;
+        assert_eq!(status, 202, "{out}");
+    }
+    let got = receiver.wait_for(4, WAIT).await;
+    let order: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(order, published);
     app.stop().await;
 }
 

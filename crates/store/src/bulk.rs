@@ -19,7 +19,7 @@ use crate::{placeholders, Attempt, Backend, Result, ROWS_PER_STATEMENT};
 
 /// The columns of a new delivery row: `NewDelivery`'s values, then attempts and manual.
 const DELIVERY_COLUMNS: &str =
-    "msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, attempts, manual";
+    "msg_id, endpoint_id, app_id, next_attempt_at, updated_at, status, lease_token, in_order, attempts, manual";
 
 /// The inserts of a group commit, on a connection inside its transaction.
 pub(crate) trait BulkInsert: Exec {
@@ -79,9 +79,9 @@ impl BulkInsert for rusqlite::Connection {
         for chunk in rows.chunks(sqlite_delivery_chunk(rows)) {
             let sql = format!(
                 "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-                placeholders(Backend::Sqlite, chunk.len(), 7, "0, FALSE")
+                placeholders(Backend::Sqlite, chunk.len(), 8, "0, FALSE")
             );
-            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 8);
             for d in chunk {
                 let (due, updated_at, status, token) = d.columns();
                 args.extend([
@@ -92,6 +92,7 @@ impl BulkInsert for rusqlite::Connection {
                     updated_at.into(),
                     status.into(),
                     token.into(),
+                    i64::from(d.in_order).into(),
                 ]);
             }
             self.execute(&sql, &args).await?;
@@ -192,7 +193,7 @@ impl BulkInsert for PgConnection {
         let columns: Vec<_> = rows.iter().map(NewDelivery::columns).collect();
         let sql = format!(
             "INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT *, 0, FALSE FROM UNNEST($1::text[], $2::text[], \
-             $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])"
+             $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[], $8::bool[])"
         );
         sqlx::query(&sql)
             .bind(column(rows, |d| d.job.msg.id.as_str()))
@@ -202,6 +203,7 @@ impl BulkInsert for PgConnection {
             .bind(column(&columns, |c| c.1))
             .bind(column(&columns, |c| c.2))
             .bind(column(&columns, |c| c.3))
+            .bind(column(rows, |d| d.in_order))
             .execute(&mut *self)
             .await?;
         Ok(())

@@ -149,24 +149,41 @@ impl Store {
              disabled = $7, metadata = $8, throttle_rate = $9, headers = $10, updated_at = $11, fifo = $12, \
              request_timeout_ms = $13, filter = $14 WHERE id = $1 RETURNING {COLUMNS}"
         );
-        let row: Option<Row> = with_db!(self.writer(), p => sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&data.uid)
-            .bind(&data.url)
-            .bind(&data.description)
-            .bind(data.event_types.as_ref().map(to_json))
-            .bind(data.channels.as_ref().map(to_json))
-            .bind(data.disabled)
-            .bind(to_json(&data.metadata))
-            .bind(data.throttle_rate)
-            .bind(to_json(&data.headers))
-            .bind(now_ms())
-            .bind(data.fifo)
-            .bind(data.request_timeout_ms)
-            .bind(&data.filter)
-            .fetch_optional(p)
-            .await
-            .map_err(|e| conflict_or(e, || uid_taken(data)))?);
+        let row: Option<Row> = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            let was_fifo: Option<bool> =
+                sqlx::query_scalar("SELECT fifo FROM endpoints WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+            let row = sqlx::query_as(&sql)
+                .bind(id)
+                .bind(&data.uid)
+                .bind(&data.url)
+                .bind(&data.description)
+                .bind(data.event_types.as_ref().map(to_json))
+                .bind(data.channels.as_ref().map(to_json))
+                .bind(data.disabled)
+                .bind(to_json(&data.metadata))
+                .bind(data.throttle_rate)
+                .bind(to_json(&data.headers))
+                .bind(now_ms())
+                .bind(data.fifo)
+                .bind(data.request_timeout_ms)
+                .bind(&data.filter)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| conflict_or(e, || uid_taken(data)))?;
+            // Its deliveries follow (`deliveries.in_order`, migration 0015): every one of them,
+            // as a delivered one may be sent again (resend, recover). Proportional to the
+            // endpoint's deliveries kept, and only when `fifo` changes.
+            if was_fifo.is_some_and(|was| was != data.fifo) {
+                sqlx::query("UPDATE deliveries SET in_order = $2 WHERE endpoint_id = $1")
+                    .bind(id)
+                    .bind(data.fifo)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            row
+        });
         let updated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
         self.notify_endpoint_changed(id);
         Ok(updated)

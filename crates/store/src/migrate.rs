@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/sqlite/0013_settings.sql")),
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
+    (15, include_str!("../migrations/sqlite/0015_in_order_deliveries.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -37,6 +38,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_endpoint_transformation.sql")),
     (13, include_str!("../migrations/postgres/0013_settings.sql")),
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
+    (15, include_str!("../migrations/postgres/0015_in_order_deliveries.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -52,6 +52,8 @@ pub(crate) struct Route {
     /// when saved, so only a change of CEL implementation could do this); it then keeps every
     /// message back, each counted as a filter error, rather than let them all through.
     pub filter: Option<std::result::Result<Arc<Filter>, String>>,
+    /// It delivers in order: its deliveries are stored `in_order` (see the migration 0015).
+    pub fifo: bool,
 }
 
 impl Store {
@@ -84,22 +86,23 @@ impl Store {
 
 /// `SELECT` of an application's enabled endpoints, as `Route`s.
 pub(crate) const ROUTES_SQL: &str =
-    "SELECT id, event_types, channels, filter FROM endpoints WHERE app_id = $1 AND NOT disabled";
+    "SELECT id, event_types, channels, filter, fifo FROM endpoints WHERE app_id = $1 AND NOT disabled";
 
 /// The kinds of [`ROUTES_SQL`]'s columns.
-pub(crate) const ROUTE_COLUMNS: [Kind; 4] = [Kind::Text; 4];
+pub(crate) const ROUTE_COLUMNS: [Kind; 5] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Bool];
 
 /// The endpoints [`ROUTES_SQL`] read, as `Route`s; the lists are JSON.
 pub(crate) fn decode_routes(rows: Vec<Vec<Cell>>) -> Result<Vec<Route>> {
     rows.into_iter()
         .map(|row| {
-            let [id, event_types, channels, filter]: [Cell; 4] =
-                row.try_into().map_err(|_| StoreError::Corrupt("a route has four columns".into()))?;
+            let [id, event_types, channels, filter, fifo]: [Cell; 5] =
+                row.try_into().map_err(|_| StoreError::Corrupt("a route has five columns".into()))?;
             Ok(Route {
                 id: EndpointId::from_stored(id.string()?),
                 event_types: from_json_opt(event_types.text()?)?,
                 channels: from_json_opt(channels.text()?)?,
                 filter: filter.text()?.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
+                fifo: fifo.bool()?,
             })
         })
         .collect()
@@ -166,7 +169,7 @@ pub(crate) fn route<'a>(
             };
             matches(&sub, &msg.event_type, msg.channels.as_deref())
         }) {
-            let endpoint_id = &endpoint.id;
+            let (endpoint_id, in_order) = (&endpoint.id, endpoint.fifo);
             if let (Some(filter), None) = (&endpoint.filter, &msg.to_endpoint) {
                 let verdict = filter.as_ref().map_err(Clone::clone).and_then(|filter| {
                     filter.accepts(input.get_or_insert_with(|| {
@@ -187,14 +190,23 @@ pub(crate) fn route<'a>(
                     continue;
                 }
             }
+            // A FIFO endpoint's deliveries wait their turn in the database; its lane takes
+            // none from a publish (read here in the publish's transaction, so that a publish
+            // committed after the endpoint turned FIFO never hands one to a lane that has not
+            // noticed yet).
             let room = match handover {
-                Some(handover) if msg.deliver_at <= now => handover.reserve(endpoint_id),
+                Some(handover) if msg.deliver_at <= now && !in_order => handover.reserve(endpoint_id),
                 _ => Room::None,
             };
             match room {
                 Room::Reserved(permit) => {
                     routed.handover.push((permit, claimed(job, endpoint_id)));
-                    routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: Some((lease_token, now)) });
+                    routed.deliveries.push(NewDelivery {
+                        job,
+                        endpoint_id,
+                        in_order,
+                        handed_over: Some((lease_token, now)),
+                    });
                     continue;
                 }
                 // The lane has all it can hold; it claims this from the database once it has
@@ -204,7 +216,7 @@ pub(crate) fn route<'a>(
             }
             let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);
             *earliest = (*earliest).min(msg.deliver_at);
-            routed.deliveries.push(NewDelivery { job, endpoint_id, handed_over: None });
+            routed.deliveries.push(NewDelivery { job, endpoint_id, in_order, handed_over: None });
         }
         routed.results.push(Ok(Published::Stored(Box::new(msg.stored(&job.app_id)), to_wake)));
     }
@@ -224,6 +236,8 @@ pub(crate) type FilterCounts = (i64, i64);
 pub(crate) struct NewDelivery<'a> {
     pub job: &'a PublishJob,
     pub endpoint_id: &'a EndpointId,
+    /// Its endpoint delivers in order (`deliveries.in_order`).
+    pub in_order: bool,
     /// Handed to a lane of this node by this publish: its lease token and start.
     pub handed_over: Option<(&'a str, i64)>,
 }

@@ -23,8 +23,8 @@ impl Store {
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             sqlx::query(&format!(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-                 VALUES ($1, $2, $3, {pending}, 0, TRUE, $4, $4) \
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
+                 in_order) VALUES ($1, $2, $3, {pending}, 0, TRUE, $4, $4, COALESCE((SELECT fifo FROM endpoints WHERE id = $2), FALSE)) \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, next_attempt_at = $4, updated_at = $4, \
                  manual = CASE WHEN deliveries.{finished} THEN TRUE ELSE deliveries.manual END",
                 pending = Pending.code(),
@@ -124,8 +124,9 @@ impl Store {
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(&format!(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at) \
-                 SELECT m.id, $2, m.app_id, {pending}, 0, FALSE, $5, $5 FROM messages m \
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
+                 in_order) SELECT m.id, $2, m.app_id, {pending}, 0, FALSE, $5, $5, e.fifo FROM messages m \
+                 JOIN endpoints e ON e.id = $2 \
                  WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND ($6 IS NULL OR m.id = $6) \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, attempts = 0, manual = FALSE, \
                  next_attempt_at = $5, updated_at = $5",
