@@ -151,8 +151,12 @@ impl Store {
         );
         let row: Option<Row> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            let was_fifo: Option<bool> =
-                sqlx::query_scalar("SELECT fifo FROM endpoints WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+            // Locked on PostgreSQL, so that two updates at once agree on what `fifo` was.
+            let lock = if self.backend() == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+            let was_fifo: Option<bool> = sqlx::query_scalar(&format!("SELECT fifo FROM endpoints WHERE id = $1{lock}"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
             let row = sqlx::query_as(&sql)
                 .bind(id)
                 .bind(&data.uid)
