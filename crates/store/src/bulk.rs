@@ -137,9 +137,10 @@ const SQLITE_SPREAD_ENDPOINTS: usize = 16;
 /// Inside a transaction, a statement that writes several rows and may fail halfway (a key or
 /// a foreign key) runs with a statement journal: SQLite copies every page the statement is
 /// about to change, the first time, so that it can undo that statement alone. Deliveries'
-/// rows go into three indexes that lead with the endpoint, so a batch spread over many
-/// endpoints changes a few pages per endpoint and index, and a multi-row insert copied them
-/// all: with 100 hanging endpoints and 32 publishes in flight, the copies and their
+/// rows go into indexes that lead with the endpoint (two for a pending delivery, three if its
+/// endpoint is FIFO, one for a delivery handed over), so a batch spread over many endpoints
+/// changes a few pages per endpoint and index, and a multi-row insert copied them all
+/// (measured with three for every pending delivery, before migration 0015): with 100 hanging endpoints and 32 publishes in flight, the copies and their
 /// allocations were 22% of the commit thread's CPU. A single-row insert needs no statement
 /// journal (a failing row has changed nothing), so spread batches go one row per statement,
 /// on the prepared statement the connection caches. Measured there: 570–612 messages/s
