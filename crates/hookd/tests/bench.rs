@@ -53,6 +53,14 @@ async fn sqlite_child_process_loses_nothing() {
         report["server_cpu"]["by_thread"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert!(threads.contains(&"tokio-rt-worker") && threads.contains(&"hookd-commit"), "{report:#}");
     assert!(report["ceiling"]["before"].as_f64().unwrap() > 0.0 && report["ceiling"]["after"].as_f64().unwrap() > 0.0);
+    // What one exchange of the ceiling cost the bench's process, and the server's time per
+    // delivery in those units, with the bench's own beside it.
+    let exchange = report["ceiling"]["cpu_per_request_us"].as_f64().unwrap();
+    let exchanges = report["server_cpu"]["ceiling_exchanges"].as_f64().unwrap();
+    let per_delivery = report["server_cpu"]["per_delivery_us"].as_f64().unwrap();
+    assert!(exchange > 0.0, "{report:#}");
+    assert!((exchanges * exchange - per_delivery).abs() < 0.01 * per_delivery, "{report:#}");
+    assert!(report["server_cpu"]["bench_per_delivery_us"].as_f64().unwrap() > 0.0, "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -308,13 +308,14 @@ async fn start_server(args: &BenchArgs, dir: &ScratchDir, scratch: &Scratch) -> 
     Ok(running)
 }
 
-/// Requests per second the client gets from a server that does nothing.
+/// Requests per second the client gets from a server that does nothing, and the CPU time
+/// this process (client and trivial server together) used for them.
 async fn measure_ceiling(
     http: &reqwest::Client,
     args: &BenchArgs,
     epoch: Instant,
     deadline: Instant,
-) -> Result<(u64, f64), BenchError> {
+) -> Result<report::CeilingRun, BenchError> {
     let addr = receiver::start_trivial()
         .await
         .map_err(|e| BenchError::Runtime(format!("cannot start the trivial server: {e}")))?;
@@ -331,10 +332,12 @@ async fn measure_ceiling(
     let count = args.messages.min(CEILING_REQUESTS);
     let out = Arc::new(Published::default());
     let start = Instant::now();
+    let cpu_before = server::own_cpu_time();
     let pace = Pace::Concurrency(args.concurrency);
     load::publish_all(target, count, pace, deadline, out.clone()).await;
+    let cpu = cpu_before.zip(server::own_cpu_time()).map(|(before, after)| after.saturating_sub(before));
     let accepted = out.accepted.load(std::sync::atomic::Ordering::Relaxed);
-    Ok((accepted, rate(accepted, start.elapsed().as_secs_f64())))
+    Ok(report::CeilingRun { requests: accepted, per_second: rate(accepted, start.elapsed().as_secs_f64()), cpu })
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
@@ -356,6 +359,9 @@ struct Measured {
     /// The server's CPU time from the first publish to the last arrival, when its process is
     /// known and separate from the bench's.
     server_cpu: Option<server::CpuTime>,
+    /// The bench's own CPU time over the same span (publishing, receiving), when the server
+    /// runs in another process.
+    bench_cpu: Option<Duration>,
     /// Drain mode: when the endpoints came back (µs since the epoch), and how many deliveries
     /// had not arrived by then.
     drain: Option<(u64, u64)>,
@@ -405,6 +411,7 @@ async fn measure(
         ingest_secret: args.ingest.then(|| load::INGEST_SECRET.into()),
     };
     let cpu_before = server::cpu_time(&running.rss);
+    let own_before = server::own_cpu_time();
     let publish_start = epoch.elapsed().as_micros() as u64;
     let started = Instant::now();
     let mut publishing =
@@ -428,6 +435,7 @@ async fn measure(
     let waited = wait_for_arrivals(args, &published, &recorder, running, deadline, progress);
     let waited = waited.await;
     let cpu_after = server::cpu_time(&running.rss);
+    let own_after = server::own_cpu_time();
     if matches!(waited, Ok(true)) && !args.endpoint_down {
         // Duplicates that arrive a little later still count.
         let grace = (Instant::now() + DUPLICATE_GRACE).min(deadline);
@@ -437,7 +445,12 @@ async fn measure(
     recorder.release_hanging();
     let timed_out = !waited?;
     let server_cpu = cpu_before.zip(cpu_after).map(|(before, after)| after.since(&before));
-    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu, drain })
+    // The bench's own time is its own only when the server runs in another process.
+    let bench_cpu = own_before
+        .zip(own_after)
+        .filter(|_| matches!(running.rss, server::RssSource::Pid(_)))
+        .map(|(before, after)| after.saturating_sub(before));
+    Ok(Measured { published, publish_seconds, publish_start, recorder, timed_out, server_cpu, bench_cpu, drain })
 }
 
 /// Creates the applications and their endpoints (endpoint k in application k mod `--apps`);
@@ -541,7 +554,7 @@ impl Measured {
         self,
         args: &BenchArgs,
         database: String,
-        (before, after): ((u64, f64), (u64, f64)),
+        (before, after): (report::CeilingRun, report::CeilingRun),
         memory: Option<(u64, u64)>,
     ) -> Report {
         use std::sync::atomic::Ordering::Relaxed;
@@ -598,7 +611,7 @@ impl Measured {
                 p99: ms(latency.quantile(0.99)),
                 max: ms(latency.max()),
             },
-            ceiling: report::Ceiling::of(before, after, e2e),
+            ceiling: report::Ceiling::of(&before, &after, e2e),
             drain: self.drain.map(|(back_at, waiting)| {
                 let seconds = last.saturating_sub(back_at) as f64 / 1e6;
                 report::Drain { waiting, seconds, per_second: rate(waiting, seconds) }
@@ -614,11 +627,15 @@ impl Measured {
                     .filter(|t| t.per_delivery_us >= 0.5)
                     .collect();
                 by_thread.sort_by(|a, b| b.per_delivery_us.total_cmp(&a.per_delivery_us));
+                let per_delivery_us = per_work(cpu.total);
+                let exchange_us = report::Ceiling::cpu_per_request_us(&before, &after);
                 report::ServerCpu {
                     seconds: cpu.total.as_secs_f64(),
-                    per_delivery_us: per_work(cpu.total),
+                    per_delivery_us,
                     per: if args.endpoint_down { "accepted message" } else { "delivery" },
                     by_thread,
+                    ceiling_exchanges: exchange_us.filter(|us| *us > 0.0).map(|us| per_delivery_us / us),
+                    bench_per_delivery_us: self.bench_cpu.map(per_work),
                 }
             }),
             server_memory: memory.map(|(peak, now)| report::Memory {

@@ -1,6 +1,7 @@
 //! The result of a run, as text for people and as JSON (`--json`) for scripts.
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -107,21 +108,43 @@ pub struct Ceiling {
     pub spread: f64,
     /// End-to-end deliveries/s divided by the ceiling's mean requests/s.
     pub ratio: f64,
+    /// CPU time (µs) the bench's process used per ceiling request, both ends together, over
+    /// both readings.
+    pub cpu_per_request_us: Option<f64>,
+}
+
+/// One reading of the ceiling.
+#[derive(Debug, Clone, Copy)]
+pub struct CeilingRun {
+    pub requests: u64,
+    pub per_second: f64,
+    /// CPU time the bench's process used meanwhile: both ends of every request, since the
+    /// trivial server runs in it too. `None` off Linux.
+    pub cpu: Option<Duration>,
 }
 
 impl Ceiling {
-    /// From the two readings (requests, requests/s) and the end-to-end rate.
-    pub fn of(before: (u64, f64), after: (u64, f64), e2e: f64) -> Self {
-        let mean = (before.1 + after.1) / 2.0;
+    /// From the two readings and the end-to-end rate.
+    pub fn of(before: &CeilingRun, after: &CeilingRun, e2e: f64) -> Self {
+        let mean = (before.per_second + after.per_second) / 2.0;
         let share = |x: f64| if mean > 0.0 { x / mean } else { 0.0 };
         Self {
-            requests: before.0,
-            before: before.1,
-            after: after.1,
+            requests: before.requests,
+            before: before.per_second,
+            after: after.per_second,
             per_second: mean,
-            spread: share((before.1 - after.1).abs()),
+            spread: share((before.per_second - after.per_second).abs()),
             ratio: share(e2e),
+            cpu_per_request_us: Self::cpu_per_request_us(before, after),
         }
+    }
+
+    /// CPU time per request of both readings together, client and trivial server: what one
+    /// HTTP exchange costs this machine, however busy or idle it was while measured.
+    pub fn cpu_per_request_us(before: &CeilingRun, after: &CeilingRun) -> Option<f64> {
+        let cpu = before.cpu?.checked_add(after.cpu?)?;
+        let requests = before.requests + after.requests;
+        (requests > 0).then(|| cpu.as_secs_f64() * 1e6 / requests as f64)
     }
 }
 
@@ -136,6 +159,13 @@ pub struct ServerCpu {
     /// The same by thread name, most first (threads that ended during the run are only in
     /// the total): where the time goes, without a profiler.
     pub by_thread: Vec<ThreadCpu>,
+    /// `per_delivery_us` in ceiling exchanges (`Ceiling::cpu_per_request_us`): what the
+    /// server spends per delivery in units of what a bare HTTP exchange costs the same
+    /// machine, which compares machines and runs that the ratio to the ceiling does not
+    /// (that ratio also depends on how busy the run kept the machine).
+    pub ceiling_exchanges: Option<f64>,
+    /// The bench's own CPU per delivery over the same span (publishing and receiving).
+    pub bench_per_delivery_us: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +262,17 @@ impl Report {
                     cpu.per,
                     threads.join(", ")
                 );
+                if let (Some(exchanges), Some(us)) = (cpu.ceiling_exchanges, self.ceiling.cpu_per_request_us) {
+                    let bench = match cpu.bench_per_delivery_us {
+                        Some(b) => format!("; the bench's own {b:.0} µs per {}", cpu.per),
+                        None => String::new(),
+                    };
+                    let _ = writeln!(
+                        t,
+                        "  CPU share   {exchanges:.1} ceiling exchanges per {} (one took {us:.1} µs, both ends){bench}",
+                        cpu.per
+                    );
+                }
             }
             None => {
                 let _ = writeln!(t, "  server CPU  unknown (in-process, or a remote server without --server-pid)");
