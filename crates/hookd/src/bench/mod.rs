@@ -359,8 +359,8 @@ struct Measured {
     /// The server's CPU time from the first publish to the last arrival, when its process is
     /// known and separate from the bench's.
     server_cpu: Option<server::CpuTime>,
-    /// The bench's own CPU time over the same span (publishing, receiving), when the server
-    /// runs in another process.
+    /// The bench's own CPU time over the same span (publishing, receiving; its live threads),
+    /// when the server runs in another process.
     bench_cpu: Option<Duration>,
     /// Drain mode: when the endpoints came back (µs since the epoch), and how many deliveries
     /// had not arrived by then.

@@ -161,8 +161,8 @@ pub struct ServerCpu {
     pub by_thread: Vec<ThreadCpu>,
     /// `per_delivery_us` in ceiling exchanges (`Ceiling::cpu_per_request_us`): what the
     /// server spends per delivery in units of what a bare HTTP exchange costs the same
-    /// machine, which compares machines and runs that the ratio to the ceiling does not
-    /// (that ratio also depends on how busy the run kept the machine).
+    /// machine. It compares machines and runs better than the ratio to the ceiling, which
+    /// also depends on how busy the run kept the machine (BENCHMARKS.md measured how far).
     pub ceiling_exchanges: Option<f64>,
     /// The bench's own CPU per delivery over the same span (publishing and receiving).
     pub bench_per_delivery_us: Option<f64>,
