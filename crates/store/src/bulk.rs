@@ -140,8 +140,9 @@ const SQLITE_SPREAD_ENDPOINTS: usize = 16;
 /// rows go into indexes that lead with the endpoint (two for a pending delivery, three if its
 /// endpoint is FIFO, one for a delivery handed over), so a batch spread over many endpoints
 /// changes a few pages per endpoint and index, and a multi-row insert copied them all
-/// (measured with three for every pending delivery, before migration 0015): with 100 hanging endpoints and 32 publishes in flight, the copies and their
-/// allocations were 22% of the commit thread's CPU. A single-row insert needs no statement
+/// (measured with three for every pending delivery, before migration 0015): with 100 hanging
+/// endpoints and 32 publishes in flight, the copies and their allocations were 22% of the
+/// commit thread's CPU. A single-row insert needs no statement
 /// journal (a failing row has changed nothing), so spread batches go one row per statement,
 /// on the prepared statement the connection caches. Measured there: 570–612 messages/s
 /// against 449–476/s, the commit thread 1,332–1,420 µs per message against 1,782–1,920 µs.

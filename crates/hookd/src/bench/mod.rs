@@ -568,6 +568,8 @@ impl Measured {
         let e2e = rate(delivered, delivery_seconds);
         let latency = &self.recorder.latency;
         let ms = |micros: u64| micros as f64 / 1000.0;
+        let ceiling = report::Ceiling::of(&before, &after, e2e);
+        let ceiling_exchange_us = ceiling.cpu_per_request_us;
         let ok = !self.timed_out
             && failed == 0
             && accepted == args.messages
@@ -611,7 +613,7 @@ impl Measured {
                 p99: ms(latency.quantile(0.99)),
                 max: ms(latency.max()),
             },
-            ceiling: report::Ceiling::of(&before, &after, e2e),
+            ceiling,
             drain: self.drain.map(|(back_at, waiting)| {
                 let seconds = last.saturating_sub(back_at) as f64 / 1e6;
                 report::Drain { waiting, seconds, per_second: rate(waiting, seconds) }
@@ -628,13 +630,12 @@ impl Measured {
                     .collect();
                 by_thread.sort_by(|a, b| b.per_delivery_us.total_cmp(&a.per_delivery_us));
                 let per_delivery_us = per_work(cpu.total);
-                let exchange_us = report::Ceiling::cpu_per_request_us(&before, &after);
                 report::ServerCpu {
                     seconds: cpu.total.as_secs_f64(),
                     per_delivery_us,
                     per: if args.endpoint_down { "accepted message" } else { "delivery" },
                     by_thread,
-                    ceiling_exchanges: exchange_us.filter(|us| *us > 0.0).map(|us| per_delivery_us / us),
+                    ceiling_exchanges: ceiling_exchange_us.filter(|us| *us > 0.0).map(|us| per_delivery_us / us),
                     bench_per_delivery_us: self.bench_cpu.map(per_work),
                 }
             }),

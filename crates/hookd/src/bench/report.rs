@@ -141,7 +141,7 @@ impl Ceiling {
 
     /// CPU time per request of both readings together, client and trivial server: what one
     /// HTTP exchange costs this machine, however busy or idle it was while measured.
-    pub fn cpu_per_request_us(before: &CeilingRun, after: &CeilingRun) -> Option<f64> {
+    fn cpu_per_request_us(before: &CeilingRun, after: &CeilingRun) -> Option<f64> {
         let cpu = before.cpu?.checked_add(after.cpu?)?;
         let requests = before.requests + after.requests;
         (requests > 0).then(|| cpu.as_secs_f64() * 1e6 / requests as f64)
