@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -205,9 +205,10 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
     drop_database(&db).await;
 }
 
-/// A node's `DeliveryListener` that only records the endpoints it is told have work due.
+/// A node's `DeliveryListener` that only records what it is told: the endpoints that have
+/// work due, those that changed, and how often announcements may have been missed.
 #[derive(Default)]
-struct DueRecorder(std::sync::Mutex<Vec<EndpointId>>);
+struct DueRecorder(std::sync::Mutex<Vec<EndpointId>>, std::sync::Mutex<Vec<EndpointId>>, AtomicUsize);
 
 #[async_trait::async_trait]
 impl hookd_store::DeliveryListener for DueRecorder {
@@ -215,10 +216,35 @@ impl hookd_store::DeliveryListener for DueRecorder {
         self.0.lock().unwrap().extend(endpoint_ids.iter().cloned());
     }
 
-    fn endpoint_changed(&self, _endpoint_id: &EndpointId) {}
+    fn endpoint_changed(&self, endpoint_id: &EndpointId) {
+        self.1.lock().unwrap().push(endpoint_id.clone());
+    }
+
+    fn announcements_missed(&self) {
+        self.2.fetch_add(1, Ordering::Relaxed);
+    }
 
     async fn begin_handover(&self) -> Box<dyn hookd_store::Handover> {
         Box::new(NoLanes)
+    }
+}
+
+impl DueRecorder {
+    /// Waits until exactly these endpoints were announced changed, and forgets them.
+    async fn changed(&self, ids: &[&EndpointId], what: &str) {
+        let mut want: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        want.sort();
+        common::eventually(Duration::from_secs(10), what, || async {
+            let mut heard = self.1.lock().unwrap();
+            let mut got: Vec<&str> = heard.iter().map(EndpointId::as_str).collect();
+            got.sort();
+            let done = got == want;
+            if done {
+                heard.clear();
+            }
+            done.then_some(())
+        })
+        .await;
     }
 }
 
@@ -268,6 +294,62 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
     .await;
     other.close().await;
     publisher.close().await;
+    drop_database(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_the_other_nodes_lanes() {
+    // Lanes keep their endpoint's settings and re-read them only when told (or rarely, as a
+    // safety net): an endpoint or application changed on one node is announced to the others,
+    // and a node whose listening connection was lost says it may have missed announcements.
+    let Some((url, db)) = create_database().await else { return };
+    let heard = Arc::new(DueRecorder::default());
+    let options = |listener: Option<Arc<dyn hookd_store::DeliveryListener>>| hookd_store::StoreOptions {
+        max_connections: 4,
+        listener,
+        ..Default::default()
+    };
+    let other = hookd_store::Store::open_url(&url, &options(Some(heard.clone()))).await.unwrap();
+    let changer = hookd_store::Store::open_url(&url, &options(None)).await.unwrap();
+    common::eventually(Duration::from_secs(10), "the other node listening", || async {
+        (heard.2.load(Ordering::Relaxed) == 1).then_some(())
+    })
+    .await;
+    let app_id = hookd_core::ApplicationId::generate();
+    let app = hookd_store::ApplicationData { name: "A".into(), ..Default::default() };
+    changer.create_application(&app_id, &app).await.unwrap();
+    let (first, second) = (EndpointId::generate(), EndpointId::generate());
+    let endpoint = hookd_store::EndpointData { url: "https://example.com/".into(), ..Default::default() };
+    for id in [&first, &second] {
+        changer.create_endpoint(&app_id, id, &endpoint, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.unwrap();
+    }
+    let moved = hookd_store::EndpointData { url: "https://example.com/moved".into(), ..endpoint.clone() };
+    changer.update_endpoint(&first, &moved).await.unwrap();
+    heard.changed(&[&first], "an endpoint updated").await;
+    changer.rotate_endpoint_secret(&first, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", 0).await.unwrap();
+    heard.changed(&[&first], "a secret rotated").await;
+    let limited = hookd_store::ApplicationData { throttle_rate: Some(10), ..app };
+    changer.update_application(&app_id, &limited).await.unwrap();
+    heard.changed(&[&first, &second], "an application's rate limit, for each of its endpoints").await;
+    changer.delete_endpoint(&second).await.unwrap();
+    heard.changed(&[&second], "an endpoint deleted").await;
+    changer.delete_application(&app_id).await.unwrap();
+    heard.changed(&[&first], "an application deleted, with its endpoints").await;
+    assert!(heard.0.lock().unwrap().is_empty(), "a change is not announced as due work");
+
+    // The listening connection lost: once it is back, the node says what it may have missed.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    common::eventually(Duration::from_secs(10), "the other node listening again, and saying so", || async {
+        (heard.2.load(Ordering::Relaxed) == 2).then_some(())
+    })
+    .await;
+    pool.close().await;
+    other.close().await;
+    changer.close().await;
     drop_database(&db).await;
 }
 

@@ -1,7 +1,7 @@
 //! Applications.
 
 use hookd_core::time::now_ms;
-use hookd_core::ApplicationId;
+use hookd_core::{ApplicationId, EndpointId};
 
 use crate::filter::{bind_all, Conditions};
 use crate::Entity;
@@ -80,12 +80,23 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(|e| conflict_or(e, || uid_taken(&data.uid)))?);
-        decode(row.ok_or(StoreError::NotFound(Entity::Application))?)
+        let updated = decode(row.ok_or(StoreError::NotFound(Entity::Application))?)?;
+        // Its endpoints' lanes keep its rate limit and uid.
+        self.announce_changed(&self.application_endpoint_ids(id).await?).await;
+        Ok(updated)
     }
 
     /// Deletes an application with its endpoints, messages and attempts.
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<()> {
-        self.delete_by_id("applications", Entity::Application, id.as_str()).await
+        let endpoints = self.application_endpoint_ids(id).await?;
+        self.delete_by_id("applications", Entity::Application, id.as_str()).await?;
+        self.announce_changed(&endpoints).await;
+        Ok(())
+    }
+
+    async fn application_endpoint_ids(&self, id: &ApplicationId) -> Result<Vec<EndpointId>> {
+        let sql = "SELECT id FROM endpoints WHERE app_id = $1";
+        Ok(with_db!(self.reader(), p => sqlx::query_scalar(sql).bind(id).fetch_all(p).await?))
     }
 
     /// Lists applications, newest first, as `filter` asks.

@@ -189,13 +189,13 @@ impl Store {
             row
         });
         let updated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id);
+        self.announce_changed(std::slice::from_ref(id)).await;
         Ok(updated)
     }
 
     pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<()> {
         self.delete_by_id("endpoints", Entity::Endpoint, id.as_str()).await?;
-        self.notify_endpoint_changed(id);
+        self.announce_changed(std::slice::from_ref(id)).await;
         Ok(())
     }
 
@@ -232,7 +232,7 @@ impl Store {
             .fetch_optional(p)
             .await?);
         let rotated = self.decode_endpoint(row.ok_or(StoreError::NotFound(Entity::Endpoint))?)?;
-        self.notify_endpoint_changed(id);
+        self.announce_changed(std::slice::from_ref(id)).await;
         Ok(rotated)
     }
 
@@ -258,7 +258,7 @@ impl Store {
         let sql = format!("UPDATE endpoints SET {column} = $2, updated_at = $3 WHERE id = $1");
         let done = with_db!(self.writer(), p => sqlx::query(&sql).bind(id).bind(value).bind(now_ms()).execute(p).await?.rows_affected());
         found(done, Entity::Endpoint)?;
-        self.notify_endpoint_changed(id);
+        self.announce_changed(std::slice::from_ref(id)).await;
         Ok(())
     }
 
@@ -269,8 +269,8 @@ impl Store {
     }
 
     /// An endpoint with what its lane needs of its application, in one read: a lane reads
-    /// them when it starts and once a second after, and with many endpoints that each get a
-    /// trickle, lanes start all the time.
+    /// them when it starts and when told they changed, and with many endpoints that each get
+    /// a trickle, lanes start all the time.
     pub async fn get_endpoint_for_lane(&self, id: &EndpointId) -> Result<LaneEndpoint> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{}", c.trim())).collect();

@@ -403,21 +403,28 @@ impl Store {
     /// once a second finds it.
     async fn announce_due(&self, endpoint_ids: &[EndpointId]) {
         self.notify_due(endpoint_ids);
+        self.tell_other_nodes(wakeups::NOTIFY_SQL, endpoint_ids, "due deliveries").await;
+    }
+
+    /// Tells this node's listener, and on PostgreSQL the other nodes too (`wakeups.rs`), that
+    /// these endpoints' settings changed or that they were deleted, once that is committed.
+    /// A failed announcement is logged: the lanes re-read their endpoint now and then anyway.
+    async fn announce_changed(&self, endpoint_ids: &[EndpointId]) {
+        if let Some(listener) = &self.base.listener {
+            endpoint_ids.iter().for_each(|id| listener.endpoint_changed(id));
+        }
+        self.tell_other_nodes(wakeups::NOTIFY_CHANGED_SQL, endpoint_ids, "changed endpoints").await;
+    }
+
+    /// Sends `notify_sql` (one of `wakeups.rs`'s) naming these endpoints, on PostgreSQL.
+    async fn tell_other_nodes(&self, notify_sql: &'static str, endpoint_ids: &[EndpointId], what: &str) {
         if let (Db::Postgres(pool), false) = (&self.base.db, endpoint_ids.is_empty()) {
             let ids: Vec<&str> = endpoint_ids.iter().map(EndpointId::as_str).collect();
             for payload in wakeups::payloads(&self.base.origin, &ids) {
-                let sent = sqlx::query(wakeups::NOTIFY_SQL).bind(payload).execute(pool).await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "telling the other nodes of due deliveries failed");
+                if let Err(e) = sqlx::query(notify_sql).bind(payload).execute(pool).await {
+                    tracing::warn!(error = %e, "telling the other nodes of {what} failed");
                 }
             }
-        }
-    }
-
-    /// Tells the listener that an endpoint's settings changed.
-    fn notify_endpoint_changed(&self, endpoint_id: &EndpointId) {
-        if let Some(listener) = &self.base.listener {
-            listener.endpoint_changed(endpoint_id);
         }
     }
 

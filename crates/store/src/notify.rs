@@ -3,9 +3,9 @@
 //! The store keeps data; it does not know lanes, dispatchers or wake-ups. After it commits
 //! something that makes deliveries due (a publish, a resend, a recovery, an endpoint coming
 //! back from disabled, an expired hand-over) or changes an endpoint, it tells the
-//! [`DeliveryListener`] it was opened with, if any. The worker implements it; a node without a
-//! worker (`--role api`) opens its store without one, and the workers on other nodes find the
-//! work by polling the queue.
+//! [`DeliveryListener`] it was opened with, if any (and on PostgreSQL the other nodes', see
+//! `wakeups.rs`). The worker implements it; a node without a worker (`--role api`) opens its
+//! store without one, and the workers on other nodes find the work by polling the queue.
 //!
 //! The listener can also take fresh deliveries straight from a publish ([`Handover`]): a
 //! delivery to an endpoint whose lane runs on this node and has room is stored already
@@ -31,8 +31,15 @@ pub trait DeliveryListener: Send + Sync + 'static {
     /// These endpoints have deliveries due now that were stored due (not handed over).
     fn deliveries_due(&self, endpoint_ids: &[EndpointId]);
 
-    /// This endpoint's settings changed (URL, secrets, limits, disabled…) or it was deleted.
+    /// This endpoint's settings changed (URL, secrets, limits, disabled…, or its
+    /// application's rate limit) or it was deleted. On PostgreSQL, also for changes made on
+    /// other nodes.
     fn endpoint_changed(&self, endpoint_id: &EndpointId);
+
+    /// Other nodes' announcements (of due deliveries and of changed endpoints) may have been
+    /// missed: the connection that hears them was (re)opened. Whatever relies on them should
+    /// look again.
+    fn announcements_missed(&self);
 
     /// Opens the hand-over of one publish batch. It is held from before the batch's
     /// deliveries are routed until they are handed over after the commit, so that a lane

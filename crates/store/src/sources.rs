@@ -196,9 +196,7 @@ impl Store {
             tx.commit().await?;
             (row, endpoints)
         });
-        for endpoint in &endpoints {
-            self.notify_endpoint_changed(endpoint);
-        }
+        self.announce_changed(&endpoints).await;
         self.decode_source(row)
     }
 

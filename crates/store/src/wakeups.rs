@@ -12,6 +12,14 @@
 //! `LISTEN`s and passes what other nodes announce to its `DeliveryListener`: the same path as
 //! a local wake-up. A notification lost (a node reconnecting) costs only latency: the
 //! once-a-second look remains.
+//!
+//! Changes to endpoints travel the same way, on a channel of their own: a lane keeps its
+//! endpoint's settings in memory, and without a word from the node that changed them it
+//! would have to re-read them all the time (it did, once a second: with 1,000 endpoints that
+//! each get a trickle, one query per delivery on PostgreSQL, BENCHMARKS.md). Every update or
+//! deletion of endpoints, or of their application, names them on `hookd_changed`. Since that
+//! is all a lane relies on, a listener that reconnects tells its node that it may have missed
+//! announcements ([`DeliveryListener::announcements_missed`]), and every lane re-reads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +30,14 @@ use tracing::warn;
 
 use crate::notify::DeliveryListener;
 
-/// The channel every node listens on.
+/// The channel every node listens on for due deliveries.
 const CHANNEL: &str = "hookd_due";
 /// Sends one of [`payloads`] on [`CHANNEL`]; inside a transaction, at its commit.
 pub(crate) const NOTIFY_SQL: &str = "SELECT pg_notify('hookd_due', $1)";
+/// The channel every node listens on for endpoints changed or deleted.
+const CHANGED_CHANNEL: &str = "hookd_changed";
+/// Sends one of [`payloads`] on [`CHANGED_CHANNEL`].
+pub(crate) const NOTIFY_CHANGED_SQL: &str = "SELECT pg_notify('hookd_changed', $1)";
 /// PostgreSQL refuses a payload of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_000;
 
@@ -52,13 +64,14 @@ pub(crate) fn payloads(origin: &str, endpoint_ids: &[&str]) -> Vec<String> {
     out
 }
 
-/// The endpoints a payload from another store announces; `None` for this store's own.
+/// The endpoints a payload from another store names; `None` for this store's own.
 fn parse<'a>(own: &str, payload: &'a str) -> Option<Vec<&'a str>> {
     let (origin, ids) = payload.split_once(' ')?;
     (origin != own).then(|| ids.split(',').filter(|id| !id.is_empty()).collect())
 }
 
-/// Listens for other nodes' announcements until the pool closes, reconnecting after errors.
+/// Listens for other nodes' announcements until the pool closes, reconnecting after errors;
+/// each time it (re)starts listening, what was sent meanwhile is lost, which it says.
 pub(crate) fn spawn_listener(pool: PgPool, origin: Arc<str>, listener: Arc<dyn DeliveryListener>) {
     tokio::spawn(async move {
         while !pool.is_closed() {
@@ -72,18 +85,22 @@ pub(crate) fn spawn_listener(pool: PgPool, origin: Arc<str>, listener: Arc<dyn D
                     continue;
                 }
             };
-            if let Err(e) = channel.listen(CHANNEL).await {
+            if let Err(e) = channel.listen_all([CHANNEL, CHANGED_CHANNEL]).await {
                 warn!(error = %e, "listening for other nodes' wake-ups failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            // Until the connection is lost; then reconnect (what was sent meanwhile is found by
-            // the lanes' once-a-second look).
+            listener.announcements_missed();
+            // Until the connection is lost; then reconnect.
             while let Ok(Some(notification)) = channel.try_recv().await {
                 if let Some(ids) = parse(&origin, notification.payload()) {
                     let ids: Vec<EndpointId> =
                         ids.into_iter().map(|id| EndpointId::from_stored(id.to_owned())).collect();
-                    listener.deliveries_due(&ids);
+                    if notification.channel() == CHANGED_CHANNEL {
+                        ids.iter().for_each(|id| listener.endpoint_changed(id));
+                    } else {
+                        listener.deliveries_due(&ids);
+                    }
                 }
             }
             if !pool.is_closed() {
@@ -100,6 +117,7 @@ mod tests {
     #[test]
     fn the_notify_statement_sends_on_the_channel_listened_to() {
         assert!(NOTIFY_SQL.contains(&format!("'{CHANNEL}'")));
+        assert!(NOTIFY_CHANGED_SQL.contains(&format!("'{CHANGED_CHANNEL}'")));
     }
 
     #[test]

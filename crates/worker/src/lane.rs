@@ -36,8 +36,16 @@ use crate::lanes::{LaneInbox, LaneSignals};
 use crate::policy::{failing_too_long, Policy, Verdict, MAX_CLAIM};
 use crate::Shared;
 
-/// How often a lane re-reads its endpoint (URL, secrets, limits, disabled).
-const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often a lane re-reads its endpoint (URL, secrets, limits, disabled) unprompted. It
+/// re-reads at once when told of a change (`endpoint_changed`), which every change on any node
+/// announces (on PostgreSQL through `wakeups.rs`, with every lane told to re-read when that
+/// channel may have lost announcements), so this is a safety net. Once a second, it cost one
+/// query per delivery on PostgreSQL with 1,000 endpoints that each get a trickle.
+const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// How often a lane that took every due delivery looks for more unprompted; and so, the
+/// longest it waits for anything. Other nodes' publishes are announced too (`wakeups.rs`), so
+/// this too is a safety net.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// A lane keeps its endpoint while the next delivery is due within this; otherwise it lets go.
 const HOLD_IDLE_MS: i64 = 1_000;
 
@@ -173,7 +181,7 @@ impl Lane {
                     }
                 }
             }
-            let wait = wait.unwrap_or(RELOAD_EVERY).min(RELOAD_EVERY).min(self.shared.config.lease / 3);
+            let wait = wait.unwrap_or(LOOK_EVERY).min(LOOK_EVERY).min(self.shared.config.lease / 3);
             tokio::select! {
                 Some(report) = self.reports.recv() => self.on_report(report).await,
                 Some(done) = self.in_flight.join_next() => {
@@ -248,7 +256,8 @@ impl Lane {
         }
     }
 
-    /// Re-reads the endpoint (and its application's rate limit) now and then.
+    /// Re-reads the endpoint (and its application's rate limit) when told it changed, and now
+    /// and then.
     async fn refresh(&mut self) -> Option<Arc<Endpoint>> {
         if let (Some(ep), Some(at)) = (&self.endpoint, self.loaded_at) {
             if at.elapsed() < RELOAD_EVERY {
@@ -308,7 +317,7 @@ impl Lane {
     /// Whether the database may hold due deliveries this lane has not claimed: a claim that
     /// came back short took all there were, and until the next known due time (lowered by
     /// wake-ups and retries) or an overflow of its inbox, only other nodes' publishes can add
-    /// more, which a look every `RELOAD_EVERY` catches. Spares a write transaction per
+    /// more, which a look every `LOOK_EVERY` catches. Spares a write transaction per
     /// finished attempt.
     fn may_have_due(&self) -> bool {
         if self.inbox.as_ref().is_some_and(LaneInbox::take_overflowed) {
@@ -316,7 +325,7 @@ impl Lane {
         }
         match self.took_all_due {
             None => true,
-            Some(at) => at.elapsed() >= RELOAD_EVERY || self.next_due.is_some_and(|due| due <= now_ms()),
+            Some(at) => at.elapsed() >= LOOK_EVERY || self.next_due.is_some_and(|due| due <= now_ms()),
         }
     }
 

@@ -149,6 +149,14 @@ impl DeliveryListener for Lanes {
         }
     }
 
+    fn announcements_missed(&self) {
+        for lane in self.running.lock().unwrap().values() {
+            lane.changed.store(true, Ordering::Relaxed);
+            lane.wake.notify_one();
+        }
+        self.dispatcher.notify_one();
+    }
+
     async fn begin_handover(&self) -> Box<dyn Handover> {
         Box::new(Batch(self.attached.clone().read_owned().await))
     }
@@ -197,6 +205,20 @@ mod tests {
         assert_eq!(lanes.count(), 1);
         lanes.ended(&ep_a, 2);
         assert_eq!(lanes.count(), 0);
+    }
+
+    #[tokio::test]
+    async fn missed_announcements_make_every_lane_look_again() {
+        let lanes = Lanes::new();
+        let (a, b) = (signals(1), signals(1));
+        lanes.started(&EndpointId::generate(), a.clone());
+        lanes.started(&EndpointId::generate(), b.clone());
+        lanes.announcements_missed();
+        for lane in [&a, &b] {
+            assert!(lane.changed.load(Ordering::Relaxed), "re-reads its endpoint");
+            tokio::time::timeout(std::time::Duration::from_secs(1), lane.wake.notified()).await.expect("lane woken");
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(1), lanes.dispatcher_woken()).await.expect("dispatcher");
     }
 
     #[tokio::test]
