@@ -22,6 +22,7 @@ on_both_backends!(
     endpoint_failing_for_too_long_is_disabled,
     recover_requeues_failed_deliveries,
     expired_leases_make_work_claimable_again,
+    claims_made_at_once_each_get_their_endpoints_earliest_due_deliveries,
     operational_webhooks_report_endpoint_and_delivery_events,
     an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else,
     a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane,
@@ -322,6 +323,51 @@ async fn expired_leases_make_work_claimable_again(backend: Backend) {
     })
     .await;
     assert_eq!(reclaimed[0].msg_id, claim.deliveries[0].msg_id);
+    store.close().await;
+    app.stop().await;
+}
+
+async fn claims_made_at_once_each_get_their_endpoints_earliest_due_deliveries(backend: Backend) {
+    // Claims of several lanes made at the same moment run as one transaction (`claim.rs`):
+    // each must get its own endpoint's due deliveries, no more than its limit, and a claim
+    // that took all there were learns when the endpoint's next delivery is due.
+    let Some(app) = spawn_app_with(backend, |c| c.role = hookd::config::Role::Api).await else { return };
+    let mut endpoints = Vec::new();
+    for published in [3, 1, 0] {
+        let (app_id, ep_id) = app.app_and_endpoint(json!({"url": "https://example.com/"})).await;
+        let mut messages = Vec::new();
+        for n in 0..published {
+            messages.push(publish(&app, &app_id, json!({"n": n})).await);
+        }
+        endpoints.push((hookd_core::EndpointId::parse(&ep_id).unwrap(), messages));
+    }
+    let store = hookd::app::open_store(&app.config.database, 4).await.unwrap();
+    let [(a, a_msgs), (b, b_msgs), (c, _)] = &endpoints[..] else { unreachable!() };
+    let lease_ms = 60_000;
+    let before = hookd_core::time::now_ms();
+    let (claim_a, claim_b, claim_c) = tokio::join!(
+        store.claim_endpoint_deliveries(a, 2, lease_ms, false),
+        store.claim_endpoint_deliveries(b, 5, lease_ms, false),
+        store.claim_endpoint_deliveries(c, 5, lease_ms, false),
+    );
+    let (claim_a, claim_b, claim_c) = (claim_a.unwrap(), claim_b.unwrap(), claim_c.unwrap());
+    let ids = |claim: &hookd_store::DeliveryClaim, endpoint: &hookd_core::EndpointId| -> Vec<String> {
+        assert!(claim.deliveries.iter().all(|d| &d.endpoint_id == endpoint), "only its own endpoint's");
+        claim.deliveries.iter().map(|d| d.msg_id.to_string()).collect()
+    };
+    let first_a = ids(&claim_a, a);
+    assert_eq!(first_a.len(), 2, "as many as its limit");
+    assert!(first_a.iter().all(|m| a_msgs.contains(m)) && first_a[0] != first_a[1]);
+    assert_eq!(claim_a.next_due, None, "a full claim does not look further");
+    assert_eq!(ids(&claim_b, b), b_msgs.clone());
+    assert!(claim_b.next_due.is_some_and(|due| due >= before + lease_ms), "its next: the lease's end");
+    assert!(claim_c.deliveries.is_empty());
+    assert_eq!(claim_c.next_due, None, "nothing pending");
+    // The rest of the first endpoint's, and nothing twice.
+    let rest = store.claim_endpoint_deliveries(a, 5, lease_ms, false).await.unwrap();
+    let rest = ids(&rest, a);
+    assert_eq!(rest.len(), 1);
+    assert!(a_msgs.contains(&rest[0]) && !first_a.contains(&rest[0]));
     store.close().await;
     app.stop().await;
 }

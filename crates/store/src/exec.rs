@@ -23,6 +23,11 @@ use crate::{Result, StoreError};
 pub(crate) enum Arg<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
+    /// An array, on PostgreSQL only (`$1::bigint[]`): one statement text whatever the number
+    /// of values, so that PostgreSQL plans it once, not at every execution.
+    Ints(Vec<i64>),
+    /// An array of texts, on PostgreSQL only (`$1::text[]`).
+    Texts(Vec<&'a str>),
 }
 
 impl From<i64> for Arg<'_> {
@@ -67,6 +72,10 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::Int(Some(v)) => ValueRef::Integer(*v),
             Arg::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
             Arg::Int(None) | Arg::Text(None) => ValueRef::Null,
+            Arg::Ints(_) | Arg::Texts(_) => {
+                let refused = "an array bound on SQLite, which has no array type";
+                return Err(rusqlite::Error::ToSqlConversionFailure(refused.into()));
+            }
         }))
     }
 }
@@ -166,6 +175,8 @@ fn pg_query<'q>(sql: &'q str, args: &[Arg<'q>]) -> sqlx::query::Query<'q, sqlx::
     args.iter().fold(sqlx::query(sql), |q, arg| match arg {
         Arg::Int(v) => q.bind(*v),
         Arg::Text(v) => q.bind(*v),
+        Arg::Ints(v) => q.bind(v.clone()),
+        Arg::Texts(v) => q.bind(v.clone()),
     })
 }
 

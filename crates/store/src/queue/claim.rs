@@ -282,48 +282,81 @@ impl Database {
         let lease_ms = requests.first().map_or(0, |r| r.lease_ms);
         let lease_until = now + lease_ms;
         let token = new_body_at(now);
-        // SQLite does not turn a row-value IN into key lookups (it scans the table), so there
-        // the rows are named by rowid.
-        let (row_key, inner_key, outer_key) = match self.backend() {
-            Backend::Postgres => ("(msg_id, endpoint_id)", "msg_id, endpoint_id", "msg_id, endpoint_id"),
-            Backend::Sqlite => ("rowid", "rowid AS k", "k"),
+        let ids: Vec<&str> = requests.iter().map(|r| r.endpoint_id.as_str()).collect();
+        let (lease, lease_args, fetch, fetch_args) = match self.backend() {
+            // One text for any number of endpoints (arrays, and a lateral sub-select per
+            // endpoint), so that PostgreSQL plans each statement once. With a sub-select per
+            // endpoint joined by UNION ALL, every batch size was a statement of its own,
+            // planned anew at almost every execution: 60 ms for 128 endpoints, more than all
+            // other statements' execution together in the trickle shape (BENCHMARKS.md).
+            Backend::Postgres => {
+                let lease = format!(
+                    "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = $2 \
+                     WHERE (msg_id, endpoint_id) IN (SELECT c.msg_id, c.endpoint_id \
+                     FROM UNNEST($3::text[], $4::bigint[]) AS r (endpoint_id, lim) CROSS JOIN LATERAL \
+                     (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = r.endpoint_id \
+                     AND next_attempt_at <= $5 ORDER BY next_attempt_at LIMIT r.lim{}) AS c)",
+                    state::is(Sending),
+                    row_lock(Backend::Postgres)
+                );
+                let limits: Vec<i64> = requests.iter().map(|r| r.limit).collect();
+                let lease_args: Vec<Arg<'_>> = vec![
+                    lease_until.into(),
+                    token.as_str().into(),
+                    Arg::Texts(ids.clone()),
+                    Arg::Ints(limits),
+                    now.into(),
+                ];
+                let fetch = format!(
+                    "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = $1 AND d.lease_token = $2 \
+                     AND d.endpoint_id = ANY($3::text[])"
+                );
+                let fetch_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into(), Arg::Texts(ids.clone())];
+                (lease, lease_args, fetch, fetch_args)
+            }
+            // SQLite prepares each text once and keeps it (`exec.rs`), and does not turn a
+            // row-value IN into key lookups (it scans the table), so there the rows are named
+            // by rowid.
+            Backend::Sqlite => {
+                // Bound in this order: lease end, token, then per endpoint its id, now, and
+                // limit.
+                let mut params = Params::new(Backend::Sqlite);
+                let (lease_param, token_param) = (params.next(), params.next());
+                let per_endpoint: Vec<String> = (0..requests.len())
+                    .map(|i| {
+                        let (endpoint, now, limit) = (params.next(), params.next(), params.next());
+                        format!(
+                            "SELECT k FROM (SELECT rowid AS k FROM deliveries WHERE endpoint_id = {endpoint} \
+                             AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}) AS c{i}"
+                        )
+                    })
+                    .collect();
+                let lease = format!(
+                    "UPDATE deliveries SET {}, next_attempt_at = {lease_param}, lease_token = {token_param} \
+                     WHERE rowid IN ({})",
+                    state::is(Sending),
+                    per_endpoint.join(" UNION ALL ")
+                );
+                let mut lease_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
+                for r in requests {
+                    lease_args.extend([r.endpoint_id.as_str().into(), now.into(), r.limit.into()]);
+                }
+                let mut params = Params::new(Backend::Sqlite);
+                let fetch = format!(
+                    "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
+                    params.next(),
+                    params.next(),
+                    (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
+                );
+                let mut fetch_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
+                fetch_args.extend(ids.iter().map(|&id| Arg::from(id)));
+                (lease, lease_args, fetch, fetch_args)
+            }
         };
-        // Bound in this order: lease end, token, then per endpoint its id, now, and limit.
-        let mut params = Params::new(self.backend());
-        let (lease_param, token_param) = (params.next(), params.next());
-        let per_endpoint: Vec<String> = (0..requests.len())
-            .map(|i| {
-                let (endpoint, now, limit) = (params.next(), params.next(), params.next());
-                format!(
-                    "SELECT {outer_key} FROM (SELECT {inner_key} FROM deliveries WHERE endpoint_id = {endpoint} \
-                     AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}{}) AS c{i}",
-                    row_lock(self.backend())
-                )
-            })
-            .collect();
-        let lease = format!(
-            "UPDATE deliveries SET {}, next_attempt_at = {lease_param}, lease_token = {token_param} \
-             WHERE {row_key} IN ({})",
-            state::is(Sending),
-            per_endpoint.join(" UNION ALL ")
-        );
-        let mut params = Params::new(self.backend());
-        let fetch = format!(
-            "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
-            params.next(),
-            params.next(),
-            (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
-        );
-        let mut args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
-        for r in requests {
-            args.extend([r.endpoint_id.as_str().into(), now.into(), r.limit.into()]);
-        }
-        let claimed = tx.execute(&lease, &args).await?;
+        let claimed = tx.execute(&lease, &lease_args).await?;
         let mut rows: Vec<ClaimRow> = Vec::new();
         if claimed > 0 {
-            let mut args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
-            args.extend(requests.iter().map(|r| Arg::from(r.endpoint_id.as_str())));
-            for row in tx.fetch(&fetch, &args, &CLAIMED_KINDS).await? {
+            for row in tx.fetch(&fetch, &fetch_args, &CLAIMED_KINDS).await? {
                 rows.push(ClaimRow::from_cells(row)?);
             }
         }
@@ -341,18 +374,30 @@ impl Database {
         let short: Vec<usize> =
             (0..requests.len()).filter(|&i| (claims[i].deliveries.len() as i64) < requests[i].limit).collect();
         if !short.is_empty() {
-            let mut params = Params::new(self.backend());
-            let sql = (0..short.len())
-                .map(|n| {
+            let next_due = |endpoint: &str| {
+                format!(
+                    "(SELECT MIN(next_attempt_at) FROM deliveries WHERE endpoint_id = {endpoint} \
+                     AND next_attempt_at IS NOT NULL)"
+                )
+            };
+            let short_ids = short.iter().map(|&i| ids[i]);
+            let (sql, args): (String, Vec<Arg<'_>>) = match self.backend() {
+                Backend::Postgres => (
                     format!(
-                        "SELECT CAST({n} AS BIGINT), (SELECT MIN(next_attempt_at) FROM deliveries \
-                         WHERE endpoint_id = {} AND next_attempt_at IS NOT NULL)",
-                        params.next()
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            let args: Vec<Arg<'_>> = short.iter().map(|&i| Arg::from(requests[i].endpoint_id.as_str())).collect();
+                        "SELECT r.n - 1, {} FROM UNNEST($1::text[]) WITH ORDINALITY AS r (endpoint_id, n)",
+                        next_due("r.endpoint_id")
+                    ),
+                    vec![Arg::Texts(short_ids.collect())],
+                ),
+                Backend::Sqlite => {
+                    let mut params = Params::new(Backend::Sqlite);
+                    let sql = (0..short.len())
+                        .map(|n| format!("SELECT CAST({n} AS BIGINT), {}", next_due(&params.next())))
+                        .collect::<Vec<_>>()
+                        .join(" UNION ALL ");
+                    (sql, short_ids.map(Arg::from).collect())
+                }
+            };
             for row in tx.fetch(&sql, &args, &[Kind::Int, Kind::Int]).await? {
                 let [n, next_due]: [Cell; 2] = row.try_into().expect("two columns");
                 claims[short[n.int()? as usize]].next_due = next_due.int_opt()?;
