@@ -16,6 +16,7 @@ on_both_backends!(
     fifo_endpoint_delivers_in_publish_order_through_retries,
     an_endpoint_switched_to_fifo_delivers_what_was_pending_in_order,
     a_fifo_endpoint_gets_messages_from_before_it_existed_by_resend,
+    a_resend_made_while_the_delivery_is_in_flight_is_sent,
     gone_410_disables_at_once_and_keeps_messages,
     too_many_requests_slows_the_endpoint_down,
     a_hanging_endpoint_ties_up_one_connection_not_its_cap,
@@ -170,6 +171,32 @@ async fn a_fifo_endpoint_gets_messages_from_before_it_existed_by_resend(backend:
     let got = receiver.wait_for(4, WAIT).await;
     let order: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(order, published);
+    app.stop().await;
+}
+
+async fn a_resend_made_while_the_delivery_is_in_flight_is_sent(backend: Backend) {
+    // The in-flight attempt's answer must not overwrite the resend queued meanwhile (it was
+    // lost so: the answer's record marked the delivery succeeded, resend included). A FIFO
+    // endpoint makes one attempt at a time, so the resend can only start once the first
+    // attempt's answer is in.
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start_with(vec![Reply::Hang]).await;
+    let (app_id, ep_id) = app.app_and_endpoint(json!({"url": receiver.url("/"), "fifo": true})).await;
+    let msg_id = publish(&app, &app_id, json!({"n": 1})).await;
+    receiver.wait_for(1, WAIT).await;
+    let path = format!("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{ep_id}/resend");
+    let (status, out) = app.send_json(Method::POST, &path, &json!({})).await;
+    assert_eq!(status, 202, "{out}");
+    receiver.release();
+    let got = receiver.wait_for(2, WAIT).await;
+    assert!(got.iter().all(|r| r.header("webhook-id") == msg_id));
+    let attempts = eventually(WAIT, "both attempts logged", || async {
+        let page = app.get_json(&format!("/api/v1/app/{app_id}/attempt/msg/{msg_id}")).await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        (data.len() == 2).then_some(data)
+    })
+    .await;
+    assert!(attempts.iter().all(|a| a["responseStatusCode"] == 200), "{attempts:?}");
     app.stop().await;
 }
 

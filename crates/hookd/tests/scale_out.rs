@@ -403,6 +403,7 @@ async fn letting_go_of_an_endpoint_records_its_next_due_time_or_keeps_it(backend
         msg_id: claim.deliveries[0].msg_id.clone(),
         endpoint_id: endpoint_id.clone(),
         outcome: hookd_store::DeliveryOutcome::Canceled,
+        lease_token: claim.deliveries[0].lease_token.clone(),
     };
     store.record_attempt(Arc::new(done)).await.unwrap();
     assert!(store.release_endpoint(&endpoint_id, "b").await.unwrap());

@@ -528,7 +528,9 @@ impl<'a> Batch<'a> {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut args: Vec<Arg<'_>> = chunk
                     .iter()
-                    .flat_map(|row| [row.0.into(), row.1.into(), row.2.into(), row.3.into(), row.4.into()])
+                    .flat_map(|row| {
+                        [row.0.into(), row.1.into(), row.2.into(), row.3.into(), row.4.into(), row.5.into()]
+                    })
                     .collect();
                 args.push(now.into());
                 tx.execute(&update_deliveries_sql(backend, chunk.len()), &args).await?;

@@ -200,7 +200,7 @@ pub(crate) fn route<'a>(
             };
             match room {
                 Room::Reserved(permit) => {
-                    routed.handover.push((permit, claimed(job, endpoint_id)));
+                    routed.handover.push((permit, claimed(job, endpoint_id, lease_token)));
                     routed.deliveries.push(NewDelivery {
                         job,
                         endpoint_id,
@@ -255,7 +255,7 @@ impl<'a> NewDelivery<'a> {
 }
 
 /// A delivery as its lane receives it.
-fn claimed(job: &PublishJob, endpoint_id: &EndpointId) -> ClaimedDelivery {
+fn claimed(job: &PublishJob, endpoint_id: &EndpointId, lease_token: &str) -> ClaimedDelivery {
     ClaimedDelivery {
         msg_id: job.msg.id.clone(),
         endpoint_id: endpoint_id.clone(),
@@ -267,5 +267,6 @@ fn claimed(job: &PublishJob, endpoint_id: &EndpointId) -> ClaimedDelivery {
         payload: job.msg.payload.clone(),
         content_type: job.msg.content_type.clone(),
         request: job.msg.request.clone(),
+        lease_token: lease_token.to_owned(),
     }
 }

@@ -88,8 +88,13 @@ pub(crate) async fn attempt(
         created_at: now,
     };
     let event = operational_event(endpoint, app_uid, &delivery, &attempt, outcome);
-    let result =
-        AttemptResult { attempt: Some(attempt), msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome };
+    let result = AttemptResult {
+        attempt: Some(attempt),
+        msg_id: delivery.msg_id,
+        endpoint_id: delivery.endpoint_id,
+        outcome,
+        lease_token: delivery.lease_token,
+    };
     (result, report, event)
 }
 
@@ -258,7 +263,13 @@ fn decide(http: &HttpOutcome, schedule: &RetrySchedule, delivery: &ClaimedDelive
 
 /// A delivery not attempted: parked (endpoint disabled) or handed back (shutting down).
 pub(crate) fn unattempted(delivery: ClaimedDelivery, outcome: DeliveryOutcome) -> AttemptResult {
-    AttemptResult { attempt: None, msg_id: delivery.msg_id, endpoint_id: delivery.endpoint_id, outcome }
+    AttemptResult {
+        attempt: None,
+        msg_id: delivery.msg_id,
+        endpoint_id: delivery.endpoint_id,
+        outcome,
+        lease_token: delivery.lease_token,
+    }
 }
 
 #[cfg(test)]

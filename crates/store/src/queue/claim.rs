@@ -89,7 +89,7 @@ const CLAIMED_COLUMNS: &str =
      m.content_type, m.request \
      FROM deliveries d JOIN messages m ON m.id = d.msg_id";
 
-fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
+fn claimed_delivery(r: ClaimRow, lease_token: &str) -> ClaimedDelivery {
     // Written by this code from an `IngestedRequest`; unreadable only if edited by hand, and
     // then sent as a published message rather than not at all.
     let request = r.request.and_then(|json| serde_json::from_str(&json).ok());
@@ -104,6 +104,7 @@ fn claimed_delivery(r: ClaimRow) -> ClaimedDelivery {
         payload: r.payload,
         content_type: r.content_type,
         request,
+        lease_token: lease_token.to_owned(),
     }
 }
 
@@ -243,7 +244,7 @@ impl Store {
             rows
         });
         let next_due = if rows.is_empty() { self.next_due_for_endpoint(endpoint_id).await? } else { None };
-        Ok(DeliveryClaim { deliveries: rows.into_iter().map(claimed_delivery).collect(), next_due })
+        Ok(DeliveryClaim { deliveries: rows.into_iter().map(|r| claimed_delivery(r, &token)).collect(), next_due })
     }
 }
 
@@ -368,7 +369,7 @@ impl Database {
             requests.iter().enumerate().map(|(i, r)| (r.endpoint_id.as_str(), i)).collect();
         for row in rows {
             let i = index[row.endpoint_id.as_str()];
-            claims[i].deliveries.push(claimed_delivery(row));
+            claims[i].deliveries.push(claimed_delivery(row, &token));
         }
         // A short claim took everything due: say when the rest is due.
         let short: Vec<usize> =

@@ -51,6 +51,8 @@ pub struct ClaimedDelivery {
     /// The request it came as, when a source ingested it: sent with the same method,
     /// sub-path, query and headers.
     pub request: Option<crate::IngestedRequest>,
+    /// The lease it was claimed (or handed over) under; see [`AttemptResult::lease_token`].
+    pub lease_token: String,
 }
 
 /// What happens to a delivery after an attempt.
@@ -77,6 +79,11 @@ pub struct AttemptResult {
     pub msg_id: MessageId,
     pub endpoint_id: EndpointId,
     pub outcome: DeliveryOutcome,
+    /// The lease the delivery was attempted under. The outcome applies to the delivery only
+    /// while that lease is the delivery's: a resend, a replay or an expunge made while the
+    /// attempt was in flight (or a lease that ran out and was taken again) ends it, and then
+    /// only the attempt is logged (the resend is not lost to an older attempt's answer).
+    pub lease_token: String,
 }
 
 /// What claiming an endpoint's deliveries found.

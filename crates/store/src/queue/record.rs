@@ -41,8 +41,8 @@ pub(crate) struct RecordJob {
 }
 
 /// A delivery's new state after an attempt: msg id, endpoint id, status, next attempt time,
-/// attempts to add.
-pub(crate) type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64);
+/// attempts to add, the lease it was attempted under.
+pub(crate) type DeliveryUpdate<'a> = (&'a str, &'a str, i64, Option<i64>, i64, &'a str);
 
 /// The delivery updates of a batch of results, in groups that each name a delivery at most
 /// once (one multi-row update cannot apply two results to the same row in order; a delivery
@@ -73,6 +73,7 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
             status,
             next,
             counted,
+            r.lease_token.as_str(),
         ));
     }
     groups
@@ -82,11 +83,12 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
 pub(crate) fn update_deliveries_sql(backend: Backend, rows: usize) -> String {
     let mut params = Params::new(backend);
     format!(
-        "WITH v (msg_id, endpoint_id, status, next_at, counted) AS (VALUES {}) \
+        "WITH v (msg_id, endpoint_id, status, next_at, counted, token) AS (VALUES {}) \
          UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
          attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
-         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id",
-        params.rows(rows, 5, ""),
+         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id \
+         AND deliveries.lease_token = v.token",
+        params.rows(rows, 6, ""),
         params.next()
     )
 }

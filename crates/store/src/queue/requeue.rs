@@ -26,7 +26,7 @@ impl Store {
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
                  in_order) VALUES ($1, $2, $3, {pending}, 0, TRUE, $4, $4, COALESCE((SELECT fifo FROM endpoints WHERE id = $2), FALSE)) \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, next_attempt_at = $4, updated_at = $4, \
-                 manual = CASE WHEN deliveries.{finished} THEN TRUE ELSE deliveries.manual END",
+                 lease_token = NULL, manual = CASE WHEN deliveries.{finished} THEN TRUE ELSE deliveries.manual END",
                 pending = Pending.code(),
                 set_pending = state::is(Pending),
                 finished = *state::FINISHED,
@@ -129,7 +129,7 @@ impl Store {
                  JOIN endpoints e ON e.id = $2 \
                  WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND ($6 IS NULL OR m.id = $6) \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, attempts = 0, manual = FALSE, \
-                 next_attempt_at = $5, updated_at = $5",
+                 next_attempt_at = $5, updated_at = $5, lease_token = NULL",
                 pending = Pending.code(),
                 set_pending = state::is(Pending),
             ))
