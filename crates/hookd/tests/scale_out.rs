@@ -248,6 +248,12 @@ impl DueRecorder {
     }
 }
 
+/// A node's store on the database at `url`, telling `listener` what it hears.
+async fn open_node(url: &str, listener: Option<Arc<dyn hookd_store::DeliveryListener>>) -> hookd_store::Store {
+    let options = hookd_store::StoreOptions { max_connections: 4, listener, ..Default::default() };
+    hookd_store::Store::open_url(url, &options).await.unwrap()
+}
+
 /// No lane of this node takes anything straight from a publish.
 struct NoLanes;
 
@@ -263,13 +269,8 @@ async fn a_publish_on_one_node_wakes_the_other_nodes() {
     // listener hears of (a PostgreSQL NOTIFY), so a lane there does not wait for its next look.
     let Some((url, db)) = create_database().await else { return };
     let heard = Arc::new(DueRecorder::default());
-    let options = |listener: Option<Arc<dyn hookd_store::DeliveryListener>>| hookd_store::StoreOptions {
-        max_connections: 4,
-        listener,
-        ..Default::default()
-    };
-    let other = hookd_store::Store::open_url(&url, &options(Some(heard.clone()))).await.unwrap();
-    let publisher = hookd_store::Store::open_url(&url, &options(Some(Arc::new(DueRecorder::default())))).await.unwrap();
+    let other = open_node(&url, Some(heard.clone())).await;
+    let publisher = open_node(&url, Some(Arc::new(DueRecorder::default()))).await;
     let app_id = hookd_core::ApplicationId::generate();
     let app = hookd_store::ApplicationData { name: "A".into(), ..Default::default() };
     publisher.create_application(&app_id, &app).await.unwrap();
@@ -304,13 +305,8 @@ async fn a_change_on_one_node_reaches_the_other_nodes_lanes() {
     // and a node whose listening connection was lost says it may have missed announcements.
     let Some((url, db)) = create_database().await else { return };
     let heard = Arc::new(DueRecorder::default());
-    let options = |listener: Option<Arc<dyn hookd_store::DeliveryListener>>| hookd_store::StoreOptions {
-        max_connections: 4,
-        listener,
-        ..Default::default()
-    };
-    let other = hookd_store::Store::open_url(&url, &options(Some(heard.clone()))).await.unwrap();
-    let changer = hookd_store::Store::open_url(&url, &options(None)).await.unwrap();
+    let other = open_node(&url, Some(heard.clone())).await;
+    let changer = open_node(&url, None).await;
     common::eventually(Duration::from_secs(10), "the other node listening", || async {
         (heard.2.load(Ordering::Relaxed) == 1).then_some(())
     })
