@@ -284,75 +284,10 @@ impl Database {
         let lease_until = now + lease_ms;
         let token = new_body_at(now);
         let ids: Vec<&str> = requests.iter().map(|r| r.endpoint_id.as_str()).collect();
-        let (lease, lease_args, fetch, fetch_args) = match self.backend() {
-            // One text for any number of endpoints (arrays, and a lateral sub-select per
-            // endpoint), so that PostgreSQL plans each statement once. With a sub-select per
-            // endpoint joined by UNION ALL, every batch size was a statement of its own,
-            // planned anew at almost every execution: 60 ms for 128 endpoints, more than all
-            // other statements' execution together in the trickle shape (BENCHMARKS.md).
-            Backend::Postgres => {
-                let lease = format!(
-                    "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = $2 \
-                     WHERE (msg_id, endpoint_id) IN (SELECT c.msg_id, c.endpoint_id \
-                     FROM UNNEST($3::text[], $4::bigint[]) AS r (endpoint_id, lim) CROSS JOIN LATERAL \
-                     (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = r.endpoint_id \
-                     AND next_attempt_at <= $5 ORDER BY next_attempt_at LIMIT r.lim{}) AS c)",
-                    state::is(Sending),
-                    row_lock(Backend::Postgres)
-                );
-                let limits: Vec<i64> = requests.iter().map(|r| r.limit).collect();
-                let lease_args: Vec<Arg<'_>> = vec![
-                    lease_until.into(),
-                    token.as_str().into(),
-                    Arg::Texts(ids.clone()),
-                    Arg::Ints(limits),
-                    now.into(),
-                ];
-                let fetch = format!(
-                    "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = $1 AND d.lease_token = $2 \
-                     AND d.endpoint_id = ANY($3::text[])"
-                );
-                let fetch_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into(), Arg::Texts(ids.clone())];
-                (lease, lease_args, fetch, fetch_args)
-            }
-            // SQLite prepares each text once and keeps it (`exec.rs`), and does not turn a
-            // row-value IN into key lookups (it scans the table), so there the rows are named
-            // by rowid.
-            Backend::Sqlite => {
-                // Bound in this order: lease end, token, then per endpoint its id, now, and
-                // limit.
-                let mut params = Params::new(Backend::Sqlite);
-                let (lease_param, token_param) = (params.next(), params.next());
-                let per_endpoint: Vec<String> = (0..requests.len())
-                    .map(|i| {
-                        let (endpoint, now, limit) = (params.next(), params.next(), params.next());
-                        format!(
-                            "SELECT k FROM (SELECT rowid AS k FROM deliveries WHERE endpoint_id = {endpoint} \
-                             AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}) AS c{i}"
-                        )
-                    })
-                    .collect();
-                let lease = format!(
-                    "UPDATE deliveries SET {}, next_attempt_at = {lease_param}, lease_token = {token_param} \
-                     WHERE rowid IN ({})",
-                    state::is(Sending),
-                    per_endpoint.join(" UNION ALL ")
-                );
-                let mut lease_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
-                for r in requests {
-                    lease_args.extend([r.endpoint_id.as_str().into(), now.into(), r.limit.into()]);
-                }
-                let mut params = Params::new(Backend::Sqlite);
-                let fetch = format!(
-                    "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
-                    params.next(),
-                    params.next(),
-                    (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
-                );
-                let mut fetch_args: Vec<Arg<'_>> = vec![lease_until.into(), token.as_str().into()];
-                fetch_args.extend(ids.iter().map(|&id| Arg::from(id)));
-                (lease, lease_args, fetch, fetch_args)
-            }
+        let at = LeaseAt { now, until: lease_until, token: &token };
+        let ClaimStatements { lease, lease_args, fetch, fetch_args } = match self.backend() {
+            Backend::Postgres => postgres_claim(requests, &ids, &at),
+            Backend::Sqlite => sqlite_claim(requests, &ids, &at),
         };
         let claimed = tx.execute(&lease, &lease_args).await?;
         let mut rows: Vec<ClaimRow> = Vec::new();
@@ -406,4 +341,84 @@ impl Database {
         }
         Ok(claims)
     }
+}
+
+/// When and under which token a batch of claims leases its deliveries.
+struct LeaseAt<'a> {
+    now: i64,
+    until: i64,
+    token: &'a str,
+}
+
+/// A batch of claims' statements with their arguments: the lease, and the read of what it
+/// leased.
+struct ClaimStatements<'a> {
+    lease: String,
+    lease_args: Vec<Arg<'a>>,
+    fetch: String,
+    fetch_args: Vec<Arg<'a>>,
+}
+
+/// The claims' statements on PostgreSQL: one text for any number of endpoints (arrays, and a
+/// lateral sub-select per endpoint), so that PostgreSQL plans each statement once. With a
+/// sub-select per endpoint joined by UNION ALL, every batch size was a statement of its own,
+/// planned anew at almost every execution: 60 ms for 128 endpoints, more than all other
+/// statements' execution together in the trickle shape (BENCHMARKS.md).
+fn postgres_claim<'a>(requests: &[ClaimRequest], ids: &[&'a str], at: &LeaseAt<'a>) -> ClaimStatements<'a> {
+    let lease = format!(
+        "UPDATE deliveries SET {}, next_attempt_at = $1, lease_token = $2 \
+         WHERE (msg_id, endpoint_id) IN (SELECT c.msg_id, c.endpoint_id \
+         FROM UNNEST($3::text[], $4::bigint[]) AS r (endpoint_id, lim) CROSS JOIN LATERAL \
+         (SELECT msg_id, endpoint_id FROM deliveries WHERE endpoint_id = r.endpoint_id \
+         AND next_attempt_at <= $5 ORDER BY next_attempt_at LIMIT r.lim{}) AS c)",
+        state::is(Sending),
+        row_lock(Backend::Postgres)
+    );
+    let limits: Vec<i64> = requests.iter().map(|r| r.limit).collect();
+    let lease_args: Vec<Arg<'_>> =
+        vec![at.until.into(), at.token.into(), Arg::Texts(ids.to_vec()), Arg::Ints(limits), at.now.into()];
+    let fetch = format!(
+        "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = $1 AND d.lease_token = $2 \
+         AND d.endpoint_id = ANY($3::text[])"
+    );
+    let fetch_args: Vec<Arg<'_>> = vec![at.until.into(), at.token.into(), Arg::Texts(ids.to_vec())];
+    ClaimStatements { lease, lease_args, fetch, fetch_args }
+}
+
+/// The claims' statements on SQLite, a sub-select per endpoint: SQLite prepares each text once
+/// and keeps it (`exec.rs`), and does not turn a row-value IN into key lookups (it scans the
+/// table), so there the rows are named by rowid.
+fn sqlite_claim<'a>(requests: &[ClaimRequest], ids: &[&'a str], at: &LeaseAt<'a>) -> ClaimStatements<'a> {
+    // Bound in this order: lease end, token, then per endpoint its id, now, and limit.
+    let mut params = Params::new(Backend::Sqlite);
+    let (lease_param, token_param) = (params.next(), params.next());
+    let per_endpoint: Vec<String> = (0..requests.len())
+        .map(|i| {
+            let (endpoint, now, limit) = (params.next(), params.next(), params.next());
+            format!(
+                "SELECT k FROM (SELECT rowid AS k FROM deliveries WHERE endpoint_id = {endpoint} \
+                 AND next_attempt_at <= {now} ORDER BY next_attempt_at LIMIT {limit}) AS c{i}"
+            )
+        })
+        .collect();
+    let lease = format!(
+        "UPDATE deliveries SET {}, next_attempt_at = {lease_param}, lease_token = {token_param} \
+         WHERE rowid IN ({})",
+        state::is(Sending),
+        per_endpoint.join(" UNION ALL ")
+    );
+    let mut lease_args: Vec<Arg<'_>> = vec![at.until.into(), at.token.into()];
+    for (r, &id) in requests.iter().zip(ids) {
+        lease_args.extend([id.into(), at.now.into(), r.limit.into()]);
+    }
+    let mut params = Params::new(Backend::Sqlite);
+    let fetch = format!(
+        "{CLAIMED_COLUMNS} WHERE d.next_attempt_at = {} AND d.lease_token = {} AND d.endpoint_id IN ({})",
+        params.next(),
+        params.next(),
+        (0..requests.len()).map(|_| params.next()).collect::<Vec<_>>().join(", ")
+    );
+    let mut fetch_args: Vec<Arg<'_>> = vec![at.until.into(), at.token.into()];
+    fetch_args.extend(ids.iter().map(|&id| Arg::from(id)));
+    ClaimStatements { lease, lease_args, fetch, fetch_args }
 }
