@@ -31,7 +31,7 @@ use crate::notify::{Handover, Pushed};
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
     delivery_updates, failing_updates, relax_durability, run_claims, spawn_claimer, take_claims, touch_queues_sql,
-    update_deliveries_sql, update_failing_sql, ClaimJob, RecordJob, MAX_CLAIMS,
+    update_deliveries, update_failing, ClaimJob, RecordJob, MAX_CLAIMS,
 };
 use crate::{
     is_foreign_key_violation, is_transient, placeholders, AttemptResult, ClaimedDelivery, Database, Db, Entity,
@@ -526,21 +526,13 @@ impl<'a> Batch<'a> {
         }
         for rows in delivery_updates(records, now) {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut args: Vec<Arg<'_>> = chunk
-                    .iter()
-                    .flat_map(|row| {
-                        [row.0.into(), row.1.into(), row.2.into(), row.3.into(), row.4.into(), row.5.into()]
-                    })
-                    .collect();
-                args.push(now.into());
-                tx.execute(&update_deliveries_sql(backend, chunk.len()), &args).await?;
+                let (sql, args) = update_deliveries(backend, chunk, now);
+                tx.execute(&sql, &args).await?;
             }
         }
         for chunk in failing_updates(records).chunks(ROWS_PER_STATEMENT) {
-            let mut args: Vec<Arg<'_>> =
-                chunk.iter().flat_map(|(endpoint_id, failing)| [(*endpoint_id).into(), (*failing).into()]).collect();
-            args.push(now.into());
-            tx.execute(&update_failing_sql(backend, chunk.len()), &args).await?;
+            let (sql, args) = update_failing(backend, chunk, now);
+            tx.execute(&sql, &args).await?;
         }
         Ok((routed.results, routed.handover))
     }

@@ -25,7 +25,7 @@ pub(crate) enum Arg<'a> {
     Text(Option<&'a str>),
     /// An array, on PostgreSQL only (`$1::bigint[]`): one statement text whatever the number
     /// of values, so that PostgreSQL plans it once, not at every execution.
-    Ints(Vec<i64>),
+    Ints(Vec<Option<i64>>),
     /// An array of texts, on PostgreSQL only (`$1::text[]`).
     Texts(Vec<&'a str>),
 }

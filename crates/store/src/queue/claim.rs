@@ -374,7 +374,7 @@ fn postgres_claim<'a>(requests: &[ClaimRequest], ids: &[&'a str], at: &LeaseAt<'
         state::is(Sending),
         row_lock(Backend::Postgres)
     );
-    let limits: Vec<i64> = requests.iter().map(|r| r.limit).collect();
+    let limits: Vec<Option<i64>> = requests.iter().map(|r| Some(r.limit)).collect();
     let lease_args: Vec<Arg<'_>> =
         vec![at.until.into(), at.token.into(), Arg::Texts(ids.to_vec()), Arg::Ints(limits), at.now.into()];
     let fetch = format!(

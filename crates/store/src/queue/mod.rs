@@ -26,7 +26,7 @@ pub(crate) mod state;
 pub(crate) use claim::{
     claim_channel, run_batch as run_claims, spawn_claimer, take_batch as take_claims, ClaimJob, MAX_BATCH as MAX_CLAIMS,
 };
-pub(crate) use record::{delivery_updates, failing_updates, update_deliveries_sql, update_failing_sql, RecordJob};
+pub(crate) use record::{delivery_updates, failing_updates, update_deliveries, update_failing, RecordJob};
 
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 

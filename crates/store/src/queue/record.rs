@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hookd_core::EndpointId;
 
 use super::{AttemptResult, DeliveryOutcome};
+use crate::exec::Arg;
 use crate::DeliveryStatus::{Canceled, Fail, Pending, Success};
 use crate::{with_db, Backend, Params, Result, Store, StoreError};
 
@@ -79,18 +80,49 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
     groups
 }
 
-/// `UPDATE` of `rows` deliveries from `DeliveryUpdate`s (bound in that order), then the time.
-pub(crate) fn update_deliveries_sql(backend: Backend, rows: usize) -> String {
-    let mut params = Params::new(backend);
-    format!(
-        "WITH v (msg_id, endpoint_id, status, next_at, counted, token) AS (VALUES {}) \
-         UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
-         attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {} \
-         FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id \
-         AND deliveries.lease_token = v.token",
-        params.rows(rows, 6, ""),
-        params.next()
-    )
+/// The statement updating deliveries to these new states (see [`DeliveryUpdate`]), with its
+/// arguments; a result applies only while the lease it was made under is the delivery's. On
+/// PostgreSQL the rows are arrays, so that it is one text whatever their number, planned once
+/// per connection (as the claims are, `claim.rs`); SQLite prepares each number's text once.
+pub(crate) fn update_deliveries<'a>(backend: Backend, rows: &[DeliveryUpdate<'a>], now: i64) -> (String, Vec<Arg<'a>>) {
+    let set = "UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
+               attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL";
+    let matching = "FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id \
+                    AND deliveries.lease_token = v.token";
+    match backend {
+        Backend::Postgres => {
+            let sql = format!(
+                "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                 $6::text[]) AS v (msg_id, endpoint_id, status, next_at, counted, token)) \
+                 {set}, updated_at = $7 {matching}"
+            );
+            let args = vec![
+                Arg::Texts(rows.iter().map(|r| r.0).collect()),
+                Arg::Texts(rows.iter().map(|r| r.1).collect()),
+                Arg::Ints(rows.iter().map(|r| Some(r.2)).collect()),
+                Arg::Ints(rows.iter().map(|r| r.3).collect()),
+                Arg::Ints(rows.iter().map(|r| Some(r.4)).collect()),
+                Arg::Texts(rows.iter().map(|r| r.5).collect()),
+                now.into(),
+            ];
+            (sql, args)
+        }
+        Backend::Sqlite => {
+            let mut params = Params::new(backend);
+            let values = params.rows(rows.len(), 6, "");
+            let sql = format!(
+                "WITH v (msg_id, endpoint_id, status, next_at, counted, token) AS (VALUES {values}) \
+                 {set}, updated_at = {} {matching}",
+                params.next()
+            );
+            let mut args: Vec<Arg<'a>> = rows
+                .iter()
+                .flat_map(|r| [r.0.into(), r.1.into(), r.2.into(), r.3.into(), r.4.into(), r.5.into()])
+                .collect();
+            args.push(now.into());
+            (sql, args)
+        }
+    }
 }
 
 /// Each endpoint's "failing" verdict in a batch of results (1: failing, 0: not): cleared by
@@ -111,18 +143,36 @@ pub(crate) fn failing_updates<'a>(results: &[&'a AttemptResult]) -> Vec<(&'a str
     failing.into_iter().collect()
 }
 
-/// `UPDATE` of `rows` endpoint queues' "failing since" from (endpoint, failing) pairs, then
-/// the time: set if failing and not yet set, cleared if not failing. Rows whose state does not
-/// change are not written.
-pub(crate) fn update_failing_sql(backend: Backend, rows: usize) -> String {
-    let mut params = Params::new(backend);
-    format!(
-        "WITH v (endpoint_id, failing) AS (VALUES {}) \
-         UPDATE endpoint_queues SET failing_since = CASE WHEN v.failing = 1 THEN {} ELSE NULL END \
-         FROM v WHERE endpoint_queues.endpoint_id = v.endpoint_id AND \
-         ((v.failing = 1 AND endpoint_queues.failing_since IS NULL) OR \
-          (v.failing = 0 AND endpoint_queues.failing_since IS NOT NULL))",
-        params.rows(rows, 2, ""),
-        params.next()
-    )
+/// The statement updating endpoint queues' "failing since" from (endpoint, failing) pairs,
+/// with its arguments: set if failing and not yet set, cleared if not failing. Rows whose
+/// state does not change are not written. Arrays on PostgreSQL, as [`update_deliveries`].
+pub(crate) fn update_failing<'a>(backend: Backend, rows: &[(&'a str, i64)], now: i64) -> (String, Vec<Arg<'a>>) {
+    let update = "UPDATE endpoint_queues SET failing_since = CASE WHEN v.failing = 1 THEN";
+    let matching = "ELSE NULL END FROM v WHERE endpoint_queues.endpoint_id = v.endpoint_id AND \
+                    ((v.failing = 1 AND endpoint_queues.failing_since IS NULL) OR \
+                    (v.failing = 0 AND endpoint_queues.failing_since IS NOT NULL))";
+    match backend {
+        Backend::Postgres => {
+            let sql = format!(
+                "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::bigint[]) AS v (endpoint_id, failing)) \
+                 {update} $3 {matching}"
+            );
+            let args = vec![
+                Arg::Texts(rows.iter().map(|r| r.0).collect()),
+                Arg::Ints(rows.iter().map(|r| Some(r.1)).collect()),
+                now.into(),
+            ];
+            (sql, args)
+        }
+        Backend::Sqlite => {
+            let mut params = Params::new(backend);
+            let values = params.rows(rows.len(), 2, "");
+            let sql =
+                format!("WITH v (endpoint_id, failing) AS (VALUES {values}) {update} {} {matching}", params.next());
+            let mut args: Vec<Arg<'a>> =
+                rows.iter().flat_map(|(id, failing)| [(*id).into(), (*failing).into()]).collect();
+            args.push(now.into());
+            (sql, args)
+        }
+    }
 }
