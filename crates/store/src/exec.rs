@@ -23,8 +23,9 @@ use crate::{Result, StoreError};
 pub(crate) enum Arg<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
-    /// An array, on PostgreSQL only (`$1::bigint[]`): one statement text whatever the number
-    /// of values, so that PostgreSQL plans it once, not at every execution.
+    /// An array of integers (any may be NULL), on PostgreSQL only (`$1::bigint[]`): one
+    /// statement text whatever the number of values, so that PostgreSQL plans it once, not at
+    /// every execution.
     Ints(Vec<Option<i64>>),
     /// An array of texts, on PostgreSQL only (`$1::text[]`).
     Texts(Vec<&'a str>),
