@@ -241,13 +241,15 @@ pub fn cpu_time(source: &RssSource) -> Option<CpuTime> {
 /// CPU time this process's live threads have used so far: the bench's own, which includes a
 /// server run `--in-process`. From each thread's `schedstat` (nanoseconds), since a ceiling
 /// reading of a few thousand requests lasts less than the 10 ms ticks of `stat`; from `stat`
-/// where there is no `schedstat`.
+/// where the kernel keeps no `schedstat`. A thread that ends while they are read is skipped:
+/// switching that one reading to `stat` mixed two measures in one difference.
 pub fn own_cpu_time() -> Option<Duration> {
+    if !std::path::Path::new("/proc/thread-self/schedstat").exists() {
+        return stat_times("/proc/self/stat").map(|(_, time)| time);
+    }
     let mut total = Duration::ZERO;
     for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            return stat_times("/proc/self/stat").map(|(_, time)| time);
-        };
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
         let nanos = schedstat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok())?;
         total += Duration::from_nanos(nanos);
     }
