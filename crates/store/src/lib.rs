@@ -400,7 +400,7 @@ impl Store {
     /// these endpoints have deliveries due now: after a resend, a recovery, an endpoint
     /// enabled again. (A publish batch announces its own before its commit.) A failed
     /// announcement is logged, not returned: the change is committed, and the lanes' look
-    /// once a second finds it.
+    /// for unannounced work (every 30 s) finds it.
     async fn announce_due(&self, endpoint_ids: &[EndpointId]) {
         self.notify_due(endpoint_ids);
         self.tell_other_nodes(wakeups::NOTIFY_SQL, endpoint_ids, "due deliveries").await;

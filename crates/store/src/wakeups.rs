@@ -4,14 +4,14 @@
 //! hand-over, or `DeliveryListener::deliveries_due`). But an endpoint is leased by one node,
 //! and a publish may land on another (behind a load balancer, two in three with three
 //! nodes). Without a word from that node, the lane's node finds the delivery only by its
-//! look for unannounced work, once a second: measured, p50 latency went from 5 ms to 1.5 s
-//! with three nodes and one endpoint (BENCHMARKS.md).
+//! look for unannounced work: when that was once a second, p50 latency went from 5 ms to
+//! 1.5 s with three nodes and one endpoint (BENCHMARKS.md). It is every 30 s now.
 //!
 //! So each publish transaction that leaves deliveries due for lanes not on its node sends a
 //! `NOTIFY` naming those endpoints, which PostgreSQL delivers at commit, and every node
 //! `LISTEN`s and passes what other nodes announce to its `DeliveryListener`: the same path as
-//! a local wake-up. A notification lost (a node reconnecting) costs only latency: the
-//! once-a-second look remains.
+//! a local wake-up. A listener that reconnects may have missed some: it tells its node so
+//! ([`DeliveryListener::announcements_missed`]), and every lane looks for due work.
 //!
 //! Changes to endpoints travel the same way, on a channel of their own: a lane keeps its
 //! endpoint's settings in memory, and without a word from the node that changed them it
