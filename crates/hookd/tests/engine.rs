@@ -28,6 +28,7 @@ on_both_backends!(
     an_endpoint_deleted_mid_attempt_loses_its_result_and_nothing_else,
     a_trickle_to_one_endpoint_does_not_keep_another_from_the_only_lane,
     deliveries_claimed_behind_a_hanging_attempt_are_given_back_not_left_leased,
+    publishes_gathered_behind_a_wide_fan_out_are_each_stored_whole,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -551,5 +552,38 @@ async fn deliveries_claimed_behind_a_hanging_attempt_are_given_back_not_left_lea
     // Well within the 19 s their leases had left: `wait_for` fails the test past 10 s.
     let got = receiver.wait_for(4, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 4);
+    app.stop().await;
+}
+
+async fn publishes_gathered_behind_a_wide_fan_out_are_each_stored_whole(backend: Backend) {
+    // A node with no worker: every delivery waits in the database, so each publish to this
+    // application leaves 40 behind it, and on SQLite the commit thread gathers the publishes
+    // that follow (`commit.rs`, `GATHER_WIDE`). Every publish must still be answered, and
+    // every message stored to every endpoint exactly once.
+    let Some(app) = spawn_app_with(backend, |c| c.role = hookd::config::Role::Api).await else { return };
+    let (app_id, first) = app.app_and_endpoint(json!({"url": "https://example.com/0"})).await;
+    let mut endpoints = vec![first];
+    for n in 1..40 {
+        let path = format!("/api/v1/app/{app_id}/endpoint");
+        let (status, ep) =
+            app.send_json(Method::POST, &path, &json!({"url": format!("https://example.com/{n}")})).await;
+        assert_eq!(status, 201, "{ep}");
+        endpoints.push(ep["id"].as_str().unwrap().to_owned());
+    }
+    let mut published = vec![publish(&app, &app_id, json!({"n": 0})).await];
+    let together = futures_util::future::join_all((1..30).map(|n| publish(&app, &app_id, json!({"n": n})))).await;
+    published.extend(together);
+    published.sort();
+    published.dedup();
+    assert_eq!(published.len(), 30, "30 messages, each its own");
+    let store = hookd::app::open_store(&app.config.database, 2).await.unwrap();
+    for ep_id in &endpoints {
+        let ep_id = hookd_core::EndpointId::parse(ep_id).unwrap();
+        let claim = store.claim_endpoint_deliveries(&ep_id, 100, 60_000, false).await.unwrap();
+        let mut got: Vec<String> = claim.deliveries.iter().map(|d| d.msg_id.to_string()).collect();
+        got.sort();
+        assert_eq!(got, published, "endpoint {ep_id} has each message once");
+    }
+    store.close().await;
     app.stop().await;
 }
