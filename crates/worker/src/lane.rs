@@ -46,11 +46,12 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// deliveries due is announced to the lane: this node's publishes (handed over, or with a
 /// wake-up), other nodes' publishes, resends, recoveries and expired hand-overs
 /// (`wakeups.rs` on PostgreSQL), and the lane's own retries and released deliveries (its
-/// `next_due`). So this is a safety net, like `RELOAD_EVERY`. Once a second, it cost every
-/// idle lane a claim (a write transaction) a second: with 1,000 endpoints that each get a
-/// trickle, about one per delivery.
+/// `next_due`). So this is a safety net, like `RELOAD_EVERY`. It was once a second, a claim
+/// (a write transaction) a second for every idle lane, which made holding idle lanes longer
+/// (`HOLD_IDLE_MS`) cost as much as it saved.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
-/// The longest a lane sleeps without checking its lease and its stop signal.
+/// The longest a lane sleeps between looks at its own state (its lease, how long it has been
+/// idle).
 const TICK: Duration = Duration::from_secs(1);
 /// A lane keeps its endpoint while the next delivery is due within this, and for this long
 /// after its last one (unless other endpoints wait for a lane); otherwise it lets go. An
