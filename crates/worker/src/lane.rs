@@ -46,9 +46,9 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// deliveries due is announced to the lane: this node's publishes (handed over, or with a
 /// wake-up), other nodes' publishes, resends, recoveries and expired hand-overs
 /// (`wakeups.rs` on PostgreSQL), and the lane's own retries and released deliveries (its
-/// `next_due`). So this is a safety net, like `RELOAD_EVERY`. It was once a second, a claim
-/// (a write transaction) a second for every idle lane, which made holding idle lanes longer
-/// (`HOLD_IDLE_MS`) cost as much as it saved.
+/// `next_due`). So this is a safety net, like `RELOAD_EVERY`. It was once a second: a claim
+/// (a write transaction) a second for every idle lane, and holding idle lanes longer
+/// (`HOLD_IDLE_MS`) had shown no gain on SQLite then.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 /// The longest a lane sleeps between looks at its own state (its lease, how long it has been
 /// idle).
