@@ -69,8 +69,9 @@ const MAX_RECORDS_POSTGRES: usize = 128;
 const GATHER_WIDE: Duration = Duration::from_millis(10);
 /// Deliveries left waiting in the database per message from which a batch counts as wide.
 const WIDE_QUEUED: usize = 32;
-/// Gathering waits only while publishes keep coming: when the previous publish batch began
-/// less than this before (20 or more a second). A lone publish would wait for nobody.
+/// Gathering waits only while publishes keep coming: when the previous batch with publishes
+/// was taken less than this before (20 or more a second). A lone publish would wait for
+/// nobody.
 const GATHER_WHILE_WITHIN: Duration = Duration::from_millis(50);
 
 /// Where publishes and attempt records go to be written.
@@ -184,7 +185,7 @@ async fn commit_loop(
     sqlite: &mut Option<rusqlite::Connection>,
 ) {
     let mut claims: Vec<ClaimJob> = Vec::new();
-    // The last publish batch was wide (see `GATHER_WIDE`), and when it began; only SQLite
+    // The last publish batch was wide (see `GATHER_WIDE`), and when it was taken; only SQLite
     // gathers.
     let mut wide = false;
     let mut last_publishes: Option<Instant> = None;
@@ -200,16 +201,16 @@ async fn commit_loop(
                 else => return,
             }
         }
-        if !publishes.is_empty() {
-            let busy = last_publishes.is_some_and(|at| at.elapsed() < GATHER_WHILE_WITHIN);
-            last_publishes = Some(Instant::now());
-            if wide && busy && sqlite.is_some() {
-                tokio::time::sleep(GATHER_WIDE).await;
-            }
+        let busy = last_publishes.is_some_and(|at| at.elapsed() < GATHER_WHILE_WITHIN);
+        if wide && busy && !publishes.is_empty() && sqlite.is_some() {
+            tokio::time::sleep(GATHER_WIDE).await;
         }
         take_waiting(&mut rx.publishes, &mut publishes, MAX_PUBLISHES);
         take_waiting(&mut rx.records, &mut records, max_records);
         take_waiting(&mut rx.claims, &mut claims, MAX_CLAIMS);
+        if !publishes.is_empty() {
+            last_publishes = Some(Instant::now());
+        }
         if !publishes.is_empty() || !records.is_empty() {
             let messages = publishes.len();
             let queued = write_jobs(&store, sqlite, publishes, records).await;
