@@ -24,6 +24,9 @@ on_both_backends!(
     metrics_count_publishes_attempts_and_requests,
     retention_deletes_finished_messages_and_old_idempotency_keys,
     messages_to_many_endpoints_reach_each_once,
+    deleting_an_endpoint_or_an_application_takes_its_deliveries_and_attempts,
+    endpoints_deleted_while_messages_are_published_leave_nothing_behind,
+    deliveries_stay_in_order_with_an_endpoint_whose_fifo_changes_during_publishes,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -465,9 +468,16 @@ async fn retention_deletes_finished_messages_and_old_idempotency_keys(backend: B
         (res.status() == 404).then_some(())
     })
     .await;
-    // Its attempts went with it; the pending message, as old, is kept with its attempt.
+    // Its attempts and its delivery went with it; the pending message, as old, is kept with
+    // its attempt.
     let attempts = app.get_json(&format!("/api/v1/app/{a}/attempt/endpoint/{ok_endpoint}")).await;
     assert_eq!(attempts["data"], json!([]), "{attempts}");
+    for table in ["deliveries", "attempts"] {
+        let rows =
+            common::raw(&app.config.database, &format!("SELECT msg_id FROM {table} WHERE msg_id = '{delivered}'"))
+                .await;
+        assert!(rows.is_empty(), "{table} of the deleted message: {rows:?}");
+    }
     let res = app.request(Method::GET, &format!("/api/v1/app/{b}/msg/{pending}")).send().await.unwrap();
     assert_eq!(res.status(), 200, "a message with a pending delivery is never deleted");
     let attempts = app.get_json(&format!("/api/v1/app/{b}/attempt/msg/{pending}")).await;
@@ -510,5 +520,129 @@ async fn messages_to_many_endpoints_reach_each_once(backend: Backend) {
         let destinations = app.get_json(&path).await;
         assert_eq!(destinations["data"].as_array().unwrap().len(), ENDPOINTS, "{destinations}");
     }
+    app.stop().await;
+}
+
+/// The rows that name an endpoint in `table` (deliveries or attempts), read around hookd.
+async fn rows_of(app: &TestApp, table: &str, endpoint_id: &str) -> usize {
+    let sql = format!("SELECT msg_id FROM {table} WHERE endpoint_id = '{endpoint_id}'");
+    common::raw(&app.config.database, &sql).await.len()
+}
+
+/// Deleting an endpoint deletes its deliveries and attempts (and only its own); deleting an
+/// application deletes those of all its endpoints. (PostgreSQL keeps no foreign key on them:
+/// the store deletes them, see `integrity.rs`.)
+async fn deleting_an_endpoint_or_an_application_takes_its_deliveries_and_attempts(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("1h")).await else { return };
+    let ok = Receiver::start().await;
+    let failing = Receiver::start_with(vec![Reply::Status(500)]).await;
+    let (a, first, _) = app_with_endpoint(&app, ok.url("/"), None).await;
+    let second = app.svix.endpoint().create(a.clone(), EndpointIn::new(failing.url("/")), None).await.unwrap().id;
+    for i in 0..2 {
+        app.publish(&a, json!({"eventType": "a.b", "payload": {"i": i}})).await;
+    }
+    ok.wait_for(2, WAIT).await;
+    failing.wait_for(2, WAIT).await;
+    eventually(WAIT, "both endpoints' attempts recorded", || async {
+        (rows_of(&app, "attempts", &first).await == 2 && rows_of(&app, "attempts", &second).await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(rows_of(&app, "deliveries", &second).await, 2, "the failing endpoint's deliveries wait for a retry");
+
+    app.svix.endpoint().delete(a.clone(), first.clone()).await.unwrap();
+    assert_eq!(rows_of(&app, "deliveries", &first).await, 0, "the deleted endpoint's deliveries");
+    assert_eq!(rows_of(&app, "attempts", &first).await, 0, "the deleted endpoint's attempts");
+    assert_eq!(rows_of(&app, "deliveries", &second).await, 2, "the other endpoint keeps its deliveries");
+    assert_eq!(rows_of(&app, "attempts", &second).await, 2, "and its attempts");
+
+    app.svix.application().delete(a.clone()).await.unwrap();
+    assert_eq!(rows_of(&app, "deliveries", &second).await, 0, "the deleted application's deliveries");
+    assert_eq!(rows_of(&app, "attempts", &second).await, 0, "the deleted application's attempts");
+    let messages = common::raw(&app.config.database, &format!("SELECT id FROM messages WHERE app_id = '{a}'")).await;
+    assert!(messages.is_empty(), "the deleted application's messages: {messages:?}");
+    app.stop().await;
+}
+
+/// Endpoints deleted while their application's messages are being published and delivered
+/// (by lanes on this node, which take deliveries straight from the publishes): every publish
+/// is accepted, and no delivery or attempt is left naming a deleted endpoint. (On PostgreSQL,
+/// where no foreign key checks them, the publishes' application lock and the records' order
+/// keep them away; see `integrity.rs`.)
+async fn endpoints_deleted_while_messages_are_published_leave_nothing_behind(backend: Backend) {
+    const ENDPOINTS: usize = 8;
+    let Some(app) = spawn_app(backend).await else { return };
+    let receiver = Receiver::start().await;
+    let a = app.svix.application().create(ApplicationIn::new("Churn".into()), None).await.unwrap().id;
+    let mut endpoints = Vec::new();
+    for k in 0..ENDPOINTS {
+        let input = EndpointIn::new(receiver.url(&format!("/e{k}")));
+        endpoints.push(app.svix.endpoint().create(a.clone(), input, None).await.unwrap().id);
+    }
+    // Four publishers, while the endpoints are deleted one by one.
+    let publishers = (0..4).map(|p| {
+        let app = &app;
+        let a = &a;
+        async move {
+            for i in 0..40 {
+                let res = app
+                    .request(Method::POST, &format!("/api/v1/app/{a}/msg"))
+                    .json(&json!({"eventType": "e.t", "payload": {"p": p, "i": i}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+            }
+        }
+    });
+    let deleter = async {
+        receiver.wait_for(ENDPOINTS, WAIT).await;
+        for ep in &endpoints {
+            app.svix.endpoint().delete(a.clone(), ep.clone()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    };
+    tokio::join!(futures_util::future::join_all(publishers), deleter);
+    // What was in flight when its endpoint went is recorded (or dropped) within milliseconds;
+    // an orphan, once made, would stay.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for table in ["deliveries", "attempts"] {
+        let sql = format!("SELECT msg_id FROM {table} WHERE endpoint_id NOT IN (SELECT id FROM endpoints)");
+        let orphans = common::raw(&app.config.database, &sql).await;
+        assert!(orphans.is_empty(), "{table} naming a deleted endpoint: {orphans:?}");
+    }
+    app.stop().await;
+}
+
+/// An endpoint switched between FIFO and not while messages are published to it: every
+/// delivery stored says what its endpoint now is (`deliveries.in_order`, which decides the
+/// index a FIFO claim reads; on PostgreSQL the publishes' application lock keeps it right,
+/// see `integrity.rs`).
+async fn deliveries_stay_in_order_with_an_endpoint_whose_fifo_changes_during_publishes(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.retry_schedule = common::schedule("1h")).await else { return };
+    // Failing, so that deliveries stay pending (a FIFO endpoint's behind its head).
+    let failing = Receiver::start_with(vec![Reply::Status(500)]).await;
+    let (a, ep, _) = app_with_endpoint(&app, failing.url("/"), None).await;
+    let publishers = (0..4).map(|p| {
+        let (app, a) = (&app, &a);
+        async move {
+            for i in 0..30 {
+                app.publish(a, json!({"eventType": "e.t", "payload": {"p": p, "i": i}})).await;
+            }
+        }
+    });
+    let switcher = async {
+        for k in 0..10 {
+            let body = json!({"fifo": k % 2 == 0});
+            let (status, _) = app.send_json(Method::PATCH, &format!("/api/v1/app/{a}/endpoint/{ep}"), &body).await;
+            assert_eq!(status, 200);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::join!(futures_util::future::join_all(publishers), switcher);
+    let stored = rows_of(&app, "deliveries", &ep).await;
+    assert_eq!(stored, 120, "every message has its delivery");
+    let sql = "SELECT d.msg_id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id WHERE d.in_order <> e.fifo";
+    let stale = common::raw(&app.config.database, sql).await;
+    assert!(stale.is_empty(), "deliveries whose in_order is not their endpoint's fifo: {stale:?}");
     app.stop().await;
 }

@@ -88,8 +88,7 @@ impl Store {
 
     /// Deletes an application with its endpoints, messages and attempts.
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<()> {
-        let endpoints = self.application_endpoint_ids(id).await?;
-        self.delete_by_id("applications", Entity::Application, id.as_str()).await?;
+        let endpoints = self.delete_application_rows(id).await?;
         self.announce_changed(&endpoints).await;
         Ok(())
     }

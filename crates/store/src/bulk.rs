@@ -215,7 +215,8 @@ impl BulkInsert for PgConnection {
         let sql = format!(
             "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
              $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::text[], \
-             $12::int8[])"
+             $12::int8[]) AS a (id, msg_id, endpoint_id) WHERE EXISTS (SELECT 1 FROM deliveries d \
+             WHERE d.msg_id = a.msg_id AND d.endpoint_id = a.endpoint_id)"
         );
         sqlx::query(&sql)
             .bind(column(attempts, |a| a.id.as_str()))

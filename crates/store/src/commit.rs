@@ -34,6 +34,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::bulk::BulkInsert;
 use crate::exec::{Arg, Cell, Kind};
+use crate::integrity::lock_apps_shared_sql;
 use crate::notify::{Handover, Pushed};
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
@@ -289,7 +290,8 @@ async fn write_jobs(
 }
 
 /// A job that fails alone on a foreign key names a row deleted since it was made: a publish's
-/// application, or an attempt's endpoint (deleted, with its deliveries, while in flight).
+/// application, or on SQLite an attempt's endpoint (deleted, with its deliveries, while in
+/// flight; PostgreSQL stores no attempt whose delivery is gone, see `integrity.rs`).
 fn gone_as_not_found(e: StoreError, what: Entity) -> StoreError {
     if is_foreign_key_violation(&e) {
         StoreError::NotFound(what)
@@ -495,7 +497,13 @@ impl<'a> Batch<'a> {
         let fresh: Vec<&PublishJob> =
             publishes.iter().enumerate().filter(|(i, _)| !repeats.contains_key(i)).map(|(_, j)| j).collect();
 
-        // Publishes: the messages, then their deliveries and endpoint queues.
+        // Publishes: the messages, then their deliveries and endpoint queues. On PostgreSQL,
+        // under their applications' lock, so that no endpoint routed to is deleted before this
+        // commits (`integrity.rs`).
+        if backend == crate::Backend::Postgres && !publishes.is_empty() {
+            let apps: Vec<&str> = publishes.iter().map(|j| j.app_id.as_str()).collect();
+            tx.fetch(&lock_apps_shared_sql(), &[Arg::Texts(apps)], &[Kind::Int]).await?;
+        }
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
@@ -564,11 +572,8 @@ impl<'a> Batch<'a> {
             tx.execute(&sql, &args).await?;
         }
 
-        // Records: the attempts, the deliveries' new states, the endpoints' failing state.
-        let attempts: Vec<_> = records.iter().filter_map(|r| r.attempt.as_ref()).collect();
-        if !attempts.is_empty() {
-            tx.insert_attempts(&attempts).await?;
-        }
+        // Records: the deliveries' new states, the endpoints' failing state, the attempts (in
+        // that order: an attempt is stored only while its delivery is; see `integrity.rs`).
         for rows in delivery_updates(records, now) {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let (sql, args) = update_deliveries(backend, chunk, now);
@@ -578,6 +583,10 @@ impl<'a> Batch<'a> {
         for chunk in failing_updates(records).chunks(ROWS_PER_STATEMENT) {
             let (sql, args) = update_failing(backend, chunk, now);
             tx.execute(&sql, &args).await?;
+        }
+        let attempts: Vec<_> = records.iter().filter_map(|r| r.attempt.as_ref()).collect();
+        if !attempts.is_empty() {
+            tx.insert_attempts(&attempts).await?;
         }
         let queued = routed.deliveries.len() - routed.handover.len();
         Ok((routed.results, routed.handover, queued))

@@ -5,6 +5,7 @@ use hookd_core::id::{min_body_at, MessageId};
 use hookd_core::time::now_ms;
 use hookd_core::{ApplicationId, EndpointId};
 
+use crate::integrity::lock_app_of_endpoint_sql;
 use crate::{
     conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
     EndpointStats, ListQuery, OldSecret, Page, Result, Store, StoreError, Transformation,
@@ -151,8 +152,15 @@ impl Store {
         );
         let row: Option<Row> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            // Locked on PostgreSQL, so that two updates at once agree on what `fifo` was.
-            let lock = if self.backend() == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+            let pg = self.backend() == crate::Backend::Postgres;
+            // On PostgreSQL, under the application's lock (exclusive; first, as every holder
+            // takes it), so that no publish stores a delivery with the `fifo` it read before
+            // this commits (`integrity.rs`); and with the row locked, so that two updates at
+            // once agree on what `fifo` was.
+            if pg {
+                sqlx::query(&lock_app_of_endpoint_sql()).bind(id).execute(&mut *tx).await?;
+            }
+            let lock = if pg { " FOR UPDATE" } else { "" };
             let was_fifo: Option<bool> = sqlx::query_scalar(&format!("SELECT fifo FROM endpoints WHERE id = $1{lock}"))
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -194,7 +202,7 @@ impl Store {
     }
 
     pub async fn delete_endpoint(&self, id: &EndpointId) -> Result<()> {
-        self.delete_by_id("endpoints", Entity::Endpoint, id.as_str()).await?;
+        self.delete_endpoint_rows(id).await?;
         self.announce_changed(std::slice::from_ref(id)).await;
         Ok(())
     }

@@ -25,6 +25,7 @@ mod exec;
 mod filter;
 mod idempotency;
 mod inboxes;
+mod integrity;
 mod messages;
 mod migrate;
 mod models;

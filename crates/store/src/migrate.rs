@@ -39,6 +39,8 @@ const POSTGRES: &[(i64, &str)] = &[
     (13, include_str!("../migrations/postgres/0013_settings.sql")),
     (14, include_str!("../migrations/postgres/0014_sources.sql")),
     (15, include_str!("../migrations/postgres/0015_in_order_deliveries.sql")),
+    (16, include_str!("../migrations/postgres/0016_deliveries_without_foreign_keys.sql")),
+    (17, include_str!("../migrations/postgres/0017_in_order_index.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

@@ -1,10 +1,10 @@
 //! Retention: deleting what is old enough to go, in small batches so that publishes and
 //! attempt records (which share SQLite's one writer) never wait long behind a deletion.
 //!
-//! A message goes, with its deliveries and attempts (foreign keys cascade), only once every
-//! delivery of it is finished: delivered, or failed for good. One still pending, retrying,
-//! sending, or parked on a disabled endpoint keeps it, whatever its age, so retention never
-//! drops an undelivered message.
+//! A message goes, with its deliveries and attempts (in the same transaction; see
+//! `integrity.rs`), only once every delivery of it is finished: delivered, or failed for
+//! good. One still pending, retrying, sending, or parked on a disabled endpoint keeps it,
+//! whatever its age, so retention never drops an undelivered message.
 
 use std::time::Duration;
 
@@ -14,6 +14,16 @@ use crate::{with_db, Result, Store};
 
 /// Messages looked at per statement.
 const BATCH: i64 = 500;
+/// The deliveries and attempts of the messages a batch deleted (`$1` < id ≤ `$2`): those
+/// whose message is gone, found on the key (both are indexed by message first). After the
+/// messages' delete, in its transaction: a resend that locked a message before it is committed
+/// by then (see `integrity.rs`).
+const DEPENDANTS: [&str; 2] = [
+    "DELETE FROM deliveries WHERE msg_id > $1 AND msg_id <= $2 \
+     AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = deliveries.msg_id)",
+    "DELETE FROM attempts WHERE msg_id > $1 AND msg_id <= $2 \
+     AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = attempts.msg_id)",
+];
 /// Pause between two batches: room for the group commit.
 const PAUSE: Duration = Duration::from_millis(20);
 
@@ -43,12 +53,15 @@ impl Store {
                  (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.{})",
                 *crate::queue::state::UNFINISHED
             );
-            deleted += with_db!(self.writer(), p => sqlx::query(&delete)
-            .bind(&after)
-            .bind(&upto)
-            .execute(p)
-            .await?
-            .rows_affected());
+            deleted += with_db!(self.writer(), p => {
+                let mut tx = p.begin().await?;
+                let n = sqlx::query(&delete).bind(&after).bind(&upto).execute(&mut *tx).await?.rows_affected();
+                for sql in DEPENDANTS {
+                    sqlx::query(sql).bind(&after).bind(&upto).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                n
+            });
             if upto == bound {
                 return Ok(deleted);
             }

@@ -197,17 +197,13 @@ impl Store {
         let now = now_ms();
         let lease_until = now + lease_ms;
         let token = new_body_at(now);
-        // On SQLite only FIFO endpoints' pending deliveries are in the index by message (the
-        // migration 0015), and the query says `in_order` so that it is the one read; every
-        // delivery of a FIFO endpoint is `in_order`. PostgreSQL indexes every pending one.
-        let in_order = match self.backend() {
-            Backend::Sqlite => " AND in_order",
-            Backend::Postgres => "",
-        };
-        let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(&format!(
-            "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL\
-             {in_order} ORDER BY msg_id LIMIT 1",
-        ))
+        // Only FIFO endpoints' pending deliveries are in the index by message (migrations 0015,
+        // and 0017 on PostgreSQL), and the query says `in_order` so that it is the one read;
+        // every delivery of a FIFO endpoint is `in_order`.
+        let head: Option<(String, i64)> = with_db!(self.reader(), p => sqlx::query_as(
+            "SELECT msg_id, next_attempt_at FROM deliveries WHERE endpoint_id = $1 AND next_attempt_at IS NOT NULL \
+             AND in_order ORDER BY msg_id LIMIT 1",
+        )
         .bind(endpoint_id)
         .fetch_optional(p)
         .await?);

@@ -7,8 +7,18 @@ use hookd_core::time::now_ms;
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 
 use super::{state, touch_queues_sql};
+use crate::integrity::lock_app_shared_sql;
 use crate::DeliveryStatus::{Fail, Pending, Sending};
-use crate::{with_db, Result, Store, ROWS_PER_STATEMENT};
+use crate::{found, with_db, Backend, Entity, Result, Store, ROWS_PER_STATEMENT};
+
+/// The locking clause that keeps the messages a statement reads from retention until it
+/// commits (PostgreSQL; SQLite's one writer needs none). See `integrity.rs`.
+fn lock_messages(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " FOR KEY SHARE OF m",
+        Backend::Sqlite => "",
+    }
+}
 
 impl Store {
     /// Queues a manual resend of a message to an endpoint: one attempt, as soon as possible,
@@ -22,14 +32,21 @@ impl Store {
         let now = now_ms();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            sqlx::query(&format!(
+            if self.backend() == Backend::Postgres {
+                sqlx::query(&lock_app_shared_sql()).bind(app_id).execute(&mut *tx).await?;
+            }
+            // The message is locked, so that retention cannot delete it under the new delivery
+            // (`integrity.rs`); one deleted already is not found.
+            let stored = sqlx::query(&format!(
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
-                 in_order) VALUES ($1, $2, $3, {pending}, 0, TRUE, $4, $4, COALESCE((SELECT fifo FROM endpoints WHERE id = $2), FALSE)) \
+                 in_order) SELECT m.id, $2, $3, {pending}, 0, TRUE, $4, $4, \
+                 COALESCE((SELECT fifo FROM endpoints WHERE id = $2), FALSE) FROM messages m WHERE m.id = $1{lock} \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, next_attempt_at = $4, updated_at = $4, \
                  lease_token = NULL, manual = CASE WHEN deliveries.{finished} THEN TRUE ELSE deliveries.manual END",
                 pending = Pending.code(),
                 set_pending = state::is(Pending),
                 finished = *state::FINISHED,
+                lock = lock_messages(self.backend()),
             ))
             .bind(msg_id)
             .bind(endpoint_id)
@@ -37,6 +54,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            found(stored.rows_affected(), Entity::Message)?;
             sqlx::query(&touch_queues_sql(self.backend(), 1)).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
         });
@@ -123,15 +141,19 @@ impl Store {
         let to = format!("msg_{}", min_body_at(until.unwrap_or(now + 1)));
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
+            if self.backend() == Backend::Postgres {
+                sqlx::query(&lock_app_shared_sql()).bind(app_id).execute(&mut *tx).await?;
+            }
             let n = sqlx::query(&format!(
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
                  in_order) SELECT m.id, $2, m.app_id, {pending}, 0, FALSE, $5, $5, e.fifo FROM messages m \
                  JOIN endpoints e ON e.id = $2 \
-                 WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND ($6 IS NULL OR m.id = $6) \
+                 WHERE m.app_id = $1 AND m.id >= $3 AND m.id < $4 AND ($6 IS NULL OR m.id = $6){lock} \
                  ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET {set_pending}, attempts = 0, manual = FALSE, \
                  next_attempt_at = $5, updated_at = $5, lease_token = NULL",
                 pending = Pending.code(),
                 set_pending = state::is(Pending),
+                lock = lock_messages(self.backend()),
             ))
             .bind(app_id)
             .bind(endpoint_id)
