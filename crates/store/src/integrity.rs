@@ -17,7 +17,10 @@
 //! - A record updates its delivery's row before it inserts the attempt, and inserts it only
 //!   while the row exists: a delete in progress holds the row, so the record waits, then finds
 //!   nothing to add to; a record that got there first is committed before the delete's own
-//!   statement for attempts runs, which then deletes it.
+//!   statement for attempts runs, which then deletes it. (Only a record whose lease was lost
+//!   meanwhile updates nothing, so waits for nothing: its attempt can outlive a delete that
+//!   runs in that same moment. When what was deleted is its endpoint, retention takes it
+//!   with its message.)
 //! - A resend (or a replay) locks its message (`FOR KEY SHARE`) before inserting the
 //!   delivery; retention's delete of the message waits for it, then takes the delivery along.
 //!
