@@ -13,6 +13,7 @@ use hookd_core::MessageId;
 use sqlx::PgConnection;
 
 use crate::exec::{Arg, Exec, Kind};
+use crate::integrity::lock_apps_shared_cte;
 use crate::messages::{ATTEMPT_COLUMNS, INSERT_COLUMNS};
 use crate::publish::{NewDelivery, PublishJob};
 use crate::{placeholders, Attempt, Backend, Result, ROWS_PER_STATEMENT};
@@ -169,10 +170,12 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 
 impl BulkInsert for PgConnection {
     async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
+        // Under the applications' lock (see `integrity.rs`), which `locked` takes.
         let sql = format!(
-            "INSERT INTO messages ({INSERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+            "{}INSERT INTO messages ({INSERT_COLUMNS}) SELECT m.* FROM UNNEST($1::text[], $2::text[], $3::text[], \
              $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[]) \
-             ON CONFLICT DO NOTHING RETURNING id"
+             AS m, locked ON CONFLICT DO NOTHING RETURNING id",
+            lock_apps_shared_cte("$2")
         );
         Ok(sqlx::query_scalar(&sql)
             .bind(column(jobs, |j| j.msg.id.as_str()))

@@ -34,7 +34,6 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::bulk::BulkInsert;
 use crate::exec::{Arg, Cell, Kind};
-use crate::integrity::lock_apps_shared_sql;
 use crate::notify::{Handover, Pushed};
 use crate::publish::{decode_routes, route, PublishJob, Published, Route, ROUTES_SQL, ROUTE_COLUMNS};
 use crate::queue::{
@@ -497,13 +496,12 @@ impl<'a> Batch<'a> {
         let fresh: Vec<&PublishJob> =
             publishes.iter().enumerate().filter(|(i, _)| !repeats.contains_key(i)).map(|(_, j)| j).collect();
 
-        // Publishes: the messages, then their deliveries and endpoint queues. On PostgreSQL,
-        // under their applications' lock, so that no endpoint routed to is deleted before this
-        // commits (`integrity.rs`).
-        if backend == crate::Backend::Postgres && !publishes.is_empty() {
-            let apps: Vec<&str> = publishes.iter().map(|j| j.app_id.as_str()).collect();
-            tx.fetch(&lock_apps_shared_sql(), &[Arg::Texts(apps)], &[Kind::Int]).await?;
-        }
+        // Publishes: the messages, then their routes, deliveries and endpoint queues. On
+        // PostgreSQL the messages' insert takes their applications' lock, so that no endpoint
+        // routed to is deleted before this commits (`integrity.rs`); the routes are read after
+        // it.
+        let inserted: HashSet<MessageId> =
+            if fresh.is_empty() { HashSet::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
@@ -511,8 +509,6 @@ impl<'a> Batch<'a> {
                 routes.insert(job.app_id.as_str(), decode_routes(rows)?);
             }
         }
-        let inserted: HashSet<MessageId> =
-            if fresh.is_empty() { HashSet::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
         let mut routed = route(publishes, &inserted, &routes, handover, now, lease_token);
         for (i, response) in repeats.drain() {
             routed.results[i] = Ok(Published::Repeated(response));

@@ -10,7 +10,8 @@
 //! - A publish batch routes to the endpoints it reads, then inserts their deliveries; an
 //!   endpoint deleted in between would keep them (a delivery handed to a lane touches no row
 //!   the delete takes). So a batch holds an advisory lock per application, shared, from
-//!   before it reads the routes to its commit, and deleting an endpoint or an application
+//!   before it reads the routes (the statement that stores its messages takes it) to its
+//!   commit, and deleting an endpoint or an application
 //!   takes that lock exclusively first: the delete waits for the batches that may have read
 //!   the endpoint, and the batches after it no longer see it. The lock lives in PostgreSQL's
 //!   lock table, not in a row: one per application per batch, no write.
@@ -41,12 +42,15 @@ use crate::{found, with_db, Backend, Entity, Result, Store};
 /// Hash collisions only make unrelated applications wait for each other's deletes.
 const APP_LOCK_CLASS: i32 = 0x686f_6f6b; // "hook"
 
-/// A publish batch's shared locks on its applications (`$1`, ids). Taken in one order, so
-/// that batches waiting behind two deletes never wait for each other.
-pub(crate) fn lock_apps_shared_sql() -> String {
+/// A publish batch's shared locks on its applications (`apps`, a text array parameter of
+/// the batch's message insert), as a `WITH` that the insert joins: taken by the statement
+/// that stores the messages, so with no round trip of their own, and before the batch reads
+/// its routes (the next statement, hence a later snapshot). Taken in one order, so that
+/// batches waiting behind two deletes never wait for each other.
+pub(crate) fn lock_apps_shared_cte(apps: &str) -> String {
     format!(
-        "SELECT count(pg_advisory_xact_lock_shared({APP_LOCK_CLASS}, k)) FROM \
-         (SELECT DISTINCT hashtext(a) AS k FROM UNNEST($1::text[]) AS a ORDER BY k) AS keys"
+        "WITH locked AS (SELECT count(pg_advisory_xact_lock_shared({APP_LOCK_CLASS}, k)) AS n FROM \
+         (SELECT DISTINCT hashtext(a) AS k FROM UNNEST({apps}::text[]) AS a ORDER BY k) AS keys) "
     )
 }
 
