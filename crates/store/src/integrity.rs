@@ -32,7 +32,7 @@
 //! the endpoint's deliveries when `fifo` changes, holds it exclusively.
 //!
 //! SQLite keeps its foreign keys (its one writer serializes all of this, and the checks cost
-//! it little); the deletes below run there too, finding what the cascade left: nothing.
+//! it little), so there the cascade deletes what the statements below delete on PostgreSQL.
 
 use hookd_core::{ApplicationId, EndpointId};
 
@@ -54,14 +54,11 @@ pub(crate) fn lock_apps_shared_cte(apps: &str) -> String {
     )
 }
 
-/// The exclusive lock on an application (`$1`) that a delete takes first.
-fn lock_app_sql() -> String {
-    format!("SELECT pg_advisory_xact_lock({APP_LOCK_CLASS}, hashtext($1))")
-}
-
-/// The shared lock on an application (`$1`) that a resend or a replay takes first.
-pub(crate) fn lock_app_shared_sql() -> String {
-    format!("SELECT pg_advisory_xact_lock_shared({APP_LOCK_CLASS}, hashtext($1))")
+/// The lock on an application (`$1`): exclusive for a delete, shared for a resend or a
+/// replay, taken first in their transactions.
+pub(crate) fn lock_app_sql(shared: bool) -> String {
+    let mode = if shared { "_shared" } else { "" };
+    format!("SELECT pg_advisory_xact_lock{mode}({APP_LOCK_CLASS}, hashtext($1))")
 }
 
 /// The exclusive lock on an endpoint's application (`$1`, the endpoint).
@@ -69,7 +66,8 @@ pub(crate) fn lock_app_of_endpoint_sql() -> String {
     format!("SELECT pg_advisory_xact_lock({APP_LOCK_CLASS}, hashtext(app_id)) FROM endpoints WHERE id = $1")
 }
 
-/// Deletes an endpoint's deliveries and attempts (after the endpoint's row, in its transaction).
+/// Deletes an endpoint's deliveries and attempts (after the endpoint's row, in its transaction;
+/// PostgreSQL only).
 const DEPENDANTS_OF_ENDPOINT: [&str; 2] =
     ["DELETE FROM deliveries WHERE endpoint_id = $1", "DELETE FROM attempts WHERE endpoint_id = $1"];
 
@@ -84,8 +82,10 @@ impl Store {
             }
             let deleted = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&mut *tx).await?;
             found(deleted.rows_affected(), Entity::Endpoint)?;
-            for sql in DEPENDANTS_OF_ENDPOINT {
-                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            if pg {
+                for sql in DEPENDANTS_OF_ENDPOINT {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
         });
@@ -100,7 +100,7 @@ impl Store {
         let endpoints: Vec<EndpointId> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             if pg {
-                sqlx::query(&lock_app_sql()).bind(id).execute(&mut *tx).await?;
+                sqlx::query(&lock_app_sql(false)).bind(id).execute(&mut *tx).await?;
             }
             // Read under the lock: no endpoint is added to a publish batch's routes after this.
             let endpoints: Vec<EndpointId> = sqlx::query_scalar("SELECT id FROM endpoints WHERE app_id = $1")
@@ -109,9 +109,11 @@ impl Store {
                 .await?;
             let deleted = sqlx::query("DELETE FROM applications WHERE id = $1").bind(id).execute(&mut *tx).await?;
             found(deleted.rows_affected(), Entity::Application)?;
-            for endpoint in &endpoints {
-                for sql in DEPENDANTS_OF_ENDPOINT {
-                    sqlx::query(sql).bind(endpoint).execute(&mut *tx).await?;
+            if pg {
+                for endpoint in &endpoints {
+                    for sql in DEPENDANTS_OF_ENDPOINT {
+                        sqlx::query(sql).bind(endpoint).execute(&mut *tx).await?;
+                    }
                 }
             }
             tx.commit().await?;

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use hookd_core::id::{min_body_at, MessageId};
 
-use crate::{with_db, Result, Store};
+use crate::{with_db, Backend, Result, Store};
 
 /// Messages looked at per statement.
 const BATCH: i64 = 500;
-/// The deliveries and attempts of the messages a batch deleted (`$1` < id ≤ `$2`): those
-/// whose message is gone, found on the key (both are indexed by message first). After the
-/// messages' delete, in its transaction: a resend that locked a message before it is committed
-/// by then (see `integrity.rs`).
+/// The deliveries and attempts of the messages a batch deleted (`$1` < id ≤ `$2`), on
+/// PostgreSQL (SQLite's foreign keys cascade): those whose message is gone, found on the key
+/// (both are indexed by message first). After the messages' delete, in its transaction: a
+/// resend that locked a message before it is committed by then (see `integrity.rs`).
 const DEPENDANTS: [&str; 2] = [
     "DELETE FROM deliveries WHERE msg_id > $1 AND msg_id <= $2 \
      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = deliveries.msg_id)",
@@ -34,6 +34,7 @@ impl Store {
         // Message ids sort by creation time, so the age bound is an id bound, on the key.
         let bound = format!("{}{}", MessageId::PREFIX, min_body_at(before));
         let mut after = String::new();
+        let pg = self.backend() == Backend::Postgres;
         let mut deleted = 0;
         loop {
             // The last id of the next batch; kept messages are stepped over, not looked at again.
@@ -56,8 +57,10 @@ impl Store {
             deleted += with_db!(self.writer(), p => {
                 let mut tx = p.begin().await?;
                 let n = sqlx::query(&delete).bind(&after).bind(&upto).execute(&mut *tx).await?.rows_affected();
-                for sql in DEPENDANTS {
-                    sqlx::query(sql).bind(&after).bind(&upto).execute(&mut *tx).await?;
+                if pg {
+                    for sql in DEPENDANTS {
+                        sqlx::query(sql).bind(&after).bind(&upto).execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
                 n

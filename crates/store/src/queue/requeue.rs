@@ -7,7 +7,7 @@ use hookd_core::time::now_ms;
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 
 use super::{state, touch_queues_sql};
-use crate::integrity::lock_app_shared_sql;
+use crate::integrity::lock_app_sql;
 use crate::DeliveryStatus::{Fail, Pending, Sending};
 use crate::{found, with_db, Backend, Entity, Result, Store, ROWS_PER_STATEMENT};
 
@@ -33,7 +33,7 @@ impl Store {
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             if self.backend() == Backend::Postgres {
-                sqlx::query(&lock_app_shared_sql()).bind(app_id).execute(&mut *tx).await?;
+                sqlx::query(&lock_app_sql(true)).bind(app_id).execute(&mut *tx).await?;
             }
             // The message is locked, so that retention cannot delete it under the new delivery
             // (`integrity.rs`); one deleted already is not found.
@@ -142,7 +142,7 @@ impl Store {
         let n = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
             if self.backend() == Backend::Postgres {
-                sqlx::query(&lock_app_shared_sql()).bind(app_id).execute(&mut *tx).await?;
+                sqlx::query(&lock_app_sql(true)).bind(app_id).execute(&mut *tx).await?;
             }
             let n = sqlx::query(&format!(
                 "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, manual, next_attempt_at, updated_at, \
