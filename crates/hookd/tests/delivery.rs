@@ -27,6 +27,9 @@ on_both_backends!(
     deleting_an_endpoint_or_an_application_takes_its_deliveries_and_attempts,
     endpoints_deleted_while_messages_are_published_leave_nothing_behind,
     deliveries_stay_in_order_with_an_endpoint_whose_fifo_changes_during_publishes,
+    an_endpoint_that_is_behind_gets_every_message_once_it_answers,
+    a_backlog_is_routed_as_published_when_its_endpoint_changes,
+    a_backlog_survives_a_restart,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -645,4 +648,174 @@ async fn deliveries_stay_in_order_with_an_endpoint_whose_fifo_changes_during_pub
     let stale = common::raw(&app.config.database, sql).await;
     assert!(stale.is_empty(), "deliveries whose in_order is not their endpoint's fifo: {stale:?}");
     app.stop().await;
+}
+
+/// An endpoint's backlog (`backlog.rs`), read around hookd: where it starts, `None` without.
+async fn backlog_of(app: &TestApp, endpoint_id: &str) -> Option<String> {
+    let sql = format!("SELECT CAST(backlog_after AS TEXT) FROM endpoint_queues WHERE endpoint_id = '{endpoint_id}'");
+    common::raw(&app.config.database, &sql).await.into_iter().next().flatten()
+}
+
+/// The `n` payload fields of what a receiver got, sorted.
+fn numbers(got: &[common::Received]) -> Vec<i64> {
+    let mut seen: Vec<i64> = got.iter().map(|r| r.json()["n"].as_i64().unwrap()).collect();
+    seen.sort_unstable();
+    seen
+}
+
+/// Publishes messages numbered `numbers` (payload `{"n": …}`, event type `event_type(n)`),
+/// sixteen at a time.
+async fn publish_numbered(
+    app: &TestApp,
+    a: &str,
+    numbers: std::ops::Range<i64>,
+    event_type: impl Fn(i64) -> &'static str,
+) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(numbers)
+        .map(|n| app.publish(a, json!({"eventType": event_type(n), "payload": {"n": n}})))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}
+
+/// A receiver whose every request hangs until it is released.
+async fn hanging_receiver() -> Receiver {
+    Receiver::start_with(vec![Reply::Hang; 2000]).await
+}
+
+/// An endpoint whose requests hang, next to a healthy one: the healthy one gets every message
+/// meanwhile, and once the hanging one answers it gets every message too, each once. On
+/// SQLite the hanging endpoint gets a backlog instead of a delivery row per message (`backlog.rs`),
+/// and reading its stats turns the backlog into rows, which count it exactly.
+async fn an_endpoint_that_is_behind_gets_every_message_once_it_answers(backend: Backend) {
+    // More than a lane holds (up to 8 in flight, 256 handed over and waiting), twice.
+    const MESSAGES: i64 = 1000;
+    let Some(app) = spawn_app_with(backend, long_requests).await else { return };
+    let hanging = hanging_receiver().await;
+    let ok = Receiver::start().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    let (status, healthy) =
+        app.send_json(Method::POST, &format!("/api/v1/app/{a}/endpoint"), &json!({"url": ok.url("/")})).await;
+    assert_eq!(status, 201, "{healthy}");
+    publish_numbered(&app, &a, 0..MESSAGES / 2, |_| "e.t").await;
+    assert_eq!(numbers(&ok.wait_for(MESSAGES as usize / 2, WAIT).await), (0..MESSAGES / 2).collect::<Vec<_>>());
+    if backend == Backend::Sqlite {
+        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+        let rows = rows_of(&app, "deliveries", &behind).await;
+        assert!(rows < MESSAGES as usize / 2, "{rows} delivery rows for an endpoint that took none");
+    }
+    // Its stats count every message as waiting (pending, or sending for those in flight).
+    let stats = app.get_json(&format!("/api/v1/app/{a}/endpoint/{behind}/stats")).await;
+    let waiting = stats["pending"].as_i64().unwrap() + stats["sending"].as_i64().unwrap();
+    assert_eq!(waiting, MESSAGES / 2, "{stats}");
+    assert_eq!(backlog_of(&app, &behind).await, None, "read, the backlog became rows");
+    assert_eq!(rows_of(&app, "deliveries", &behind).await, MESSAGES as usize / 2);
+    // A second backlog, then the endpoint answers.
+    publish_numbered(&app, &a, MESSAGES / 2..MESSAGES, |_| "e.t").await;
+    ok.wait_for(MESSAGES as usize, WAIT).await;
+    hanging.release();
+    let got = eventually(WAIT, "every message at the endpoint that was behind", || async {
+        let got = hanging.received();
+        (got.len() >= MESSAGES as usize).then_some(got)
+    })
+    .await;
+    assert_eq!(numbers(&got), (0..MESSAGES).collect::<Vec<_>>(), "each message once");
+    assert_eq!(numbers(&ok.received()), (0..MESSAGES).collect::<Vec<_>>(), "each message once");
+    eventually(WAIT, "every delivery recorded as a success", || async {
+        let stats = app.get_json(&format!("/api/v1/app/{a}/endpoint/{behind}/stats")).await;
+        (stats["success"] == MESSAGES).then_some(())
+    })
+    .await;
+    assert_eq!(backlog_of(&app, &behind).await, None);
+    app.stop().await;
+}
+
+/// An endpoint's subscriptions change while it is behind: the messages published before the
+/// change go where they were routed then (to it if it subscribed, not if it did not), those
+/// after where the new subscriptions say. (With a backlog, routing happens as the lane takes
+/// it, so the change first turns the backlog into rows under the old subscriptions.)
+async fn a_backlog_is_routed_as_published_when_its_endpoint_changes(backend: Backend) {
+    // Half of them for the endpoint: more than its lane holds.
+    const BEFORE: i64 = 800;
+    let Some(app) = spawn_app_with(backend, long_requests).await else { return };
+    let hanging = hanging_receiver().await;
+    let ok = Receiver::start().await;
+    for t in ["a.x", "b.x"] {
+        let (status, _) =
+            app.send_json(Method::POST, "/api/v1/event-type", &json!({"name": t, "description": ""})).await;
+        assert!(status == 201 || status == 409);
+    }
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/"), "filterTypes": ["a.x"]})).await;
+    let (status, _) =
+        app.send_json(Method::POST, &format!("/api/v1/app/{a}/endpoint"), &json!({"url": ok.url("/")})).await;
+    assert_eq!(status, 201);
+    // Before the change: even numbers are a.x (for it), odd ones b.x (not).
+    let alternate = |n: i64| if n % 2 == 0 { "a.x" } else { "b.x" };
+    publish_numbered(&app, &a, 0..BEFORE, alternate).await;
+    ok.wait_for(BEFORE as usize, WAIT).await;
+    if backend == Backend::Sqlite {
+        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+    }
+    let path = format!("/api/v1/app/{a}/endpoint/{behind}");
+    let (status, out) = app.send_json(Method::PATCH, &path, &json!({"filterTypes": ["b.x"]})).await;
+    assert_eq!(status, 200, "{out}");
+    // After it: the other way round.
+    publish_numbered(&app, &a, BEFORE..BEFORE + 40, alternate).await;
+    ok.wait_for(BEFORE as usize + 40, WAIT).await;
+    hanging.release();
+    let want: Vec<i64> =
+        (0..BEFORE).filter(|n| n % 2 == 0).chain((BEFORE..BEFORE + 40).filter(|n| n % 2 == 1)).collect();
+    let got = eventually(WAIT, "the endpoint's messages", || async {
+        let got = hanging.received();
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    // Nothing more arrives after a pause either.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(got.len(), want.len(), "as many as were routed to it");
+    assert_eq!(numbers(&hanging.received()), want, "routed as when each was published");
+    app.stop().await;
+}
+
+/// A node stopped while an endpoint is behind, started again on the same data: the endpoint
+/// gets every message, each once (the backlog, like the rows, is in the database).
+async fn a_backlog_survives_a_restart(backend: Backend) {
+    const MESSAGES: i64 = 500;
+    let Some(app) = spawn_app_with(backend, long_requests).await else { return };
+    let hanging = hanging_receiver().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    hanging.wait_for(1, WAIT).await;
+    if backend == Backend::Sqlite {
+        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+    }
+    // The attempts in flight end with the node (answered, or not: either way they are
+    // attempted again, at least once).
+    hanging.release();
+    let ok = Receiver::start().await;
+    let again = app.restart().await;
+    let path = format!("/api/v1/app/{a}/endpoint/{behind}");
+    let (status, out) = again.send_json(Method::PATCH, &path, &json!({"url": ok.url("/")})).await;
+    assert_eq!(status, 200, "{out}");
+    let before: Vec<i64> = numbers(&hanging.received());
+    let got = eventually(WAIT, "every message after the restart", || async {
+        let mut seen = before.clone();
+        seen.extend(numbers(&ok.received()));
+        seen.sort_unstable();
+        seen.dedup();
+        (seen.len() == MESSAGES as usize).then_some(seen)
+    })
+    .await;
+    assert_eq!(got, (0..MESSAGES).collect::<Vec<_>>());
+    let mut all = numbers(&ok.received());
+    all.dedup();
+    assert_eq!(all.len(), ok.received().len(), "none twice after the restart");
+    again.stop().await;
+}
+
+/// Requests that may hang a minute (the lease outlasts them, with room to start them).
+fn long_requests(c: &mut hookd::Config) {
+    c.request_timeout = Duration::from_secs(60);
+    c.lease = Duration::from_secs(75);
 }

@@ -7,12 +7,13 @@
 //! whatever the number of rows: it is parsed and planned once per connection, where `VALUES`
 //! lists of varying length would be prepared again for nearly every batch size.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use hookd_core::MessageId;
 use sqlx::PgConnection;
 
-use crate::exec::{Arg, Exec, Kind};
+use crate::exec::{Arg, Cell, Exec, Kind};
 use crate::integrity::lock_apps_shared_cte;
 use crate::messages::{ATTEMPT_COLUMNS, INSERT_COLUMNS};
 use crate::publish::{NewDelivery, PublishJob};
@@ -25,19 +26,46 @@ const DELIVERY_COLUMNS: &str =
 /// The inserts of a group commit, on a connection inside its transaction.
 pub(crate) trait BulkInsert: Exec {
     /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
-    /// those inserted.
-    fn insert_messages(&mut self, jobs: &[&PublishJob]) -> impl Future<Output = Result<Vec<MessageId>>> + Send;
+    /// those inserted, each with its place in its application's log where backlogs are kept
+    /// (SQLite; see `backlog.rs`).
+    fn insert_messages(
+        &mut self,
+        jobs: &[&PublishJob],
+    ) -> impl Future<Output = Result<Vec<(MessageId, Option<i64>)>>> + Send;
     fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> impl Future<Output = Result<()>> + Send;
     fn insert_attempts(&mut self, attempts: &[&Attempt]) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl BulkInsert for rusqlite::Connection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, Option<i64>)>> {
+        // Each application's log goes on from its last message (`messages_log`), in the order
+        // of the batch; this thread is SQLite's one writer, so that is commit order.
+        let mut next_seq: HashMap<&str, i64> = HashMap::new();
+        let mut seqs = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let app = job.app_id.as_str();
+            if !next_seq.contains_key(app) {
+                let last = self
+                    .fetch(
+                        "SELECT MAX(seq) FROM messages WHERE app_id = $1 AND seq IS NOT NULL",
+                        &[app.into()],
+                        &[Kind::Int],
+                    )
+                    .await?;
+                let last = last.into_iter().next().and_then(|row| row.into_iter().next());
+                next_seq.insert(app, last.map(Cell::int_opt).transpose()?.flatten().unwrap_or(0) + 1);
+            }
+            let seq = next_seq.get_mut(app).expect("just inserted");
+            seqs.push(*seq);
+            *seq += 1;
+        }
         let mut inserted = Vec::with_capacity(jobs.len());
+        let mut at = 0;
         for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO messages ({INSERT_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                placeholders(Backend::Sqlite, chunk.len(), 12, "")
+                "INSERT INTO messages ({INSERT_COLUMNS}, seq, to_endpoint) VALUES {} ON CONFLICT DO NOTHING \
+                 RETURNING id, seq",
+                placeholders(Backend::Sqlite, chunk.len(), 14, "")
             );
             let json: Vec<[Option<String>; 3]> = chunk
                 .iter()
@@ -50,8 +78,8 @@ impl BulkInsert for rusqlite::Connection {
                     ]
                 })
                 .collect();
-            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 12);
-            for (job, [channels, tags, request]) in chunk.iter().zip(&json) {
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 14);
+            for ((job, [channels, tags, request]), seq) in chunk.iter().zip(&json).zip(&seqs[at..]) {
                 let msg = &job.msg;
                 args.extend([
                     msg.id.as_str().into(),
@@ -66,11 +94,14 @@ impl BulkInsert for rusqlite::Connection {
                     msg.scheduled().into(),
                     msg.payload_expires_at.into(),
                     request.into(),
+                    (*seq).into(),
+                    msg.to_endpoint.as_ref().map(hookd_core::EndpointId::as_str).into(),
                 ]);
             }
-            for row in self.fetch(&sql, &args, &[Kind::Text]).await? {
-                let id = row.into_iter().next().expect("one column").string()?;
-                inserted.push(MessageId::from_stored(id));
+            at += chunk.len();
+            for row in self.fetch(&sql, &args, &[Kind::Text, Kind::Int]).await? {
+                let [id, seq]: [Cell; 2] = row.try_into().expect("two columns");
+                inserted.push((MessageId::from_stored(id.string()?), Some(seq.int()?)));
             }
         }
         Ok(inserted)
@@ -169,7 +200,7 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 }
 
 impl BulkInsert for PgConnection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<MessageId>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, Option<i64>)>> {
         // Under the applications' lock (see `integrity.rs`), which `locked` takes.
         let sql = format!(
             "{}INSERT INTO messages ({INSERT_COLUMNS}) SELECT m.* FROM UNNEST($1::text[], $2::text[], $3::text[], \
@@ -177,7 +208,7 @@ impl BulkInsert for PgConnection {
              AS m, locked ON CONFLICT DO NOTHING RETURNING id",
             lock_apps_shared_cte("$2")
         );
-        Ok(sqlx::query_scalar(&sql)
+        let ids: Vec<MessageId> = sqlx::query_scalar(&sql)
             .bind(column(jobs, |j| j.msg.id.as_str()))
             .bind(column(jobs, |j| j.app_id.as_str()))
             .bind(column(jobs, |j| j.msg.event_type.as_str()))
@@ -191,7 +222,9 @@ impl BulkInsert for PgConnection {
             .bind(column(jobs, |j| j.msg.payload_expires_at))
             .bind(column(jobs, |j| j.msg.request.as_ref().map(crate::to_json)))
             .fetch_all(&mut *self)
-            .await?)
+            .await?;
+        // No log: PostgreSQL keeps no backlogs (`backlog.rs`).
+        Ok(ids.into_iter().map(|id| (id, None)).collect())
     }
 
     async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()> {

@@ -500,8 +500,8 @@ impl<'a> Batch<'a> {
         // PostgreSQL the messages' insert takes their applications' lock, so that no endpoint
         // routed to is deleted before this commits (`integrity.rs`); the routes are read after
         // it.
-        let inserted: HashSet<MessageId> =
-            if fresh.is_empty() { HashSet::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
+        let inserted: HashMap<MessageId, Option<i64>> =
+            if fresh.is_empty() { HashMap::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
@@ -515,7 +515,7 @@ impl<'a> Batch<'a> {
         }
         // A refused publish (its eventId was taken) changed nothing, so its key stays free for
         // the corrected request.
-        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains(publishes[*i].msg.id.as_str())) {
+        for (_, k) in keyed.iter().filter(|(i, _)| !inserted.contains_key(publishes[*i].msg.id.as_str())) {
             if stored(k) {
                 tx.execute(
                     "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2",
@@ -531,6 +531,19 @@ impl<'a> Batch<'a> {
             let args: Vec<Arg<'_>> =
                 chunk.iter().flat_map(|(endpoint_id, due)| [endpoint_id.as_str().into(), (*due).into()]).collect();
             tx.execute(&touch_queues_sql(backend, chunk.len()), &args).await?;
+        }
+        // Backlogs this batch started (`backlog.rs`): their queues are due now, as their lanes
+        // take them.
+        for (endpoint_id, after) in &routed.backlogs {
+            tx.execute(
+                "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version, backlog_after) VALUES ($1, $2, 1, $3) \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
+                 backlog_after = COALESCE(endpoint_queues.backlog_after, excluded.backlog_after), \
+                 next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > $2 \
+                 THEN $2 ELSE endpoint_queues.next_due_at END",
+                &[endpoint_id.as_str().into(), now.into(), (*after).into()],
+            )
+            .await?;
         }
 
         // Deliveries due for lanes not on this node: other nodes may hold them (`wakeups.rs`).

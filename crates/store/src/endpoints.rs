@@ -5,6 +5,7 @@ use hookd_core::id::{min_body_at, MessageId};
 use hookd_core::time::now_ms;
 use hookd_core::{ApplicationId, EndpointId};
 
+use crate::backlog::Scope;
 use crate::integrity::lock_app_of_endpoint_sql;
 use crate::{
     conflict_or, finish_page, found, from_json, from_json_opt, page_sql, to_json, with_db, Endpoint, EndpointData,
@@ -159,6 +160,9 @@ impl Store {
             // once agree on what `fifo` was.
             if pg {
                 sqlx::query(&lock_app_of_endpoint_sql()).bind(id).execute(&mut *tx).await?;
+            } else {
+                // Its backlog is routed as it was (`backlog.rs`).
+                crate::backlog::settle_endpoint_in(&mut *tx, id.as_str()).await?;
             }
             let lock = if pg { " FOR UPDATE" } else { "" };
             let was_fifo: Option<bool> = sqlx::query_scalar(&format!("SELECT fifo FROM endpoints WHERE id = $1{lock}"))
@@ -306,6 +310,7 @@ impl Store {
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<EndpointStats> {
+        self.settle(Scope::Endpoint(id.as_str())).await?;
         let bound = |at: i64| format!("{}{}", MessageId::PREFIX, min_body_at(at));
         let rows: Vec<(i64, i64)> = with_db!(self.reader(), p => sqlx::query_as(
             "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 \

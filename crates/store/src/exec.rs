@@ -181,6 +181,44 @@ fn pg_query<'q>(sql: &'q str, args: &[Arg<'q>]) -> sqlx::query::Query<'q, sqlx::
     })
 }
 
+/// sqlx's SQLite connection, for the few writers outside the group commit that share its
+/// statements (settling backlogs, `backlog.rs`).
+impl Exec for sqlx::SqliteConnection {
+    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        Ok(sqlite_query(sql, args)?.execute(&mut *self).await?.rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &str, args: &[Arg<'_>], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>> {
+        let rows = sqlite_query(sql, args)?.fetch_all(&mut *self).await?;
+        rows.iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| {
+                        Ok(match kind {
+                            Kind::Int => Cell::Int(row.try_get(i)?),
+                            Kind::Text => Cell::Text(row.try_get(i)?),
+                            Kind::Bool => Cell::Bool(row.try_get(i)?),
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+fn sqlite_query<'q>(
+    sql: &'q str,
+    args: &[Arg<'q>],
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
+    args.iter().try_fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::Int(v) => Ok(q.bind(*v)),
+        Arg::Text(v) => Ok(q.bind(*v)),
+        Arg::Ints(_) | Arg::Texts(_) => Err(StoreError::Corrupt("arrays are bound on PostgreSQL only".into())),
+    })
+}
+
 /// Every statement is prepared once and kept: the multi-row statements have one text per
 /// number of rows, so the cache holds a few hundred.
 pub(crate) const SQLITE_STATEMENT_CACHE: usize = 512;

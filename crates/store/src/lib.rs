@@ -16,6 +16,7 @@
 //! (`notify.rs`), which the store defines and the worker implements.
 
 mod apps;
+mod backlog;
 mod bulk;
 mod checkpoint;
 mod commit;

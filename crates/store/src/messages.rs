@@ -3,6 +3,7 @@
 
 use hookd_core::{ApplicationId, AttemptId, EndpointId, MessageId};
 
+use crate::backlog::Scope;
 use crate::filter::{bind_all, Conditions, Value};
 use crate::{
     finish_page, from_json_opt, page_sql, with_db, Attempt, AttemptFilter, DeliveryFilter, DeliveryStatus, Destination,
@@ -196,6 +197,7 @@ impl Store {
         filter: &DeliveryFilter,
         q: &ListQuery,
     ) -> Result<Page<EndpointMessage>> {
+        self.settle(Scope::Endpoint(endpoint_id.as_str())).await?;
         let mut c = Conditions::new("d.endpoint_id = $?", Value::Text(endpoint_id.to_string()));
         if let Some(status) = filter.status {
             c.and("d.status = $?", Value::Int(status.code()));
@@ -231,6 +233,7 @@ impl Store {
 
     /// The endpoints a message was routed to, with each delivery's state, newest endpoint first.
     pub async fn list_destinations(&self, msg_id: &MessageId, q: &ListQuery) -> Result<Page<Destination>> {
+        self.settle(Scope::Messages(&[msg_id.as_str()])).await?;
         let (tail, cursor) = page_sql("endpoint_id", q, 2, false);
         let sql = format!("SELECT endpoint_id, status, next_attempt_at FROM deliveries WHERE msg_id = $1{tail}");
         let rows: Vec<(String, i64, Option<i64>)> = with_db!(self.reader(), p => {

@@ -22,6 +22,7 @@ const SQLITE: &[(i64, &str)] = &[
     (13, include_str!("../migrations/sqlite/0013_settings.sql")),
     (14, include_str!("../migrations/sqlite/0014_sources.sql")),
     (15, include_str!("../migrations/sqlite/0015_in_order_deliveries.sql")),
+    (16, include_str!("../migrations/sqlite/0016_backlogs.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -41,6 +42,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_in_order_deliveries.sql")),
     (16, include_str!("../migrations/postgres/0016_deliveries_without_foreign_keys.sql")),
     (17, include_str!("../migrations/postgres/0017_in_order_index.sql")),
+    (18, include_str!("../migrations/postgres/0018_backlogs.sql")),
 ];
 
 /// Arbitrary constant naming hookd's migration lock.

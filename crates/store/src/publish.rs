@@ -9,15 +9,15 @@
 //! and handed over once committed (see `notify.rs`); the others are stored due, and the
 //! listener is told which endpoints have deliveries due.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookd_core::filter::{Filter, FilterInput};
-use hookd_core::matching::{matches, Subscription};
 use hookd_core::{ApplicationId, EndpointId, MessageId};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::oneshot;
 
+use crate::backlog::{Routable, Verdict};
 use crate::endpoints::HOUR_MS;
 use crate::exec::{Cell, Kind};
 use crate::notify::{Handover, Pushed, Room};
@@ -54,6 +54,8 @@ pub(crate) struct Route {
     pub filter: Option<std::result::Result<Arc<Filter>, String>>,
     /// It delivers in order: its deliveries are stored `in_order` (see the migration 0015).
     pub fifo: bool,
+    /// It has a backlog: publishes store no row for it (`backlog.rs`).
+    pub backlog: bool,
 }
 
 impl Store {
@@ -86,23 +88,26 @@ impl Store {
 
 /// `SELECT` of an application's enabled endpoints, as `Route`s.
 pub(crate) const ROUTES_SQL: &str =
-    "SELECT id, event_types, channels, filter, fifo FROM endpoints WHERE app_id = $1 AND NOT disabled";
+    "SELECT e.id, e.event_types, e.channels, e.filter, e.fifo, q.backlog_after IS NOT NULL FROM endpoints e \
+     LEFT JOIN endpoint_queues q ON q.endpoint_id = e.id WHERE e.app_id = $1 AND NOT e.disabled";
 
 /// The kinds of [`ROUTES_SQL`]'s columns.
-pub(crate) const ROUTE_COLUMNS: [Kind; 5] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Bool];
+pub(crate) const ROUTE_COLUMNS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Bool, Kind::Bool];
 
 /// The endpoints [`ROUTES_SQL`] read, as `Route`s; the lists are JSON.
 pub(crate) fn decode_routes(rows: Vec<Vec<Cell>>) -> Result<Vec<Route>> {
     rows.into_iter()
         .map(|row| {
-            let [id, event_types, channels, filter, fifo]: [Cell; 5] =
-                row.try_into().map_err(|_| StoreError::Corrupt("a route has five columns".into()))?;
+            let [id, event_types, channels, filter, fifo, backlog]: [Cell; 6] =
+                row.try_into().map_err(|_| StoreError::Corrupt("a route has six columns".into()))?;
             Ok(Route {
                 id: EndpointId::from_stored(id.string()?),
                 event_types: from_json_opt(event_types.text()?)?,
                 channels: from_json_opt(channels.text()?)?,
                 filter: filter.text()?.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
                 fifo: fifo.bool()?,
+                // NULL when the endpoint has no queue row yet.
+                backlog: matches!(backlog, Cell::Bool(Some(true))),
             })
         })
         .collect()
@@ -121,13 +126,17 @@ pub(crate) struct Routed<'a> {
     /// ((endpoint, hour of publication), (messages its filter kept back, of which errors)),
     /// in endpoint order like `touches`.
     pub filtered: Vec<(FilterBucket<'a>, FilterCounts)>,
+    /// (endpoint, the last message of its application's log it has taken): the endpoints
+    /// whose backlog this batch starts, in endpoint order (`backlog.rs`).
+    pub backlogs: Vec<(&'a EndpointId, i64)>,
 }
 
-/// Routes each stored message (`inserted`) to its endpoints; a message that was not stored
-/// lost its `eventId` to an earlier one and gets a conflict.
+/// Routes each stored message (`inserted`, with its place in its application's log when
+/// backlogs are kept, see `backlog.rs`) to its endpoints; a message that was not stored lost
+/// its `eventId` to an earlier one and gets a conflict.
 pub(crate) fn route<'a>(
     jobs: &'a [PublishJob],
-    inserted: &HashSet<MessageId>,
+    inserted: &HashMap<MessageId, Option<i64>>,
     routes: &'a HashMap<&str, Vec<Route>>,
     handover: Option<&dyn Handover>,
     now: i64,
@@ -143,52 +152,48 @@ pub(crate) fn route<'a>(
         results: Vec::with_capacity(jobs.len()),
         handover: Vec::new(),
         filtered: Vec::new(),
+        backlogs: Vec::new(),
     };
     let mut filtered: HashMap<FilterBucket<'_>, FilterCounts> = HashMap::new();
+    // The endpoints whose backlog this batch started, and where.
+    let mut backlogs: HashMap<&EndpointId, i64> = HashMap::new();
     for job in jobs {
         let msg = &job.msg;
-        if !inserted.contains(msg.id.as_str()) {
+        let Some(&seq) = inserted.get(msg.id.as_str()) else {
             // Message ids are fresh, so the only row it can collide with is one with its eventId.
             let event_id = msg.event_id.as_deref().unwrap_or_default();
             routed.results.push(Err(StoreError::Conflict(format!(
                 "a message with eventId '{event_id}' already exists in this application"
             ))));
             continue;
-        }
+        };
+        let routable = Routable {
+            event_type: &msg.event_type,
+            event_id: msg.event_id.as_deref(),
+            payload: &msg.payload,
+            json: msg.content_type.is_none(),
+            channels: msg.channels.as_deref(),
+            tags: msg.tags.as_deref(),
+            to_endpoint: msg.to_endpoint.as_ref().map(EndpointId::as_str),
+        };
         let mut to_wake = Vec::new();
         // Built for the message's first filter, then shared by the others.
         let mut input: Option<FilterInput> = None;
-        for endpoint in routes[job.app_id.as_str()].iter().filter(|r| {
-            if let Some(only) = &msg.to_endpoint {
-                return &r.id == only;
-            }
-            let sub = Subscription {
-                disabled: false,
-                event_types: r.event_types.as_deref(),
-                channels: r.channels.as_deref(),
-            };
-            matches(&sub, &msg.event_type, msg.channels.as_deref())
-        }) {
+        for endpoint in &routes[job.app_id.as_str()] {
             let (endpoint_id, in_order) = (&endpoint.id, endpoint.fifo);
-            if let (Some(filter), None) = (&endpoint.filter, &msg.to_endpoint) {
-                let verdict = filter.as_ref().map_err(Clone::clone).and_then(|filter| {
-                    filter.accepts(input.get_or_insert_with(|| {
-                        FilterInput::new(
-                            &msg.event_type,
-                            msg.event_id.as_deref(),
-                            &msg.payload,
-                            msg.content_type.is_none(),
-                            msg.channels.as_deref(),
-                            msg.tags.as_deref(),
-                        )
-                    }))
-                });
-                if verdict != Ok(true) {
+            // In a backlog: its lane routes it when it takes it.
+            if endpoint.backlog || backlogs.contains_key(endpoint_id) {
+                continue;
+            }
+            match endpoint.verdict(&routable, &mut input) {
+                Verdict::Skip => continue,
+                Verdict::Filtered { error } => {
                     let count = filtered.entry((endpoint_id, msg.created_at.div_euclid(HOUR_MS))).or_default();
                     count.0 += 1;
-                    count.1 += i64::from(verdict.is_err());
+                    count.1 += i64::from(error);
                     continue;
                 }
+                Verdict::Deliver => {}
             }
             // A FIFO endpoint's deliveries wait their turn in the database; its lane takes
             // none from a publish (read here in the publish's transaction, so that a publish
@@ -209,8 +214,15 @@ pub(crate) fn route<'a>(
                     });
                     continue;
                 }
-                // The lane has all it can hold; it claims this from the database once it has
-                // room. Waking it now would only make it look again.
+                // The lane has all it can hold: the endpoint is behind, and this message
+                // starts its backlog (`backlog.rs`). The lane takes it from the log once it
+                // has room (the reservation told it to look).
+                Room::Full if seq.is_some() => {
+                    backlogs.insert(endpoint_id, seq.unwrap_or_default() - 1);
+                    continue;
+                }
+                // The lane claims this from the database once it has room. Waking it now
+                // would only make it look again.
                 Room::Full => {}
                 Room::None => to_wake.push(endpoint_id.clone()),
             }
@@ -224,6 +236,8 @@ pub(crate) fn route<'a>(
     routed.touches.sort_unstable();
     routed.filtered = filtered.into_iter().collect();
     routed.filtered.sort_unstable();
+    routed.backlogs = backlogs.into_iter().collect();
+    routed.backlogs.sort_unstable();
     routed
 }
 

@@ -4,7 +4,8 @@
 //! A message goes, with its deliveries and attempts (in the same transaction; see
 //! `integrity.rs`), only once every delivery of it is finished: delivered, or failed for
 //! good. One still pending, retrying, sending, or parked on a disabled endpoint keeps it,
-//! whatever its age, so retention never drops an undelivered message.
+//! whatever its age, and so does one still in an endpoint's backlog (`backlog.rs`), so
+//! retention never drops an undelivered message.
 
 use std::time::Duration;
 
@@ -49,9 +50,12 @@ impl Store {
             // (The bound itself would be a message created in that very millisecond with a
             // random part of zeros: taking it along is harmless.)
             let upto = last.map_or_else(|| bound.clone(), |(id,)| id);
+            // Nor one still in an endpoint's backlog (`backlog.rs`; none on PostgreSQL).
             let delete = format!(
                 "DELETE FROM messages WHERE id > $1 AND id <= $2 AND NOT EXISTS \
-                 (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.{})",
+                 (SELECT 1 FROM deliveries d WHERE d.msg_id = messages.id AND d.{}) AND NOT EXISTS \
+                 (SELECT 1 FROM endpoint_queues q JOIN endpoints e ON e.id = q.endpoint_id \
+                 WHERE q.backlog_after IS NOT NULL AND q.backlog_after < messages.seq AND e.app_id = messages.app_id)",
                 *crate::queue::state::UNFINISHED
             );
             deleted += with_db!(self.writer(), p => {

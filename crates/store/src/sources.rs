@@ -309,6 +309,7 @@ impl Store {
         if msg_ids.is_empty() {
             return Ok(vec![]);
         }
+        self.settle(crate::backlog::Scope::Messages(msg_ids)).await?;
         let mut params = crate::Params::new(self.backend());
         let list: Vec<String> = msg_ids.iter().map(|_| params.next()).collect();
         let sql = format!(

@@ -116,6 +116,18 @@ impl TestApp {
     }
 
     /// Stops the node gracefully and drops its PostgreSQL database.
+    /// Stops the node and starts another on the same data (data dir and database).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+        let (addr, stop, task) = start_node(self.config.clone()).await;
+        TestApp { addr, svix: svix_client(addr, &self.token), stop: Some(stop), task: Some(task), ..self }
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -177,13 +189,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         config.lease,
         config.request_timeout
     );
-    let node = hookd::build(config.clone()).await.expect("node builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(node.run(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, task) = start_node(config.clone()).await;
     Some(TestApp {
         addr,
         token: ADMIN_TOKEN.into(),
@@ -195,6 +201,18 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         _dir: dir,
         pg_database,
     })
+}
+
+/// A node built from `config`, serving on a port of its own until told to stop.
+async fn start_node(config: Config) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let node = hookd::build(config).await.expect("node builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(node.run(listener, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
 }
 
 fn admin_url() -> String {

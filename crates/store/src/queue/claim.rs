@@ -23,7 +23,7 @@ use super::{relax_durability, row_lock, state, ClaimedDelivery, DeliveryClaim};
 use crate::commit::{sqlite_begin, sqlite_end};
 use crate::exec::{Arg, Cell, Exec, Kind};
 use crate::DeliveryStatus::Sending;
-use crate::{with_db, Backend, Database, Db, Params, Result, Store, StoreError};
+use crate::{backlog, with_db, Backend, Database, Db, Params, Result, Store, StoreError};
 
 /// One lane's request to claim its endpoint's due deliveries.
 #[derive(Debug, Clone)]
@@ -302,6 +302,22 @@ impl Database {
             let i = index[row.endpoint_id.as_str()];
             claims[i].deliveries.push(claimed_delivery(row, &token));
         }
+        // Endpoints with a backlog (SQLite; `backlog.rs`) fill their room from it, after their
+        // due rows (retries): their first undelivered messages come first. One whose backlog
+        // remains is due again at once.
+        let mut remains = HashSet::new();
+        if self.backend() == Backend::Sqlite {
+            for (endpoint_id, after) in backlog::backlogs_of(tx, &ids).await? {
+                let i = index[endpoint_id.as_str()];
+                let room = (requests[i].limit as usize).saturating_sub(claims[i].deliveries.len());
+                let take = backlog::Take::Lease { room, until: lease_until, token: &token };
+                let taken = backlog::take(tx, &endpoint_id, after, take, now).await?;
+                claims[i].deliveries.extend(taken.claimed);
+                if taken.remains {
+                    remains.insert(i);
+                }
+            }
+        }
         // A short claim took everything due: say when the rest is due.
         let short: Vec<usize> =
             (0..requests.len()).filter(|&i| (claims[i].deliveries.len() as i64) < requests[i].limit).collect();
@@ -334,6 +350,9 @@ impl Database {
                 let [n, next_due]: [Cell; 2] = row.try_into().expect("two columns");
                 claims[short[n.int()? as usize]].next_due = next_due.int_opt()?;
             }
+        }
+        for i in remains {
+            claims[i].next_due = Some(now);
         }
         Ok(claims)
     }

@@ -63,7 +63,8 @@ impl Store {
     pub async fn release_endpoint(&self, endpoint_id: &EndpointId, owner: &str) -> Result<bool> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, next_due_at = ({NEXT_DUE_SQL}) \
+                "UPDATE endpoint_queues SET lease_until = NULL, lease_owner = NULL, \
+                 next_due_at = CASE WHEN backlog_after IS NOT NULL THEN 0 ELSE ({NEXT_DUE_SQL}) END \
                  WHERE endpoint_id = $1 AND lease_owner = $2 AND version = \
                  (SELECT version FROM endpoint_queues WHERE endpoint_id = $1)"
             )

@@ -137,6 +137,7 @@ pub(super) fn row_lock(backend: Backend) -> &'static str {
 impl Store {
     /// Number of deliveries not yet finished.
     pub async fn pending_deliveries(&self) -> Result<i64> {
+        self.settle(crate::backlog::Scope::All).await?;
         let row: (i64,) = with_db!(self.reader(), p => sqlx::query_as(
             &format!("SELECT COUNT(*) FROM deliveries WHERE {}", *state::UNFINISHED),
         )

@@ -178,14 +178,22 @@ impl Store {
 
     /// Disables an endpoint (410 Gone, or failing for too long). `true` if it was enabled.
     pub async fn disable_endpoint(&self, endpoint_id: &EndpointId) -> Result<bool> {
-        let n = with_db!(self.writer(), p => sqlx::query(
-            "UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled",
-        )
-        .bind(endpoint_id)
-        .bind(now_ms())
-        .execute(p)
-        .await?
-        .rows_affected());
+        let n = with_db!(self.writer(), p => {
+            let mut tx = p.begin().await?;
+            // Its backlog was routed while it was enabled, so it is kept, parked with the rest
+            // of its deliveries (`backlog.rs`).
+            if self.backend() == Backend::Sqlite {
+                crate::backlog::settle_endpoint_in(&mut *tx, endpoint_id.as_str()).await?;
+            }
+            let n = sqlx::query("UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled")
+                .bind(endpoint_id)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
         Ok(n == 1)
     }
 
