@@ -30,6 +30,7 @@ on_both_backends!(
     an_endpoint_that_is_behind_gets_every_message_once_it_answers,
     a_backlog_is_routed_as_published_when_its_endpoint_changes,
     a_backlog_survives_a_restart,
+    backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -705,26 +706,32 @@ async fn an_endpoint_that_is_behind_gets_every_message_once_it_answers(backend: 
         let rows = rows_of(&app, "deliveries", &behind).await;
         assert!(rows < MESSAGES as usize / 2, "{rows} delivery rows for an endpoint that took none");
     }
+    // The last message lists the endpoint that is behind among its destinations, waiting.
+    let last = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": -1}})).await;
+    let destinations = app.get_json(&format!("/api/v1/app/{a}/msg/{last}/endpoint")).await;
+    let waiting = destinations["data"].as_array().unwrap().iter().find(|d| d["id"] == behind.as_str());
+    assert_eq!(waiting.map(|d| d["statusText"].clone()), Some(json!("pending")), "{destinations}");
     // Its stats count every message as waiting (pending, or sending for those in flight).
     let stats = app.get_json(&format!("/api/v1/app/{a}/endpoint/{behind}/stats")).await;
     let waiting = stats["pending"].as_i64().unwrap() + stats["sending"].as_i64().unwrap();
-    assert_eq!(waiting, MESSAGES / 2, "{stats}");
+    assert_eq!(waiting, MESSAGES / 2 + 1, "{stats}");
     assert_eq!(backlog_of(&app, &behind).await, None, "read, the backlog became rows");
-    assert_eq!(rows_of(&app, "deliveries", &behind).await, MESSAGES as usize / 2);
+    assert_eq!(rows_of(&app, "deliveries", &behind).await, MESSAGES as usize / 2 + 1);
     // A second backlog, then the endpoint answers.
     publish_numbered(&app, &a, MESSAGES / 2..MESSAGES, |_| "e.t").await;
-    ok.wait_for(MESSAGES as usize, WAIT).await;
+    ok.wait_for(MESSAGES as usize + 1, WAIT).await;
     hanging.release();
     let got = eventually(WAIT, "every message at the endpoint that was behind", || async {
         let got = hanging.received();
-        (got.len() >= MESSAGES as usize).then_some(got)
+        (got.len() > MESSAGES as usize).then_some(got)
     })
     .await;
-    assert_eq!(numbers(&got), (0..MESSAGES).collect::<Vec<_>>(), "each message once");
-    assert_eq!(numbers(&ok.received()), (0..MESSAGES).collect::<Vec<_>>(), "each message once");
+    let every: Vec<i64> = (-1..MESSAGES).collect();
+    assert_eq!(numbers(&got), every, "each message once");
+    assert_eq!(numbers(&ok.received()), every, "each message once");
     eventually(WAIT, "every delivery recorded as a success", || async {
         let stats = app.get_json(&format!("/api/v1/app/{a}/endpoint/{behind}/stats")).await;
-        (stats["success"] == MESSAGES).then_some(())
+        (stats["success"] == MESSAGES + 1).then_some(())
     })
     .await;
     assert_eq!(backlog_of(&app, &behind).await, None);
@@ -818,4 +825,54 @@ async fn a_backlog_survives_a_restart(backend: Backend) {
 fn long_requests(c: &mut hookd::Config) {
     c.request_timeout = Duration::from_secs(60);
     c.lease = Duration::from_secs(75);
+}
+
+/// Messages in an endpoint's backlog are undelivered, so retention keeps them however old;
+/// one whose payload is expunged meanwhile is not sent (its delivery is canceled, as a pending
+/// row's is).
+async fn backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent(backend: Backend) {
+    const MESSAGES: i64 = 500;
+    let keep_for = Duration::from_secs(1);
+    let Some(app) = spawn_app_with(backend, |c| {
+        long_requests(c);
+        c.retention = Some(keep_for);
+    })
+    .await
+    else {
+        return;
+    };
+    let hanging = hanging_receiver().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    let expunged = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": MESSAGES}})).await;
+    if backend == Backend::Sqlite {
+        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+    }
+    let res = app.request(Method::DELETE, &format!("/api/v1/app/{a}/msg/{expunged}/content")).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    // A message of another application, delivered, is deleted by a sweep: the backlog's
+    // messages have been looked at by then, and are as old.
+    let ok = Receiver::start().await;
+    let (b, _) = app.app_and_endpoint(json!({"url": ok.url("/")})).await;
+    tokio::time::sleep(keep_for).await;
+    let delivered = app.publish(&b, json!({"eventType": "e.t", "payload": {"n": 0}})).await;
+    ok.wait_for(1, WAIT).await;
+    eventually(WAIT, "the delivered message to be deleted", || async {
+        let res = app.request(Method::GET, &format!("/api/v1/app/{b}/msg/{delivered}")).send().await.unwrap();
+        (res.status() == 404).then_some(())
+    })
+    .await;
+    // (The expunged one's delivery is canceled, finished: retention may take it.)
+    let sql = format!("SELECT id FROM messages WHERE app_id = '{a}' AND id <> '{expunged}'");
+    let kept = common::raw(&app.config.database, &sql).await;
+    assert_eq!(kept.len(), MESSAGES as usize, "every undelivered message is kept");
+    hanging.release();
+    let got = eventually(WAIT, "every message but the expunged one", || async {
+        let got = hanging.received();
+        (got.len() >= MESSAGES as usize).then_some(got)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(numbers(&hanging.received()), (0..MESSAGES).collect::<Vec<_>>(), "got {}", got.len());
+    app.stop().await;
 }
