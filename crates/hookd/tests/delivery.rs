@@ -686,9 +686,9 @@ async fn hanging_receiver() -> Receiver {
 }
 
 /// An endpoint whose requests hang, next to a healthy one: the healthy one gets every message
-/// meanwhile, and once the hanging one answers it gets every message too, each once. On
-/// SQLite the hanging endpoint gets a backlog instead of a delivery row per message (`backlog.rs`),
-/// and reading its stats turns the backlog into rows, which count it exactly.
+/// meanwhile, and once the hanging one answers it gets every message too, each once. The
+/// hanging endpoint gets a backlog instead of a delivery row per message (`backlog.rs`), and
+/// reading its stats turns the backlog into rows, which count it exactly.
 async fn an_endpoint_that_is_behind_gets_every_message_once_it_answers(backend: Backend) {
     // More than a lane holds (up to 8 in flight, 256 handed over and waiting), twice.
     const MESSAGES: i64 = 1000;
@@ -701,11 +701,9 @@ async fn an_endpoint_that_is_behind_gets_every_message_once_it_answers(backend: 
     assert_eq!(status, 201, "{healthy}");
     publish_numbered(&app, &a, 0..MESSAGES / 2, |_| "e.t").await;
     assert_eq!(numbers(&ok.wait_for(MESSAGES as usize / 2, WAIT).await), (0..MESSAGES / 2).collect::<Vec<_>>());
-    if backend == Backend::Sqlite {
-        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
-        let rows = rows_of(&app, "deliveries", &behind).await;
-        assert!(rows < MESSAGES as usize / 2, "{rows} delivery rows for an endpoint that took none");
-    }
+    assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+    let rows = rows_of(&app, "deliveries", &behind).await;
+    assert!(rows < MESSAGES as usize / 2, "{rows} delivery rows for an endpoint that took none");
     // The last message lists the endpoint that is behind among its destinations, waiting.
     let last = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": -1}})).await;
     let destinations = app.get_json(&format!("/api/v1/app/{a}/msg/{last}/endpoint")).await;
@@ -761,9 +759,7 @@ async fn a_backlog_is_routed_as_published_when_its_endpoint_changes(backend: Bac
     let alternate = |n: i64| if n % 2 == 0 { "a.x" } else { "b.x" };
     publish_numbered(&app, &a, 0..BEFORE, alternate).await;
     ok.wait_for(BEFORE as usize, WAIT).await;
-    if backend == Backend::Sqlite {
-        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
-    }
+    assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     let path = format!("/api/v1/app/{a}/endpoint/{behind}");
     let (status, out) = app.send_json(Method::PATCH, &path, &json!({"filterTypes": ["b.x"]})).await;
     assert_eq!(status, 200, "{out}");
@@ -794,9 +790,7 @@ async fn a_backlog_survives_a_restart(backend: Backend) {
     let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
     publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
     hanging.wait_for(1, WAIT).await;
-    if backend == Backend::Sqlite {
-        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
-    }
+    assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     // The attempts in flight end with the node (answered, or not: either way they are
     // attempted again, at least once).
     hanging.release();
@@ -845,9 +839,7 @@ async fn backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent(ba
     let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
     publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
     let expunged = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": MESSAGES}})).await;
-    if backend == Backend::Sqlite {
-        assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
-    }
+    assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     let res = app.request(Method::DELETE, &format!("/api/v1/app/{a}/msg/{expunged}/content")).send().await.unwrap();
     assert_eq!(res.status(), 204);
     // A message of another application, delivered, is deleted by a sweep: the backlog's

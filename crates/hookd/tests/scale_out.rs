@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::node::Node;
-use common::{create_database, drop_database, spawn_app_with, Backend, Receiver};
+use common::{create_database, drop_database, spawn_app_with, Backend, Receiver, Reply};
 use hookd_core::EndpointId;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -103,6 +103,94 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     // per endpoint.
     assert!(duplicates <= ENDPOINTS * 8 * 5, "{duplicates} duplicates");
     for node in &mut nodes[1..] {
+        node.signal("-TERM");
+        assert_eq!(node.wait_exit().code(), Some(0));
+    }
+    drop_database(&db).await;
+}
+
+/// Two nodes publish as fast as they can to one slow endpoint, whose lane (on one node) is
+/// full all along: the endpoint has a backlog, which the lane takes from the application's
+/// log while the other node's publish batches commit in whatever order (`backlog.rs`). Every
+/// accepted message arrives: none committed behind the backlog's mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_taken_while_two_nodes_publish_loses_nothing() {
+    const MESSAGES: usize = 2_000;
+    let Some((url, db)) = create_database().await else { return };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let main_key = hookd_core::sealing::new_main_key();
+    let extra = ["--admin-token", TOKEN, "--database-url", url.as_str(), "--main-key", main_key.as_str()];
+    let client = reqwest::Client::new();
+    // 40 ms an answer: at most 200 deliveries a second through 8 connections.
+    let receiver = Receiver::start_with(vec![Reply::After(Duration::from_millis(40)); MESSAGES + 1]).await;
+    // The endpoint's lane runs on the first node: the only node when it first gets a message.
+    let mut nodes = vec![Node::start(dirs[0].path(), &extra)];
+    nodes[0].create_app(&client, TOKEN).await;
+    let res = client
+        .post(nodes[0].url("/api/v1/app/a/endpoint"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"url": receiver.url("/slow")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body = json!({"eventType": "load", "payload": {"i": -1}});
+    let res = client.post(nodes[0].url("/api/v1/app/a/msg")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    // The second node's publish batches wait 30 ms between numbering their messages and
+    // committing: the first node's commit past them meanwhile.
+    let pause = [("HOOKD_TEST_PAUSE", "publish-messages-stored:30")];
+    nodes.push(Node::start_with_env(dirs[1].path(), &extra, &pause, &[]));
+    let urls: Vec<String> = nodes.iter().map(|n| n.url("/api/v1/app/a/msg")).collect();
+    let mut publishers = tokio::task::JoinSet::new();
+    for p in 0..CONCURRENCY {
+        let (client, urls) = (client.clone(), urls.clone());
+        publishers.spawn(async move {
+            let mut ids = Vec::new();
+            // Half the publishers on each node: the first's alone outpace the endpoint.
+            for i in (p..MESSAGES).step_by(CONCURRENCY) {
+                let body = json!({"eventType": "load", "payload": {"i": i}});
+                let res = client.post(&urls[p % 2]).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+                assert_eq!(res.status(), StatusCode::ACCEPTED);
+                ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        });
+    }
+    // Whether the endpoint fell behind (its lane took from a backlog), looked at meanwhile.
+    let watcher = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let sql = "SELECT COUNT(*) FROM endpoint_queues WHERE backlog_after IS NOT NULL";
+            loop {
+                let marks: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap();
+                if marks > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut accepted = std::collections::HashSet::new();
+    while let Some(ids) = publishers.join_next().await {
+        accepted.extend(ids.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: std::collections::HashSet<String> =
+            receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+        let missing = accepted.iter().filter(|id| !got.contains(*id)).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing} of {} accepted messages never arrived", accepted.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(watcher.is_finished(), "no backlog was seen: the test did not test it");
+    for node in &mut nodes {
         node.signal("-TERM");
         assert_eq!(node.wait_exit().code(), Some(0));
     }

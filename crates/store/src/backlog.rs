@@ -32,13 +32,25 @@
 //! - **Retention** keeps every message still in a backlog (`retention.rs`).
 //! - **Resend, recover, replay** work on rows; a row a resend made first is not made again
 //!   (the rows' key is the message and the endpoint).
-//! - FIFO endpoints never get a backlog (their lane takes nothing from publishes), nor do
-//!   scheduled messages (their rows wait for their time).
+//! - FIFO endpoints never get a backlog (their lane takes nothing from publishes). A
+//!   scheduled message in a backlog becomes a row due at its time when it is taken.
+//! - Only the node whose lane is full starts a backlog; on another node a publish stores a
+//!   row as before, until it sees the mark.
 //!
-//! Only SQLite has backlogs: its one writer commits publishes, claims and settles in one
-//! order, so nothing can commit behind `backlog_after`. PostgreSQL's nodes commit publish
-//! batches in either order, so a log there would need a commit-ordered sequence per
-//! application first; there every endpoint keeps a row per message (its columns exist, unused).
+//! A mark is only safe if no message can commit behind it. On SQLite the one writer commits
+//! publishes, claims and settles in one order, and numbers each application's messages as it
+//! stores them. On PostgreSQL `seq` comes from one sequence, and two nodes commit publish
+//! batches in either order; but a batch takes it under its applications' advisory lock
+//! (shared, `integrity.rs`), held to its commit, and whatever reads the log past a mark (a
+//! claim, a settle) takes that lock exclusively first ([`lock_backlogs`]): every batch that
+//! took a `seq` has committed by then, and every later one takes a greater `seq`. Batches
+//! of two nodes run side by side, though: one may start a backlog with a mark past the
+//! messages of another still in flight, which then finds the mark when it routes. That batch
+//! moves the mark back to before its own messages (the earlier mark wins), so they are in the
+//! backlog; what the lane re-reads between the two marks it has rows for already, and skips
+//! (a row's key is its message and endpoint). (A message there that the endpoint's filter kept
+//! back is counted in its stats' `filtered` a second time: a few messages, only when two nodes
+//! start one backlog at the same moment.)
 
 use std::collections::HashMap;
 
@@ -135,23 +147,39 @@ pub(crate) struct Taken {
     pub remains: bool,
 }
 
-/// The endpoints among `ids` (at most [`ROWS_PER_STATEMENT`]) that have a backlog, with
-/// where it starts.
-pub(crate) async fn backlogs_of<C: Exec>(tx: &mut C, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+/// The endpoints among `ids` that have a backlog, with where it starts.
+pub(crate) async fn backlogs_of<C: Exec>(tx: &mut C, backend: Backend, ids: &[&str]) -> Result<Vec<(String, i64)>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT endpoint_id, backlog_after FROM endpoint_queues WHERE backlog_after IS NOT NULL \
-             AND endpoint_id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let args: Vec<Arg<'_>> = chunk.iter().map(|&id| Arg::from(id)).collect();
+        let select = "SELECT endpoint_id, backlog_after FROM endpoint_queues WHERE backlog_after IS NOT NULL AND ";
+        let (sql, args): (String, Vec<Arg<'_>>) = match backend {
+            Backend::Postgres => (format!("{select}endpoint_id = ANY($1::text[])"), vec![Arg::Texts(chunk.to_vec())]),
+            Backend::Sqlite => (
+                format!("{select}endpoint_id IN ({})", vec!["?"; chunk.len()].join(", ")),
+                chunk.iter().map(|&id| Arg::from(id)).collect(),
+            ),
+        };
         for row in tx.fetch(&sql, &args, &[Kind::Text, Kind::Int]).await? {
             let [id, after]: [Cell; 2] = row.try_into().expect("two columns");
             out.push((id.string()?, after.int()?));
         }
     }
     Ok(out)
+}
+
+/// The backlogs of these endpoints, to be taken in the caller's transaction: on PostgreSQL
+/// with their applications locked exclusively first (`integrity.rs`), so that no publish
+/// batch of theirs is in flight (their messages all committed, none to commit behind a mark
+/// moved now). Those that have none cost one read, and no lock.
+pub(crate) async fn lock_backlogs<C: Exec>(tx: &mut C, backend: Backend, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+    let found = backlogs_of(tx, backend, ids).await?;
+    if backend == Backend::Sqlite || found.is_empty() {
+        return Ok(found);
+    }
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    tx.execute(&crate::integrity::lock_apps_of_endpoints_sql(), &[Arg::Texts(ids.clone())]).await?;
+    // Read again under the locks: a settle may have taken one meanwhile.
+    backlogs_of(tx, backend, &ids).await
 }
 
 /// A message of the log as a backlog reads it.
@@ -215,7 +243,7 @@ fn decode_logged(row: Vec<Cell>) -> Result<Logged> {
 
 /// A delivery row a backlog makes: the message's, with its status, due time and lease token.
 const INSERT_ROW: &str = "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, next_attempt_at, lease_token, \
-     updated_at, in_order, attempts, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, FALSE) \
+     updated_at, in_order, attempts, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8 <> 0, 0, FALSE) \
      ON CONFLICT (msg_id, endpoint_id) DO NOTHING";
 
 /// Takes endpoint `endpoint_id`'s backlog, from after message `after` of its application's
@@ -229,7 +257,7 @@ pub(crate) async fn take<C: Exec>(
     take: Take<'_>,
     now: i64,
 ) -> Result<Taken> {
-    let sql = "SELECT id, event_types, channels, filter, fifo, FALSE FROM endpoints WHERE id = $1";
+    let sql = "SELECT id, event_types, channels, filter, fifo, CAST(NULL AS BIGINT) FROM endpoints WHERE id = $1";
     let endpoint = tx.fetch(sql, &[endpoint_id.into()], &crate::publish::ROUTE_COLUMNS).await?;
     let Some(route) = decode_routes(endpoint)?.pop() else {
         // Deleted: its queue row went with it.
@@ -345,9 +373,10 @@ pub(crate) async fn take<C: Exec>(
 
 /// Settles endpoint `endpoint_id`'s backlog, if it has one, inside the caller's transaction
 /// (a change of the endpoint's routing, which must see every message published before it
-/// routed as it was). Returns whether it had one.
-pub(crate) async fn settle_endpoint_in<C: Exec>(tx: &mut C, endpoint_id: &str) -> Result<bool> {
-    let found = backlogs_of(tx, &[endpoint_id]).await?.pop().map(|(_, after)| after);
+/// routed as it was; on PostgreSQL the caller holds the application's lock already).
+/// Returns whether it had one.
+pub(crate) async fn settle_endpoint_in<C: Exec>(tx: &mut C, backend: Backend, endpoint_id: &str) -> Result<bool> {
+    let found = backlogs_of(tx, backend, &[endpoint_id]).await?.pop().map(|(_, after)| after);
     if let Some(after) = found {
         take(tx, endpoint_id, after, Take::Due, hookd_core::time::now_ms()).await?;
     }
@@ -367,9 +396,6 @@ impl Store {
     /// reads rows next reads them all; returns the endpoints that had one. Nothing to do (no
     /// backlog there, or PostgreSQL) costs one read.
     pub(crate) async fn settle(&self, scope: Scope<'_>) -> Result<Vec<EndpointId>> {
-        if self.backend() != Backend::Sqlite {
-            return Ok(Vec::new());
-        }
         let (condition, args): (String, Vec<&str>) = match scope {
             Scope::Endpoint(id) => ("q.endpoint_id = $1".into(), vec![id]),
             Scope::Messages(ids) => (
@@ -394,11 +420,13 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = hookd_core::time::now_ms();
+        let backend = self.backend();
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
         let settled: Vec<(String, i64)> = with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
-            // Read again under the write lock: a claim may have taken some since.
-            let query = args.iter().fold(sqlx::query_as(&sql), |q, a| q.bind(*a));
-            let found: Vec<(String, i64)> = query.fetch_all(&mut *tx).await?;
+            // Read again in the transaction (locked on PostgreSQL): a claim may have taken
+            // some since.
+            let found = lock_backlogs(&mut *tx, backend, &ids).await?;
             for (endpoint_id, after) in &found {
                 take(&mut *tx, endpoint_id, *after, Take::Due, now).await?;
             }

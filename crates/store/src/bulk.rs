@@ -26,18 +26,14 @@ const DELIVERY_COLUMNS: &str =
 /// The inserts of a group commit, on a connection inside its transaction.
 pub(crate) trait BulkInsert: Exec {
     /// Inserts the jobs' messages, skipping those whose `eventId` is taken; returns the ids of
-    /// those inserted, each with its place in its application's log where backlogs are kept
-    /// (SQLite; see `backlog.rs`).
-    fn insert_messages(
-        &mut self,
-        jobs: &[&PublishJob],
-    ) -> impl Future<Output = Result<Vec<(MessageId, Option<i64>)>>> + Send;
+    /// those inserted, each with its place in its application's log (see `backlog.rs`).
+    fn insert_messages(&mut self, jobs: &[&PublishJob]) -> impl Future<Output = Result<Vec<(MessageId, i64)>>> + Send;
     fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> impl Future<Output = Result<()>> + Send;
     fn insert_attempts(&mut self, attempts: &[&Attempt]) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl BulkInsert for rusqlite::Connection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, Option<i64>)>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, i64)>> {
         // Each application's log goes on from its last message (`messages_log`), in the order
         // of the batch; this thread is SQLite's one writer, so that is commit order.
         let mut next_seq: HashMap<&str, i64> = HashMap::new();
@@ -101,7 +97,7 @@ impl BulkInsert for rusqlite::Connection {
             at += chunk.len();
             for row in self.fetch(&sql, &args, &[Kind::Text, Kind::Int]).await? {
                 let [id, seq]: [Cell; 2] = row.try_into().expect("two columns");
-                inserted.push((MessageId::from_stored(id.string()?), Some(seq.int()?)));
+                inserted.push((MessageId::from_stored(id.string()?), seq.int()?));
             }
         }
         Ok(inserted)
@@ -200,15 +196,17 @@ fn column<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
 }
 
 impl BulkInsert for PgConnection {
-    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, Option<i64>)>> {
+    async fn insert_messages(&mut self, jobs: &[&PublishJob]) -> Result<Vec<(MessageId, i64)>> {
         // Under the applications' lock (see `integrity.rs`), which `locked` takes.
         let sql = format!(
-            "{}INSERT INTO messages ({INSERT_COLUMNS}) SELECT m.* FROM UNNEST($1::text[], $2::text[], $3::text[], \
-             $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[]) \
-             AS m, locked ON CONFLICT DO NOTHING RETURNING id",
+            "{}INSERT INTO messages ({INSERT_COLUMNS}, to_endpoint) SELECT m.* FROM UNNEST($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], $10::int8[], \
+             $11::int8[], $12::text[], $13::text[]) AS m, locked ON CONFLICT DO NOTHING RETURNING id, seq",
             lock_apps_shared_cte("$2")
         );
-        let ids: Vec<MessageId> = sqlx::query_scalar(&sql)
+        // `seq` (the application's log, see `backlog.rs`) is the column's default, taken under
+        // the lock.
+        let ids: Vec<(MessageId, i64)> = sqlx::query_as(&sql)
             .bind(column(jobs, |j| j.msg.id.as_str()))
             .bind(column(jobs, |j| j.app_id.as_str()))
             .bind(column(jobs, |j| j.msg.event_type.as_str()))
@@ -221,10 +219,10 @@ impl BulkInsert for PgConnection {
             .bind(column(jobs, |j| j.msg.scheduled()))
             .bind(column(jobs, |j| j.msg.payload_expires_at))
             .bind(column(jobs, |j| j.msg.request.as_ref().map(crate::to_json)))
+            .bind(column(jobs, |j| j.msg.to_endpoint.as_ref().map(hookd_core::EndpointId::as_str)))
             .fetch_all(&mut *self)
             .await?;
-        // No log: PostgreSQL keeps no backlogs (`backlog.rs`).
-        Ok(ids.into_iter().map(|id| (id, None)).collect())
+        Ok(ids)
     }
 
     async fn insert_deliveries(&mut self, rows: &[NewDelivery<'_>]) -> Result<()> {

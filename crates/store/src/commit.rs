@@ -500,8 +500,10 @@ impl<'a> Batch<'a> {
         // PostgreSQL the messages' insert takes their applications' lock, so that no endpoint
         // routed to is deleted before this commits (`integrity.rs`); the routes are read after
         // it.
-        let inserted: HashMap<MessageId, Option<i64>> =
+        let inserted: HashMap<MessageId, i64> =
             if fresh.is_empty() { HashMap::new() } else { tx.insert_messages(&fresh).await?.into_iter().collect() };
+        // Tests hold a batch here, its messages numbered and not committed (`backlog.rs`).
+        crate::test_pause("publish-messages-stored").await;
         let mut routes: HashMap<&str, Vec<Route>> = HashMap::new();
         for job in publishes {
             if !routes.contains_key(job.app_id.as_str()) {
@@ -527,23 +529,36 @@ impl<'a> Batch<'a> {
         if !routed.deliveries.is_empty() {
             tx.insert_deliveries(&routed.deliveries).await?;
         }
-        for chunk in routed.touches.chunks(ROWS_PER_STATEMENT) {
-            let args: Vec<Arg<'_>> =
-                chunk.iter().flat_map(|(endpoint_id, due)| [endpoint_id.as_str().into(), (*due).into()]).collect();
-            tx.execute(&touch_queues_sql(backend, chunk.len()), &args).await?;
-        }
-        // Backlogs this batch started (`backlog.rs`): their queues are due now, as their lanes
-        // take them.
-        for (endpoint_id, after) in &routed.backlogs {
-            tx.execute(
-                "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version, backlog_after) VALUES ($1, $2, 1, $3) \
-                 ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
-                 backlog_after = COALESCE(endpoint_queues.backlog_after, excluded.backlog_after), \
-                 next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > $2 \
-                 THEN $2 ELSE endpoint_queues.next_due_at END",
-                &[endpoint_id.as_str().into(), now.into(), (*after).into()],
-            )
-            .await?;
+        // The endpoint queues, in endpoint order (see `Routed::touches`): the touches, and the
+        // backlogs this batch started (`backlog.rs`), which are due now, as their lanes take
+        // them. A backlog started by another batch meanwhile (PostgreSQL) keeps the earlier
+        // mark: both batches' messages are in it.
+        let mut backlogs = routed.backlogs.iter().peekable();
+        let mut touches = routed.touches.iter().peekable();
+        while touches.peek().is_some() || backlogs.peek().is_some() {
+            let chunk: Vec<_> =
+                std::iter::from_fn(|| touches.next_if(|(e, _)| backlogs.peek().is_none_or(|(b, _)| e <= b)))
+                    .take(ROWS_PER_STATEMENT)
+                    .collect();
+            if !chunk.is_empty() {
+                let args: Vec<Arg<'_>> =
+                    chunk.iter().flat_map(|(endpoint_id, due)| [endpoint_id.as_str().into(), (*due).into()]).collect();
+                tx.execute(&touch_queues_sql(backend, chunk.len()), &args).await?;
+                continue;
+            }
+            if let Some((endpoint_id, after)) = backlogs.next() {
+                tx.execute(
+                    "INSERT INTO endpoint_queues (endpoint_id, next_due_at, version, backlog_after) VALUES ($1, $2, 1, $3) \
+                     ON CONFLICT (endpoint_id) DO UPDATE SET version = endpoint_queues.version + 1, \
+                     backlog_after = CASE WHEN endpoint_queues.backlog_after IS NULL \
+                     OR endpoint_queues.backlog_after > excluded.backlog_after THEN excluded.backlog_after \
+                     ELSE endpoint_queues.backlog_after END, \
+                     next_due_at = CASE WHEN endpoint_queues.next_due_at IS NULL OR endpoint_queues.next_due_at > $2 \
+                     THEN $2 ELSE endpoint_queues.next_due_at END",
+                    &[endpoint_id.as_str().into(), now.into(), (*after).into()],
+                )
+                .await?;
+            }
         }
 
         // Deliveries due for lanes not on this node: other nodes may hold them (`wakeups.rs`).

@@ -160,10 +160,9 @@ impl Store {
             // once agree on what `fifo` was.
             if pg {
                 sqlx::query(&lock_app_of_endpoint_sql()).bind(id).execute(&mut *tx).await?;
-            } else {
-                // Its backlog is routed as it was (`backlog.rs`).
-                crate::backlog::settle_endpoint_in(&mut *tx, id.as_str()).await?;
             }
+            // Its backlog is routed as it was (`backlog.rs`).
+            crate::backlog::settle_endpoint_in(&mut *tx, self.backend(), id.as_str()).await?;
             let lock = if pg { " FOR UPDATE" } else { "" };
             let was_fifo: Option<bool> = sqlx::query_scalar(&format!("SELECT fifo FROM endpoints WHERE id = $1{lock}"))
                 .bind(id)

@@ -61,6 +61,17 @@ pub(crate) fn lock_app_sql(shared: bool) -> String {
     format!("SELECT pg_advisory_xact_lock{mode}({APP_LOCK_CLASS}, hashtext($1))")
 }
 
+/// The exclusive locks on the applications of endpoints (`$1`, a text array), in the order
+/// every holder takes them (see [`lock_apps_shared_cte`]): taken by what reads an
+/// application's log past a backlog's mark (`backlog.rs`), so that no publish batch of the
+/// application is in flight while it reads, and none commits behind what it read.
+pub(crate) fn lock_apps_of_endpoints_sql() -> String {
+    format!(
+        "SELECT count(pg_advisory_xact_lock({APP_LOCK_CLASS}, k)) FROM \
+         (SELECT DISTINCT hashtext(e.app_id) AS k FROM endpoints e WHERE e.id = ANY($1::text[]) ORDER BY k) AS keys"
+    )
+}
+
 /// The exclusive lock on an endpoint's application (`$1`, the endpoint).
 pub(crate) fn lock_app_of_endpoint_sql() -> String {
     format!("SELECT pg_advisory_xact_lock({APP_LOCK_CLASS}, hashtext(app_id)) FROM endpoints WHERE id = $1")

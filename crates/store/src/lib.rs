@@ -201,6 +201,23 @@ impl Params {
 }
 
 /// A statement's worth of rows: `rows` rows of `params` parameters each.
+/// A pause for tests, to hold a race open: when `HOOKD_TEST_PAUSE` is `point:milliseconds`,
+/// whatever reaches `point` waits that long there. Unset (as it always is outside tests), a
+/// read of a cached value.
+pub(crate) async fn test_pause(point: &str) {
+    static PAUSE: std::sync::OnceLock<Option<(String, u64)>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        let value = std::env::var("HOOKD_TEST_PAUSE").ok()?;
+        let (name, ms) = value.split_once(':')?;
+        Some((name.to_owned(), ms.parse().ok()?))
+    });
+    if let Some((name, ms)) = pause {
+        if name == point {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+        }
+    }
+}
+
 pub(crate) fn placeholders(backend: Backend, rows: usize, params: usize, fixed: &str) -> String {
     Params::new(backend).rows(rows, params, fixed)
 }

@@ -54,8 +54,8 @@ pub(crate) struct Route {
     pub filter: Option<std::result::Result<Arc<Filter>, String>>,
     /// It delivers in order: its deliveries are stored `in_order` (see the migration 0015).
     pub fifo: bool,
-    /// It has a backlog: publishes store no row for it (`backlog.rs`).
-    pub backlog: bool,
+    /// Where its backlog starts, if it has one: publishes store no row for it (`backlog.rs`).
+    pub backlog_after: Option<i64>,
 }
 
 impl Store {
@@ -88,11 +88,11 @@ impl Store {
 
 /// `SELECT` of an application's enabled endpoints, as `Route`s.
 pub(crate) const ROUTES_SQL: &str =
-    "SELECT e.id, e.event_types, e.channels, e.filter, e.fifo, q.backlog_after IS NOT NULL FROM endpoints e \
+    "SELECT e.id, e.event_types, e.channels, e.filter, e.fifo, q.backlog_after FROM endpoints e \
      LEFT JOIN endpoint_queues q ON q.endpoint_id = e.id WHERE e.app_id = $1 AND NOT e.disabled";
 
 /// The kinds of [`ROUTES_SQL`]'s columns.
-pub(crate) const ROUTE_COLUMNS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Bool, Kind::Bool];
+pub(crate) const ROUTE_COLUMNS: [Kind; 6] = [Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Bool, Kind::Int];
 
 /// The endpoints [`ROUTES_SQL`] read, as `Route`s; the lists are JSON.
 pub(crate) fn decode_routes(rows: Vec<Vec<Cell>>) -> Result<Vec<Route>> {
@@ -106,8 +106,7 @@ pub(crate) fn decode_routes(rows: Vec<Vec<Cell>>) -> Result<Vec<Route>> {
                 channels: from_json_opt(channels.text()?)?,
                 filter: filter.text()?.map(|source| Filter::cached(&source).map_err(|e| e.to_string())),
                 fifo: fifo.bool()?,
-                // NULL when the endpoint has no queue row yet.
-                backlog: matches!(backlog, Cell::Bool(Some(true))),
+                backlog_after: backlog.int_opt()?,
             })
         })
         .collect()
@@ -127,16 +126,17 @@ pub(crate) struct Routed<'a> {
     /// in endpoint order like `touches`.
     pub filtered: Vec<(FilterBucket<'a>, FilterCounts)>,
     /// (endpoint, the last message of its application's log it has taken): the endpoints
-    /// whose backlog this batch starts, in endpoint order (`backlog.rs`).
+    /// whose backlog this batch starts (or moves back to before its messages), in endpoint
+    /// order (`backlog.rs`).
     pub backlogs: Vec<(&'a EndpointId, i64)>,
 }
 
-/// Routes each stored message (`inserted`, with its place in its application's log when
-/// backlogs are kept, see `backlog.rs`) to its endpoints; a message that was not stored lost
+/// Routes each stored message (`inserted`, with its place in its application's log, see
+/// `backlog.rs`) to its endpoints; a message that was not stored lost
 /// its `eventId` to an earlier one and gets a conflict.
 pub(crate) fn route<'a>(
     jobs: &'a [PublishJob],
-    inserted: &HashMap<MessageId, Option<i64>>,
+    inserted: &HashMap<MessageId, i64>,
     routes: &'a HashMap<&str, Vec<Route>>,
     handover: Option<&dyn Handover>,
     now: i64,
@@ -181,8 +181,14 @@ pub(crate) fn route<'a>(
         let mut input: Option<FilterInput> = None;
         for endpoint in &routes[job.app_id.as_str()] {
             let (endpoint_id, in_order) = (&endpoint.id, endpoint.fifo);
-            // In a backlog: its lane routes it when it takes it.
-            if endpoint.backlog || backlogs.contains_key(endpoint_id) {
+            // In a backlog: its lane routes it when it takes it. (On PostgreSQL a batch of
+            // another node may have started the backlog after this one numbered its messages:
+            // then the mark goes back to before them, so that they are in it. The claims
+            // that take it wait for this batch; see `backlog.rs`.)
+            if let Some(after) = backlogs.get(endpoint_id).copied().or(endpoint.backlog_after) {
+                if seq <= after {
+                    backlogs.insert(endpoint_id, after.min(seq - 1));
+                }
                 continue;
             }
             match endpoint.verdict(&routable, &mut input) {
@@ -217,13 +223,10 @@ pub(crate) fn route<'a>(
                 // The lane has all it can hold: the endpoint is behind, and this message
                 // starts its backlog (`backlog.rs`). The lane takes it from the log once it
                 // has room (the reservation told it to look).
-                Room::Full if seq.is_some() => {
-                    backlogs.insert(endpoint_id, seq.unwrap_or_default() - 1);
+                Room::Full => {
+                    backlogs.insert(endpoint_id, seq - 1);
                     continue;
                 }
-                // The lane claims this from the database once it has room. Waking it now
-                // would only make it look again.
-                Room::Full => {}
                 Room::None => to_wake.push(endpoint_id.clone()),
             }
             let earliest = queue_due.entry(endpoint_id).or_insert(msg.deliver_at);

@@ -310,6 +310,8 @@ pub enum Reply {
     WithHeaders(u16, Vec<(&'static str, String)>),
     /// Does not answer until the client gives up, or until [`Receiver::release`] (then 200).
     Hang,
+    /// 200, after this long.
+    After(Duration),
 }
 
 struct ReceiverState {
@@ -401,6 +403,10 @@ async fn record(
                 response.headers_mut().insert(k, v.parse().unwrap());
             }
             response
+        }
+        Reply::After(delay) => {
+            tokio::time::sleep(delay).await;
+            StatusCode::OK.into_response()
         }
         Reply::Hang => {
             let _ = tokio::time::timeout(Duration::from_secs(3600), released.wait_for(|r| *r)).await;

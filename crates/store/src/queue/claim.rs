@@ -302,20 +302,17 @@ impl Database {
             let i = index[row.endpoint_id.as_str()];
             claims[i].deliveries.push(claimed_delivery(row, &token));
         }
-        // Endpoints with a backlog (SQLite; `backlog.rs`) fill their room from it, after their
-        // due rows (retries): their first undelivered messages come first. One whose backlog
-        // remains is due again at once.
+        // Endpoints with a backlog (`backlog.rs`) fill their room from it, after their due
+        // rows (retries). One whose backlog remains is due again at once.
         let mut remains = HashSet::new();
-        if self.backend() == Backend::Sqlite {
-            for (endpoint_id, after) in backlog::backlogs_of(tx, &ids).await? {
-                let i = index[endpoint_id.as_str()];
-                let room = (requests[i].limit as usize).saturating_sub(claims[i].deliveries.len());
-                let take = backlog::Take::Lease { room, until: lease_until, token: &token };
-                let taken = backlog::take(tx, &endpoint_id, after, take, now).await?;
-                claims[i].deliveries.extend(taken.claimed);
-                if taken.remains {
-                    remains.insert(i);
-                }
+        for (endpoint_id, after) in backlog::lock_backlogs(tx, self.backend(), &ids).await? {
+            let i = index[endpoint_id.as_str()];
+            let room = (requests[i].limit as usize).saturating_sub(claims[i].deliveries.len());
+            let take = backlog::Take::Lease { room, until: lease_until, token: &token };
+            let taken = backlog::take(tx, &endpoint_id, after, take, now).await?;
+            claims[i].deliveries.extend(taken.claimed);
+            if taken.remains {
+                remains.insert(i);
             }
         }
         // A short claim took everything due: say when the rest is due.

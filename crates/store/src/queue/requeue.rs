@@ -182,9 +182,10 @@ impl Store {
             let mut tx = p.begin().await?;
             // Its backlog was routed while it was enabled, so it is kept, parked with the rest
             // of its deliveries (`backlog.rs`).
-            if self.backend() == Backend::Sqlite {
-                crate::backlog::settle_endpoint_in(&mut *tx, endpoint_id.as_str()).await?;
+            if self.backend() == Backend::Postgres {
+                sqlx::query(&crate::integrity::lock_app_of_endpoint_sql()).bind(endpoint_id).execute(&mut *tx).await?;
             }
+            crate::backlog::settle_endpoint_in(&mut *tx, self.backend(), endpoint_id.as_str()).await?;
             let n = sqlx::query("UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled")
                 .bind(endpoint_id)
                 .bind(now_ms())
