@@ -241,10 +241,23 @@ fn decode_logged(row: Vec<Cell>) -> Result<Logged> {
     })
 }
 
-/// A delivery row a backlog makes: the message's, with its status, due time and lease token.
-const INSERT_ROW: &str = "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, next_attempt_at, lease_token, \
-     updated_at, in_order, attempts, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8 <> 0, 0, FALSE) \
-     ON CONFLICT (msg_id, endpoint_id) DO NOTHING";
+/// The delivery rows a backlog makes, `rows` of them: each the message's, with its status,
+/// due time and lease token. A row already there (a resend made it first) is kept, and not
+/// returned.
+fn insert_rows_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, next_attempt_at, lease_token, updated_at, \
+         in_order, attempts, manual) VALUES {} ON CONFLICT (msg_id, endpoint_id) DO NOTHING RETURNING msg_id",
+        crate::placeholders(backend, rows, 7, "$IN_ORDER, 0, FALSE")
+    )
+}
+
+/// A row [`take`] inserts, and what it was made from.
+struct NewRow {
+    message: Logged,
+    status: crate::DeliveryStatus,
+    due: Option<i64>,
+}
 
 /// Takes endpoint `endpoint_id`'s backlog, from after message `after` of its application's
 /// log, inside the caller's transaction: routes each message, inserts the rows of those it
@@ -252,6 +265,7 @@ const INSERT_ROW: &str = "INSERT INTO deliveries (msg_id, endpoint_id, app_id, s
 /// clears the endpoint's `backlog_after`.
 pub(crate) async fn take<C: Exec>(
     tx: &mut C,
+    backend: Backend,
     endpoint_id: &str,
     mut after: i64,
     take: Take<'_>,
@@ -276,14 +290,29 @@ pub(crate) async fn take<C: Exec>(
         Take::Lease { room, .. } => room,
         Take::Due => usize::MAX,
     };
-    'log: loop {
+    let token = match take {
+        Take::Lease { token, .. } => Some(token),
+        Take::Due => None,
+    };
+    // `in_order` is the same for every row: a boolean on PostgreSQL, 0 or 1 on SQLite.
+    let in_order = if route.fifo { "TRUE" } else { "FALSE" };
+    loop {
         if room == 0 {
             taken.remains = true;
             break;
         }
         let rows = tx.fetch(LOG_SQL, &[app.as_str().into(), after.into(), LOG_BATCH.into()], &LOG_KINDS).await?;
         let read = rows.len() as i64;
+        // The rows to make from this part of the log, as far as the room goes.
+        let mut new_rows = Vec::new();
+        let mut leased = 0;
+        // Whether every message read was looked at (not left for a claim with room).
+        let mut looked_at_all = true;
         for row in rows {
+            if leased == room {
+                looked_at_all = false;
+                break;
+            }
             let m = decode_logged(row)?;
             after = m.seq;
             let routable = Routable {
@@ -307,46 +336,59 @@ pub(crate) async fn take<C: Exec>(
             }
             // A message expunged while in the backlog has nothing left to send; one scheduled
             // for later waits for its time; the others are leased to the claim, or due now.
-            let (status, due, token) = match take {
-                _ if m.expunged => (Canceled, None, None),
-                _ if m.deliver_at.is_some_and(|at| at > now) => (Pending, m.deliver_at, None),
-                Take::Lease { until, token, .. } => (Sending, Some(until), Some(token)),
-                Take::Due => (Pending, Some(m.deliver_at.unwrap_or(m.created_at)), None),
+            let (status, due) = match take {
+                _ if m.expunged => (Canceled, None),
+                _ if m.deliver_at.is_some_and(|at| at > now) => (Pending, m.deliver_at),
+                Take::Lease { until, .. } => (Sending, Some(until)),
+                Take::Due => (Pending, Some(m.deliver_at.unwrap_or(m.created_at))),
             };
-            let args: [Arg<'_>; 8] = [
-                m.id.as_str().into(),
-                endpoint_id.into(),
-                m.app_id.as_str().into(),
-                status.code().into(),
-                due.into(),
-                token.into(),
-                now.into(),
-                i64::from(route.fifo).into(),
-            ];
-            let inserted = tx.execute(INSERT_ROW, &args).await? == 1;
-            if let (true, Sending, Take::Lease { token, .. }) = (inserted, status, take) {
-                room -= 1;
-                taken.claimed.push(ClaimedDelivery {
-                    msg_id: MessageId::from_stored(m.id),
-                    endpoint_id: EndpointId::from_stored(endpoint_id.to_owned()),
-                    app_id: ApplicationId::from_stored(m.app_id),
-                    attempts: 0,
-                    manual: false,
-                    event_type: m.event_type,
-                    event_id: m.event_id,
-                    payload: m.payload,
-                    content_type: m.content_type,
-                    // Written by this code from an `IngestedRequest` (see `claim.rs`).
-                    request: m.request.and_then(|json| serde_json::from_str(&json).ok()),
-                    lease_token: token.to_owned(),
-                });
-                if room == 0 {
-                    taken.remains = true;
-                    break 'log;
-                }
+            leased += usize::from(status == Sending);
+            new_rows.push(NewRow { message: m, status, due });
+        }
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_rows_sql(backend, chunk.len()).replace("$IN_ORDER", in_order);
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 7);
+            for r in chunk {
+                let token = if r.status == Sending { token } else { None };
+                args.extend([
+                    r.message.id.as_str().into(),
+                    endpoint_id.into(),
+                    r.message.app_id.as_str().into(),
+                    r.status.code().into(),
+                    r.due.into(),
+                    token.into(),
+                    now.into(),
+                ]);
+            }
+            for row in tx.fetch(&sql, &args, &[Kind::Text]).await? {
+                inserted.insert(row.into_iter().next().expect("one column").string()?);
             }
         }
-        if read < LOG_BATCH {
+        for r in new_rows {
+            // A row a resend made first stays that resend's: not claimed here.
+            if r.status != Sending || !inserted.contains(&r.message.id) {
+                continue;
+            }
+            room -= 1;
+            let m = r.message;
+            taken.claimed.push(ClaimedDelivery {
+                msg_id: MessageId::from_stored(m.id),
+                endpoint_id: EndpointId::from_stored(endpoint_id.to_owned()),
+                app_id: ApplicationId::from_stored(m.app_id),
+                attempts: 0,
+                manual: false,
+                event_type: m.event_type,
+                event_id: m.event_id,
+                payload: m.payload,
+                content_type: m.content_type,
+                // Written by this code from an `IngestedRequest` (see `claim.rs`).
+                request: m.request.and_then(|json| serde_json::from_str(&json).ok()),
+                lease_token: token.unwrap_or_default().to_owned(),
+            });
+        }
+        if looked_at_all && read < LOG_BATCH {
+            // The whole log is taken.
             break;
         }
     }
@@ -378,7 +420,7 @@ pub(crate) async fn take<C: Exec>(
 pub(crate) async fn settle_endpoint_in<C: Exec>(tx: &mut C, backend: Backend, endpoint_id: &str) -> Result<bool> {
     let found = backlogs_of(tx, backend, &[endpoint_id]).await?.pop().map(|(_, after)| after);
     if let Some(after) = found {
-        take(tx, endpoint_id, after, Take::Due, hookd_core::time::now_ms()).await?;
+        take(tx, backend, endpoint_id, after, Take::Due, hookd_core::time::now_ms()).await?;
     }
     Ok(found.is_some())
 }
@@ -428,7 +470,7 @@ impl Store {
             // some since.
             let found = lock_backlogs(&mut *tx, backend, &ids).await?;
             for (endpoint_id, after) in &found {
-                take(&mut *tx, endpoint_id, *after, Take::Due, now).await?;
+                take(&mut *tx, backend, endpoint_id, *after, Take::Due, now).await?;
             }
             tx.commit().await?;
             found

@@ -309,7 +309,7 @@ impl Database {
             let i = index[endpoint_id.as_str()];
             let room = (requests[i].limit as usize).saturating_sub(claims[i].deliveries.len());
             let take = backlog::Take::Lease { room, until: lease_until, token: &token };
-            let taken = backlog::take(tx, &endpoint_id, after, take, now).await?;
+            let taken = backlog::take(tx, self.backend(), &endpoint_id, after, take, now).await?;
             claims[i].deliveries.extend(taken.claimed);
             if taken.remains {
                 remains.insert(i);
