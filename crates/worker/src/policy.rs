@@ -69,14 +69,10 @@ impl Policy {
     }
 
     /// How many deliveries to claim with `queued` already claimed and not started: FIFO only
-    /// ever the head; otherwise some rounds of the window ahead, at most one second's worth
-    /// under a rate limit. Zero while enough are queued. A round is the window, not the cap:
-    /// an endpoint whose attempts time out (window 1) holds 16, not 128, that would mostly
-    /// wait out their lease and be given back. With 100 such endpoints, every timeout wave
-    /// claimed 12,800 deliveries at once, a burst the healthy endpoints' deliveries waited
-    /// behind on a slow machine (BENCHMARKS.md, "Backlogs").
+    /// ever the head; otherwise some rounds ahead, at most one second's worth under a rate
+    /// limit. Zero while enough are queued.
     pub fn claim_limit(&self, fifo: bool, queued: usize) -> usize {
-        let round = if fifo { 1 } else { self.window.min(self.cap) };
+        let round = if fifo { 1 } else { self.cap };
         if queued >= round {
             return 0;
         }
@@ -270,24 +266,14 @@ mod tests {
 
     #[test]
     fn claims_fifo_heads_one_at_a_time_and_at_most_a_second_under_a_rate_limit() {
-        let now = Instant::now();
         let mut p = Policy::new(8);
         assert_eq!(p.claim_limit(true, 0), 1, "FIFO: only the head");
         assert_eq!(p.claim_limit(true, 1), 0, "and not while it waits");
-        assert_eq!(p.claim_limit(false, 0), CLAIM_AHEAD, "a window of one: 16 ahead");
-        assert_eq!(p.claim_limit(false, 1), 0, "a round queued is enough");
-        for _ in 0..7 {
-            p.answered(Some(200), None, false, now);
-        }
-        assert_eq!(p.claim_limit(false, 0), MAX_CLAIM, "the window at the cap: 8 x 16 ahead, capped");
+        assert_eq!(p.claim_limit(false, 0), MAX_CLAIM, "8 x 16 ahead, capped");
         assert_eq!(p.claim_limit(false, 7), MAX_CLAIM - 7);
         assert_eq!(p.claim_limit(false, 8), 0, "a round queued is enough");
         p.set_rate(Some(20));
         assert_eq!(p.claim_limit(false, 0), 20, "a second's worth");
-        let mut two = Policy::new(2);
-        two.answered(Some(200), None, false, now);
-        assert_eq!(two.claim_limit(false, 0), 32);
-        two.answered(None, None, true, now);
-        assert_eq!(two.claim_limit(false, 0), 16, "a timeout halves the window, and the claims");
+        assert_eq!(Policy::new(2).claim_limit(false, 0), 32);
     }
 }
