@@ -23,12 +23,13 @@
 //!   the rows' leases expire as every claim's do.
 //! - **Routing as at publish time**: routing happens when the backlog is taken, so whatever
 //!   changes an endpoint's routing (its event types, channels, filter, `fifo`, disabling it)
-//!   first turns its backlog into rows under the old settings ([`settle`]), as a publish would
+//!   first turns its backlog into rows under the old settings ([`settle_endpoint_in`]), as a publish would
 //!   have; a message sent to one endpoint alone keeps `to_endpoint`.
 //! - **Every read stays exact**: what lists or counts an endpoint's deliveries (its stats,
 //!   its messages, a message's destinations, a source's deliveries) settles the backlogs it
-//!   covers first, so it reads rows as before. A backlog costs its rows when someone looks,
-//!   once, instead of at every publish.
+//!   covers first ([`Store::settle`]), so it reads rows as before. A backlog costs its rows
+//!   when someone looks, once, instead of at every publish; a long one is settled in
+//!   transactions of [`SETTLE_ROWS`] rows, so that publishes are not held up behind it.
 //! - **Retention** keeps every message still in a backlog (`retention.rs`).
 //! - **Resend, recover, replay** work on rows; a row a resend made first is not made again
 //!   (the rows' key is the message and the endpoint).
@@ -66,6 +67,11 @@ use crate::{with_db, Backend, ClaimedDelivery, Result, Store, StoreError, ROWS_P
 
 /// Messages read from the log per statement while a backlog is taken.
 const LOG_BATCH: i64 = 256;
+/// Rows a read's settle makes per endpoint and transaction ([`Store::settle`]): a backlog of a
+/// million messages is not one transaction that every publish waits behind (on SQLite all of
+/// them, on PostgreSQL its application's), but transactions of a few milliseconds each. (The
+/// tests' backlogs of a few hundred take several.)
+const SETTLE_ROWS: usize = 200;
 
 /// A message as routing sees it.
 pub(crate) struct Routable<'a> {
@@ -95,7 +101,7 @@ pub(crate) enum Verdict {
 impl Route {
     /// Whether the endpoint subscribes to the message (event types, channels; or it is sent to
     /// this endpoint alone), before any filter.
-    pub(crate) fn subscribes(&self, m: &Routable<'_>) -> bool {
+    fn subscribes(&self, m: &Routable<'_>) -> bool {
         if let Some(only) = m.to_endpoint {
             return self.id.as_str() == only;
         }
@@ -134,8 +140,8 @@ pub(crate) enum Take<'a> {
     /// By a claim: up to `room` rows, leased until `until` under `token`, which come back as
     /// claimed deliveries.
     Lease { room: usize, until: i64, token: &'a str },
-    /// Whole, as due rows (see [`settle`]).
-    Due,
+    /// As due rows, at most `rows` of them (see [`Store::settle`]).
+    Due { rows: usize },
 }
 
 /// What taking a backlog made.
@@ -288,11 +294,11 @@ pub(crate) async fn take<C: Exec>(
     let mut filtered: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut room = match take {
         Take::Lease { room, .. } => room,
-        Take::Due => usize::MAX,
+        Take::Due { rows } => rows,
     };
     let token = match take {
         Take::Lease { token, .. } => Some(token),
-        Take::Due => None,
+        Take::Due { .. } => None,
     };
     // `in_order` is the same for every row: a boolean on PostgreSQL, 0 or 1 on SQLite.
     let in_order = if route.fifo { "TRUE" } else { "FALSE" };
@@ -305,11 +311,12 @@ pub(crate) async fn take<C: Exec>(
         let read = rows.len() as i64;
         // The rows to make from this part of the log, as far as the room goes.
         let mut new_rows = Vec::new();
-        let mut leased = 0;
-        // Whether every message read was looked at (not left for a claim with room).
+        // What counts against the room: leased rows for a claim, every row for a settle.
+        let mut counted = 0;
+        // Whether every message read was looked at (not left for want of room).
         let mut looked_at_all = true;
         for row in rows {
-            if leased == room {
+            if counted == room {
                 looked_at_all = false;
                 break;
             }
@@ -340,9 +347,9 @@ pub(crate) async fn take<C: Exec>(
                 _ if m.expunged => (Canceled, None),
                 _ if m.deliver_at.is_some_and(|at| at > now) => (Pending, m.deliver_at),
                 Take::Lease { until, .. } => (Sending, Some(until)),
-                Take::Due => (Pending, Some(m.deliver_at.unwrap_or(m.created_at))),
+                Take::Due { .. } => (Pending, Some(m.deliver_at.unwrap_or(m.created_at))),
             };
-            leased += usize::from(status == Sending);
+            counted += usize::from(status == Sending || matches!(take, Take::Due { .. }));
             new_rows.push(NewRow { message: m, status, due });
         }
         let mut inserted = std::collections::HashSet::new();
@@ -364,6 +371,9 @@ pub(crate) async fn take<C: Exec>(
             for row in tx.fetch(&sql, &args, &[Kind::Text]).await? {
                 inserted.insert(row.into_iter().next().expect("one column").string()?);
             }
+        }
+        if let Take::Due { .. } = take {
+            room -= new_rows.len();
         }
         for r in new_rows {
             // A row a resend made first stays that resend's: not claimed here.
@@ -393,13 +403,8 @@ pub(crate) async fn take<C: Exec>(
         }
     }
     for (hour, (count, errors)) in filtered {
-        tx.execute(
-            "INSERT INTO endpoint_filtered (endpoint_id, hour, filtered, errors) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (endpoint_id, hour) DO UPDATE SET filtered = endpoint_filtered.filtered + excluded.filtered, \
-             errors = endpoint_filtered.errors + excluded.errors",
-            &[endpoint_id.into(), hour.into(), count.into(), errors.into()],
-        )
-        .await?;
+        let args: [Arg<'_>; 4] = [endpoint_id.into(), hour.into(), count.into(), errors.into()];
+        tx.execute(&crate::publish::count_filtered_sql(backend, 1), &args).await?;
     }
     // Due rows (a scheduled message's, or all of them when settling) make the queue due by
     // their time at the latest; lowering it to now is always safe.
@@ -420,7 +425,8 @@ pub(crate) async fn take<C: Exec>(
 pub(crate) async fn settle_endpoint_in<C: Exec>(tx: &mut C, backend: Backend, endpoint_id: &str) -> Result<bool> {
     let found = backlogs_of(tx, backend, &[endpoint_id]).await?.pop().map(|(_, after)| after);
     if let Some(after) = found {
-        take(tx, backend, endpoint_id, after, Take::Due, hookd_core::time::now_ms()).await?;
+        let all = Take::Due { rows: usize::MAX };
+        take(tx, backend, endpoint_id, after, all, hookd_core::time::now_ms()).await?;
     }
     Ok(found.is_some())
 }
@@ -435,8 +441,8 @@ pub(crate) enum Scope<'a> {
 
 impl Store {
     /// Turns the backlogs in `scope` into due rows (see the module's overview), so that what
-    /// reads rows next reads them all; returns the endpoints that had one. Nothing to do (no
-    /// backlog there, or PostgreSQL) costs one read.
+    /// reads rows next reads them all, as of then; returns the endpoints that had one. Nothing
+    /// to do (no backlog there) costs one read.
     pub(crate) async fn settle(&self, scope: Scope<'_>) -> Result<Vec<EndpointId>> {
         let (condition, args): (String, Vec<&str>) = match scope {
             Scope::Endpoint(id) => ("q.endpoint_id = $1".into(), vec![id]),
@@ -461,22 +467,50 @@ impl Store {
         if found.is_empty() {
             return Ok(Vec::new());
         }
-        let now = hookd_core::time::now_ms();
         let backend = self.backend();
-        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-        let settled: Vec<(String, i64)> = with_db!(self.writer(), p => {
-            let mut tx = p.begin().await?;
-            // Read again in the transaction (locked on PostgreSQL): a claim may have taken
-            // some since.
-            let found = lock_backlogs(&mut *tx, backend, &ids).await?;
-            for (endpoint_id, after) in &found {
-                take(&mut *tx, backend, endpoint_id, *after, Take::Due, now).await?;
-            }
-            tx.commit().await?;
-            found
-        });
-        let ids: Vec<EndpointId> = settled.into_iter().map(|(id, _)| EndpointId::from_stored(id)).collect();
-        self.announce_due(&ids).await;
-        Ok(ids)
+        // How far each is settled: to its application's last message now. (Its lane's
+        // publishes may add to it meanwhile; those come after this read.)
+        let mut heads: HashMap<String, i64> = HashMap::new();
+        for (endpoint_id, _) in &found {
+            let head: Option<i64> = with_db!(self.reader(), p => sqlx::query_scalar(
+                "SELECT MAX(seq) FROM messages WHERE app_id = (SELECT app_id FROM endpoints WHERE id = $1) \
+                 AND seq IS NOT NULL",
+            )
+            .bind(endpoint_id)
+            .fetch_one(p)
+            .await?);
+            heads.insert(endpoint_id.clone(), head.unwrap_or(0));
+        }
+        let mut waiting: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+        let mut settled = Vec::new();
+        // A transaction at a time of at most `SETTLE_ROWS` rows per endpoint, each holding
+        // the writer (SQLite) or the application's lock (PostgreSQL) only that long.
+        while !waiting.is_empty() {
+            let ids: Vec<&str> = waiting.iter().map(String::as_str).collect();
+            let now = hookd_core::time::now_ms();
+            let remaining: Vec<String> = with_db!(self.writer(), p => {
+                let mut tx = p.begin().await?;
+                // Read again in the transaction (locked on PostgreSQL): a claim may have
+                // taken some since.
+                let mut remaining = Vec::new();
+                for (endpoint_id, after) in lock_backlogs(&mut *tx, backend, &ids).await? {
+                    if heads.get(&endpoint_id).is_some_and(|head| after >= *head) {
+                        continue;
+                    }
+                    let part = Take::Due { rows: SETTLE_ROWS };
+                    if take(&mut *tx, backend, &endpoint_id, after, part, now).await?.remains {
+                        remaining.push(endpoint_id.clone());
+                    }
+                    settled.push(EndpointId::from_stored(endpoint_id));
+                }
+                tx.commit().await?;
+                remaining
+            });
+            waiting = remaining;
+        }
+        settled.sort_unstable();
+        settled.dedup();
+        self.announce_due(&settled).await;
+        Ok(settled)
     }
 }

@@ -581,12 +581,7 @@ impl<'a> Batch<'a> {
         }
 
         for chunk in routed.filtered.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO endpoint_filtered (endpoint_id, hour, filtered, errors) VALUES {} \
-                 ON CONFLICT (endpoint_id, hour) DO UPDATE SET filtered = endpoint_filtered.filtered + excluded.filtered, \
-                 errors = endpoint_filtered.errors + excluded.errors",
-                placeholders(backend, chunk.len(), 4, "")
-            );
+            let sql = crate::publish::count_filtered_sql(backend, chunk.len());
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|((endpoint_id, hour), (filtered, errors))| {

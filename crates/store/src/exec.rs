@@ -154,22 +154,29 @@ impl Exec for PgConnection {
 
     async fn fetch(&mut self, sql: &str, args: &[Arg<'_>], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>> {
         let rows = pg_query(sql, args).fetch_all(&mut *self).await?;
-        rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        Ok(match kind {
-                            Kind::Int => Cell::Int(row.try_get(i)?),
-                            Kind::Text => Cell::Text(row.try_get(i)?),
-                            Kind::Bool => Cell::Bool(row.try_get(i)?),
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
+        rows.iter().map(|row| sqlx_cells(row, kinds)).collect()
     }
+}
+
+/// A sqlx row's columns as [`Cell`]s of these kinds (either backend).
+fn sqlx_cells<R: Row>(row: &R, kinds: &[Kind]) -> Result<Vec<Cell>>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<bool>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                Kind::Int => Cell::Int(row.try_get(i)?),
+                Kind::Text => Cell::Text(row.try_get(i)?),
+                Kind::Bool => Cell::Bool(row.try_get(i)?),
+            })
+        })
+        .collect()
 }
 
 fn pg_query<'q>(sql: &'q str, args: &[Arg<'q>]) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
@@ -190,21 +197,7 @@ impl Exec for sqlx::SqliteConnection {
 
     async fn fetch(&mut self, sql: &str, args: &[Arg<'_>], kinds: &[Kind]) -> Result<Vec<Vec<Cell>>> {
         let rows = sqlite_query(sql, args)?.fetch_all(&mut *self).await?;
-        rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        Ok(match kind {
-                            Kind::Int => Cell::Int(row.try_get(i)?),
-                            Kind::Text => Cell::Text(row.try_get(i)?),
-                            Kind::Bool => Cell::Bool(row.try_get(i)?),
-                        })
-                    })
-                    .collect()
-            })
-            .collect()
+        rows.iter().map(|row| sqlx_cells(row, kinds)).collect()
     }
 }
 

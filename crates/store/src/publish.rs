@@ -244,6 +244,17 @@ pub(crate) fn route<'a>(
     routed
 }
 
+/// Adds to endpoints' counts of messages their filters kept back: a statement for `rows` rows
+/// of (endpoint id, hour, filtered, errors), bound in that order.
+pub(crate) fn count_filtered_sql(backend: crate::Backend, rows: usize) -> String {
+    format!(
+        "INSERT INTO endpoint_filtered (endpoint_id, hour, filtered, errors) VALUES {} \
+         ON CONFLICT (endpoint_id, hour) DO UPDATE SET filtered = endpoint_filtered.filtered + excluded.filtered, \
+         errors = endpoint_filtered.errors + excluded.errors",
+        crate::placeholders(backend, rows, 4, "")
+    )
+}
+
 /// An endpoint and an hour (since the epoch) of publication.
 pub(crate) type FilterBucket<'a> = (&'a EndpointId, i64);
 /// Messages a filter kept back, and of those the ones it failed on.
