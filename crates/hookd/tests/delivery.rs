@@ -31,6 +31,7 @@ on_both_backends!(
     a_backlog_is_routed_as_published_when_its_endpoint_changes,
     a_backlog_survives_a_restart,
     backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent,
+    a_resend_of_a_backlogged_message_keeps_its_retries,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -866,5 +867,34 @@ async fn backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent(ba
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(numbers(&hanging.received()), (0..MESSAGES).collect::<Vec<_>>(), "got {}", got.len());
+    app.stop().await;
+}
+
+/// A resend of a message still in its endpoint's backlog brings its delivery forward, as for
+/// any pending delivery: the delivery keeps its retries (not `manual`, the resend's one-off
+/// that is never retried, which would leave the message without them if it failed).
+async fn a_resend_of_a_backlogged_message_keeps_its_retries(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, long_requests).await else { return };
+    let hanging = hanging_receiver().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    publish_numbered(&app, &a, 0..400, |_| "e.t").await;
+    let last = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": 400}})).await;
+    assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
+    let path = format!("/api/v1/app/{a}/msg/{last}/endpoint/{behind}/resend");
+    let res = app.request(Method::POST, &path).send().await.unwrap();
+    assert_eq!(res.status(), 202);
+    let sql = format!(
+        "SELECT CASE WHEN manual THEN 'manual' ELSE 'retried' END FROM deliveries \
+         WHERE msg_id = '{last}' AND endpoint_id = '{behind}'"
+    );
+    let kind = common::raw(&app.config.database, &sql).await;
+    assert_eq!(kind, vec![Some("retried".to_owned())], "one delivery, with its retries");
+    hanging.release();
+    let got = eventually(WAIT, "every message", || async {
+        let got = hanging.received();
+        (numbers(&got).into_iter().collect::<std::collections::HashSet<_>>().len() == 401).then_some(got)
+    })
+    .await;
+    assert!(got.len() >= 401);
     app.stop().await;
 }

@@ -31,8 +31,9 @@
 //!   when someone looks, once, instead of at every publish; a long one is settled in
 //!   transactions of [`SETTLE_ROWS`] rows, so that publishes are not held up behind it.
 //! - **Retention** keeps every message still in a backlog (`retention.rs`).
-//! - **Resend, recover, replay** work on rows; a row a resend made first is not made again
-//!   (the rows' key is the message and the endpoint).
+//! - **Resend, recover, replay** work on rows; a resend settles the endpoint's backlog first,
+//!   so that it brings a waiting delivery forward as before; a row a replay made first is not
+//!   made again (the rows' key is the message and the endpoint).
 //! - FIFO endpoints never get a backlog (their lane takes nothing from publishes). A
 //!   scheduled message in a backlog becomes a row due at its time when it is taken.
 //! - Only the node whose lane is full starts a backlog; on another node a publish stores a

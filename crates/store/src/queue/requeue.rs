@@ -29,6 +29,10 @@ impl Store {
         msg_id: &MessageId,
         endpoint_id: &EndpointId,
     ) -> Result<()> {
+        // A message still in the endpoint's backlog has no row yet: made first, so that the
+        // resend brings its delivery forward, as it does any pending one, rather than make a
+        // manual one-off that would leave the message without its retries (`backlog.rs`).
+        self.settle(crate::backlog::Scope::Endpoint(endpoint_id.as_str())).await?;
         let now = now_ms();
         with_db!(self.writer(), p => {
             let mut tx = p.begin().await?;
