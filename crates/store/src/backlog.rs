@@ -63,6 +63,7 @@ use hookd_core::{ApplicationId, EndpointId, MessageId};
 use crate::endpoints::HOUR_MS;
 use crate::exec::{Arg, Cell, Exec, Kind};
 use crate::publish::{decode_routes, Route};
+use crate::queue::claim::{claimed_delivery, ClaimRow};
 use crate::DeliveryStatus::{Canceled, Pending, Sending};
 use crate::{with_db, Backend, ClaimedDelivery, Result, Store, StoreError, ROWS_PER_STATEMENT};
 
@@ -278,19 +279,17 @@ pub(crate) async fn take<C: Exec>(
     take: Take<'_>,
     now: i64,
 ) -> Result<Taken> {
-    let sql = "SELECT id, event_types, channels, filter, fifo, CAST(NULL AS BIGINT) FROM endpoints WHERE id = $1";
-    let endpoint = tx.fetch(sql, &[endpoint_id.into()], &crate::publish::ROUTE_COLUMNS).await?;
-    let Some(route) = decode_routes(endpoint)?.pop() else {
+    // The endpoint as routing sees it (`ROUTE_COLUMNS`, no mark), then its application.
+    let sql =
+        "SELECT id, event_types, channels, filter, fifo, CAST(NULL AS BIGINT), app_id FROM endpoints WHERE id = $1";
+    let mut kinds = crate::publish::ROUTE_COLUMNS.to_vec();
+    kinds.push(Kind::Text);
+    let Some(mut row) = tx.fetch(sql, &[endpoint_id.into()], &kinds).await?.pop() else {
         // Deleted: its queue row went with it.
         return Ok(Taken::default());
     };
-    let app: Option<String> = tx
-        .fetch("SELECT app_id FROM endpoints WHERE id = $1", &[endpoint_id.into()], &[Kind::Text])
-        .await?
-        .pop()
-        .map(|row| row.into_iter().next().expect("one column").string())
-        .transpose()?;
-    let app = app.ok_or_else(|| StoreError::Corrupt("an endpoint without application".into()))?;
+    let app = row.pop().expect("seven columns").string()?;
+    let route = decode_routes(vec![row])?.pop().expect("one row, one route");
     let mut taken = Taken::default();
     let mut filtered: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut room = match take {
@@ -383,7 +382,7 @@ pub(crate) async fn take<C: Exec>(
             }
             room -= 1;
             let m = r.message;
-            taken.claimed.push(ClaimedDelivery {
+            let row = ClaimRow {
                 msg_id: MessageId::from_stored(m.id),
                 endpoint_id: EndpointId::from_stored(endpoint_id.to_owned()),
                 app_id: ApplicationId::from_stored(m.app_id),
@@ -393,10 +392,9 @@ pub(crate) async fn take<C: Exec>(
                 event_id: m.event_id,
                 payload: m.payload,
                 content_type: m.content_type,
-                // Written by this code from an `IngestedRequest` (see `claim.rs`).
-                request: m.request.and_then(|json| serde_json::from_str(&json).ok()),
-                lease_token: token.unwrap_or_default().to_owned(),
-            });
+                request: m.request,
+            };
+            taken.claimed.push(claimed_delivery(row, token.unwrap_or_default()));
         }
         if looked_at_all && read < LOG_BATCH {
             // The whole log is taken.
@@ -457,11 +455,14 @@ impl Store {
             ),
             Scope::All => ("TRUE".into(), vec![]),
         };
+        // Each with how far it is settled: to its application's last message now. (Its
+        // lane's publishes may add to it meanwhile; those come after this read.)
         let sql = format!(
-            "SELECT q.endpoint_id, q.backlog_after FROM endpoint_queues q \
-             WHERE q.backlog_after IS NOT NULL AND {condition}"
+            "SELECT q.endpoint_id, (SELECT MAX(m.seq) FROM messages m WHERE m.app_id = \
+             (SELECT e.app_id FROM endpoints e WHERE e.id = q.endpoint_id) AND m.seq IS NOT NULL) \
+             FROM endpoint_queues q WHERE q.backlog_after IS NOT NULL AND {condition}"
         );
-        let found: Vec<(String, i64)> = with_db!(self.reader(), p => {
+        let found: Vec<(String, Option<i64>)> = with_db!(self.reader(), p => {
             let query = args.iter().fold(sqlx::query_as(&sql), |q, a| q.bind(*a));
             query.fetch_all(p).await?
         });
@@ -469,19 +470,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let backend = self.backend();
-        // How far each is settled: to its application's last message now. (Its lane's
-        // publishes may add to it meanwhile; those come after this read.)
-        let mut heads: HashMap<String, i64> = HashMap::new();
-        for (endpoint_id, _) in &found {
-            let head: Option<i64> = with_db!(self.reader(), p => sqlx::query_scalar(
-                "SELECT MAX(seq) FROM messages WHERE app_id = (SELECT app_id FROM endpoints WHERE id = $1) \
-                 AND seq IS NOT NULL",
-            )
-            .bind(endpoint_id)
-            .fetch_one(p)
-            .await?);
-            heads.insert(endpoint_id.clone(), head.unwrap_or(0));
-        }
+        let heads: HashMap<String, i64> = found.iter().map(|(id, head)| (id.clone(), head.unwrap_or(0))).collect();
         let mut waiting: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
         let mut settled = Vec::new();
         // A transaction at a time of at most `SETTLE_ROWS` rows per endpoint, each holding

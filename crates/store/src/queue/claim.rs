@@ -35,18 +35,18 @@ pub(crate) struct ClaimRequest {
 
 /// A claimed delivery as read, with its message ([`CLAIMED_COLUMNS`]).
 #[derive(sqlx::FromRow)]
-struct ClaimRow {
-    msg_id: MessageId,
-    endpoint_id: EndpointId,
-    app_id: ApplicationId,
-    attempts: i64,
-    manual: bool,
-    event_type: String,
-    event_id: Option<String>,
-    payload: String,
-    content_type: Option<String>,
+pub(crate) struct ClaimRow {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: ApplicationId,
+    pub attempts: i64,
+    pub manual: bool,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub payload: String,
+    pub content_type: Option<String>,
     /// An `IngestedRequest` as JSON.
-    request: Option<String>,
+    pub request: Option<String>,
 }
 
 /// The kinds of [`CLAIMED_COLUMNS`].
@@ -89,7 +89,7 @@ const CLAIMED_COLUMNS: &str =
      m.content_type, m.request \
      FROM deliveries d JOIN messages m ON m.id = d.msg_id";
 
-fn claimed_delivery(r: ClaimRow, lease_token: &str) -> ClaimedDelivery {
+pub(crate) fn claimed_delivery(r: ClaimRow, lease_token: &str) -> ClaimedDelivery {
     // Written by this code from an `IngestedRequest`; unreadable only if edited by hand, and
     // then sent as a published message rather than not at all.
     let request = r.request.and_then(|json| serde_json::from_str(&json).ok());

@@ -17,7 +17,7 @@
 //! - `record.rs`: what an attempt's result writes (in the group commit, `commit.rs`);
 //! - `requeue.rs`: making deliveries due again (resend, recover, unpark, released leases).
 
-mod claim;
+pub(crate) mod claim;
 mod leases;
 mod record;
 mod requeue;
