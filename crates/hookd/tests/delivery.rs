@@ -32,6 +32,7 @@ on_both_backends!(
     a_backlog_survives_a_restart,
     backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent,
     a_resend_of_a_backlogged_message_keeps_its_retries,
+    a_lane_whose_endpoint_hangs_holds_only_what_it_can_start,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -817,6 +818,49 @@ async fn a_backlog_survives_a_restart(backend: Backend) {
 }
 
 /// Requests that may hang a minute (the lease outlasts them, with room to start them).
+/// A lane whose endpoint hangs holds no more claimed deliveries than it can start before
+/// their lease runs short: about one, once it has seen an attempt time out. (It used to hold a
+/// full queue and a full hand-over, give them all back unstarted at each request timeout and
+/// claim as many again: hundreds of row writes per timeout, for one attempt.) The messages wait
+/// in the endpoint's backlog instead, and arrive once it answers.
+async fn a_lane_whose_endpoint_hangs_holds_only_what_it_can_start(backend: Backend) {
+    const MESSAGES: i64 = 300;
+    let Some(app) = spawn_app_with(backend, |c| {
+        // A claimed delivery must start within lease - timeout - 1 s = 1 s of its claim.
+        c.request_timeout = Duration::from_secs(1);
+        c.lease = Duration::from_secs(3);
+        c.retry_schedule = common::schedule("1h");
+    })
+    .await
+    else {
+        return;
+    };
+    let hanging = hanging_receiver().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    // Two requests have timed out: the lane knows how long its attempts take.
+    hanging.wait_for(3, WAIT).await;
+    let leased = format!("SELECT msg_id FROM deliveries WHERE endpoint_id = '{behind}' AND lease_token IS NOT NULL");
+    let mut most = 0;
+    for _ in 0..25 {
+        most = most.max(common::raw(&app.config.database, &leased).await.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(most <= 3, "{most} deliveries leased to a lane that can start one a second");
+    assert!(rows_of(&app, "deliveries", &behind).await < MESSAGES as usize, "the rest wait in its backlog");
+    // It answers: every message it had not been sent arrives, once.
+    let tried: std::collections::HashSet<i64> = numbers(&hanging.received()).into_iter().collect();
+    hanging.release();
+    let rest: Vec<i64> = (0..MESSAGES).filter(|n| !tried.contains(n)).collect();
+    let got = eventually(WAIT, "the messages it had not been sent", || async {
+        let got: Vec<i64> = numbers(&hanging.received()).into_iter().filter(|n| !tried.contains(n)).collect();
+        (got.len() >= rest.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(got, rest, "each once");
+    app.stop().await;
+}
+
 fn long_requests(c: &mut hookd::Config) {
     c.request_timeout = Duration::from_secs(60);
     c.lease = Duration::from_secs(75);

@@ -19,6 +19,8 @@ pub(crate) struct Report {
     pub status: Option<u16>,
     pub retry_after: Option<Duration>,
     pub outcome: DeliveryOutcome,
+    /// From the attempt's start to its end (set by the lane, which timed it).
+    pub took: Duration,
 }
 
 /// Sends `delivery` to `endpoint` and returns the result to record, and the operational
@@ -39,7 +41,12 @@ pub(crate) async fn attempt(
         Some(code) => match transform(code, endpoint, &delivery, transforms).await {
             Ok(Some(sending)) => Ok(sending),
             Ok(None) => {
-                let report = Report { status: None, retry_after: None, outcome: DeliveryOutcome::Canceled };
+                let report = Report {
+                    status: None,
+                    retry_after: None,
+                    outcome: DeliveryOutcome::Canceled,
+                    took: Duration::ZERO,
+                };
                 return (unattempted(delivery, DeliveryOutcome::Canceled), report, None);
             }
             Err(reason) => Err(reason),
@@ -72,7 +79,7 @@ pub(crate) async fn attempt(
         Err(reason) => (endpoint.url.clone(), HttpOutcome::failed(started, reason)),
     };
     let outcome = decide(&http, schedule, &delivery);
-    let report = Report { status: http.status, retry_after: http.retry_after, outcome };
+    let report = Report { status: http.status, retry_after: http.retry_after, outcome, took: Duration::ZERO };
     let attempt = Attempt {
         id: AttemptId::generate(),
         msg_id: delivery.msg_id.clone(),

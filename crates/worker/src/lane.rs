@@ -33,7 +33,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::attempt::{attempt, unattempted, Report};
 use crate::lanes::{LaneInbox, LaneSignals};
-use crate::policy::{failing_too_long, Policy, Verdict, MAX_CLAIM};
+use crate::policy::{failing_too_long, Answer, Policy, Verdict, MAX_CLAIM};
 use crate::Shared;
 
 /// How often a lane re-reads its endpoint (URL, secrets, limits, disabled) unprompted. It
@@ -108,6 +108,9 @@ struct Lane {
     /// The endpoint's limits and their state: what may start, when, and what answers mean.
     policy: Policy,
     lease_renewed: Instant,
+    /// The last answer, or the start of an attempt when none was sending: how long attempts
+    /// have been sending without a word (see [`Policy::depth`]).
+    heard_at: Instant,
     /// Since when the lane has had nothing to do.
     idle_since: Option<Instant>,
 }
@@ -133,6 +136,7 @@ impl Lane {
             took_all_due: None,
             policy,
             lease_renewed: Instant::now(),
+            heard_at: Instant::now(),
             idle_since: None,
         }
     }
@@ -197,6 +201,9 @@ impl Lane {
                         }
                     }
                 }
+            }
+            if let Some(inbox) = &self.inbox {
+                inbox.allow(self.depth().saturating_sub(self.queue.len()));
             }
             // Wake for the next known due time (one already past waits for what holds the
             // lane back: a slot, its pace).
@@ -305,6 +312,23 @@ impl Lane {
         }
     }
 
+    /// How long a claimed delivery may wait and still start early enough to finish inside its
+    /// lease.
+    fn fresh_for(&self) -> Duration {
+        self.shared.config.lease.saturating_sub(self.shared.config.request_timeout + Duration::from_secs(1))
+    }
+
+    /// Attempts sending now (in flight, their answer not in).
+    fn sending(&self) -> usize {
+        self.in_flight.len().saturating_sub(self.recording.load(Ordering::Relaxed))
+    }
+
+    /// How many claimed deliveries to hold waiting (see [`Policy::depth`]).
+    fn depth(&self) -> usize {
+        let quiet = (self.sending() > 0).then(|| self.heard_at.elapsed());
+        self.policy.depth(self.fresh_for(), quiet)
+    }
+
     /// Attempts that may start now (see [`Policy::capacity`]).
     fn capacity(&self, endpoint: &Endpoint) -> usize {
         self.policy.capacity(endpoint.fifo, self.in_flight.len(), self.recording.load(Ordering::Relaxed))
@@ -317,7 +341,7 @@ impl Lane {
     /// Claims more due deliveries when a slot is free and fewer than one round of starts are
     /// waiting, so a busy lane has its next batch before the current one runs out.
     async fn fill(&mut self, endpoint: &Endpoint) {
-        let limit = self.policy.claim_limit(endpoint.fifo, self.queue.len());
+        let limit = self.policy.claim_limit(endpoint.fifo, self.queue.len(), self.depth());
         if limit == 0 || self.capacity(endpoint) == 0 || self.slowed().is_some() || !self.may_have_due() {
             return;
         }
@@ -355,9 +379,7 @@ impl Lane {
     /// Starts what the limits allow; returns how long until more may start, if that is what
     /// holds the lane back.
     fn start_attempts(&mut self, endpoint: &Arc<Endpoint>) -> Option<Duration> {
-        // A claimed delivery must start early enough to finish inside its lease.
-        let fresh_for =
-            self.shared.config.lease.saturating_sub(self.shared.config.request_timeout + Duration::from_secs(1));
+        let fresh_for = self.fresh_for();
         while self.capacity(endpoint) > 0 {
             if let Some(wait) = self.slowed() {
                 return Some(wait);
@@ -390,6 +412,9 @@ impl Lane {
             }
             let (delivery, _) = self.queue.pop_front().expect("front exists");
             self.policy.started(tokio::time::Instant::now());
+            if self.sending() == 0 {
+                self.heard_at = Instant::now();
+            }
             let (shared, endpoint, reports) = (self.shared.clone(), endpoint.clone(), self.reports_tx.clone());
             let recording = self.recording.clone();
             let app_uid = self.app_uid.clone();
@@ -400,7 +425,7 @@ impl Lane {
                         shared.schedules.of(&shared.store, &delivery.event_type, &shared.default_schedule).await;
                     shared.metrics.attempt_started();
                     let started = Instant::now();
-                    let (result, report, event) = attempt(
+                    let (result, mut report, event) = attempt(
                         &shared.sender,
                         (&shared.transforms, shared.config.transformation),
                         &schedule,
@@ -410,7 +435,8 @@ impl Lane {
                     )
                     .await;
                     let gave_up = result.outcome == DeliveryOutcome::Failed;
-                    shared.metrics.attempt_finished(AttemptAnswer::of(report.status), started.elapsed(), gave_up);
+                    report.took = started.elapsed();
+                    shared.metrics.attempt_finished(AttemptAnswer::of(report.status), report.took, gave_up);
                     let _ = reports.send(report);
                     // What this result makes due, for the lane to claim once it is written: a
                     // FIFO endpoint's next head, or this delivery's retry.
@@ -439,7 +465,9 @@ impl Lane {
     async fn on_report(&mut self, report: Report) {
         let failed = matches!(report.outcome, DeliveryOutcome::RetryAt(_) | DeliveryOutcome::Failed);
         let now = tokio::time::Instant::now();
-        match self.policy.answered(report.status, report.retry_after, failed, now) {
+        self.heard_at = Instant::now();
+        let answer = Answer { status: report.status, retry_after: report.retry_after, failed, took: report.took };
+        match self.policy.answered(answer, now) {
             Verdict::Disable => self.disable("answered 410 Gone").await,
             Verdict::CheckFailing => self.check_failing_too_long().await,
             Verdict::Carry => {}

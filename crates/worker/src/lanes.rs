@@ -12,7 +12,7 @@
 //! lane that no longer reads its channel.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hookd_core::EndpointId;
@@ -37,10 +37,19 @@ pub(crate) struct LaneSignals {
 pub(crate) struct LaneInbox {
     pub deliveries: mpsc::Receiver<Pushed>,
     overflowed: Arc<AtomicBool>,
+    room: Arc<AtomicUsize>,
     attachment: u64,
 }
 
 impl LaneInbox {
+    /// Lets publishes hand over no more than `n` deliveries waiting here (at most the
+    /// inbox's capacity); past that they find the lane full, and the endpoint's messages wait
+    /// in its backlog. A lane whose endpoint hangs wants almost nothing handed over: what it
+    /// cannot start before its lease runs short, it would only give back.
+    pub fn allow(&self, n: usize) {
+        self.room.store(n, Ordering::Relaxed);
+    }
+
     /// Whether publishes stored deliveries due for this lane because it was full (they are
     /// not woken for), since the last call.
     pub fn take_overflowed(&self) -> bool {
@@ -51,6 +60,8 @@ impl LaneInbox {
 struct Attached {
     tx: mpsc::Sender<Pushed>,
     overflowed: Arc<AtomicBool>,
+    /// How many may wait in the inbox ([`LaneInbox::allow`]).
+    room: Arc<AtomicUsize>,
     attachment: u64,
 }
 
@@ -110,9 +121,10 @@ impl Lanes {
         let (tx, deliveries) = mpsc::channel(capacity.max(1));
         let attachment = self.next_attachment.fetch_add(1, Ordering::Relaxed);
         let overflowed = Arc::new(AtomicBool::new(false));
-        let entry = Attached { tx, overflowed: overflowed.clone(), attachment };
+        let room = Arc::new(AtomicUsize::new(usize::MAX));
+        let entry = Attached { tx, overflowed: overflowed.clone(), room: room.clone(), attachment };
         self.attached.write().await.insert(endpoint_id.clone(), entry);
-        LaneInbox { deliveries, overflowed, attachment }
+        LaneInbox { deliveries, overflowed, room, attachment }
     }
 
     /// Detaches a lane; once this returns no publish will hand it anything more, and whatever
@@ -168,9 +180,10 @@ struct Batch(OwnedRwLockReadGuard<HashMap<EndpointId, Attached>>);
 impl Handover for Batch {
     fn reserve(&self, endpoint_id: &EndpointId) -> Room {
         let Some(lane) = self.0.get(endpoint_id) else { return Room::None };
+        let wanted = lane.tx.max_capacity() - lane.tx.capacity() < lane.room.load(Ordering::Relaxed);
         match lane.tx.clone().try_reserve_owned() {
-            Ok(permit) => Room::Reserved(permit),
-            Err(TrySendError::Full(_)) => {
+            Ok(permit) if wanted => Room::Reserved(permit),
+            Ok(_) | Err(TrySendError::Full(_)) => {
                 lane.overflowed.store(true, Ordering::Relaxed);
                 Room::Full
             }
@@ -237,6 +250,12 @@ mod tests {
         assert!(matches!(batch.reserve(&ep_a), Room::Full));
         assert!(inbox.take_overflowed() && !inbox.take_overflowed());
         drop((batch, _held));
+        // A lane that wants nothing handed over is full to publishes, however empty its inbox.
+        inbox.allow(0);
+        assert!(matches!(lanes.begin_handover().await.reserve(&ep_a), Room::Full));
+        assert!(inbox.take_overflowed());
+        inbox.allow(1);
+        assert!(matches!(lanes.begin_handover().await.reserve(&ep_a), Room::Reserved(_)));
         lanes.detach(&ep_a, &mut inbox).await;
         assert!(matches!(lanes.begin_handover().await.reserve(&ep_a), Room::None));
     }

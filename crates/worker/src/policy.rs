@@ -33,6 +33,19 @@ pub(crate) enum Verdict {
     CheckFailing,
 }
 
+/// How an attempt ended, as the policy needs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Answer {
+    /// The endpoint's status code; `None` when it gave no answer (a timeout, a refused
+    /// connection).
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    /// Whether the delivery failed (for now or for good).
+    pub failed: bool,
+    /// From the attempt's start to its end.
+    pub took: Duration,
+}
+
 /// One endpoint's limits and their state.
 #[derive(Debug)]
 pub(crate) struct Policy {
@@ -43,6 +56,8 @@ pub(crate) struct Policy {
     /// connection). An endpoint that hangs thus ties up one connection rather than the whole
     /// cap, while a healthy one reaches the cap within its first few answers.
     window: usize,
+    /// How long the last finished attempt took, from its start to its answer or its timeout.
+    last_took: Option<Duration>,
     pacer: Pacer,
     slow_until: Option<Instant>,
     slow_step: Duration,
@@ -50,7 +65,14 @@ pub(crate) struct Policy {
 
 impl Policy {
     pub fn new(cap: usize) -> Self {
-        Self { cap: cap.max(1), window: 1, pacer: Pacer::default(), slow_until: None, slow_step: Duration::ZERO }
+        Self {
+            cap: cap.max(1),
+            window: 1,
+            last_took: None,
+            pacer: Pacer::default(),
+            slow_until: None,
+            slow_step: Duration::ZERO,
+        }
     }
 
     /// The endpoint's rate limit (deliveries per second), if any.
@@ -70,8 +92,9 @@ impl Policy {
 
     /// How many deliveries to claim with `queued` already claimed and not started: FIFO only
     /// ever the head; otherwise some rounds ahead, at most one second's worth under a rate
-    /// limit. Zero while enough are queued.
-    pub fn claim_limit(&self, fifo: bool, queued: usize) -> usize {
+    /// limit, and no more than `depth` waiting (see [`Policy::depth`]). Zero while enough are
+    /// queued.
+    pub fn claim_limit(&self, fifo: bool, queued: usize, depth: usize) -> usize {
         let round = if fifo { 1 } else { self.cap };
         if queued >= round {
             return 0;
@@ -80,7 +103,31 @@ impl Policy {
         if let Some(per_second) = self.pacer.rate {
             limit = limit.min(per_second.max(1) as usize);
         }
-        limit
+        limit.min(depth.saturating_sub(queued))
+    }
+
+    /// How many claimed deliveries the lane should hold waiting to start: as many as it can
+    /// start before their lease runs out (`fresh_for` after their claim), at the pace its
+    /// attempts end. That pace is the window's attempts each taking as long as the last one
+    /// did, or longer when attempts have been sending without a single answer for `quiet`.
+    /// At least one; unbounded until an attempt has taken measurable time.
+    ///
+    /// Without it, a lane whose endpoint hangs claimed a full queue ahead and took as many
+    /// hand-overs, then released them all unstarted when their lease ran short and claimed as
+    /// many again: every request timeout, about 380 row writes per hanging endpoint for one
+    /// attempt (measured: with 100 hanging endpoints, waves of 2 s of the commit thread every
+    /// 16 s, and the healthy endpoint's slowest deliveries in them; BENCHMARKS.md, twentieth
+    /// session). Now it holds one, and its other messages wait in its backlog, which costs no
+    /// row.
+    pub fn depth(&self, fresh_for: Duration, quiet: Option<Duration>) -> usize {
+        let took = self.last_took.into_iter().chain(quiet).max().filter(|t| !t.is_zero());
+        match took {
+            None => usize::MAX,
+            Some(took) => {
+                let starts = self.window as u128 * fresh_for.as_nanos() / took.as_nanos();
+                usize::try_from(starts).unwrap_or(usize::MAX).max(1)
+            }
+        }
     }
 
     /// How long the lane is still slowed down after a 429/502/504, if it is.
@@ -99,15 +146,12 @@ impl Policy {
         self.pacer.consume(now);
     }
 
-    /// An attempt ended: `status` is the endpoint's answer (`None`: it gave none), with the
-    /// `Retry-After` it asked for; `failed` whether the delivery failed (for now or for good).
-    pub fn answered(
-        &mut self,
-        status: Option<u16>,
-        retry_after: Option<Duration>,
-        failed: bool,
-        now: Instant,
-    ) -> Verdict {
+    /// An attempt ended after `took`: `status` is the endpoint's answer (`None`: it gave
+    /// none), with the `Retry-After` it asked for; `failed` whether the delivery failed (for
+    /// now or for good).
+    pub fn answered(&mut self, answer: Answer, now: Instant) -> Verdict {
+        let Answer { status, retry_after, failed, took } = answer;
+        self.last_took = Some(took);
         self.window = match status {
             Some(_) => (self.window + 1).min(self.cap),
             None => (self.window / 2).max(1),
@@ -172,31 +216,36 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// An answer that took a millisecond.
+    fn ans(status: Option<u16>, retry_after: Option<Duration>, failed: bool) -> Answer {
+        Answer { status, retry_after, failed, took: MS }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_window_opens_with_answers_and_halves_without() {
         let now = Instant::now();
         let mut p = Policy::new(8);
         assert_eq!(p.capacity(false, 0, 0), 1, "one attempt at first");
         for _ in 0..3 {
-            p.answered(Some(500), None, true, now);
+            p.answered(ans(Some(500), None, true), now);
         }
         assert_eq!(p.capacity(false, 0, 0), 4, "any answer opens it by one, even a failure");
         for _ in 0..10 {
-            p.answered(Some(200), None, false, now);
+            p.answered(ans(Some(200), None, false), now);
         }
         assert_eq!(p.capacity(false, 0, 0), 8, "never past the cap");
         assert_eq!(p.capacity(false, 5, 0), 3, "attempts sending take slots");
         assert_eq!(p.capacity(false, 5, 5), 8, "answered ones waiting to be recorded do not");
         assert_eq!(p.capacity(false, 40, 40), 0, "but at most four rounds may wait");
-        p.answered(None, None, true, now);
+        p.answered(ans(None, None, true), now);
         assert_eq!(p.capacity(false, 0, 0), 4, "no answer halves it");
         for _ in 0..5 {
-            p.answered(None, None, true, now);
+            p.answered(ans(None, None, true), now);
         }
         assert_eq!(p.capacity(false, 0, 0), 1, "down to one, never zero");
         assert_eq!(Policy::new(8).capacity(true, 0, 0), 1);
         let mut fifo = Policy::new(8);
-        fifo.answered(Some(200), None, false, now);
+        fifo.answered(ans(Some(200), None, false), now);
         assert_eq!(fifo.capacity(true, 0, 0), 1, "FIFO: one at a time whatever the window");
         assert_eq!(fifo.capacity(true, 1, 0), 0);
     }
@@ -229,26 +278,26 @@ mod tests {
     async fn slow_down_doubles_honours_retry_after_and_lifts_on_success() {
         let t0 = Instant::now();
         let mut p = Policy::new(8);
-        assert_eq!(p.answered(Some(429), None, true, t0), Verdict::CheckFailing);
+        assert_eq!(p.answered(ans(Some(429), None, true), t0), Verdict::CheckFailing);
         assert_eq!(p.slowed(t0), Some(SLOW_FIRST));
-        p.answered(Some(503), None, true, t0);
+        p.answered(ans(Some(503), None, true), t0);
         assert_eq!(p.slowed(t0), Some(SLOW_FIRST), "503 is an ordinary failure");
-        p.answered(Some(502), None, true, t0);
+        p.answered(ans(Some(502), None, true), t0);
         assert_eq!(p.slowed(t0), Some(2 * SLOW_FIRST), "doubles");
-        p.answered(Some(504), Some(Duration::from_secs(7)), true, t0);
+        p.answered(ans(Some(504), Some(Duration::from_secs(7)), true), t0);
         assert_eq!(p.slowed(t0), Some(Duration::from_secs(7)), "the Retry-After asked for");
-        p.answered(Some(429), Some(Duration::from_secs(3600)), true, t0);
+        p.answered(ans(Some(429), Some(Duration::from_secs(3600)), true), t0);
         assert_eq!(p.slowed(t0), Some(SLOW_MAX), "clamped");
         for _ in 0..10 {
-            p.answered(Some(429), None, true, t0);
+            p.answered(ans(Some(429), None, true), t0);
         }
         assert_eq!(p.slowed(t0), Some(SLOW_MAX), "the step stops doubling at the max");
         tokio::time::advance(SLOW_MAX).await;
         assert_eq!(p.slowed(Instant::now()), None, "over by itself");
-        p.answered(Some(429), None, true, Instant::now());
-        assert_eq!(p.answered(Some(204), None, false, Instant::now()), Verdict::Carry);
+        p.answered(ans(Some(429), None, true), Instant::now());
+        assert_eq!(p.answered(ans(Some(204), None, false), Instant::now()), Verdict::Carry);
         assert_eq!(p.slowed(Instant::now()), None, "a success lifts it");
-        p.answered(Some(429), None, true, Instant::now());
+        p.answered(ans(Some(429), None, true), Instant::now());
         assert_eq!(p.slowed(Instant::now()), Some(SLOW_FIRST), "and starts the steps over");
     }
 
@@ -256,9 +305,9 @@ mod tests {
     async fn gone_disables_and_failing_too_long_is_a_matter_of_time() {
         let now = Instant::now();
         let mut p = Policy::new(8);
-        assert_eq!(p.answered(Some(410), None, true, now), Verdict::Disable);
-        assert_eq!(p.answered(None, None, true, now), Verdict::CheckFailing, "a timeout is a failure");
-        assert_eq!(p.answered(Some(200), None, false, now), Verdict::Carry);
+        assert_eq!(p.answered(ans(Some(410), None, true), now), Verdict::Disable);
+        assert_eq!(p.answered(ans(None, None, true), now), Verdict::CheckFailing, "a timeout is a failure");
+        assert_eq!(p.answered(ans(Some(200), None, false), now), Verdict::Carry);
         let five_days = Duration::from_secs(5 * 24 * 3600);
         assert!(!failing_too_long(0, five_days.as_millis() as i64 - 1, five_days));
         assert!(failing_too_long(0, five_days.as_millis() as i64, five_days));
@@ -267,13 +316,31 @@ mod tests {
     #[test]
     fn claims_fifo_heads_one_at_a_time_and_at_most_a_second_under_a_rate_limit() {
         let mut p = Policy::new(8);
-        assert_eq!(p.claim_limit(true, 0), 1, "FIFO: only the head");
-        assert_eq!(p.claim_limit(true, 1), 0, "and not while it waits");
-        assert_eq!(p.claim_limit(false, 0), MAX_CLAIM, "8 x 16 ahead, capped");
-        assert_eq!(p.claim_limit(false, 7), MAX_CLAIM - 7);
-        assert_eq!(p.claim_limit(false, 8), 0, "a round queued is enough");
+        let any = usize::MAX;
+        assert_eq!(p.claim_limit(true, 0, any), 1, "FIFO: only the head");
+        assert_eq!(p.claim_limit(true, 1, any), 0, "and not while it waits");
+        assert_eq!(p.claim_limit(false, 0, any), MAX_CLAIM, "8 x 16 ahead, capped");
+        assert_eq!(p.claim_limit(false, 7, any), MAX_CLAIM - 7);
+        assert_eq!(p.claim_limit(false, 8, any), 0, "a round queued is enough");
+        assert_eq!(p.claim_limit(false, 2, 5), 3, "no more waiting than the depth");
+        assert_eq!(p.claim_limit(false, 5, 5), 0);
         p.set_rate(Some(20));
-        assert_eq!(p.claim_limit(false, 0), 20, "a second's worth");
-        assert_eq!(Policy::new(2).claim_limit(false, 0), 32);
+        assert_eq!(p.claim_limit(false, 0, any), 20, "a second's worth");
+        assert_eq!(Policy::new(2).claim_limit(false, 0, any), 32);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_holds_no_more_than_it_can_start_before_the_lease_runs_short() {
+        let now = Instant::now();
+        let fresh_for = Duration::from_secs(14);
+        let mut p = Policy::new(8);
+        assert_eq!(p.depth(fresh_for, None), usize::MAX, "nothing known yet");
+        assert_eq!(p.depth(fresh_for, Some(Duration::from_secs(2))), 7, "one attempt silent for 2 s: 7 in 14 s");
+        p.answered(Answer { status: None, failed: true, took: Duration::from_secs(15), ..Answer::default() }, now);
+        assert_eq!(p.depth(fresh_for, None), 1, "a timeout: one at a time, and at least one");
+        p.answered(Answer { status: Some(200), took: 2 * MS, ..Answer::default() }, now);
+        assert_eq!(p.depth(fresh_for, None), 14_000, "fast answers: as deep as claims go (window 2)");
+        assert_eq!(p.depth(fresh_for, Some(Duration::from_secs(7))), 4, "unless attempts have gone silent since");
+        assert_eq!(p.depth(Duration::ZERO, None), 1);
     }
 }

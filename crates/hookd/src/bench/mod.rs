@@ -17,6 +17,7 @@ mod progress;
 mod receiver;
 mod report;
 mod server;
+mod timeline;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -413,6 +414,7 @@ async fn measure(
     let cpu_before = server::cpu_time(&running.rss);
     let own_before = server::own_cpu_time();
     let publish_start = epoch.elapsed().as_micros() as u64;
+    recorder.timeline.start(publish_start);
     let started = Instant::now();
     let mut publishing =
         tokio::spawn(load::publish_all(target, args.messages, args.pace(), deadline, published.clone()));
@@ -612,6 +614,7 @@ impl Measured {
                 p95: ms(latency.quantile(0.95)),
                 p99: ms(latency.quantile(0.99)),
                 max: ms(latency.max()),
+                timeline: self.recorder.timeline.seconds(),
             },
             ceiling,
             drain: self.drain.map(|(back_at, waiting)| {

@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::histogram::Histogram;
+use super::timeline::Timeline;
 
 /// What every published payload carries.
 #[derive(Deserialize)]
@@ -44,6 +45,8 @@ pub struct Recorder {
     apps: u64,
     seen: Box<[AtomicU64]>,
     pub latency: Histogram,
+    /// The same deliveries by second of the run, with the hanging endpoints' requests.
+    pub timeline: Timeline,
     unique: AtomicU64,
     duplicates: AtomicU64,
     malformed: AtomicU64,
@@ -69,6 +72,7 @@ impl Recorder {
             apps,
             seen: (0..bits.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             latency: Histogram::default(),
+            timeline: Timeline::default(),
             unique: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -140,6 +144,7 @@ impl Recorder {
             return;
         }
         self.latency.record(now.saturating_sub(probe.t));
+        self.timeline.arrived(probe.t, now.saturating_sub(probe.t));
         self.last_arrival.fetch_max(now, Ordering::Relaxed);
         self.unique.fetch_add(1, Ordering::Relaxed);
     }
@@ -168,6 +173,7 @@ async fn arrive(
 /// timeout usually ends it first), then answers 503.
 async fn hang(State(recorder): State<Arc<Recorder>>) -> StatusCode {
     recorder.hung.fetch_add(1, Ordering::Relaxed);
+    recorder.timeline.hung(recorder.epoch.elapsed().as_micros() as u64);
     let _ = recorder.hanging_released.acquire().await;
     StatusCode::SERVICE_UNAVAILABLE
 }

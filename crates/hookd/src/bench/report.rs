@@ -93,6 +93,8 @@ pub struct Latency {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+    /// By second of the run: where the tail was (`timeline.rs`).
+    pub timeline: Vec<super::timeline::Second>,
 }
 
 #[derive(Debug, Serialize)]
@@ -321,5 +323,21 @@ impl Report {
             "  latency     p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to arrival)",
             l.p50, l.p95, l.p99, l.max
         );
+        let mut late: Vec<_> = l.timeline.iter().filter(|s| s.over_100ms > 0).collect();
+        if !late.is_empty() {
+            let total: u64 = late.iter().map(|s| s.over_100ms).sum();
+            late.sort_by(|a, b| b.over_100ms.cmp(&a.over_100ms).then(a.second.cmp(&b.second)));
+            let worst: Vec<String> = late
+                .iter()
+                .take(6)
+                .map(|s| format!("{}s: {} of {} (max {:.0} ms)", s.second, s.over_100ms, s.arrived, s.max_ms))
+                .collect();
+            let _ = writeln!(
+                t,
+                "  late        {total} over 100 ms in {} seconds of the run; most in {}",
+                late.len(),
+                worst.join(", ")
+            );
+        }
     }
 }
