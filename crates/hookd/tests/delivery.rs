@@ -33,6 +33,7 @@ on_both_backends!(
     backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent,
     a_resend_of_a_backlogged_message_keeps_its_retries,
     a_lane_whose_endpoint_hangs_holds_only_what_it_can_start,
+    an_endpoint_gone_while_behind_keeps_its_backlog_and_nothing_published_after,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -858,6 +859,45 @@ async fn a_lane_whose_endpoint_hangs_holds_only_what_it_can_start(backend: Backe
     })
     .await;
     assert_eq!(got, rest, "each once");
+    app.stop().await;
+}
+
+/// An endpoint answers 410 Gone while it is behind: it is disabled, and the messages of its
+/// backlog are kept (parked) and sent once it is enabled again, while those published while
+/// it was disabled are not (a disabled endpoint is not routed to). So the disabling turns the
+/// backlog into rows under the settings it was published under, as any routing change does;
+/// left as a backlog, its lane would route the later messages too once re-enabled.
+async fn an_endpoint_gone_while_behind_keeps_its_backlog_and_nothing_published_after(backend: Backend) {
+    const BEFORE: i64 = 600;
+    let Some(app) = spawn_app_with(backend, long_requests).await else { return };
+    // The first request hangs until released (then 200), the next is told 410, then 200.
+    let gone = Receiver::start_with(vec![Reply::Hang, Reply::Status(410)]).await;
+    let (a, ep) = app.app_and_endpoint(json!({"url": gone.url("/")})).await;
+    publish_numbered(&app, &a, 0..BEFORE, |_| "e.t").await;
+    gone.wait_for(1, WAIT).await;
+    assert!(backlog_of(&app, &ep).await.is_some(), "the endpoint has a backlog");
+    gone.release();
+    let path = format!("/api/v1/app/{a}/endpoint/{ep}");
+    eventually(WAIT, "the endpoint disabled by its 410", || async {
+        (app.get_json(&path).await["disabled"] == true).then_some(())
+    })
+    .await;
+    assert_eq!(backlog_of(&app, &ep).await, None, "disabling turned the backlog into rows");
+    // Published while it is disabled: not for it.
+    publish_numbered(&app, &a, BEFORE..BEFORE + 20, |_| "e.t").await;
+    let (status, out) = app.send_json(Method::PATCH, &path, &json!({"disabled": false})).await;
+    assert_eq!(status, 200, "{out}");
+    // Published once it is enabled again: for it.
+    publish_numbered(&app, &a, BEFORE + 20..BEFORE + 30, |_| "e.t").await;
+    let want: Vec<i64> = (0..BEFORE).chain(BEFORE + 20..BEFORE + 30).collect();
+    let got = eventually(WAIT, "every message from before and after", || async {
+        // Every request but the one told 410 was answered 200.
+        let mut got = gone.received();
+        got.remove(1);
+        (got.len() >= want.len()).then_some(got)
+    })
+    .await;
+    assert_eq!(numbers(&got), want, "each once, none published while it was disabled");
     app.stop().await;
 }
 

@@ -403,7 +403,9 @@ impl Lane {
                 let shared = self.shared.clone();
                 self.in_flight.spawn(async move {
                     shared.record(unattempted(delivery, DeliveryOutcome::Parked)).await;
-                    None
+                    // Not parked after all if the endpoint was enabled again meanwhile
+                    // (`update_deliveries`): then it is due now, for this lane to claim.
+                    Some(now_ms())
                 });
                 continue;
             }

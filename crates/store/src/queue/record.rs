@@ -85,16 +85,27 @@ pub(crate) fn delivery_updates<'a>(results: &[&'a AttemptResult], now: i64) -> V
 /// PostgreSQL the rows are arrays, so that it is one text whatever their number, planned once
 /// per connection (as the claims are, `claim.rs`); SQLite prepares each number's text once.
 pub(crate) fn update_deliveries<'a>(backend: Backend, rows: &[DeliveryUpdate<'a>], now: i64) -> (String, Vec<Arg<'a>>) {
-    let set = "UPDATE deliveries SET status = v.status, next_attempt_at = v.next_at, \
-               attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL";
+    // A delivery is parked (pending, not due) only while its endpoint is still disabled when
+    // this commits: one re-enabled since the lane saw it disabled has already made its parked
+    // deliveries due again (`unpark_endpoint`), and would not find this one. So it is due now
+    // instead, and its lane claims it.
+    let set = |now: &str| {
+        format!(
+            "UPDATE deliveries SET status = v.status, next_attempt_at = CASE WHEN v.status = {pending} \
+             AND v.next_at IS NULL AND NOT EXISTS (SELECT 1 FROM endpoints WHERE endpoints.id = deliveries.endpoint_id \
+             AND endpoints.disabled) THEN {now} ELSE v.next_at END, \
+             attempts = deliveries.attempts + v.counted, manual = FALSE, lease_token = NULL, updated_at = {now}",
+            pending = Pending.code()
+        )
+    };
     let matching = "FROM v WHERE deliveries.msg_id = v.msg_id AND deliveries.endpoint_id = v.endpoint_id \
                     AND deliveries.lease_token = v.token";
     match backend {
         Backend::Postgres => {
             let sql = format!(
                 "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                 $6::text[]) AS v (msg_id, endpoint_id, status, next_at, counted, token)) \
-                 {set}, updated_at = $7 {matching}"
+                 $6::text[]) AS v (msg_id, endpoint_id, status, next_at, counted, token)) {} {matching}",
+                set("$7")
             );
             let args = vec![
                 Arg::Texts(rows.iter().map(|r| r.0).collect()),
@@ -110,16 +121,16 @@ pub(crate) fn update_deliveries<'a>(backend: Backend, rows: &[DeliveryUpdate<'a>
         Backend::Sqlite => {
             let mut params = Params::new(backend);
             let values = params.rows(rows.len(), 6, "");
+            // `?`s are bound in the order they appear: the rows, then `now` twice.
             let sql = format!(
-                "WITH v (msg_id, endpoint_id, status, next_at, counted, token) AS (VALUES {values}) \
-                 {set}, updated_at = {} {matching}",
-                params.next()
+                "WITH v (msg_id, endpoint_id, status, next_at, counted, token) AS (VALUES {values}) {} {matching}",
+                set("?")
             );
             let mut args: Vec<Arg<'a>> = rows
                 .iter()
                 .flat_map(|r| [r.0.into(), r.1.into(), r.2.into(), r.3.into(), r.4.into(), r.5.into()])
                 .collect();
-            args.push(now.into());
+            args.extend([now.into(), now.into()]);
             (sql, args)
         }
     }
