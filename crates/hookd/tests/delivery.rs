@@ -688,6 +688,15 @@ async fn hanging_receiver() -> Receiver {
     Receiver::start_with(vec![Reply::Hang; 2000]).await
 }
 
+/// An application whose one endpoint hangs until released, with messages `0..messages`
+/// published to it: (its receiver, the application's id, the endpoint's id).
+async fn endpoint_behind(app: &TestApp, messages: i64) -> (Receiver, String, String) {
+    let hanging = hanging_receiver().await;
+    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
+    publish_numbered(app, &a, 0..messages, |_| "e.t").await;
+    (hanging, a, behind)
+}
+
 /// An endpoint whose requests hang, next to a healthy one: the healthy one gets every message
 /// meanwhile, and once the hanging one answers it gets every message too, each once. The
 /// hanging endpoint gets a backlog instead of a delivery row per message (`backlog.rs`), and
@@ -789,9 +798,7 @@ async fn a_backlog_is_routed_as_published_when_its_endpoint_changes(backend: Bac
 async fn a_backlog_survives_a_restart(backend: Backend) {
     const MESSAGES: i64 = 500;
     let Some(app) = spawn_app_with(backend, long_requests).await else { return };
-    let hanging = hanging_receiver().await;
-    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
-    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    let (hanging, a, behind) = endpoint_behind(&app, MESSAGES).await;
     hanging.wait_for(1, WAIT).await;
     assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     // The attempts in flight end with the node (answered, or not: either way they are
@@ -836,9 +843,7 @@ async fn a_lane_whose_endpoint_hangs_holds_only_what_it_can_start(backend: Backe
     else {
         return;
     };
-    let hanging = hanging_receiver().await;
-    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
-    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    let (hanging, _, behind) = endpoint_behind(&app, MESSAGES).await;
     // Two requests have timed out: the lane knows how long its attempts take.
     hanging.wait_for(3, WAIT).await;
     let leased = format!("SELECT msg_id FROM deliveries WHERE endpoint_id = '{behind}' AND lease_token IS NOT NULL");
@@ -920,9 +925,7 @@ async fn backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent(ba
     else {
         return;
     };
-    let hanging = hanging_receiver().await;
-    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
-    publish_numbered(&app, &a, 0..MESSAGES, |_| "e.t").await;
+    let (hanging, a, behind) = endpoint_behind(&app, MESSAGES).await;
     let expunged = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": MESSAGES}})).await;
     assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     let res = app.request(Method::DELETE, &format!("/api/v1/app/{a}/msg/{expunged}/content")).send().await.unwrap();
@@ -959,9 +962,7 @@ async fn backlogged_messages_outlive_retention_and_expunged_ones_are_not_sent(ba
 /// that is never retried, which would leave the message without them if it failed).
 async fn a_resend_of_a_backlogged_message_keeps_its_retries(backend: Backend) {
     let Some(app) = spawn_app_with(backend, long_requests).await else { return };
-    let hanging = hanging_receiver().await;
-    let (a, behind) = app.app_and_endpoint(json!({"url": hanging.url("/")})).await;
-    publish_numbered(&app, &a, 0..400, |_| "e.t").await;
+    let (hanging, a, behind) = endpoint_behind(&app, 400).await;
     let last = app.publish(&a, json!({"eventType": "e.t", "payload": {"n": 400}})).await;
     assert!(backlog_of(&app, &behind).await.is_some(), "the hanging endpoint has a backlog");
     let path = format!("/api/v1/app/{a}/msg/{last}/endpoint/{behind}/resend");
