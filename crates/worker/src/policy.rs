@@ -110,7 +110,10 @@ impl Policy {
     /// start before their lease runs out (`fresh_for` after their claim), at the pace its
     /// attempts end. That pace is the window's attempts each taking as long as the last one
     /// did, or longer when attempts have been sending without a single answer for `quiet`.
-    /// At least one; unbounded until an attempt has taken measurable time.
+    /// At least one. Until the endpoint's first answer, a round of claims ahead of the window
+    /// (the lane has no evidence yet: a healthy endpoint answers within milliseconds, and one
+    /// that hangs would otherwise be handed a full queue and a full inbox at the start, a row
+    /// each per message for its first second, all given back at its first timeout).
     ///
     /// Without it, a lane whose endpoint hangs claimed a full queue ahead and took as many
     /// hand-overs, then released them all unstarted when their lease ran short and claimed as
@@ -120,6 +123,10 @@ impl Policy {
     /// session). Now it holds one, and its other messages wait in its backlog, which costs no
     /// row.
     pub fn depth(&self, fresh_for: Duration, quiet: Option<Duration>) -> usize {
+        if self.last_took.is_none() {
+            let starts = quiet.filter(|q| !q.is_zero()).map_or(u128::MAX, |q| fresh_for.as_nanos() / q.as_nanos());
+            return usize::try_from(starts).unwrap_or(usize::MAX).clamp(1, self.window * CLAIM_AHEAD);
+        }
         let took = self.last_took.into_iter().chain(quiet).max().filter(|t| !t.is_zero());
         match took {
             None => usize::MAX,
@@ -334,7 +341,7 @@ mod tests {
         let now = Instant::now();
         let fresh_for = Duration::from_secs(14);
         let mut p = Policy::new(8);
-        assert_eq!(p.depth(fresh_for, None), usize::MAX, "nothing known yet");
+        assert_eq!(p.depth(fresh_for, None), CLAIM_AHEAD, "no answer yet: a round ahead of the window");
         assert_eq!(p.depth(fresh_for, Some(Duration::from_secs(2))), 7, "one attempt silent for 2 s: 7 in 14 s");
         p.answered(Answer { status: None, failed: true, took: Duration::from_secs(15), ..Answer::default() }, now);
         assert_eq!(p.depth(fresh_for, None), 1, "a timeout: one at a time, and at least one");
