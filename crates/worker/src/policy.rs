@@ -123,17 +123,12 @@ impl Policy {
     /// session). Now it holds one, and its other messages wait in its backlog, which costs no
     /// row.
     pub fn depth(&self, fresh_for: Duration, quiet: Option<Duration>) -> usize {
-        if self.last_took.is_none() {
-            let starts = quiet.filter(|q| !q.is_zero()).map_or(u128::MAX, |q| fresh_for.as_nanos() / q.as_nanos());
-            return usize::try_from(starts).unwrap_or(usize::MAX).clamp(1, self.window * CLAIM_AHEAD);
-        }
         let took = self.last_took.into_iter().chain(quiet).max().filter(|t| !t.is_zero());
-        match took {
-            None => usize::MAX,
-            Some(took) => {
-                let starts = self.window as u128 * fresh_for.as_nanos() / took.as_nanos();
-                usize::try_from(starts).unwrap_or(usize::MAX).max(1)
-            }
+        let starts = took.map_or(u128::MAX, |t| self.window as u128 * fresh_for.as_nanos() / t.as_nanos());
+        let starts = usize::try_from(starts).unwrap_or(usize::MAX).max(1);
+        match self.last_took {
+            None => starts.min(self.window * CLAIM_AHEAD),
+            Some(_) => starts,
         }
     }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 /// Seconds tracked; a longer run counts its later seconds in the last slot.
 const SLOTS: usize = 3_600;
 /// What counts as late: the isolation shape's p99 target.
-pub const LATE_US: u64 = 100_000;
+const LATE_US: u64 = 100_000;
 
 #[derive(Default)]
 struct Slot {
